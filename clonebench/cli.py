@@ -1,0 +1,118 @@
+"""The `clonebench` command: a thin typer layer over the library functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .config import default_db_path
+from .errors import UserError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Vet, train, evaluate and report few-shot voice-cloning data and models.")
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on stderr.")) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)
+
+
+def _run(fn, *args, **kwargs):
+    """Run a library call: user errors become one line on stderr and exit 2... or 1 for a crash."""
+    try:
+        return fn(*args, **kwargs)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished work is kept; run the same command again to resume", err=True)
+        raise typer.Exit(130)
+    except Exception as e:
+        if _state["debug"]:
+            raise
+        typer.echo(f"crash: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def vet(
+    inputs: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
+    speaker: str = typer.Option(..., "--speaker", "-s", help="Speaker name (letters, digits, _ - .)."),
+    lang: str = typer.Option("en", "--lang", help="Expected language: en, zh, fr, ... or auto."),
+    transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="TSV of name<TAB>text for the files."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="A rule-set TOML to use instead of the built-in one."),
+    min_clip: float = typer.Option(3.0, "--min-clip", help="Slicer: shortest clip, seconds."),
+    max_clip: float = typer.Option(15.0, "--max-clip", help="Slicer: longest clip, seconds."),
+    silence_db: float = typer.Option(-40.0, "--silence-db", help="Slicer: RMS threshold for silence, dBFS."),
+    max_recording_min: float = typer.Option(20.0, "--max-recording-min", help="Refuse recordings longer than this."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Screen recordings of one speaker and decide which clips are fit for cloning."""
+    from curate.slicer import SliceConfig
+    from curate.vet import VetOptions, vet as run_vet
+
+    if min_clip <= 0 or max_clip <= min_clip:
+        typer.echo("error: need 0 < --min-clip < --max-clip", err=True)
+        raise typer.Exit(2)
+    if transcripts is not None and not transcripts.is_file():
+        typer.echo(f"error: {transcripts}: transcript file not found", err=True)
+        raise typer.Exit(2)
+    opts = VetOptions(speaker=speaker, db=db, lang=lang, transcripts=transcripts, rules=rules,
+                      slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
+                      max_recording_min=max_recording_min)
+    result = _run(run_vet, inputs, opts)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        from .summary import print_vet_summary
+
+        print_vet_summary(result)
+
+
+@app.command()
+def demo(
+    data: Path = typer.Option(Path("datasets"), "--data", help="Data root: the demo corpus and store go here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the vet results as JSON."),
+) -> None:
+    """Build the demo corpus from Debian's speech packages and vet it."""
+    from curate.demo import run_demo
+
+    results = _run(run_demo, data)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=1))
+    else:
+        from .summary import print_vet_summary
+
+        for r in results:
+            print_vet_summary(r)
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the embedded models, where they come from and whether their checksums match."""
+    from .registry import model_report
+
+    rows = model_report()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        typer.echo(f"{r['name']:<20} {r['source']:<42} {r['status']}")
+    if any(r["status"] != "ok" for r in rows):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

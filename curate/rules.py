@@ -1,0 +1,168 @@
+"""The versioned verdict rule set: clip metrics in, `accepted`/`rejected` with reason codes out.
+
+Clip rules need only the clip's own metrics. Two rules need the whole speaker: the speaking
+rate outlier test (IQR over the speaker's clips, as Emilia-Pipe does) and the speaker centroid
+(for `speaker_mismatch` and the centroid half of `multiple_speakers`). `SpeakerContext` holds
+those, computed once per speaker before any clip is judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REASONS = (
+    "noise", "music", "reverb", "too_fast", "too_slow", "clipping", "low_bandwidth", "too_quiet",
+    "silence", "too_short", "too_long", "multiple_speakers", "speaker_mismatch", "wrong_language",
+    "low_asr_confidence", "transcript_mismatch",
+)
+
+DEFAULT_RULES = Path(__file__).with_name("rules.toml")
+
+# What to tell a person, per reason: (problem, fix).
+ADVICE = {
+    "noise": ("background noise", "record in a quiet room, away from fans and traffic, closer to the microphone"),
+    "music": ("background music", "re-record in a quiet room with music and TV off"),
+    "reverb": ("echo or room reverb", "record in a smaller or furnished room (curtains, sofa, carpet), closer to the microphone"),
+    "too_fast": ("speech too fast", "read at a relaxed, natural pace"),
+    "too_slow": ("speech too slow or halting", "read at a natural pace without long hesitations"),
+    "clipping": ("distortion from clipping", "lower the input gain so the loudest words stay below full scale"),
+    "low_bandwidth": ("telephone-quality (narrow-band) audio", "record with a real microphone at 32 kHz or more, not over a phone line or a low-bitrate codec"),
+    "too_quiet": ("audio too quiet", "raise the input gain or move closer to the microphone"),
+    "silence": ("mostly silence", "check the microphone is live and trim long pauses"),
+    "too_short": ("clips under the minimum length", "record whole sentences of 3-15 s"),
+    "too_long": ("clips over the maximum length", "leave short pauses between sentences so they can be cut"),
+    "multiple_speakers": ("a second voice", "record alone, one speaker per take"),
+    "speaker_mismatch": ("a different person's voice", "check that these files belong to this speaker"),
+    "wrong_language": ("speech in another language", "record in the speaker's enrolment language, or vet with --lang"),
+    "low_asr_confidence": ("unclear speech", "articulate clearly; check for mumbling, noise or a wrong language"),
+    "transcript_mismatch": ("transcripts that do not match the audio", "correct the transcript file, or re-record the lines as written"),
+}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    clip: dict
+    rate: dict
+    enrolment: dict
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "RuleSet":
+        path = Path(path) if path else DEFAULT_RULES
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
+        version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
+        return cls(version, data["clip"], data["rate"], data["enrolment"])
+
+    def rate_bounds(self, lang: str) -> tuple[float, float]:
+        lo, hi = self.rate.get(lang, self.rate["default"])
+        return float(lo), float(hi)
+
+
+@dataclass
+class SpeakerContext:
+    lang: str  # the expected language (resolved from the majority when vetting with 'auto')
+    centroid: np.ndarray | None  # robust centroid of the speaker's clip embeddings
+    rate_range: tuple[float, float] | None  # IQR fence on speaking rate, None with too few clips
+
+
+def rate_fence(rates: list[float], rules: RuleSet) -> tuple[float, float] | None:
+    rates = [r for r in rates if r is not None and np.isfinite(r)]
+    if len(rates) < rules.rate["min_clips_for_iqr"]:
+        return None
+    q1, q3 = np.percentile(rates, [25, 75])
+    k = rules.rate["iqr_k"] * (q3 - q1)
+    return float(q1 - k), float(q3 + k)
+
+
+def _below(m: dict, key: str, limit: float) -> bool:
+    v = m.get(key)
+    return v is not None and v < limit
+
+
+def _above(m: dict, key: str, limit: float) -> bool:
+    v = m.get(key)
+    return v is not None and v > limit
+
+
+def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ctx: SpeakerContext, rules: RuleSet) -> list[str]:
+    """Reason codes for one clip, in the fixed vocabulary's order. Empty means accepted."""
+    c = rules.clip
+    r: set[str] = set()
+    if _below(m, "duration_s", c["min_duration_s"]):
+        r.add("too_short")
+    if _above(m, "duration_s", c["max_duration_s"]):
+        r.add("too_long")
+    if _above(m, "silence_ratio", c["max_silence_ratio"]) or _below(m, "speech_s", c["min_speech_s"]):
+        r.add("silence")
+    if _below(m, "loudness_lufs", c["min_loudness_lufs"]):
+        r.add("too_quiet")
+    if _above(m, "clip_ratio", c["max_clip_ratio"]):
+        r.add("clipping")
+    if _below(m, "bandwidth_hz", c["min_bandwidth_hz"]):
+        r.add("low_bandwidth")
+    music = m.get("music_prob") or 0.0
+    low_bak = _below(m, "dnsmos_bak", c["min_dnsmos_bak"])
+    if music >= c["music_prob"] or (music >= c["music_prob_weak"] and low_bak):
+        r.add("music")
+    if _below(m, "snr_db", c["min_snr_db"]) or (low_bak and "music" not in r):
+        r.add("noise")
+    if _above(m, "rt60_s", c["max_rt60_s"]):
+        r.add("reverb")
+    if _below(m, "spk_consistency", c["min_spk_consistency"]) or _above(m, "spk_split_gap", c["max_spk_split_gap"]):
+        r.add("multiple_speakers")
+    if _below(m, "spk_centroid_cos", c["min_centroid_cos"]):
+        r.add("speaker_mismatch")
+    rate = m.get("speech_rate")
+    if rate is not None and "silence" not in r:
+        lo, hi = rules.rate_bounds(ctx.lang)
+        if ctx.rate_range:
+            lo, hi = max(lo, ctx.rate_range[0]), min(hi, ctx.rate_range[1])
+        if rate > hi:
+            r.add("too_fast")
+        elif rate < lo:
+            r.add("too_slow")
+    if lang_detected and lang_detected != ctx.lang and (lang_prob or 0.0) >= c["min_language_prob"]:
+        r.add("wrong_language")
+    if _below(m, "asr_avg_logprob", c["min_avg_logprob"]):
+        r.add("low_asr_confidence")
+    if _above(m, "transcript_error", c["max_transcript_error"]):
+        r.add("transcript_mismatch")
+    return [x for x in REASONS if x in r]
+
+
+def enrolment(clips: list[dict], rules: RuleSet) -> dict:
+    """Per-speaker verdict: `ready` with enough accepted audio, else `insufficient` with advice.
+
+    `clips` rows need `duration_s`, `status` and `reasons`.
+    """
+    accepted = sum(c["duration_s"] for c in clips if c["status"] == "accepted")
+    rejected = sum(c["duration_s"] for c in clips if c["status"] == "rejected")
+    goal = float(rules.enrolment["min_accepted_s"])
+    by_reason: dict[str, list[float]] = {}
+    for c in clips:
+        for reason in c["reasons"]:
+            by_reason.setdefault(reason, []).append(c["duration_s"])
+    advice = []
+    if accepted < goal:
+        missing = goal - accepted
+        advice.append(
+            f"record about {missing:.0f} s more of usable speech (roughly {int(np.ceil(missing / 6))} sentences of 5-8 s) "
+            f"to reach the {goal:.0f} s goal"
+        )
+    # the causes that cost the most audio first: those are the ones worth fixing
+    for reason, durs in sorted(by_reason.items(), key=lambda kv: (-sum(kv[1]), kv[0])):
+        problem, fix = ADVICE[reason]
+        n = len(durs)
+        advice.append(f"{problem} in {n} clip{'s' if n != 1 else ''} ({sum(durs):.0f} s): {fix}")
+    return {
+        "status": "ready" if accepted >= goal else "insufficient",
+        "accepted_s": round(accepted, 2),
+        "rejected_s": round(rejected, 2),
+        "advice": advice,
+    }

@@ -1,0 +1,118 @@
+"""Screening stages. Each writes its figures for one clip (or one packed ASR batch) in one
+transaction and marks the stage done with its producer version, so finished work survives a
+kill and a newer model version re-screens only what it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from clonebench import audio
+from clonebench.store import Store
+
+from . import acoustics
+from .asr import Transcriber
+from .dnsmos import DNSMOS
+from .dnsmos import PRODUCER as DNSMOS_PRODUCER
+from .speakers import ENCODER, SpeakerEncoder
+from .text import count_syllables
+from .vad import FRAME_S, SileroVAD, speech_mask
+from .vad import PRODUCER as VAD_PRODUCER
+from .yamnet import PRODUCER as YAMNET_PRODUCER
+from .yamnet import YAMNet
+
+log = logging.getLogger(__name__)
+
+SIGNAL_STAGE = "signal"
+SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER, ENCODER])
+ASR_STAGE = "asr"
+ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
+
+
+class SignalScreens:
+    """VAD, SNR, loudness, bandwidth, reverb, DNSMOS, YAMNet and speaker embeddings."""
+
+    def __init__(self) -> None:
+        self.vad = SileroVAD()
+        self.dnsmos = DNSMOS()
+        self.yamnet = YAMNet()
+        self.speakers = SpeakerEncoder()
+
+    def run(self, store: Store, clip: dict) -> None:
+        x16, _ = audio.read_wav(clip["path_16k"])
+        x32, _ = audio.read_wav(clip["path_32k"])
+        speech = speech_mask(self.vad.probabilities(x16))
+        values = acoustics.measure(x16, x32, speech, FRAME_S)
+        values.update(self.dnsmos.score(x16))
+        values.update(self.yamnet.screen(x16))
+        embedding, partials, consistency = self.speakers.embed(x16)
+        values["spk_consistency"] = consistency
+        with store.transaction():
+            store.put_metrics(clip["clip_id"], values, SIGNAL_PRODUCER)
+            store.con.execute(
+                "INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)", [clip["clip_id"], ENCODER, embedding.tolist()]
+            )
+            store.con.execute(
+                "INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)",
+                [clip["clip_id"], ENCODER + "/partials", partials.reshape(-1).tolist()],
+            )
+            store.mark_done(clip["clip_id"], SIGNAL_STAGE, SIGNAL_PRODUCER)
+
+
+def asr_batches(clips: list[dict]) -> list[list[dict]]:
+    batches, total = [[]], 0.0
+    for c in clips:
+        if total >= ASR_BATCH_S:
+            batches.append([])
+            total = 0.0
+        batches[-1].append(c)
+        total += c["duration_s"]
+    return [b for b in batches if b]
+
+
+def run_asr(store: Store, transcriber: Transcriber, clips: list[dict], lang: str, low_confidence: float) -> None:
+    """Transcribe one batch, store text, words, language and the speaking rate."""
+    producer = transcriber.producer(lang)
+    audios = [audio.read_wav(c["path_16k"])[0] for c in clips]
+    results = transcriber.transcribe(audios, lang, low_confidence)
+    speech = store.metrics_for([c["clip_id"] for c in clips])
+    with store.transaction():
+        for clip, tr in zip(clips, results):
+            cid = clip["clip_id"]
+            store.con.execute(
+                "INSERT OR REPLACE INTO transcripts VALUES (?, 'asr', ?, ?, ?, ?, ?, ?)",
+                [cid, tr.text, tr.language, tr.language_prob, tr.lid_scope, tr.avg_logprob, producer],
+            )
+            store.con.execute("DELETE FROM words WHERE clip_id = ?", [cid])
+            if tr.words:
+                store.con.executemany(
+                    "INSERT INTO words VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(cid, i, w.word, w.start_s, w.end_s, w.probability, producer) for i, w in enumerate(tr.words)],
+                )
+            speech_s = speech[cid].get("speech_s") or 0.0
+            syllables = count_syllables(tr.text, tr.language if lang == "auto" and tr.language else lang)
+            store.put_metrics(cid, {
+                "asr_avg_logprob": tr.avg_logprob,
+                "asr_words": float(len(tr.words)),
+                "syllables": float(syllables),
+                "speech_rate": syllables / speech_s if speech_s >= 0.5 and syllables else None,
+            }, producer)
+            store.mark_done(cid, ASR_STAGE, producer)
+
+
+def embeddings_for(store: Store, clip_ids: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Clip embeddings and their 1.6 s partials, by clip id."""
+    rows = store.rows(
+        "SELECT clip_id, encoder, vector FROM clip_embeddings WHERE list_contains(?, clip_id) AND encoder IN (?, ?)",
+        [clip_ids, ENCODER, ENCODER + "/partials"],
+    )
+    embeds, partials = {}, {}
+    for r in rows:
+        v = np.asarray(r["vector"], np.float32)
+        if r["encoder"] == ENCODER:
+            embeds[r["clip_id"]] = v
+        else:
+            partials[r["clip_id"]] = v.reshape(-1, 256)
+    return embeds, partials

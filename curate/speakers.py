@@ -1,0 +1,80 @@
+"""Speaker screens with Resemblyzer (256-d GE2E, weights from the `resemblyzer` wheel).
+
+- Within a clip: embeddings of 1.6 s windows. A second voice shows as a point in time where
+  the windows before and the windows after point in different directions; we report the
+  lowest cosine between the two sides over every split point (`spk_consistency`).
+- Across clips: the cosine of each clip to the speaker's robust centroid (`spk_centroid_cos`,
+  computed when verdicts are made, because the centroid depends on all the speaker's clips).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clonebench import registry
+
+ENCODER = f"resemblyzer=={registry.RESEMBLYZER.version}"
+SR = 16000
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def split_consistency(partials: np.ndarray, min_side: int = 2) -> float:
+    """Lowest cosine between the mean embedding before and after any split point in time."""
+    n = len(partials)
+    if n < 2 * min_side:
+        return 1.0
+    worst = 1.0
+    for k in range(min_side, n - min_side + 1):
+        a, b = _unit(partials[:k].mean(axis=0)), _unit(partials[k:].mean(axis=0))
+        worst = min(worst, float(a @ b))
+    return worst
+
+
+def split_gap(partials: np.ndarray, centroid: np.ndarray, min_side: int = 2) -> float:
+    """Largest difference, over split points, between how well the two sides of a clip match
+    the speaker's centroid. A clip half this speaker and half someone else scores high even
+    when the two voices are alike enough to pass `split_consistency`."""
+    n = len(partials)
+    best = 0.0
+    for k in range(min_side, n - min_side + 1):
+        a = float(_unit(partials[:k].mean(axis=0)) @ centroid)
+        b = float(_unit(partials[k:].mean(axis=0)) @ centroid)
+        best = max(best, abs(a - b))
+    return best
+
+
+class SpeakerEncoder:
+    name = ENCODER
+
+    def __init__(self) -> None:
+        import torch
+        from resemblyzer import VoiceEncoder
+
+        from .onnx_session import cpu_threads
+
+        torch.set_num_threads(cpu_threads())
+        weights = registry.verified_file(registry.RESEMBLYZER, "pretrained.pt")
+        self.encoder = VoiceEncoder("cpu", verbose=False, weights_fpath=weights)
+
+    def embed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(clip embedding, 1.6 s partial embeddings, within-clip consistency) for 16 kHz audio."""
+        from resemblyzer import preprocess_wav
+
+        wav = preprocess_wav(x, source_sr=SR)  # level-normalise and trim long pauses
+        if len(wav) < SR // 2:
+            wav = x
+        embed, partials, _ = self.encoder.embed_utterance(wav, return_partials=True, rate=2.5)
+        return embed.astype(np.float32), partials.astype(np.float32), split_consistency(partials)
+
+
+def robust_centroid(embeddings: np.ndarray, keep: float = 0.8) -> np.ndarray:
+    """Mean of the clips closest to the plain mean, so a few foreign clips do not pull it."""
+    c = _unit(embeddings.mean(axis=0))
+    if len(embeddings) >= 5:
+        sims = embeddings @ c
+        best = np.argsort(-sims)[: max(3, int(np.ceil(keep * len(embeddings))))]
+        c = _unit(embeddings[best].mean(axis=0))
+    return c.astype(np.float32)
