@@ -98,6 +98,11 @@ class Transcriber:
                 lo, hi = offsets[j], offsets[j] + len(clips[i]) / SR
                 mine = [w for w in words if lo <= (w.start + w.end) / 2 < hi + GAP_S / 2]
                 out[i] = _clip_transcript(mine, lo, hi, info, lang)
+        # Whisper sometimes ends a packed window early and drops the last clips: those with no
+        # words at all are transcribed again on their own.
+        for i, tr in enumerate(out):
+            if not tr.words:
+                out[i] = self._alone(model, clips[i], lang)
         # Per-clip language ID where it matters (see module docstring).
         window_langs = {o.language for o in out if o.language}
         for i, tr in enumerate(out):
@@ -106,6 +111,14 @@ class Transcriber:
                 tr.language, tr.language_prob = self.detect_language(clips[i])
                 tr.lid_scope = "clip"
         return out  # type: ignore[return-value]
+
+
+    def _alone(self, model, x: np.ndarray, lang: str) -> ClipTranscript:
+        segments, info = model.transcribe(
+            x, language=None if lang == "auto" else lang, beam_size=self.beam_size,
+            word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+        )
+        return _clip_transcript([w for s in segments for w in (s.words or [])], 0.0, len(x) / SR, info, lang)
 
 
 def _pack(durations: list[float]) -> list[list[int]]:

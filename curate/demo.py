@@ -98,7 +98,8 @@ def build_demo(root: Path) -> dict[str, dict]:
     _write(demo / "allison" / "takes" / "borrowed_mic.wav", corpus.join(june_clip, gap_s=0.3))
 
     # june: separate files, 44.1 kHz stereo 24-bit, with a transcript file
-    chosen, audio = corpus.take_seconds(fr, 90)
+    long_fr = [p for p in fr if len(p.text.split()) >= 7]  # whole sentences, mostly over 3 s
+    chosen, audio = corpus.take_seconds(long_fr, 90)
     lines = []
     for p, x in zip(chosen, audio):
         y = resample(x, SR, 44100)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SLICER_VERSION = "slicer-1"
+SILENT_DBFS = -75.0  # a recording whose loud frames stay under this has nothing to slice
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def slice_audio(x: np.ndarray, sr: int, cfg: SliceConfig = SliceConfig()) -> list[tuple[float, float]]:
     """Return (start_s, end_s) of each clip. A recording with no sound above silence gives []."""
     db = frame_db(x, sr, cfg.hop_s, cfg.win_s)
+    if np.percentile(db, 95) < SILENT_DBFS:
+        return []  # nothing audible at all
     thr = effective_threshold(db, cfg)
     loud = db >= thr
     if not loud.any():
@@ -80,17 +83,22 @@ def slice_audio(x: np.ndarray, sr: int, cfg: SliceConfig = SliceConfig()) -> lis
             start = cut
         pieces.append((start, stop))
 
-    # 3. Merge neighbours until each clip reaches min_clip, never exceeding max_clip.
+    # 3. Merge neighbours until each clip reaches min_clip, never exceeding max_clip. A piece
+    #    still short after the forward pass joins its previous clip when that fits, so a
+    #    7 s file with a pause in it stays one clip instead of a 5 s clip and a 2 s scrap.
     clips: list[list[int]] = []
     for start, stop in pieces:
-        if clips:
-            prev = clips[-1]
-            short = prev[1] - prev[0] < min_f
-            fits = stop - prev[0] + 2 * keep <= max_f
-            if short and fits:
-                prev[1] = stop
-                continue
-        clips.append([start, stop])
+        if clips and clips[-1][1] - clips[-1][0] < min_f and stop - clips[-1][0] + 2 * keep <= max_f:
+            clips[-1][1] = stop
+        else:
+            clips.append([start, stop])
+    merged: list[list[int]] = []
+    for clip in clips:
+        if merged and clip[1] - clip[0] < min_f and clip[1] - merged[-1][0] + 2 * keep <= max_f:
+            merged[-1][1] = clip[1]
+        else:
+            merged.append(clip)
+    clips = merged
 
     # 4. Pad each clip with up to max_sil_kept of its silence, without overlapping neighbours.
     out = []

@@ -65,7 +65,7 @@ def normalize(text: str, lang: str) -> str:
     if lang == "en":
         return _english_normalizer()(text)
     text = unicodedata.normalize("NFKC", text).lower()
-    text = re.sub(r"[^\w\s']|_", " ", text)
+    text = re.sub(r"[^\w\s]|_", " ", text)  # apostrophes too: "d'accès" and "d 'accès" agree
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -73,13 +73,22 @@ def is_cjk_language(lang: str) -> bool:
     return lang in ("zh", "ja", "yue")
 
 
-def error_rate(reference: str, hypothesis: str, lang: str) -> float | None:
-    """WER (CER for Chinese/Japanese) of the ASR text against a given transcript."""
+def error_rates(reference: str, hypothesis: str, lang: str) -> tuple[float, float] | None:
+    """(WER, CER) of the ASR text against a given transcript, after normalization.
+
+    Chinese and Japanese have no word spaces: their "WER" is the CER. The CER is also what the
+    transcript_mismatch rule reads for every language: an ASR spelling slip ("dies" for
+    "dièse") costs a whole word in WER but two characters in CER, while a transcript of the
+    wrong line differs in most characters either way.
+    """
     import jiwer
 
     ref, hyp = normalize(reference, lang), normalize(hypothesis, lang)
     if not ref:
         return None
-    if is_cjk_language(lang):
-        return float(jiwer.cer(ref.replace(" ", ""), hyp.replace(" ", "")))
-    return float(jiwer.wer(ref, hyp)) if hyp else 1.0
+    if not hyp:
+        return 1.0, 1.0
+    cer = float(jiwer.cer(ref.replace(" ", "") if is_cjk_language(lang) else ref,
+                          hyp.replace(" ", "") if is_cjk_language(lang) else hyp))
+    wer = cer if is_cjk_language(lang) else float(jiwer.wer(ref, hyp))
+    return wer, cer

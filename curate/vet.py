@@ -23,7 +23,7 @@ from .ingest import IngestOptions, find_audio, ingest, read_transcripts
 from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence
 from .slicer import SliceConfig
 from .speakers import ENCODER, robust_centroid, split_gap
-from .text import error_rate
+from .text import error_rates
 
 log = logging.getLogger(__name__)
 LANGS = ("en", "zh", "fr", "de", "es", "it", "ja", "ko", "pt", "ru", "yue", "auto")
@@ -125,9 +125,10 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
         members = by_recording.get(sha, [])
         hyp = " ".join(asr[i]["text"] or "" for i in members if i in asr)
         if members and all(i in asr for i in members):
-            err = error_rate(text, hyp, expected)
-            for i in members:
-                derived[i]["transcript_error"] = err
+            rates = error_rates(text, hyp, expected)
+            if rates:
+                for i in members:
+                    derived[i]["transcript_wer"], derived[i]["transcript_cer"] = rates
 
     verdicts = []
     for c in clips:

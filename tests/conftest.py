@@ -1,0 +1,79 @@
+"""Test data made from real speech (Debian's Asterisk prompts) with known defects added."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from curate import corpus, degrade
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+SR = 16000
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, check_json: bool = True, timeout: int = 1200) -> tuple[int, dict | None, str]:
+    """Run the real `clonebench` command; return (exit code, parsed stdout JSON, stderr)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
+    proc = subprocess.run([sys.executable, "-m", "clonebench.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+    doc = json.loads(proc.stdout) if check_json and proc.returncode == 0 and proc.stdout.strip() else None
+    return proc.returncode, doc, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def en_utterances() -> list[np.ndarray]:
+    """Pairs of English prompts (Allison), each 3-8 s: one clean clip per pair."""
+    _, audio = corpus.take_seconds(corpus.prompts("en"), 150)
+    pairs = []
+    i = 0
+    while i + 1 < len(audio) and len(pairs) < 24:
+        x = corpus.join(audio[i : i + 2], gap_s=0.25)
+        if 3.5 <= len(x) / SR <= 12:
+            pairs.append(x)
+        i += 2
+    return pairs
+
+
+def write(path: Path, x: np.ndarray, sr: int = SR, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x, sr, **kw)
+    return path
+
+
+@pytest.fixture(scope="session")
+def defect_set(tmp_path_factory, en_utterances) -> dict:
+    """10 clean clips and one clip per defect, all one speaker; vetted once for all tests."""
+    root = tmp_path_factory.mktemp("defects")
+    clips = en_utterances
+    files = {}
+    for k in range(10):
+        files[f"clean_{k:02d}"] = write(root / "audio" / f"clean_{k:02d}.wav", clips[k])
+    music = corpus.music(20, index=3)
+    voice2 = corpus.espeak("Please enter the number of the person you wish to call, then press pound.", "en+m3")
+    defects = {
+        "noise": degrade.add_white_noise(clips[10], 0.0, seed=3),
+        "music": degrade.mix_at_snr(clips[11], music, 0.0),
+        "reverb": degrade.add_reverb(clips[12], SR, 1.2, seed=4),
+        "fast": degrade.time_stretch(clips[13], SR, 1.8),
+        "clipping": degrade.hard_clip(clips[14], 14.0),
+        "bandwidth": degrade.telephone_band(clips[15], SR),
+        "two_voices": np.concatenate([clips[16], voice2]),  # a turn with no pause: one clip, two voices
+    }
+    for name, x in defects.items():
+        files[name] = write(root / "audio" / f"defect_{name}.wav", x)
+    db = root / "store" / "clonebench.duckdb"
+    code, doc, err = run_cli("vet", str(root / "audio"), "--speaker", "alice", "--db", str(db), "--json")
+    assert code == 0, err
+    by_source = {}
+    for c in doc["clips"]:
+        by_source.setdefault(Path(c["source"]).stem, []).append(c)
+    boundaries = {"two_voices": len(clips[16]) / SR}
+    return {"root": root, "db": db, "boundaries": boundaries, "doc": doc, "by_source": by_source, "files": files, "stderr": err}

