@@ -109,8 +109,12 @@ def ingest_file(store: Store, path: Path, sha: str, opts: IngestOptions) -> int:
             store.put_metrics(cid, {"duration_s": end - start, "clip_ratio": clip_ratio}, f"{audio.DECODER_VERSION}+{SLICER_VERSION}")
         store.clear_error(str(path), opts.speaker)
     if not rows:
-        raise AudioError(f"{path}: no sound above the silence threshold, nothing to vet")
+        raise _nothing_to_vet(path)
     return len(rows)
+
+
+def _nothing_to_vet(path: Path) -> AudioError:
+    return AudioError(f"{path}: no sound above the silence threshold, nothing to vet")
 
 
 def ingest(store: Store, files: list[Path], transcripts: dict[str, str], opts: IngestOptions, progress=None) -> list[dict]:
@@ -125,6 +129,8 @@ def ingest(store: Store, files: list[Path], transcripts: dict[str, str], opts: I
             if owner is None:
                 n = ingest_file(store, path, sha, opts)
                 log.info("%s: %d clips", path, n)
+            elif not store.scalar("SELECT count(*) FROM clips WHERE recording_sha256 = ?", [sha]):
+                raise _nothing_to_vet(path)
             text = transcript_for(path, transcripts)
             if text:
                 store.con.execute("INSERT OR REPLACE INTO given_transcripts VALUES (?, ?, ?)", [sha, text, "user"])

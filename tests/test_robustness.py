@@ -29,7 +29,7 @@ def bad_inputs(tmp_path_factory, en_utterances):
     (audio / "empty.wav").write_bytes(b"")
     (audio / "notes.wav").write_text("this is a text file, not audio\n")
     good = (audio / "good_a.wav").read_bytes()
-    (audio / "corrupt.wav").write_bytes(good[:44] + os.urandom(2000) + b"\x00" * 10)
+    (audio / "corrupt.wav").write_bytes(good[:12] + os.urandom(2000))  # RIFF/WAVE, then garbage chunks
     (audio / "truncated.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x10" + os.urandom(64))
     # one hour of 8 kHz 8-bit silence: the header says 60 min, over the 20 min default limit
     with wave.open(str(audio / "one_hour.wav"), "wb") as w:
@@ -54,23 +54,23 @@ def test_bad_files_are_listed_and_the_run_goes_on(bad_inputs):
     sources = {Path(c["source"]).name for c in doc["clips"]}
     assert {"good_a.wav", "good_b.flac", "three_channel_24bit.wav"} <= sources
     con = duckdb.connect(str(db), read_only=True)
-    assert con.sql("SELECT channels, sample_rate FROM recordings WHERE source LIKE '%three_channel%'").fetchone() == (3, 44100)
-    assert con.sql("SELECT count(*) FROM ingest_errors").fetchone()[0] == 5
+    assert con.execute("SELECT channels, sample_rate FROM recordings WHERE source LIKE '%three_channel%'").fetchone() == (3, 44100)
+    assert con.execute("SELECT count(*) FROM ingest_errors").fetchone()[0] == 5
     con.close()
 
 
 def test_rerun_adds_nothing_and_reuses_work(bad_inputs):
     db = bad_inputs / "store.duckdb"
     con = duckdb.connect(str(db), read_only=True)
-    before = {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("recordings", "clips", "metrics", "words", "verdicts", "clip_stages")}
-    stamps = con.sql("SELECT clip_id, stage, done_at FROM clip_stages ORDER BY 1, 2").fetchall()
+    before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("recordings", "clips", "metrics", "words", "verdicts", "clip_stages")}
+    stamps = con.execute("SELECT clip_id, stage, done_at FROM clip_stages ORDER BY 1, 2").fetchall()
     con.close()
     code, doc, err = run_cli("vet", str(bad_inputs / "audio"), "--speaker", "bob", "--db", str(db), "--json")
     assert code == 0, err
     con = duckdb.connect(str(db), read_only=True)
-    after = {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
+    after = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
     assert after == before
-    assert con.sql("SELECT clip_id, stage, done_at FROM clip_stages ORDER BY 1, 2").fetchall() == stamps  # nothing redone
+    assert con.execute("SELECT clip_id, stage, done_at FROM clip_stages ORDER BY 1, 2").fetchall() == stamps  # nothing redone
     con.close()
     assert len(doc["errors"]) == 5  # still reported
 
@@ -130,7 +130,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path, en_utterances):
     key = lambda d: sorted((c["clip_id"], c["status"], tuple(c["reasons"])) for c in d["clips"])
     assert key(resumed) == key(fresh)
     con = duckdb.connect(str(killed_db), read_only=True)
-    assert con.sql("SELECT count(*), count(DISTINCT sha256) FROM recordings").fetchone() == (8, 8)
-    assert con.sql("SELECT count(*) FROM clips").fetchone()[0] == len(fresh["clips"])
-    assert con.sql("SELECT count(*) FROM verdicts").fetchone()[0] == len(fresh["clips"])
+    assert con.execute("SELECT count(*), count(DISTINCT sha256) FROM recordings").fetchone() == (8, 8)
+    assert con.execute("SELECT count(*) FROM clips").fetchone()[0] == len(fresh["clips"])
+    assert con.execute("SELECT count(*) FROM verdicts").fetchone()[0] == len(fresh["clips"])
     con.close()

@@ -84,19 +84,19 @@ def test_clean_transcripts_are_right(defect_set):
 def test_store_rows_and_view(defect_set):
     con = duckdb.connect(str(defect_set["db"]), read_only=True)
     try:
-        n_clips = con.sql("SELECT count(*) FROM clips").fetchone()[0]
+        n_clips = con.execute("SELECT count(*) FROM clips").fetchone()[0]
         assert n_clips == len(defect_set["doc"]["clips"])
-        cols = [d[0] for d in con.sql("SELECT * FROM clip_verdicts LIMIT 0").description]
+        cols = [d[0] for d in con.execute("SELECT * FROM clip_verdicts LIMIT 0").description]
         assert cols == ["speaker", "source", "clip_id", "start_s", "end_s", "status", "reasons", "text"]
-        assert con.sql("SELECT count(*) FROM clip_verdicts WHERE status IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM clip_verdicts WHERE status IS NULL").fetchone()[0] == 0
         # provenance: every metric and transcript row names what produced it
-        assert con.sql("SELECT count(*) FROM metrics WHERE producer IS NULL OR producer = ''").fetchone()[0] == 0
-        assert con.sql("SELECT count(DISTINCT rule_set) FROM verdicts").fetchone()[0] == 1
-        assert con.sql("SELECT count(*) FROM words").fetchone()[0] > 50
-        emb = con.sql("SELECT len(vector) FROM speaker_embeddings WHERE speaker = 'alice'").fetchone()
+        assert con.execute("SELECT count(*) FROM metrics WHERE producer IS NULL OR producer = ''").fetchone()[0] == 0
+        assert con.execute("SELECT count(DISTINCT rule_set) FROM verdicts").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM words").fetchone()[0] > 50
+        emb = con.execute("SELECT len(vector) FROM speaker_embeddings WHERE speaker = 'alice'").fetchone()
         assert emb and emb[0] == 256
         # clip caches at both rates exist
-        p32, p16 = con.sql("SELECT path_32k, path_16k FROM clips LIMIT 1").fetchone()
+        p32, p16 = con.execute("SELECT path_32k, path_16k FROM clips LIMIT 1").fetchone()
         import soundfile as sf
         assert sf.info(p32).samplerate == 32000 and sf.info(p16).samplerate == 16000
     finally:
