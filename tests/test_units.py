@@ -6,7 +6,7 @@ import pytest
 from clonebench import registry
 from clonebench.audio import decode
 from clonebench.errors import ModelError
-from curate.rules import RuleSet, SpeakerContext, clip_reasons, enrolment
+from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment
 from curate.slicer import SliceConfig, slice_audio
 from curate.text import count_syllables, error_rates
 
@@ -102,7 +102,7 @@ def test_enrolment_advice_names_counts_and_fixes():
 def test_rule_set_version_tracks_file_contents(tmp_path):
     base = RuleSet.load()
     custom = tmp_path / "r.toml"
-    custom.write_text(RuleSet.__module__ and open(__import__("curate.rules").rules.DEFAULT_RULES).read().replace("max_rt60_s = 0.40", "max_rt60_s = 0.50"))
+    custom.write_text(DEFAULT_RULES.read_text().replace("max_rt60_s = 0.40", "max_rt60_s = 0.50"))
     other = RuleSet.load(custom)
     assert other.version != base.version and other.clip["max_rt60_s"] == 0.5
 
