@@ -26,6 +26,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and 
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("faster_whisper").setLevel(logging.DEBUG if debug else logging.WARNING)  # one line per file otherwise
 
 
 def _run(fn, *args, **kwargs):
@@ -97,6 +98,69 @@ def demo(
 
         for r in results:
             print_vet_summary(r)
+
+
+GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 usage error)
+
+
+@app.command()
+def evaluate(
+    audio_dir: Path = typer.Option(..., "--audio-dir", help="Folder of audio made by any system."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s]] "
+                                            "(default: AUDIO_DIR/manifest.tsv)."),
+    reference: list[str] = typer.Option([], "--reference", help="speaker=path (file or folder) for similarity; "
+                                        "default: the speaker's accepted clips in the store. Repeatable."),
+    baseline_run: Optional[str] = typer.Option(None, "--baseline-run", help="Compare paired with this earlier run."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help='Regression gate, e.g. "sim<-0.02,wer>+0.01": exit 3 when '
+                                          "a difference is significantly worse and beyond its threshold."),
+    gate_scope: str = typer.Option("overall", "--gate-scope", help="overall, or speaker: every speaker's difference is gated too."),
+    label: Optional[str] = typer.Option(None, "--label", help="A name for this run in `clonebench runs`."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Finish a run that was interrupted."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Score synthesized speech: speaker similarity, Whisper WER/CER, DNSMOS, RTF; CIs, baseline, gate."""
+    from evaluate.run import EvalOptions, evaluate_audio, parse_references
+
+    if gate_scope not in ("overall", "speaker"):
+        typer.echo("error: --gate-scope is overall or speaker", err=True)
+        raise typer.Exit(2)
+    if n_boot < 100:
+        typer.echo("error: --n-boot must be at least 100", err=True)
+        raise typer.Exit(2)
+    refs = _run(parse_references, reference)
+    opts = EvalOptions(db=db, audio_dir=audio_dir, manifest=manifest, references=refs, baseline_run=baseline_run,
+                       fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot)
+    doc = _run(evaluate_audio, opts)
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+    else:
+        from .summary import print_eval_summary
+
+        print_eval_summary(doc)
+    if doc["gate"] and not doc["gate"]["passed"]:
+        typer.echo("regression gate failed", err=True)
+        raise typer.Exit(GATE_FAILED)
+
+
+@app.command()
+def runs(
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    limit: int = typer.Option(50, "--limit", help="Newest runs to list."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List evaluation runs, newest first, with their overall figures."""
+    from evaluate.run import list_runs
+
+    rows = _run(list_runs, db, limit)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+    else:
+        from .summary import print_runs
+
+        print_runs(rows)
 
 
 @app.command()

@@ -18,6 +18,16 @@ speaker_embeddings  speaker, encoder, vector FLOAT[], n_clips, updated_at  PK (s
 verdicts            clip_id, rule_set, status, reasons VARCHAR[], decided_at  PK (clip_id, rule_set)
 enrolments          speaker, rule_set, status, accepted_s, rejected_s, advice JSON  PK (speaker, rule_set)
 ingest_errors       source, speaker, error, logged_at      -- the newest error per source and speaker
+eval_runs           run_id PK, created_at, finished_at, status ('running'|'complete'), mode
+                    ('audio'|'model'), label, source (audio folder or checkpoints), manifest_sha256,
+                    gpt_sha256, sovits_sha256, encoder, asr_model, utmos_model, normalizer, seed,
+                    n_boot, device, threads, baseline_run, n_items, n_errors, summary JSON
+eval_items          run_id, item_key PK together; speaker, lang, text, path, prompt_path,
+                    audio_sha256, status ('ok'|'partial'|'error'), error, duration_s, hyp_text,
+                    unit ('word'|'char'|'mixed'), hits/subs/dels/ins (in that unit),
+                    char_hits/char_subs/char_dels/char_ins, wer, cer, sim, sim_o, dnsmos_sig,
+                    dnsmos_bak, dnsmos_ovrl, utmos, synth_s, rtf, ttfa_s, clip_ratio,
+                    silence_ratio, speech_rate, flags VARCHAR[]
 
 Stable view for direct queries (columns will not change meaning):
 clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text)
@@ -75,6 +85,20 @@ CREATE TABLE IF NOT EXISTS enrolments (
 CREATE TABLE IF NOT EXISTS ingest_errors (
     source VARCHAR, speaker VARCHAR, error VARCHAR,
     logged_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (source, speaker));
+CREATE TABLE IF NOT EXISTS eval_runs (
+    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP DEFAULT current_timestamp, finished_at TIMESTAMP,
+    status VARCHAR, mode VARCHAR, label VARCHAR, source VARCHAR, manifest_sha256 VARCHAR,
+    gpt_sha256 VARCHAR, sovits_sha256 VARCHAR, encoder VARCHAR, asr_model VARCHAR, utmos_model VARCHAR,
+    normalizer VARCHAR, seed INTEGER, n_boot INTEGER, device VARCHAR, threads INTEGER,
+    baseline_run VARCHAR, n_items INTEGER, n_errors INTEGER, summary JSON);
+CREATE TABLE IF NOT EXISTS eval_items (
+    run_id VARCHAR, item_key VARCHAR, speaker VARCHAR, lang VARCHAR, text VARCHAR, path VARCHAR,
+    prompt_path VARCHAR, audio_sha256 VARCHAR, status VARCHAR, error VARCHAR, duration_s DOUBLE,
+    hyp_text VARCHAR, unit VARCHAR, hits INTEGER, subs INTEGER, dels INTEGER, ins INTEGER,
+    char_hits INTEGER, char_subs INTEGER, char_dels INTEGER, char_ins INTEGER, wer DOUBLE, cer DOUBLE,
+    sim DOUBLE, sim_o DOUBLE, dnsmos_sig DOUBLE, dnsmos_bak DOUBLE, dnsmos_ovrl DOUBLE, utmos DOUBLE,
+    synth_s DOUBLE, rtf DOUBLE, ttfa_s DOUBLE, clip_ratio DOUBLE, silence_ratio DOUBLE,
+    speech_rate DOUBLE, flags VARCHAR[], PRIMARY KEY (run_id, item_key));
 CREATE OR REPLACE VIEW clip_verdicts AS
 WITH newest AS (
     SELECT v.*, row_number() OVER (PARTITION BY clip_id ORDER BY decided_at DESC, rule_set DESC) AS rn

@@ -48,6 +48,12 @@ def model_name_for(lang: str) -> str:
     return "whisper-tiny.en" if lang == "en" else "whisper-base"
 
 
+def whisper_language(lang: str) -> str | None:
+    """Whisper's language code for ours: mixed Chinese-English is decoded as Chinese, which
+    keeps the English words in Latin script; `auto` lets Whisper detect it."""
+    return {"auto": None, "zh-en": "zh"}.get(lang, lang)
+
+
 class Transcriber:
     """Loads the Whisper model(s) lazily; base is only loaded when it is needed."""
 
@@ -90,7 +96,7 @@ class Transcriber:
                 t += len(clips[i]) / SR + GAP_S
             audio = np.concatenate(pieces)
             segments, info = model.transcribe(
-                audio, language=None if lang == "auto" else lang, beam_size=self.beam_size,
+                audio, language=whisper_language(lang), beam_size=self.beam_size,
                 word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
             )
             words = [w for s in segments for w in (s.words or [])]
@@ -113,9 +119,15 @@ class Transcriber:
         return out  # type: ignore[return-value]
 
 
+    def transcribe_each(self, clips: list[np.ndarray], lang: str) -> list[ClipTranscript]:
+        """Transcribe each clip on its own: no context from neighbours, as evaluation needs
+        (an item's WER must not depend on which items were scored beside it)."""
+        model = self.model(model_name_for(lang))
+        return [self._alone(model, x, lang) for x in clips]
+
     def _alone(self, model, x: np.ndarray, lang: str) -> ClipTranscript:
         segments, info = model.transcribe(
-            x, language=None if lang == "auto" else lang, beam_size=self.beam_size,
+            x, language=whisper_language(lang), beam_size=self.beam_size,
             word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
         )
         return _clip_transcript([w for s in segments for w in (s.words or [])], 0.0, len(x) / SR, info, lang)

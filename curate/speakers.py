@@ -69,6 +69,11 @@ class SpeakerEncoder:
         embed, partials, _ = self.encoder.embed_utterance(wav, return_partials=True, rate=2.5)
         return embed.astype(np.float32), partials.astype(np.float32), split_consistency(partials)
 
+    def embedding(self, x: np.ndarray) -> np.ndarray:
+        """The unit-length utterance embedding of 16 kHz audio: the interface every speaker
+        encoder offers to evaluation."""
+        return _unit(self.embed(x)[0]).astype(np.float32)
+
 
 def robust_centroid(embeddings: np.ndarray, keep: float = 0.8) -> np.ndarray:
     """Mean of the clips closest to the plain mean, so a few foreign clips do not pull it."""

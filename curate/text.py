@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
+
+from clonebench import textnorm
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+", re.UNICODE)
@@ -45,50 +46,23 @@ def count_syllables(text: str, lang: str) -> int:
     for tok in _WORD.findall(_CJK.sub(" ", text)):
         if tok.isdigit():
             n += max(1, round(1.5 * len(tok)))
-        elif lang == "en":
+        elif lang in ("en", "zh-en"):  # Latin words in mixed Chinese-English text are English
             n += _english_syllables(tok)
         else:
             n += _vowel_group_syllables(tok, lang)
     return n
 
 
-@lru_cache(maxsize=1)
-def _english_normalizer():
-    from whisper.normalizers import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()
-
-
-def normalize(text: str, lang: str) -> str:
-    """Whisper's English normalizer for English; for others lower-case, strip punctuation and
-    accents-as-combining-marks noise, and collapse spaces."""
-    if lang == "en":
-        return _english_normalizer()(text)
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = re.sub(r"[^\w\s]|_", " ", text)  # apostrophes too: "d'accès" and "d 'accès" agree
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def is_cjk_language(lang: str) -> bool:
-    return lang in ("zh", "ja", "yue")
-
-
 def error_rates(reference: str, hypothesis: str, lang: str) -> tuple[float, float] | None:
-    """(WER, CER) of the ASR text against a given transcript, after normalization.
+    """(WER, CER) of the ASR text against a given transcript, after normalization
+    (`clonebench.textnorm`: for Chinese the "WER" is the CER).
 
-    Chinese and Japanese have no word spaces: their "WER" is the CER. The CER is also what the
-    transcript_mismatch rule reads for every language: an ASR spelling slip ("dies" for
-    "dièse") costs a whole word in WER but two characters in CER, while a transcript of the
-    wrong line differs in most characters either way.
+    The CER is what the transcript_mismatch rule reads for every language: an ASR spelling slip
+    ("dies" for "dièse") costs a whole word in WER but two characters in CER, while a transcript
+    of the wrong line differs in most characters either way.
     """
-    import jiwer
-
-    ref, hyp = normalize(reference, lang), normalize(hypothesis, lang)
-    if not ref:
+    counts = textnorm.error_counts(reference, hypothesis, lang)
+    if counts is None:
         return None
-    if not hyp:
-        return 1.0, 1.0
-    cer = float(jiwer.cer(ref.replace(" ", "") if is_cjk_language(lang) else ref,
-                          hyp.replace(" ", "") if is_cjk_language(lang) else hyp))
-    wer = cer if is_cjk_language(lang) else float(jiwer.wer(ref, hyp))
-    return wer, cer
+    unit, chars = counts
+    return unit.rate, chars.rate

@@ -75,7 +75,7 @@ def test_enrolment_totals_match_clips(defect_set):
 
 
 def test_clean_transcripts_are_right(defect_set):
-    from curate.text import normalize
+    from clonebench.textnorm import normalize
     clean = [c for stem, cs in defect_set["by_source"].items() if stem.startswith("clean_") for c in cs]
     words = " ".join(normalize(c["text"], "en") for c in clean).split()
     assert len(words) > 60  # real words came back, with clip-level text

@@ -1,0 +1,131 @@
+"""Text normalization and error counting, shared by vetting (transcript checks) and evaluation.
+
+The scoring unit depends on the language, and every rule is spelled out here:
+
+- English: Whisper's `EnglishTextNormalizer` (spellings, numbers, contractions), then words.
+  This is what Seed-TTS-eval and the F5-TTS scripts do, so WERs are comparable with theirs.
+- Chinese (`zh`) and mixed Chinese-English (`zh-en`): traditional characters are mapped to
+  simplified (zhconv), Arabic numerals to their Chinese reading (cn2an; runs of 5+ digits, such as
+  phone numbers, digit by digit), punctuation is stripped. Then every Han character is one token
+  and every Latin-script word is one token, normalized like English. For pure Chinese this is the
+  usual CER; for mixed text it is the "mixed error rate" (MER) used for code-switching ASR, so
+  "Hello，欢迎致电" has 5 tokens: hello 欢 迎 致 电.
+- Other languages: NFKC, lower case, punctuation stripped, words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LONG_DIGITS = re.compile(r"\d{5,}")
+_DIGIT_NAMES = "零一二三四五六七八九"
+
+NORMALIZER_VERSION = "textnorm-1 (whisper EnglishTextNormalizer; zhconv t2s + cn2an; Han=char, Latin=word)"
+
+
+def is_han_language(lang: str) -> bool:
+    return lang in ("zh", "zh-en", "yue", "ja")
+
+
+def unit_for(lang: str) -> str:
+    """The token an error rate counts: 'word', 'char' (Chinese) or 'mixed' (Han chars + words)."""
+    return {"zh": "char", "yue": "char", "ja": "char", "zh-en": "mixed"}.get(lang, "word")
+
+
+@lru_cache(maxsize=1)
+def _english_normalizer():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+def normalize(text: str, lang: str) -> str:
+    """Normalized text, tokens separated by single spaces (see the module docstring)."""
+    return " ".join(tokens(text, lang))
+
+
+def tokens(text: str, lang: str) -> list[str]:
+    if lang == "en":
+        return _english_normalizer()(text).split()
+    if is_han_language(lang):
+        return _han_tokens(text)
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"[^\w\s]|_", " ", text)  # apostrophes too: "d'accès" and "d 'accès" agree
+    return text.split()
+
+
+def _han_tokens(text: str) -> list[str]:
+    import cn2an
+    import zhconv
+
+    text = zhconv.convert(unicodedata.normalize("NFKC", text), "zh-cn")
+    text = _LONG_DIGITS.sub(lambda m: "".join(_DIGIT_NAMES[int(d)] for d in m.group()), text)
+    if re.search(r"\d", text):
+        try:
+            text = cn2an.transform(text, "an2cn")
+        except Exception:  # cn2an refuses some odd digit/sign mixes; leave those digits as they are
+            pass
+    out: list[str] = []
+    pos = 0
+    for m in _HAN_RUN.finditer(text):
+        out += _latin_words(text[pos : m.start()])
+        out += list(m.group())
+        pos = m.end()
+    out += _latin_words(text[pos:])
+    return out
+
+
+def _latin_words(chunk: str) -> list[str]:
+    chunk = re.sub(r"[^\w\s']|_", " ", chunk)  # CJK punctuation is not \w either
+    return _english_normalizer()(chunk).split() if chunk.strip() else []
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    """Alignment counts of hypothesis tokens against reference tokens. Summing counts over items
+    gives the corpus-level rate, and bootstraps resample items and re-sum."""
+
+    hits: int
+    substitutions: int
+    deletions: int
+    insertions: int
+
+    @property
+    def ref_len(self) -> int:
+        return self.hits + self.substitutions + self.deletions
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.ref_len if self.ref_len else float("nan")
+
+
+def count_errors(ref_tokens: list[str], hyp_tokens: list[str]) -> ErrorCounts:
+    """Levenshtein alignment counts (jiwer) of two token lists. The reference must not be empty."""
+    import jiwer
+
+    if not ref_tokens:
+        raise ValueError("empty reference")
+    if not hyp_tokens:
+        return ErrorCounts(0, 0, len(ref_tokens), 0)
+    # jiwer splits on spaces; no token holds a space, so joining is lossless.
+    o = jiwer.process_words(" ".join(ref_tokens), " ".join(hyp_tokens))
+    return ErrorCounts(o.hits, o.substitutions, o.deletions, o.insertions)
+
+
+def error_counts(reference: str, hypothesis: str, lang: str) -> tuple[ErrorCounts, ErrorCounts] | None:
+    """(counts in the language's unit, character counts); None when the reference normalizes to
+    nothing."""
+    ref = tokens(reference, lang)
+    if not ref:
+        return None
+    hyp = tokens(hypothesis, lang)
+    return count_errors(ref, hyp), count_errors(list("".join(ref)), list("".join(hyp)))

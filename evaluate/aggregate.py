@@ -1,0 +1,143 @@
+"""Per-speaker and overall figures with confidence intervals, and paired comparison with a
+baseline run.
+
+Item rows are dicts with the columns of the `eval_items` table. A metric is either:
+- `mean`: the mean of an item column (items where it is missing are left out), or
+- `rate`: a corpus-level error rate, sum of errors over sum of reference tokens, from the
+  stored alignment counts (`wer` from hits/subs/dels/ins, `cer` from the char_* counts).
+`wer` is the corpus WER (what Seed-TTS-eval calls WER is the mean of per-utterance WERs: that is
+`wer_utt_mean` here). The two differ when long utterances fare differently from short ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stats import Estimate, ratio_bootstrap, verdict
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str  # "mean" | "rate"
+    higher_is_better: bool
+    column: str  # item column (mean) or count-column prefix (rate: "" or "char_")
+    depends_on: str | None = None  # run field that must match for two runs to be comparable
+
+
+METRICS = [
+    Metric("sim", "mean", True, "sim", "encoder"),
+    Metric("sim_o", "mean", True, "sim_o", "encoder"),
+    Metric("wer", "rate", False, "", "asr_model"),
+    Metric("cer", "rate", False, "char_", "asr_model"),
+    Metric("wer_utt_mean", "mean", False, "wer", "asr_model"),
+    Metric("dnsmos_ovrl", "mean", True, "dnsmos_ovrl"),
+    Metric("dnsmos_sig", "mean", True, "dnsmos_sig"),
+    Metric("dnsmos_bak", "mean", True, "dnsmos_bak"),
+    Metric("utmos", "mean", True, "utmos", "utmos_model"),
+    Metric("rtf", "mean", False, "rtf", "device"),
+    Metric("ttfa_s", "mean", False, "ttfa_s", "device"),
+]
+BY_NAME = {m.name: m for m in METRICS}
+
+
+def _num_den(metric: Metric, items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item numerator and denominator of the metric (items without the metric dropped)."""
+    if metric.kind == "rate":
+        p = metric.column
+        rows = [r for r in items if r.get(p + "hits") is not None]
+        num = [r[p + "subs"] + r[p + "dels"] + r[p + "ins"] for r in rows]
+        den = [r[p + "hits"] + r[p + "subs"] + r[p + "dels"] for r in rows]
+        return np.array(num, float), np.array(den, float)
+    vals = [r[metric.column] for r in items if _present(r.get(metric.column))]
+    return np.array(vals, float), np.ones(len(vals))
+
+
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
+def _by_speaker(items: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in items:
+        out.setdefault(r["speaker"], []).append(r)
+    return dict(sorted(out.items()))
+
+
+def _cluster(per_speaker: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int) -> Estimate | None:
+    """Overall estimate resampling speakers; with one speaker, resample its items instead."""
+    usable = {s: nd for s, nd in per_speaker.items() if nd[1].sum() > 0}
+    if len(usable) == 1:
+        num, den = next(iter(usable.values()))
+        return ratio_bootstrap(num, den, n_boot, seed)
+    num = np.array([nd[0].sum() for nd in usable.values()])
+    den = np.array([nd[1].sum() for nd in usable.values()])
+    return ratio_bootstrap(num, den, n_boot, seed)
+
+
+def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
+    """{"speakers": {speaker: {metric: Estimate dict}}, "overall": {metric: Estimate dict}}."""
+    ok = [r for r in items if r["status"] != "error"]
+    speakers = _by_speaker(ok)
+    out = {"speakers": {s: {} for s in speakers}, "overall": {}}
+    for m in METRICS:
+        per = {s: _num_den(m, rows) for s, rows in speakers.items()}
+        for s, (num, den) in per.items():
+            est = ratio_bootstrap(num, den, n_boot, seed)
+            if est:
+                out["speakers"][s][m.name] = est.to_dict()
+        est = _cluster(per, n_boot, seed)
+        if est:
+            out["overall"][m.name] = est.to_dict()
+    return out
+
+
+def _paired(metric: Metric, new: list[dict], base: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item numerator/denominator of the *difference* new - base over items both runs have."""
+    if metric.kind == "rate":
+        p = metric.column
+        pairs = [(a, b) for a, b in zip(new, base) if a.get(p + "hits") is not None and b.get(p + "hits") is not None]
+        err = lambda r: r[p + "subs"] + r[p + "dels"] + r[p + "ins"]  # noqa: E731
+        num = [err(a) - err(b) for a, b in pairs]
+        # the same text gives the same reference length in both runs
+        den = [a[p + "hits"] + a[p + "subs"] + a[p + "dels"] for a, _ in pairs]
+        return np.array(num, float), np.array(den, float)
+    c = metric.column
+    diffs = [a[c] - b[c] for a, b in zip(new, base) if _present(a.get(c)) and _present(b.get(c))]
+    return np.array(diffs, float), np.ones(len(diffs))
+
+
+def compare(new_run: dict, new_items: list[dict], base_run: dict, base_items: list[dict],
+            n_boot: int, seed: int) -> dict:
+    """Paired bootstrap of new - baseline on the items both runs scored (matched by item key).
+
+    Metrics whose producer differs between the runs (another speaker encoder, ASR model, device)
+    are not compared; they are listed under `not_compared` with the reason.
+    """
+    base_by_key = {r["item_key"]: r for r in base_items if r["status"] != "error"}
+    pairs = [(r, base_by_key[r["item_key"]]) for r in new_items if r["status"] != "error" and r["item_key"] in base_by_key]
+    out: dict = {"baseline_run": base_run["run_id"], "paired_items": len(pairs), "speakers": {}, "overall": {},
+                 "not_compared": {}}
+    by_spk: dict[str, list[tuple[dict, dict]]] = {}
+    for a, b in pairs:
+        by_spk.setdefault(a["speaker"], []).append((a, b))
+    by_spk = dict(sorted(by_spk.items()))
+    for s in by_spk:
+        out["speakers"][s] = {}
+    for m in METRICS:
+        if m.depends_on and new_run.get(m.depends_on) != base_run.get(m.depends_on):
+            out["not_compared"][m.name] = (f"{m.depends_on} differs: {base_run.get(m.depends_on)!r} in the baseline, "
+                                           f"{new_run.get(m.depends_on)!r} now")
+            continue
+        per = {}
+        for s, ps in by_spk.items():
+            per[s] = _paired(m, [a for a, _ in ps], [b for _, b in ps])
+            est = ratio_bootstrap(*per[s], n_boot, seed)
+            if est:
+                out["speakers"][s][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
+        est = _cluster(per, n_boot, seed)
+        if est:
+            out["overall"][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
+    return out

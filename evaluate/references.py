@@ -1,0 +1,106 @@
+"""Speaker references for similarity: a speaker's accepted clips in the store (from vetting) or
+files and folders given with `--reference speaker=path`.
+
+Two embeddings per speaker:
+- the centroid: the unit mean of the reference clips' embeddings (what `sim` compares with);
+- the prompt: one clip, the one a cloning system would be given (what `sim_o` compares with).
+  When the manifest names the prompt of an item, that clip is used; otherwise the speaker's
+  default prompt, the 3-10 s reference clip closest to the centroid (the longest clip when none
+  is 3-10 s). Model-mode synthesis uses the same clip as its reference audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clonebench import audio
+from clonebench.errors import AudioError
+from clonebench.store import Store
+
+log = logging.getLogger(__name__)
+SR = 16000
+PROMPT_RANGE_S = (3.0, 10.0)
+
+
+@dataclass
+class SpeakerReference:
+    speaker: str
+    centroid: np.ndarray
+    prompt_path: str
+    prompt_embedding: np.ndarray
+    n_clips: int
+    source: str  # "store" or "--reference"
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-9)).astype(np.float32)
+
+
+def choose_prompt(embeddings: np.ndarray, durations: list[float], centroid: np.ndarray) -> int:
+    lo, hi = PROMPT_RANGE_S
+    fitting = [i for i, d in enumerate(durations) if lo <= d <= hi]
+    if not fitting:
+        return int(np.argmax(durations))
+    return max(fitting, key=lambda i: float(embeddings[i] @ centroid))
+
+
+def _build(speaker: str, paths: list[str], embeddings: list[np.ndarray], durations: list[float], source: str) -> SpeakerReference:
+    embs = np.stack([_unit(e) for e in embeddings])
+    centroid = _unit(embs.mean(axis=0))
+    k = choose_prompt(embs, durations, centroid)
+    return SpeakerReference(speaker, centroid, paths[k], embs[k], len(paths), source)
+
+
+def load_16k(path: Path) -> tuple[np.ndarray, float]:
+    """Any audio file as 16 kHz mono, and the share of its raw samples that clipped."""
+    decoded = audio.decode(path, max_duration_s=600)
+    return audio.resample(decoded.samples, decoded.sample_rate, SR), float(decoded.clipped.mean())
+
+
+def from_store(store: Store, speaker: str, encoder) -> SpeakerReference | None:
+    """The speaker's accepted clips; embeddings the vetting run stored are reused when they come
+    from the same encoder."""
+    rows = store.rows(
+        """SELECT v.clip_id, c.path_16k, c.duration_s, e.vector
+           FROM clip_verdicts v JOIN clips c USING (clip_id)
+           LEFT JOIN clip_embeddings e ON e.clip_id = v.clip_id AND e.encoder = ?
+           WHERE v.speaker = ? AND v.status = 'accepted' ORDER BY v.clip_id""",
+        [encoder.name, speaker],
+    )
+    paths, embs, durs = [], [], []
+    for r in rows:
+        if r["vector"] is not None:
+            emb = np.asarray(r["vector"], np.float32)
+        else:
+            try:
+                emb = encoder.embedding(audio.read_wav(r["path_16k"])[0])
+            except (OSError, RuntimeError) as e:
+                log.warning("reference clip %s of %s unreadable (%s); skipped", r["path_16k"], speaker, e)
+                continue
+        paths.append(r["path_16k"])
+        embs.append(emb)
+        durs.append(r["duration_s"])
+    return _build(speaker, paths, embs, durs, "store") if paths else None
+
+
+def from_paths(speaker: str, inputs: list[Path], encoder) -> tuple[SpeakerReference | None, list[str]]:
+    """Reference files (folders searched recursively). Unreadable files are reported, not fatal."""
+    from curate.ingest import find_audio
+
+    files, missing = find_audio(inputs)
+    errors = [m["error"] for m in missing]
+    paths, embs, durs = [], [], []
+    for f in files:
+        try:
+            x, _ = load_16k(f)
+        except AudioError as e:
+            errors.append(f"reference for {speaker}: {e}")
+            continue
+        paths.append(str(f))
+        embs.append(encoder.embedding(x))
+        durs.append(len(x) / SR)
+    return (_build(speaker, paths, embs, durs, "--reference") if paths else None), errors

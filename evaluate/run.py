@@ -1,0 +1,227 @@
+"""An evaluation run: score items, store them, aggregate with CIs, compare with a baseline run,
+apply the regression gate.
+
+Runs are stored in `eval_runs`, their items in `eval_items`. Items are committed in small
+batches, so a killed run keeps its finished items and `--resume RUN_ID` scores only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from clonebench import textnorm
+from clonebench.errors import UserError
+from clonebench.progress import progress_bar
+from clonebench.store import Store, to_json
+
+from . import aggregate, gate
+from .items import EvalItem, read_manifest
+from .references import SpeakerReference, from_paths, from_store
+from .score import Models, score_item
+from .stats import N_BOOT
+
+log = logging.getLogger(__name__)
+BATCH = 8  # items per commit
+
+_ITEM_COLUMNS = [
+    "run_id", "item_key", "speaker", "lang", "text", "path", "prompt_path", "audio_sha256", "status", "error",
+    "duration_s", "hyp_text", "unit", "hits", "subs", "dels", "ins", "char_hits", "char_subs", "char_dels",
+    "char_ins", "wer", "cer", "sim", "sim_o", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "utmos", "synth_s",
+    "rtf", "ttfa_s", "clip_ratio", "silence_ratio", "speech_rate", "flags",
+]
+
+
+@dataclass
+class EvalOptions:
+    db: Path
+    audio_dir: Path
+    manifest: Path | None = None
+    references: dict[str, list[Path]] = field(default_factory=dict)
+    baseline_run: str | None = None
+    fail_on: str | None = None
+    gate_scope: str = "overall"
+    label: str | None = None
+    resume: str | None = None
+    seed: int = 0
+    n_boot: int = N_BOOT
+
+
+def parse_references(specs: list[str]) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    for spec in specs:
+        speaker, sep, path = spec.partition("=")
+        if not sep or not speaker or not path:
+            raise UserError(f"--reference {spec!r}: write speaker=path (a file or a folder)")
+        out.setdefault(speaker, []).append(Path(path))
+    return out
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
+    """Score a folder of audio described by a manifest; see `evaluate.items`."""
+    rules = gate.parse_rules(opts.fail_on) if opts.fail_on else None
+    if rules and not opts.baseline_run:
+        raise UserError("--fail-on needs a baseline to compare with (--baseline-run RUN_ID)")
+    if not opts.audio_dir.is_dir():
+        raise UserError(f"{opts.audio_dir}: no such folder")
+    manifest = opts.manifest or opts.audio_dir / "manifest.tsv"
+    if not manifest.is_file():
+        raise UserError(f"{manifest}: manifest not found (file<TAB>speaker<TAB>lang<TAB>text per line)")
+    items = read_manifest(manifest, opts.audio_dir)
+    manifest_sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+    with Store(opts.db) as store:
+        baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None
+        models = models or Models.default()
+        run = _start_run(store, opts, manifest_sha, models)
+        errors = _resolve_references(store, opts, items, models)
+        done = {r["item_key"] for r in store.rows("SELECT item_key FROM eval_items WHERE run_id = ?", [run["run_id"]])}
+        todo = [it for it in items if it.item_key not in done]
+        if done:
+            log.info("resuming %s: %d items already scored, %d to go", run["run_id"], len(done), len(todo))
+        _score_items(store, run["run_id"], todo, models, errors["refs"])
+        return finish_run(store, run["run_id"], baseline, rules, opts.gate_scope, errors["messages"])
+
+
+def _load_complete_run(store: Store, run_id: str) -> dict:
+    rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
+    if not rows:
+        raise UserError(f"baseline run {run_id!r} is not in {store.path} (see `clonebench runs`)")
+    if rows[0]["status"] != "complete":
+        raise UserError(f"baseline run {run_id!r} did not finish; resume it with --resume {run_id} first")
+    return rows[0]
+
+
+def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Models) -> dict:
+    if opts.resume:
+        rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [opts.resume])
+        if not rows:
+            raise UserError(f"--resume {opts.resume}: no such run (see `clonebench runs`)")
+        if rows[0]["manifest_sha256"] != manifest_sha:
+            raise UserError(f"--resume {opts.resume}: the manifest changed since that run started; start a new run")
+        return rows[0]
+    run = {
+        "run_id": new_run_id(), "status": "running", "mode": "audio", "label": opts.label,
+        "source": str(opts.audio_dir.resolve()), "manifest_sha256": manifest_sha,
+        "encoder": models.encoder.name, "asr_model": _asr_name(models),
+        "utmos_model": models.utmos.name if models.utmos else None, "normalizer": textnorm.NORMALIZER_VERSION,
+        "seed": opts.seed, "n_boot": opts.n_boot, "device": "external", "threads": None,
+        "baseline_run": opts.baseline_run,
+    }
+    cols = list(run)
+    store.con.execute(f"INSERT INTO eval_runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [run[c] for c in cols])
+    return run
+
+
+def _asr_name(models: Models) -> str:
+    t = models.transcriber
+    return f"{t.producer('en')} (en); {t.producer('zh')} (other languages)"
+
+
+def _resolve_references(store: Store, opts: EvalOptions, items: list[EvalItem], models: Models) -> dict:
+    refs: dict[str, SpeakerReference | None] = {}
+    messages: list[str] = []
+    for speaker in sorted({it.speaker for it in items if not it.error}):
+        if speaker in opts.references:
+            refs[speaker], errs = from_paths(speaker, opts.references[speaker], models.encoder)
+            messages += errs
+        else:
+            refs[speaker] = from_store(store, speaker, models.encoder)
+        if refs[speaker] is None:
+            messages.append(f"no reference for speaker {speaker}: vet their recordings or pass --reference {speaker}=PATH")
+    return {"refs": refs, "messages": messages}
+
+
+def _score_items(store: Store, run_id: str, items: list[EvalItem], models: Models, refs: dict) -> None:
+    batch: list[dict] = []
+    with progress_bar(len(items), "scoring") as advance:
+        for item in items:
+            batch.append(score_item(models, item, refs.get(item.speaker)))
+            advance()
+            if len(batch) >= BATCH:
+                put_items(store, run_id, batch)
+                batch = []
+        put_items(store, run_id, batch)
+
+
+def put_items(store: Store, run_id: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    values = [[run_id if c == "run_id" else _db_value(r.get(c)) for c in _ITEM_COLUMNS] for r in rows]
+    sql = f"INSERT OR REPLACE INTO eval_items ({', '.join(_ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(_ITEM_COLUMNS))})"
+    with store.transaction():
+        store.con.executemany(sql, values)
+
+
+def _db_value(v):
+    if isinstance(v, float) and v != v:  # NaN: an undefined rate is stored as NULL
+        return None
+    return v
+
+
+def run_items(store: Store, run_id: str) -> list[dict]:
+    return store.rows("SELECT * FROM eval_items WHERE run_id = ? ORDER BY item_key", [run_id])
+
+
+def finish_run(store: Store, run_id: str, baseline: dict | None, rules, gate_scope: str, messages: list[str]) -> dict:
+    """Aggregate, compare, gate; store the summary and mark the run complete; return the JSON doc."""
+    run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])[0]
+    items = run_items(store, run_id)
+    summary = aggregate.aggregate(items, run["n_boot"], run["seed"])
+    comparison = verdict = None
+    if baseline:
+        comparison = aggregate.compare(run, items, baseline, run_items(store, baseline["run_id"]), run["n_boot"], run["seed"])
+        if rules:
+            verdict = gate.apply(rules, comparison, gate_scope)
+    n_errors = sum(r["status"] == "error" for r in items)
+    doc_summary = {**summary, "comparison": comparison, "gate": verdict, "messages": messages}
+    store.con.execute(
+        """UPDATE eval_runs SET status = 'complete', finished_at = current_timestamp, n_items = ?, n_errors = ?,
+           baseline_run = ?, summary = ? WHERE run_id = ?""",
+        [len(items), n_errors, baseline["run_id"] if baseline else None, to_json(doc_summary), run_id],
+    )
+    return _document(store, run_id, items, doc_summary)
+
+
+def _document(store: Store, run_id: str, items: list[dict], summary: dict) -> dict:
+    run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])[0]
+    env_keys = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
+                "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
+    return {
+        "run_id": run_id,
+        "store": str(store.path),
+        "environment": {k: run[k] for k in env_keys},
+        "items": [{k: v for k, v in r.items() if k != "run_id"} for r in items],
+        "speakers": summary["speakers"],
+        "overall": summary["overall"],
+        "comparison": summary["comparison"],
+        "gate": summary["gate"],
+        "errors": [{"item": r["item_key"], "error": r["error"]} for r in items if r["error"]] +
+                  [{"item": None, "error": m} for m in summary["messages"]],
+    }
+
+
+def list_runs(db: Path, limit: int = 50) -> list[dict]:
+    with Store(db, read_only=True) as store:
+        rows = store.rows(
+            """SELECT run_id, created_at, status, mode, label, source, n_items, n_errors, baseline_run, encoder, summary
+               FROM eval_runs ORDER BY created_at DESC LIMIT ?""", [limit])
+    out = []
+    for r in rows:
+        summary = json.loads(r.pop("summary")) if r.get("summary") else {}
+        overall = summary.get("overall", {})
+        r["created_at"] = str(r["created_at"])
+        r["overall"] = {m: overall[m]["value"] for m in ("sim", "sim_o", "wer", "cer", "dnsmos_ovrl", "rtf") if m in overall}
+        g = summary.get("gate")
+        r["gate"] = None if g is None else ("passed" if g["passed"] else "failed")
+        out.append(r)
+    return out

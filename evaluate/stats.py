@@ -1,0 +1,63 @@
+"""Bootstrap confidence intervals and paired comparisons.
+
+Every figure we report is a *ratio of sums* over resampling units:
+- a mean is sum(value) / sum(1);
+- a corpus WER is sum(errors) / sum(reference tokens);
+- a paired difference of means is sum(new - base) / sum(1), of corpus WERs
+  (sum(errors_new) - sum(errors_base)) / sum(reference tokens).
+So one bootstrap serves all of them. The units are utterances for a speaker's figure, and
+speakers for the overall figure (each speaker contributes its sums: a cluster bootstrap, so
+the interval reflects how much the result depends on which speakers were enrolled, and a
+speaker with many items cannot make the interval look narrower than it is).
+Intervals are percentile intervals of B resamples with a fixed seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+N_BOOT = 2000
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    lo: float
+    hi: float
+    n: int  # resampling units (items, or speakers for overall figures)
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def ratio_bootstrap(num: np.ndarray, den: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
+                    alpha: float = ALPHA) -> Estimate | None:
+    """Point estimate sum(num)/sum(den) with a percentile bootstrap interval over units."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    n = len(num)
+    if n == 0 or den.sum() <= 0:
+        return None
+    value = float(num.sum() / den.sum())
+    if n == 1:
+        return Estimate(value, float("nan"), float("nan"), 1)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    d = den[idx].sum(axis=1)
+    ok = d > 0
+    stats = num[idx].sum(axis=1)[ok] / d[ok]
+    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return Estimate(value, float(lo), float(hi), n)
+
+
+def verdict(delta: Estimate, higher_is_better: bool) -> str:
+    """'better' / 'worse' when the interval of the difference excludes zero, else no change."""
+    if not np.isfinite(delta.lo) or not np.isfinite(delta.hi):
+        return "no_significant_change"
+    if delta.lo > 0:
+        return "better" if higher_is_better else "worse"
+    if delta.hi < 0:
+        return "worse" if higher_is_better else "better"
+    return "no_significant_change"
