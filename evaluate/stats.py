@@ -61,3 +61,20 @@ def verdict(delta: Estimate, higher_is_better: bool) -> str:
     if delta.hi < 0:
         return "worse" if higher_is_better else "better"
     return "no_significant_change"
+
+
+def roc_auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Probability that a genuine-pair score beats an impostor-pair score (ties count half)."""
+    g, i = np.asarray(genuine, float)[:, None], np.asarray(impostor, float)[None, :]
+    return float((g > i).mean() + 0.5 * (g == i).mean())
+
+
+def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """The error rate at the threshold where false accepts and false rejects are equal
+    (the mean of the two at the closest threshold over all observed scores)."""
+    g, i = np.asarray(genuine, float), np.asarray(impostor, float)
+    best = (np.inf, 1.0)
+    for t in np.unique(np.concatenate([g, i])):
+        frr, far = float((g < t).mean()), float((i >= t).mean())
+        best = min(best, (abs(frr - far), (frr + far) / 2))
+    return best[1]

@@ -24,7 +24,7 @@ def run_cli(*args: str, check_json: bool = True, timeout: int = 1200) -> tuple[i
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
     proc = subprocess.run([sys.executable, "-m", "clonebench.cli", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=timeout)
-    doc = json.loads(proc.stdout) if check_json and proc.returncode == 0 and proc.stdout.strip() else None
+    doc = json.loads(proc.stdout) if check_json and proc.stdout.strip() else None
     return proc.returncode, doc, proc.stderr
 
 
