@@ -43,10 +43,14 @@ def build(root: Path, n: int) -> tuple[list[np.ndarray], list[str]]:
     i = 0
     while len(audio) < n and i + 1 < len(en) - 8:
         parts, texts = [], []
-        while sum(len(x) for x in parts) / SR < 4.5 and i < len(en) - 8:
-            parts.append(corpus.load_prompt(en[i]))
-            texts.append(en[i].text)
+        while sum(len(x) for x in parts) / SR < 3.5 and i < len(en) - 8:  # about 5 s per item
+            x = corpus.load_prompt(en[i])
             i += 1
+            if len(x) / SR <= 7.0:  # long prompts would make items far longer than 5 s
+                parts.append(x)
+                texts.append(en[i - 1].text)
+        if not parts:
+            break
         x = corpus.join(parts, gap_s=0.3)
         name = f"g{len(audio):03d}.wav"
         sf.write(root / "items" / name, x, SR)

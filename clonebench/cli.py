@@ -85,19 +85,23 @@ def vet(
 @app.command()
 def demo(
     data: Path = typer.Option(Path("datasets"), "--data", help="Data root: the demo corpus and store go here."),
-    as_json: bool = typer.Option(False, "--json", help="Print the vet results as JSON."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"vet": [...], "evaluate": [...]} as JSON.'),
 ) -> None:
-    """Build the demo corpus from Debian's speech packages and vet it."""
+    """Build the demo corpus from Debian's speech packages, vet it, and evaluate two demo systems."""
     from curate.demo import run_demo
+    from evaluate.demo import run_eval_demo
 
     results = _run(run_demo, data)
+    evals = _run(run_eval_demo, data)
     if as_json:
-        typer.echo(json.dumps(results, ensure_ascii=False, indent=1))
+        typer.echo(json.dumps({"vet": results, "evaluate": evals}, ensure_ascii=False, indent=1, default=str))
     else:
-        from .summary import print_vet_summary
+        from .summary import print_eval_summary, print_vet_summary
 
         for r in results:
             print_vet_summary(r)
+        for doc in evals:
+            print_eval_summary(doc)
 
 
 GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 usage error)

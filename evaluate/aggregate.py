@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import Estimate, ratio_bootstrap, verdict
+from .stats import Estimate, ratio_bootstrap, two_stage_bootstrap, verdict
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,9 @@ def _by_speaker(items: list[dict]) -> dict[str, list[dict]]:
     return dict(sorted(out.items()))
 
 
-def _cluster(per_speaker: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int) -> Estimate | None:
-    """Overall estimate resampling speakers; with one speaker, resample its items instead."""
-    usable = {s: nd for s, nd in per_speaker.items() if nd[1].sum() > 0}
-    if len(usable) == 1:
-        num, den = next(iter(usable.values()))
-        return ratio_bootstrap(num, den, n_boot, seed)
-    num = np.array([nd[0].sum() for nd in usable.values()])
-    den = np.array([nd[1].sum() for nd in usable.values()])
-    return ratio_bootstrap(num, den, n_boot, seed)
+def _overall(per_speaker: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int) -> Estimate | None:
+    """Overall estimate: speakers, then their items, resampled (see `stats`)."""
+    return two_stage_bootstrap(list(per_speaker.values()), n_boot, seed)
 
 
 def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
@@ -88,7 +82,7 @@ def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
             est = ratio_bootstrap(num, den, n_boot, seed)
             if est:
                 out["speakers"][s][m.name] = est.to_dict()
-        est = _cluster(per, n_boot, seed)
+        est = _overall(per, n_boot, seed)
         if est:
             out["overall"][m.name] = est.to_dict()
     return out
@@ -137,7 +131,7 @@ def compare(new_run: dict, new_items: list[dict], base_run: dict, base_items: li
             est = ratio_bootstrap(*per[s], n_boot, seed)
             if est:
                 out["speakers"][s][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
-        est = _cluster(per, n_boot, seed)
+        est = _overall(per, n_boot, seed)
         if est:
             out["overall"][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
     return out

@@ -189,11 +189,16 @@ def finish_run(store: Store, run_id: str, baseline: dict | None, rules, gate_sco
            baseline_run = ?, summary = ? WHERE run_id = ?""",
         [len(items), n_errors, baseline["run_id"] if baseline else None, to_json(doc_summary), run_id],
     )
-    return _document(store, run_id, items, doc_summary)
+    return run_document(store, run_id)
 
 
-def _document(store: Store, run_id: str, items: list[dict], summary: dict) -> dict:
-    run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])[0]
+def run_document(store: Store, run_id: str) -> dict:
+    """The JSON document of a finished run, from the store."""
+    rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
+    if not rows or rows[0]["status"] != "complete":
+        raise UserError(f"run {run_id!r}: no finished run with that id (see `clonebench runs`)")
+    run, items = rows[0], run_items(store, run_id)
+    summary = json.loads(run["summary"])
     env_keys = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
                 "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
     return {

@@ -5,10 +5,11 @@ Every figure we report is a *ratio of sums* over resampling units:
 - a corpus WER is sum(errors) / sum(reference tokens);
 - a paired difference of means is sum(new - base) / sum(1), of corpus WERs
   (sum(errors_new) - sum(errors_base)) / sum(reference tokens).
-So one bootstrap serves all of them. The units are utterances for a speaker's figure, and
-speakers for the overall figure (each speaker contributes its sums: a cluster bootstrap, so
-the interval reflects how much the result depends on which speakers were enrolled, and a
-speaker with many items cannot make the interval look narrower than it is).
+So one bootstrap serves all of them. A speaker's figure resamples its utterances. The overall
+figure uses a two-stage bootstrap: resample speakers, then utterances within each drawn
+speaker. The interval then reflects both how much the result depends on which speakers were
+enrolled and how noisy each speaker's figure is; resampling speakers alone would give an
+absurdly narrow interval with two or three speakers.
 Intervals are percentile intervals of B resamples with a fixed seed.
 """
 
@@ -50,6 +51,30 @@ def ratio_bootstrap(num: np.ndarray, den: np.ndarray, n_boot: int = N_BOOT, seed
     stats = num[idx].sum(axis=1)[ok] / d[ok]
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return Estimate(value, float(lo), float(hi), n)
+
+
+def two_stage_bootstrap(groups: list[tuple[np.ndarray, np.ndarray]], n_boot: int = N_BOOT, seed: int = 0,
+                        alpha: float = ALPHA) -> Estimate | None:
+    """Ratio of sums over all groups' units; the interval resamples groups, then units within
+    each drawn group. `n` is the number of groups."""
+    groups = [(np.asarray(n, float), np.asarray(d, float)) for n, d in groups if np.sum(d) > 0]
+    if not groups:
+        return None
+    if len(groups) == 1:
+        return ratio_bootstrap(*groups[0], n_boot, seed, alpha)
+    rng = np.random.default_rng(seed)
+    # per group: B within-group resampled sums
+    num_b, den_b = np.empty((len(groups), n_boot)), np.empty((len(groups), n_boot))
+    for g, (num, den) in enumerate(groups):
+        idx = rng.integers(0, len(num), size=(n_boot, len(num)))
+        num_b[g], den_b[g] = num[idx].sum(axis=1), den[idx].sum(axis=1)
+    pick = rng.integers(0, len(groups), size=(n_boot, len(groups)))
+    cols = np.arange(n_boot)[:, None]
+    nums, dens = num_b[pick, cols].sum(axis=1), den_b[pick, cols].sum(axis=1)
+    ok = dens > 0
+    lo, hi = np.quantile(nums[ok] / dens[ok], [alpha / 2, 1 - alpha / 2])
+    value = sum(n.sum() for n, _ in groups) / sum(d.sum() for _, d in groups)
+    return Estimate(float(value), float(lo), float(hi), len(groups))
 
 
 def verdict(delta: Estimate, higher_is_better: bool) -> str:

@@ -51,6 +51,16 @@ def test_overall_interval_resamples_speakers():
     assert agg["overall"]["wer"]["value"] == pytest.approx(0.25)  # 250 errors / 1000 words
 
 
+def test_overall_interval_keeps_item_noise_with_few_speakers():
+    """Two speakers with nearly equal means but noisy items: resampling speakers alone would
+    give an interval only as wide as the gap between the two means (0.01)."""
+    rng = np.random.default_rng(0)
+    items = [_item(f"{s}{i}", s, float(mu + rng.normal(0, 0.1)), 0, 10)
+             for s, mu in [("a", 0.80), ("b", 0.81)] for i in range(20)]
+    overall = aggregate.aggregate(items, n_boot=2000, seed=0)["overall"]["sim"]
+    assert overall["hi"] - overall["lo"] > 0.04
+
+
 def test_paired_corpus_wer_difference():
     base = [_item(f"k{i}", "a", 0.8, 1, 10) for i in range(40)]
     new = [_item(f"k{i}", "a", 0.8, 3, 10) for i in range(40)]
