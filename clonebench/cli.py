@@ -167,6 +167,23 @@ def runs(
         print_runs(rows)
 
 
+report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("speaker")
+def report_speaker(
+    name: str = typer.Argument(..., help="Speaker name."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/NAME.html)."),
+    embed_audio: bool = typer.Option(False, "--embed-audio", help="Put the audio inside the HTML instead of linking it."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+) -> None:
+    """Per-speaker quality report: verdict, advice, metric distributions, clip table, embedding map."""
+    from reports.speaker import speaker_report
+
+    typer.echo(str(_run(speaker_report, db, name, out, embed_audio)))
+
+
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json")) -> None:
     """List the embedded models, where they come from and whether their checksums match."""

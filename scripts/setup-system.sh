@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # System packages clonebench needs: ffmpeg/sox for audio, espeak-ng and Debian's Asterisk
-# prompts (real English and French speech, music on hold) for the demo and the tests.
+# prompts (real English and French speech, music on hold) for the demo and the tests;
+# chromium + chromium-driver: the HTML report tests drive the system browser (no browser download).
 set -euo pipefail
-PKGS="ffmpeg sox espeak-ng asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 asterisk-moh-opsound-wav"
+PKGS="ffmpeg sox espeak-ng chromium chromium-driver asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 asterisk-moh-opsound-wav"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

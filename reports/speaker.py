@@ -1,0 +1,136 @@
+"""The per-speaker quality report: enrolment banner, metric distributions with thresholds,
+the clip table (player, thumbnails, reasons, transcript with low-confidence words and a diff
+against the given text) and the speaker-embedding map."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from clonebench import audio, textnorm
+from clonebench.config import data_root_for
+from clonebench.errors import UserError
+from clonebench.store import Store
+
+from . import plots
+from .html import audio_src, render
+
+LOW_CONFIDENCE = 0.5  # word probability below which a word is highlighted
+
+# (metric, title, rule keys whose values are drawn as thresholds)
+DISTRIBUTIONS = [
+    ("snr_db", "SNR (dB)", ["min_snr_db"]),
+    ("dnsmos_bak", "DNSMOS BAK", ["min_dnsmos_bak"]),
+    ("dnsmos_ovrl", "DNSMOS OVRL", []),
+    ("music_prob", "music probability", ["music_prob"]),
+    ("rt60_s", "reverb RT60 (s)", ["max_rt60_s"]),
+    ("speech_rate", "speaking rate (syll/s)", ["rate"]),
+    ("loudness_lufs", "loudness (LUFS)", ["min_loudness_lufs"]),
+    ("bandwidth_hz", "bandwidth (Hz)", ["min_bandwidth_hz"]),
+    ("spk_centroid_cos", "cosine to speaker centroid", ["min_centroid_cos"]),
+]
+TABLE_METRICS = [("duration_s", "dur s"), ("snr_db", "SNR"), ("dnsmos_ovrl", "OVRL"), ("music_prob", "music"),
+                 ("rt60_s", "RT60"), ("speech_rate", "rate"), ("spk_centroid_cos", "spk cos")]
+FOREIGN = {"speaker_mismatch", "multiple_speakers"}
+
+
+def default_out(db: Path, name: str) -> Path:
+    return data_root_for(db) / "reports" / f"{name}.html"
+
+
+def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio: bool = False) -> Path:
+    from curate.rules import ADVICE, RuleSet
+    from curate.speakers import ENCODER
+
+    out = Path(out) if out else default_out(db, speaker)
+    with Store(db, read_only=True) as store:
+        lang = store.scalar("SELECT lang FROM speakers WHERE speaker = ?", [speaker])
+        if lang is None:
+            raise UserError(f"speaker {speaker!r} is not in {db} (vet their recordings first)")
+        enrol = store.rows("SELECT * FROM enrolments WHERE speaker = ? ORDER BY decided_at DESC LIMIT 1", [speaker])
+        clips = store.rows(
+            """SELECT v.clip_id, v.source, v.start_s, v.end_s, v.status, v.reasons, c.path_16k, c.path_32k, c.duration_s
+               FROM clip_verdicts v JOIN clips c USING (clip_id) WHERE v.speaker = ? ORDER BY v.source, v.start_s""",
+            [speaker])
+        ids = [c["clip_id"] for c in clips]
+        metrics = store.metrics_for(ids)
+        texts = {(r["clip_id"], r["kind"]): r["text"] for r in store.rows(
+            "SELECT clip_id, kind, text FROM transcripts WHERE list_contains(?, clip_id)", [ids])}
+        words: dict[str, list[dict]] = {}
+        for w in store.rows("SELECT clip_id, word, probability FROM words WHERE list_contains(?, clip_id) ORDER BY clip_id, idx", [ids]):
+            words.setdefault(w["clip_id"], []).append(w)
+        vectors = {r["clip_id"]: np.asarray(r["vector"], np.float32) for r in store.rows(
+            "SELECT clip_id, vector FROM clip_embeddings WHERE encoder = ? AND list_contains(?, clip_id)", [ENCODER, ids])}
+
+    rules = RuleSet.load()
+    rows = []
+    for c in clips:
+        m = {**metrics[c["clip_id"]], "duration_s": c["duration_s"]}
+        given = texts.get((c["clip_id"], "given"))
+        asr = texts.get((c["clip_id"], "asr")) or ""
+        rows.append({
+            **c, "status": c["status"] or "pending", "reasons": c["reasons"] or [], "metrics": m,
+            "src": audio_src(c["path_32k"], out.parent, embed_audio) if Path(c["path_32k"]).exists() else None,
+            "wave": None, "spec": None,
+            "words": [{"text": w["word"], "low": (w["probability"] or 0) < LOW_CONFIDENCE} for w in words.get(c["clip_id"], [])]
+                     or [{"text": t, "low": False} for t in asr.split()],
+            "diff": word_diff(given, asr, lang) if given else None, "given": given,
+        })
+        try:
+            x16, _ = audio.read_wav(c["path_16k"])
+            rows[-1]["wave"], rows[-1]["spec"] = plots.waveform_svg(x16), plots.spectrogram_png(x16)
+        except (OSError, RuntimeError):
+            pass  # a clip file removed since vetting: the row stays, without thumbnails
+
+    charts = []
+    for name, title, keys in DISTRIBUTIONS:
+        by_status = {"accepted": [], "rejected": []}
+        for r in rows:
+            by_status.setdefault(r["status"], []).append(r["metrics"].get(name))
+        if any(v is not None for vals in by_status.values() for v in vals):
+            charts.append(plots.histogram(by_status, title, _thresholds(rules, keys, lang)))
+
+    emb_map = None
+    with_vec = [r for r in rows if r["clip_id"] in vectors]
+    if len(with_vec) >= 3:
+        pts, mean, comps = plots.pca_2d(np.stack([vectors[r["clip_id"]] for r in with_vec]))
+        accepted = [vectors[r["clip_id"]] for r in with_vec if r["status"] == "accepted"]
+        centre = (np.mean(accepted, axis=0) - mean) @ comps.T if accepted else None
+        emb_map = plots.embedding_map(pts, [r["status"] for r in with_vec],
+                                      [bool(FOREIGN & set(r["reasons"])) for r in with_vec], centre)
+
+    e = enrol[0] if enrol else None
+    advice = json.loads(e["advice"]) if e and e["advice"] else []
+    reason_names = {k: v[0] for k, v in ADVICE.items()}
+    return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=e, advice=advice, clips=rows,
+                  charts=charts, emb_map=emb_map, table_metrics=TABLE_METRICS, reason_names=reason_names,
+                  goal_s=rules.enrolment["min_accepted_s"], rule_set=rules.version)
+
+
+def _thresholds(rules, keys: list[str], lang: str) -> list[float]:
+    out = []
+    for k in keys:
+        if k == "rate":
+            out += list(rules.rate_bounds(lang))
+        else:
+            out.append(float(rules.clip[k]))
+    return out
+
+
+def word_diff(given: str, asr: str, lang: str) -> list[dict]:
+    """Word diff of the normalized given transcript against the ASR text:
+    [{"op": "equal"|"del"|"ins", "text"}], del = in the given text only, ins = heard only."""
+    a, b = textnorm.tokens(given, lang), textnorm.tokens(asr, lang)
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append({"op": "equal", "text": " ".join(a[i1:i2])})
+            continue
+        if i2 > i1:
+            out.append({"op": "del", "text": " ".join(a[i1:i2])})
+        if j2 > j1:
+            out.append({"op": "ins", "text": " ".join(b[j1:j2])})
+    return out

@@ -1,0 +1,134 @@
+"""HTML reports in a real headless Chromium (Debian's `chromium` + `chromedriver`, via Selenium;
+no browser download), from a store the test fills with real speech and hostile text."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clonebench.audio import write_wav
+from clonebench.store import Store
+from curate import corpus
+from curate.speakers import ENCODER
+
+from conftest import ROOT, run_cli
+
+ARTIFACTS = ROOT / "test-artifacts"
+XSS = ['<script>window.__xss = 1</script>', '"><img src=x onerror="window.__xss = 2">']
+
+
+@pytest.fixture(scope="session")
+def hostile_store(tmp_path_factory) -> Path:
+    """A vetted-looking speaker with 12 real clips; transcripts, file names and advice carry
+    HTML and script payloads."""
+    root = tmp_path_factory.mktemp("reportstore")
+    db = root / "clonebench.duckdb"
+    rng = np.random.default_rng(0)
+    with Store(db) as store:
+        store.con.execute("INSERT INTO speakers (speaker, lang) VALUES ('mallory', 'en')")
+        prompts = corpus.prompts("en")[:12]
+        for k, p in enumerate(prompts):
+            x = corpus.load_prompt(p)
+            sha = f"{k:064x}"
+            source = f'{XSS[1]}take{k}.wav' if k == 0 else f"take{k}.wav"
+            store.con.execute("INSERT INTO recordings (sha256, speaker, source, duration_s) VALUES (?, 'mallory', ?, ?)",
+                              [sha, source, len(x) / 16000])
+            p16, p32 = root / "clips" / f"c{k}_16k.wav", root / "clips" / f"c{k}_32k.wav"
+            write_wav(p16, x, 16000)
+            write_wav(p32, np.repeat(x, 2), 32000)
+            cid = f"clip{k:02d}"
+            store.con.execute("INSERT INTO clips VALUES (?, ?, 'mallory', 0, ?, ?, ?, ?, 'test')",
+                              [cid, sha, len(x) / 16000, len(x) / 16000, str(p32), str(p16)])
+            rejected = k % 4 == 0
+            store.con.execute("INSERT INTO verdicts (clip_id, rule_set, status, reasons) VALUES (?, 'vet-rules-1+test', ?, ?)",
+                              [cid, "rejected" if rejected else "accepted", ["noise"] if rejected else []])
+            text = f"{XSS[k % 2]} {p.text}" if k < 4 else p.text
+            store.con.execute("INSERT INTO transcripts (clip_id, kind, text) VALUES (?, 'asr', ?)", [cid, text])
+            if k == 1:
+                store.con.execute("INSERT INTO transcripts (clip_id, kind, text) VALUES (?, 'given', ?)", [cid, XSS[0] + " hello"])
+            for i, w in enumerate(text.split()):
+                store.con.execute("INSERT INTO words VALUES (?, ?, ?, 0, 0, ?, 'test')", [cid, i, w, 0.3 if i == 1 else 0.9])
+            store.put_metrics(cid, {"snr_db": 40 - 30 * rejected + k, "dnsmos_ovrl": 3.0 - rejected, "speech_rate": 4.0 + k / 10,
+                                    "spk_centroid_cos": 0.9}, "test")
+            store.con.execute("INSERT INTO clip_embeddings VALUES (?, ?, ?)", [cid, ENCODER, rng.normal(size=256).tolist()])
+        store.con.execute("INSERT INTO enrolments (speaker, rule_set, status, accepted_s, rejected_s, advice) "
+                          "VALUES ('mallory', 'vet-rules-1+test', 'insufficient', 30, 12, ?)",
+                          [json.dumps([f"background noise in 3 clips {XSS[0]}"])])
+    return db
+
+
+def _browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert browser and driver, "Debian chromium and chromium-driver are needed (make setup installs them)"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1600",
+                "--allow-file-access-from-files", "--autoplay-policy=no-user-gesture-required"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+def test_speaker_report_escapes_hostile_text(hostile_store, tmp_path):
+    out = tmp_path / "mallory.html"
+    code, _, err = run_cli("report", "speaker", "mallory", "--db", str(hostile_store), "--out", str(out), check_json=False)
+    assert code == 0, err
+    html = out.read_text()
+    for payload in XSS:
+        assert payload not in html
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=" in html
+    assert html.count("<audio") == 12 and "<mark" in html and "<del>" in html
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)  # nothing loaded from the network
+
+
+def test_speaker_report_in_chromium(hostile_store):
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = hostile_store.parent / "reports" / "mallory.html"
+    code, _, err = run_cli("report", "speaker", "mallory", "--db", str(hostile_store), check_json=False)
+    assert code == 0, err
+    assert out.exists()  # the default place: beside the store
+    d = _browser()
+    try:
+        d.get(out.as_uri())
+        assert d.execute_script("return window.__xss === undefined")
+        assert d.find_element(By.ID, "banner").text.startswith("INSUFFICIENT")
+        # the clip table sorts: click the speaking-rate column twice
+        header = [th for th in d.find_elements(By.CSS_SELECTOR, "#clips th") if th.text.startswith("rate")][0]
+        col = d.execute_script("return Array.prototype.indexOf.call(arguments[0].parentNode.children, arguments[0])", header)
+        read = lambda: [float(r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-sort"))  # noqa: E731
+                        for r in d.find_elements(By.CSS_SELECTOR, "#clips tbody tr")]
+        header.click()
+        up = read()
+        header.click()
+        down = read()
+        assert up == sorted(up) and down == sorted(up, reverse=True) and up != down
+        # the filter hides rejected clips
+        d.execute_script("var s = document.getElementById('status'); s.value = 'rejected'; s.dispatchEvent(new Event('change'))")
+        assert len([r for r in d.find_elements(By.CSS_SELECTOR, "#clips tbody tr") if r.is_displayed()]) == 3
+        # every player has a source the browser can load
+        states = d.execute_async_script("""
+            var done = arguments[arguments.length - 1], audios = document.querySelectorAll('audio'), left = audios.length, out = [];
+            audios.forEach(function (a, i) {
+              a.addEventListener('loadedmetadata', function () { out[i] = a.duration; if (--left === 0) done(out); });
+              a.addEventListener('error', function () { out[i] = 'error'; if (--left === 0) done(out); });
+              a.load();
+            });""")
+        assert len(states) == 12 and all(isinstance(s, (int, float)) and s > 0.5 for s in states), states
+        d.save_screenshot(str(ARTIFACTS / "speaker-report.png"))
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        assert d.execute_script("return window.__xss === undefined")
+    finally:
+        d.quit()
+    assert (ARTIFACTS / "speaker-report.png").stat().st_size > 10_000
