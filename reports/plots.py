@@ -108,13 +108,13 @@ def waveform_svg(x: np.ndarray, width: int = 120, height: int = 28) -> Markup:
     top, bottom = frames.max(axis=1), frames.min(axis=1)
     peak = max(float(np.abs(frames).max()), 1e-6)
     mid = height / 2
-    up = " ".join(f"{i},{mid - t / peak * mid:.1f}" for i, t in enumerate(top))
-    down = " ".join(f"{i},{mid - b / peak * mid:.1f}" for i, b in reversed(list(enumerate(bottom))))
+    up = " ".join(f"{i},{mid - t / peak * mid:.0f}" for i, t in enumerate(top))  # whole pixels: half the bytes
+    down = " ".join(f"{i},{mid - b / peak * mid:.0f}" for i, b in reversed(list(enumerate(bottom))))
     return Markup(f'<svg class="wave" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-hidden="true">'
                   f'<polygon points="{up} {down}"/></svg>')
 
 
-def spectrogram_png(x: np.ndarray, width: int = 120, height: int = 40) -> str:
+def spectrogram_png(x: np.ndarray, width: int = 96, height: int = 32) -> str:
     """A small log-magnitude spectrogram of 16 kHz audio (0-8 kHz) as a PNG data URI."""
     import matplotlib
 
@@ -130,6 +130,7 @@ def spectrogram_png(x: np.ndarray, width: int = 120, height: int = 40) -> str:
     db = 20 * np.log10(mag + 1e-6)
     db = np.clip(db, db.max() - 70, None)
     rows = np.linspace(0, db.shape[0] - 1, height).astype(int)
-    buf = io.BytesIO()
-    image.imsave(buf, db[rows][::-1], cmap="viridis", format="png")
+    levels = np.round((db[rows][::-1] - db.max()) / 10.0)  # 8 colour steps: a thumbnail needs no more, and PNG
+    buf = io.BytesIO()                                     # compresses flat runs far better than smooth noise
+    image.imsave(buf, levels, cmap="viridis", vmin=-7, vmax=0, format="png")
     return data_uri(buf.getvalue(), "image/png")
