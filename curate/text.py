@@ -7,7 +7,6 @@ from functools import lru_cache
 
 from clonebench import textnorm
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+", re.UNICODE)
 _VOWEL_GROUPS = {
     "en": re.compile(r"[aeiouy]+"),
@@ -42,8 +41,8 @@ def count_syllables(text: str, lang: str) -> int:
     """Syllables in a transcript. English from CMUdict vowels (vowel groups for unknown words),
     Chinese one per character, other alphabetic languages from vowel groups. Digits count
     about 1.5 syllables each, as spoken numbers do on average."""
-    n = len(_CJK.findall(text))
-    for tok in _WORD.findall(_CJK.sub(" ", text)):
+    n = len(textnorm.HAN.findall(text))
+    for tok in _WORD.findall(textnorm.HAN.sub(" ", text)):
         if tok.isdigit():
             n += max(1, round(1.5 * len(tok)))
         elif lang in ("en", "zh-en"):  # Latin words in mixed Chinese-English text are English

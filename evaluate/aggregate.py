@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import Estimate, ratio_bootstrap, two_stage_bootstrap, verdict
+from .stats import ratio_bootstrap, two_stage_bootstrap, verdict
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,6 @@ def _by_speaker(items: list[dict]) -> dict[str, list[dict]]:
     return dict(sorted(out.items()))
 
 
-def _overall(per_speaker: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int) -> Estimate | None:
-    """Overall estimate: speakers, then their items, resampled (see `stats`)."""
-    return two_stage_bootstrap(list(per_speaker.values()), n_boot, seed)
-
-
 def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
     """{"speakers": {speaker: {metric: Estimate dict}}, "overall": {metric: Estimate dict}}."""
     ok = [r for r in items if r["status"] != "error"]
@@ -82,7 +77,7 @@ def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
             est = ratio_bootstrap(num, den, n_boot, seed)
             if est:
                 out["speakers"][s][m.name] = est.to_dict()
-        est = _overall(per, n_boot, seed)
+        est = two_stage_bootstrap(list(per.values()), n_boot, seed)  # speakers, then their items
         if est:
             out["overall"][m.name] = est.to_dict()
     return out
@@ -131,7 +126,7 @@ def compare(new_run: dict, new_items: list[dict], base_run: dict, base_items: li
             est = ratio_bootstrap(*per[s], n_boot, seed)
             if est:
                 out["speakers"][s][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
-        est = _overall(per, n_boot, seed)
+        est = two_stage_bootstrap(list(per.values()), n_boot, seed)  # speakers, then their items
         if est:
             out["overall"][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
     return out

@@ -7,7 +7,6 @@ batches, so a killed run keeps its finished items and `--resume RUN_ID` scores o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -18,6 +17,7 @@ from pathlib import Path
 from clonebench import textnorm
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
+from clonebench.registry import sha256_file
 from clonebench.store import Store, to_json
 
 from . import aggregate, gate
@@ -77,7 +77,7 @@ def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
     if not manifest.is_file():
         raise UserError(f"{manifest}: manifest not found (file<TAB>speaker<TAB>lang<TAB>text per line)")
     items = read_manifest(manifest, opts.audio_dir)
-    manifest_sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    manifest_sha = sha256_file(manifest)
 
     with Store(opts.db) as store:
         baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None

@@ -11,12 +11,12 @@ sounds, not how natural a voice clone is; UTMOS is the naturalness MOS when give
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from clonebench import textnorm
+from clonebench.registry import sha256_file
 from clonebench.errors import AudioError
 
 from .items import EvalItem
@@ -58,14 +58,6 @@ class Models:
         return self.prompt_cache[key]
 
 
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def error_row(item: EvalItem, error: str) -> dict:
     return {"item_key": item.item_key, "speaker": item.speaker, "lang": item.lang, "text": item.text,
             "path": str(item.path) if item.path else None, "status": "error", "error": error, "flags": []}
@@ -81,7 +73,7 @@ def score_item(models: Models, item: EvalItem, reference: SpeakerReference | Non
     if x16 is None:
         try:
             x16, clip_ratio = load_16k(item.path)
-            sha = file_sha256(item.path)
+            sha = sha256_file(item.path)
         except AudioError as e:
             return error_row(item, str(e))
     duration = len(x16) / SR

@@ -12,7 +12,6 @@ import duckdb
 import numpy as np
 import pytest
 
-from clonebench.store import Store
 from conftest import ROOT, SR, run_cli, write
 
 
