@@ -1,0 +1,271 @@
+"""Text2Semantic decoder (the "GPT"): phones + BERT features -> semantic tokens, with a KV cache.
+
+Sequence layout: [phones of reference + target text | semantic tokens of the reference | new tokens].
+Phones attend to all phones (and never to audio); audio tokens attend to every phone and
+causally to earlier audio tokens. Each stream has its own sine positions scaled by a learned
+alpha. Layers are post-norm. Generation stops at EOS (=1024), which is not allowed during the
+first MIN_TOKENS steps, or at the cap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import GPTConfig
+
+MIN_TOKENS = 11      # EOS is masked for the first steps (about 0.4 s of audio)
+MAX_TOKENS = 1500    # hard cap: 60 s at 25 tokens/s
+
+
+class _Embedding(nn.Module):
+    def __init__(self, dim: int, vocab: int):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, dim)
+
+    def forward(self, x):
+        return self.word_embeddings(x)
+
+
+class SinePositions(nn.Module):
+    """x + alpha * PE(position); PE interleaves sin (even dims) and cos (odd dims)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.alpha = nn.Parameter(torch.ones(1))
+
+    def table(self, n: int, device, dtype) -> torch.Tensor:
+        pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+        div = torch.exp(torch.arange(0, self.dim, 2, device=device, dtype=torch.float32)
+                        * (-math.log(10000.0) / self.dim))
+        pe = torch.zeros(n, self.dim, device=device)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div)
+        return pe.to(dtype)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        pe = self.table(start + x.shape[1], x.device, x.dtype)[start:]
+        return x + self.alpha * pe[None]
+
+
+class SelfAttention(nn.Module):
+    """torch.nn.MultiheadAttention's parameter layout (in_proj_weight, out_proj) with a KV cache."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x, mask=None, cache: "KVCache | None" = None, layer: int = 0):
+        b, t, d = x.shape
+        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        if cache is not None:
+            k, v = cache.append(layer, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+
+
+class Layer(nn.Module):
+    def __init__(self, c: GPTConfig):
+        super().__init__()
+        self.self_attn = SelfAttention(c.hidden_dim, c.head)
+        self.linear1 = nn.Linear(c.hidden_dim, c.linear_units)
+        self.linear2 = nn.Linear(c.linear_units, c.hidden_dim)
+        self.norm1 = nn.LayerNorm(c.hidden_dim)
+        self.norm2 = nn.LayerNorm(c.hidden_dim)
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x, mask=None, cache=None, layer: int = 0):
+        x = self.norm1(x + self.drop(self.self_attn(x, mask, cache, layer)))
+        return self.norm2(x + self.drop(self.linear2(self.drop(F.relu(self.linear1(x))))))
+
+
+class _Stack(nn.Module):
+    def __init__(self, c: GPTConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(Layer(c) for _ in range(c.n_layer))
+
+
+class KVCache:
+    """Preallocated keys/values for every layer; `append` writes in place and returns the filled view."""
+
+    def __init__(self, n_layer: int, batch: int, heads: int, head_dim: int, capacity: int, device, dtype):
+        shape = (n_layer, batch, heads, capacity, head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+        self._pending = 0
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        start, n = self.length, k.shape[2]
+        self.k[layer, :, :, start:start + n] = k
+        self.v[layer, :, :, start:start + n] = v
+        self._pending = n
+        return self.k[layer, :, :, :start + n], self.v[layer, :, :, :start + n]
+
+    def advance(self) -> None:
+        self.length += self._pending
+
+
+@dataclass
+class SamplingParams:
+    top_k: int = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+
+
+def sample_next(logits: torch.Tensor, previous: torch.Tensor, p: SamplingParams,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """Upstream's order: repetition penalty -> top-p -> temperature -> top-k -> sample. [B, V] -> [B, 1]."""
+    logits = logits.float().clone()
+    if previous.numel() and p.repetition_penalty != 1.0:
+        seen = logits.gather(1, previous)
+        seen = torch.where(seen < 0, seen * p.repetition_penalty, seen / p.repetition_penalty)
+        logits.scatter_(1, previous, seen)
+    if p.top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        drop = sorted_logits.softmax(-1).cumsum(-1) > p.top_p
+        drop[:, 0] = False
+        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+    logits = logits / max(p.temperature, 1e-5)
+    if p.top_k:
+        pivot = logits.topk(min(p.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < pivot, float("-inf"))
+    probs = logits.softmax(-1)
+    # exponential race: argmax(p / E) with E ~ Exp(1) is a draw from p
+    race = torch.empty_like(probs).exponential_(1, generator=generator)
+    return (probs / race).argmax(dim=-1, keepdim=True)
+
+
+class Text2Semantic(nn.Module):
+    def __init__(self, c: GPTConfig):
+        super().__init__()
+        self.config = c
+        d = c.embedding_dim
+        self.bert_proj = nn.Linear(c.bert_dim, d)
+        self.ar_text_embedding = _Embedding(d, c.phoneme_vocab_size)
+        self.ar_text_position = SinePositions(d)
+        self.ar_audio_embedding = _Embedding(d, c.vocab_size)
+        self.ar_audio_position = SinePositions(d)
+        self.h = _Stack(c)
+        self.ar_predict_layer = nn.Linear(d, c.vocab_size, bias=False)
+
+    def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
+        """phones [B, N], bert [B, bert_dim, N] -> [B, N, d]."""
+        x = self.ar_text_embedding(phones) + self.bert_proj(bert.transpose(1, 2))
+        return self.ar_text_position(x)
+
+    def _run(self, x, mask=None, cache=None):
+        for i, layer in enumerate(self.h.layers):
+            x = layer(x, mask, cache, i)
+        if cache is not None:
+            cache.advance()
+        return x
+
+    @staticmethod
+    def prefix_mask(n_text: int, n_audio: int, device) -> torch.Tensor:
+        """Boolean [T, T] mask, True = may attend: text sees text; audio sees text + earlier audio."""
+        t = n_text + n_audio
+        allowed = torch.zeros(t, t, dtype=torch.bool, device=device)
+        allowed[:, :n_text] = True
+        allowed[n_text:, n_text:] = torch.tril(torch.ones(n_audio, n_audio, dtype=torch.bool, device=device))
+        return allowed
+
+    # -- training ---------------------------------------------------------------------------
+    def forward(self, phones, phone_lengths, bert, codes, code_lengths):
+        """Summed cross-entropy over the batch, and top-1 accuracy over predicted tokens.
+
+        Targets are the codes followed by EOS; inputs are those targets shifted right, so the
+        first code is given and every later code plus EOS is predicted.
+        """
+        eos = self.config.EOS
+        b = phones.shape[0]
+        y_pad = torch.arange(codes.shape[1], device=codes.device)[None] >= code_lengths[:, None]
+        targets = F.pad(codes.masked_fill(y_pad, 0), (0, 1), value=0)
+        targets[torch.arange(b), code_lengths] = eos
+        inputs, targets = targets[:, :-1], targets[:, 1:]
+        n_text, n_audio = phones.shape[1], inputs.shape[1]
+        x = self.embed_text(phones, bert)
+        y = self.ar_audio_position(self.ar_audio_embedding(inputs))
+        pad = torch.cat([
+            torch.arange(n_text, device=phones.device)[None] >= phone_lengths[:, None],
+            torch.arange(n_audio, device=codes.device)[None] >= code_lengths[:, None]], dim=1)
+        allowed = self.prefix_mask(n_text, n_audio, phones.device)[None, None] & ~pad[:, None, None, :]
+        # a fully blocked row (padding) would give NaN: let it see itself
+        allowed = allowed | torch.eye(n_text + n_audio, dtype=torch.bool, device=phones.device)
+        h = self._run(torch.cat([x, y], dim=1), allowed)
+        logits = self.ar_predict_layer(h[:, n_text:])
+        valid = torch.arange(n_audio, device=codes.device)[None] < code_lengths[:, None]
+        loss = F.cross_entropy(logits[valid], targets[valid], reduction="sum")
+        acc = (logits[valid].argmax(-1) == targets[valid]).float().mean()
+        return loss, acc
+
+    # -- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, phones: list[torch.Tensor], bert: list[torch.Tensor], prompt: torch.Tensor | None,
+                 params: SamplingParams = SamplingParams(), seed: int | None = 0,
+                 use_cache: bool = True, max_tokens: int = MAX_TOKENS) -> list[torch.Tensor]:
+        """Sample semantic tokens for several texts at once, all continuing one reference prompt.
+
+        phones[i] [N_i] holds reference + target phone ids, bert[i] [bert_dim, N_i], prompt [P]
+        the reference's semantic tokens. Shorter texts are left-padded and their padding is
+        masked out, so every item sees exactly what it would see alone. Returns each item's
+        new tokens without EOS.
+        """
+        c = self.config
+        b, device = len(phones), phones[0].device
+        generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+        n_text = max(int(p.shape[0]) for p in phones)
+        x = torch.zeros(b, n_text, c.embedding_dim, device=device)
+        key_ok = torch.ones(b, n_text, dtype=torch.bool, device=device)
+        for i, (p, e) in enumerate(zip(phones, bert)):
+            x[i, n_text - p.shape[0]:] = self.embed_text(p[None], e[None])[0]
+            key_ok[i, :n_text - p.shape[0]] = False
+        y = (prompt if prompt is not None else torch.zeros(0, device=device)).long()[None].expand(b, -1)
+        n_prompt = y.shape[1]
+        xy = torch.cat([x.to(self.bert_proj.weight.dtype),
+                        self.ar_audio_position(self.ar_audio_embedding(y))], dim=1)
+        key_ok = torch.cat([key_ok, torch.ones(b, n_prompt + max_tokens, dtype=torch.bool, device=device)], 1)
+
+        def mask(t: int) -> torch.Tensor:
+            allowed = self.prefix_mask(n_text, t - n_text, device)[None] & key_ok[:, None, :t]
+            return (allowed | torch.eye(t, dtype=torch.bool, device=device))[:, None]
+
+        cache = None
+        if use_cache:
+            cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head,
+                            n_text + n_prompt + max_tokens + 1, device, xy.dtype)
+        h = self._run(xy, mask(xy.shape[1]), cache)
+        finished = torch.zeros(b, dtype=torch.bool, device=device)
+        lengths = torch.full((b,), max_tokens, dtype=torch.long, device=device)
+        for step in range(max_tokens):
+            logits = self.ar_predict_layer(h[:, -1])
+            if step < MIN_TOKENS:
+                logits = logits[:, :-1]
+            token = sample_next(logits, y, params, generator)
+            stop = (token[:, 0] == c.EOS) | (logits.argmax(-1) == c.EOS)
+            lengths[stop & ~finished] = step
+            finished |= stop
+            y = torch.cat([y, token], dim=1)
+            if bool(finished.all()):
+                break
+            emb = self.ar_audio_position(self.ar_audio_embedding(token), start=n_prompt + step)
+            if cache is not None:
+                t = cache.length + 1
+                h = self._run(emb, key_ok[:, None, None, :t], cache)
+            else:
+                xy = torch.cat([xy, emb], dim=1)
+                h = self._run(xy, mask(xy.shape[1]))
+        new = y[:, n_prompt:]
+        return [new[i, :int(lengths[i])] for i in range(b)]
