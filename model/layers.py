@@ -22,8 +22,9 @@ class _WeightNorm(nn.Module):
     """weight = g * v / ||v||, the norm taken over every dim except `norm_dim`'s complement (dim 0)."""
 
     def _init_weight_norm(self, weight: torch.Tensor) -> None:
-        self.weight_v = nn.Parameter(weight.detach().clone())
+        # registration order bias, weight_g, weight_v gives upstream's state-dict order
         self.weight_g = nn.Parameter(self._norm(weight.detach()).clone())
+        self.weight_v = nn.Parameter(weight.detach().clone())
         self._folded: torch.Tensor | None = None
 
     @staticmethod
@@ -51,8 +52,8 @@ class WNConv1d(_WeightNorm):
         super().__init__()
         w = torch.empty(cout, cin, kernel)
         nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-        self._init_weight_norm(w)
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        self._init_weight_norm(w)
         self.stride, self.dilation, self.padding = stride, dilation, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,8 +65,8 @@ class WNConvTranspose1d(_WeightNorm):
         super().__init__()
         w = torch.empty(cin, cout, kernel)
         nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-        self._init_weight_norm(w)
         self.bias = nn.Parameter(torch.zeros(cout))
+        self._init_weight_norm(w)
         self.stride, self.padding = stride, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,8 +79,8 @@ class WNConv2d(_WeightNorm):
         super().__init__()
         w = torch.empty(cout, cin, *kernel)
         nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-        self._init_weight_norm(w)
         self.bias = nn.Parameter(torch.zeros(cout))
+        self._init_weight_norm(w)
         self.stride, self.padding = stride, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

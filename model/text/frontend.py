@@ -1,0 +1,124 @@
+"""Text -> phone ids for the model: language runs, sentence splitting, and the result record.
+
+Languages: `zh`, `en`, and `auto` (= mixed zh+en, also spelled `zh-en`). Chinese text may
+contain English words: they become English runs. Other scripts are refused with a clear
+message rather than read as garbage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from clonebench.errors import UserError
+
+from . import chinese, english
+from .symbols import PUNCTUATION, to_ids
+
+LANGS = ("zh", "en", "auto", "zh-en")
+MAX_CHARS = 1000          # longer input is refused: split it into several requests
+MIN_SENTENCE_CHARS = 5    # shorter fragments are merged into their neighbour
+SENTENCE_END = "。！？.!?…；;"
+CLAUSE_END = "，,、：:"
+LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*)*")
+UNSUPPORTED = re.compile(r"[\u3040-\u30ff\uac00-\ud7af\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
+
+
+@dataclass
+class Run:
+    lang: str            # "zh" or "en"
+    text: str            # normalized text
+    phones: list[str]
+    word2ph: list[int]   # zh: per character of `text`; en: per word
+
+
+@dataclass
+class Phonemes:
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def phones(self) -> list[str]:
+        return [p for r in self.runs for p in r.phones]
+
+    @property
+    def ids(self) -> list[int]:
+        return to_ids(self.phones)
+
+    @property
+    def norm_text(self) -> str:
+        return "".join(r.text if r.lang == "zh" else f" {r.text} " for r in self.runs).strip()
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en or auto (mixed zh+en)")
+    return "auto" if lang == "zh-en" else lang
+
+
+def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
+    """Split raw text into (lang, text) runs. English words inside Chinese become 'en' runs."""
+    lang = check_lang(lang)
+    bad = UNSUPPORTED.search(text)
+    if bad:
+        raise UserError(f"text contains {bad.group()!r}, a script the front end does not read "
+                        "(only Chinese and English are supported)")
+    if lang == "en":
+        if chinese.HAN.search(text):
+            raise UserError("text has Chinese characters but the language is 'en': use zh or auto")
+        return [("en", text)]
+    if lang == "zh" and not chinese.HAN.search(text) or lang == "auto" and not chinese.HAN.search(text):
+        return [("en", text)] if LATIN.search(text) else [("zh", text)]
+    runs: list[tuple[str, str]] = []
+    pos = 0
+    for m in LATIN.finditer(text):
+        if m.start() > pos:
+            runs.append(("zh", text[pos:m.start()]))
+        runs.append(("en", m.group()))
+        pos = m.end()
+    if pos < len(text):
+        runs.append(("zh", text[pos:]))
+    return [(lg, t) for lg, t in runs if t.strip()]
+
+
+def phonemize(text: str, lang: str) -> Phonemes:
+    if not text or not text.strip():
+        raise UserError("empty text")
+    if len(text) > MAX_CHARS:
+        raise UserError(f"text is {len(text)} characters; the limit is {MAX_CHARS}: split it")
+    result = Phonemes()
+    for run_lang, run_text in language_runs(text, lang):
+        module = chinese if run_lang == "zh" else english
+        norm = module.normalize(run_text)
+        phones, word2ph = module.g2p(norm)
+        if phones:
+            result.runs.append(Run(run_lang, norm, phones, word2ph))
+    if not any(p not in PUNCTUATION for p in result.phones):
+        raise UserError(f"nothing to say in {text[:40]!r}: no words after normalization")
+    return result
+
+
+def split_sentences(text: str, lang: str = "auto") -> list[str]:
+    """Cut after every punctuation mark, then merge fragments shorter than MIN_SENTENCE_CHARS.
+
+    Each piece ends with punctuation (a full stop is added when the text has none), which
+    gives the GPT a clean end-of-utterance cue.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    pieces = [p for p in re.split(f"(?<=[{re.escape(SENTENCE_END + CLAUSE_END)}])", text) if p.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS:
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    if len(merged) > 1 and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS:
+        tail = merged.pop()
+        merged[-1] += tail
+    stop = "." if lang == "en" or not chinese.HAN.search(text) else "。"
+    return [p.strip() if p.strip()[-1] in SENTENCE_END + CLAUSE_END else p.strip() + stop for p in merged]
+
+
+def _letters(s: str) -> str:
+    return re.sub(r"[\W_]", "", s)
