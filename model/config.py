@@ -74,7 +74,8 @@ PRESETS: dict[str, tuple[SoVITSConfig, GPTConfig]] = {
     "tiny": (
         SoVITSConfig(inter_channels=64, hidden_channels=64, filter_channels=128, n_layers=2,
                      resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
-                     upsample_initial_channel=64, gin_channels=64, ssl_dim=768, content_dim=64,
+                     upsample_initial_channel=64, gin_channels=64, ssl_extractor="whisper-base", ssl_dim=512,
+                     content_dim=64,
                      style_hidden=32, flow_layers=2, n_flows=2, posterior_layers=4),
         GPTConfig(embedding_dim=128, hidden_dim=128, head=4, n_layer=2, linear_units=256),
     ),

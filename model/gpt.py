@@ -215,13 +215,14 @@ class Text2Semantic(nn.Module):
     @torch.no_grad()
     def generate(self, phones: list[torch.Tensor], bert: list[torch.Tensor], prompt: torch.Tensor | None,
                  params: SamplingParams = SamplingParams(), seed: int | None = 0,
-                 use_cache: bool = True, max_tokens: int = MAX_TOKENS) -> list[torch.Tensor]:
+                 use_cache: bool = True, max_tokens: int = MAX_TOKENS,
+                 min_tokens: int = MIN_TOKENS) -> list[torch.Tensor]:
         """Sample semantic tokens for several texts at once, all continuing one reference prompt.
 
         phones[i] [N_i] holds reference + target phone ids, bert[i] [bert_dim, N_i], prompt [P]
         the reference's semantic tokens. Shorter texts are left-padded and their padding is
         masked out, so every item sees exactly what it would see alone. Returns each item's
-        new tokens without EOS.
+        new tokens without EOS. `min_tokens` steps pass before EOS may be sampled.
         """
         c = self.config
         b, device = len(phones), phones[0].device
@@ -251,8 +252,8 @@ class Text2Semantic(nn.Module):
         lengths = torch.full((b,), max_tokens, dtype=torch.long, device=device)
         for step in range(max_tokens):
             logits = self.ar_predict_layer(h[:, -1])
-            if step < MIN_TOKENS:
-                logits = logits[:, :-1]
+            if step < min_tokens:
+                logits = logits[:, :-1]           # EOS not allowed yet
             token = sample_next(logits, y, params, generator)
             stop = (token[:, 0] == c.EOS) | (logits.argmax(-1) == c.EOS)
             lengths[stop & ~finished] = step

@@ -307,16 +307,21 @@ class SoVITS(nn.Module):
         return self.quantizer.encode(self.content(ssl))
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
-               noise_scale: float = 0.5, speed: float = 1.0) -> torch.Tensor:
-        """codes [1, B, T] + phone ids [B, N] + style `ge` -> waveform [B, 1, samples]."""
+    def latent(self, codes: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
+               noise_scale: float = 0.5, speed: float = 1.0, generator: torch.Generator | None = None):
+        """codes [1, B, T] + phone ids [B, N] + style `ge` -> latent z [B, inter, 2T/speed] for `dec`."""
         quantized = F.interpolate(self.quantizer.decode(codes), scale_factor=2, mode="nearest")
         y_lengths = torch.full((codes.shape[1],), quantized.shape[2], device=codes.device)
         text_lengths = torch.full((text.shape[0],), text.shape[1], device=text.device)
         m, logs, mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge, speed)
-        z_p = m + torch.randn_like(m) * torch.exp(logs) * noise_scale
-        z = self.flow(z_p, mask, g=ge, reverse=True)
-        return self.dec(z * mask, g=ge)
+        noise = torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+        z = self.flow(m + noise * torch.exp(logs) * noise_scale, mask, g=ge, reverse=True)
+        return z * mask
+
+    @torch.no_grad()
+    def decode(self, codes, text, ge, noise_scale: float = 0.5, speed: float = 1.0, generator=None):
+        """codes + phones + style -> waveform [B, 1, samples] at 32 kHz."""
+        return self.dec(self.latent(codes, text, ge, noise_scale, speed, generator), g=ge)
 
     # -- training ---------------------------------------------------------------------------
     def forward(self, ssl, spec, spec_lengths, text, text_lengths, sv=None):

@@ -1,0 +1,176 @@
+"""`Synthesizer`: load a GPT + SoVITS pair once, then speak many texts in a reference voice.
+
+Per request: text front end -> sentences -> GPT (batched over sentences, KV cache) -> SoVITS
+prior and flow -> HiFi-GAN vocoder. The reference clip gives the prompt tokens (through the
+SoVITS quantizer), the prompt phones and the style vector `ge`. Timings of each stage are
+returned so that evaluation can report RTF and time to first audio.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clonebench.errors import UserError
+
+from . import checkpoint
+from .config import HOP, SAMPLE_RATE
+from .features import BertFeatures, check_compatible, content_extractor
+from .gpt import MAX_TOKENS, SamplingParams, Text2Semantic
+from .layers import fold_weight_norm
+from .sovits import SoVITS
+from .spectrogram import linear_spectrogram
+from .text.frontend import check_lang, phonemize, split_sentences
+
+PROMPT_RANGE_S = (3.0, 10.0)
+SENTENCE_GAP_S = 0.3
+
+
+@dataclass
+class Reference:
+    tokens: torch.Tensor        # [P] semantic tokens of the reference audio
+    phones: list[int]           # prompt-text phone ids
+    bert: torch.Tensor          # [1024, len(phones)]
+    ge: torch.Tensor            # [1, gin, 1] style vector
+    duration_s: float
+
+
+@dataclass
+class Synthesis:
+    audio: np.ndarray                      # float32 mono at 32 kHz
+    sample_rate: int
+    tokens: list[int]                      # semantic tokens per sentence, joined
+    sentences: list[str]
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per stage
+    ttfa_s: float = 0.0                    # time until the first sentence's audio was ready
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def rtf(self) -> float:
+        return sum(self.timings.values()) / max(self.duration_s, 1e-9)
+
+
+class Synthesizer:
+    def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
+                 bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = torch.device(device)
+        s_config, s_state, _ = checkpoint.load_sovits(Path(sovits_path))
+        g_config, g_state, _ = checkpoint.load_gpt(Path(gpt_path))
+        self.sovits = SoVITS(s_config)
+        checkpoint.load_into(self.sovits, s_state, Path(sovits_path), ignore_prefixes=("enc_q.",))
+        self.gpt = Text2Semantic(g_config)
+        checkpoint.load_into(self.gpt, g_state, Path(gpt_path))
+        for m in (self.sovits, self.gpt):
+            m.to(self.device).eval()
+        fold_weight_norm(self.sovits)   # inference never changes weights: compute g*v/|v| once
+        self.paths = {"gpt": str(gpt_path), "sovits": str(sovits_path)}
+        # the embedded Whisper encoder needs no folder; HuBERT-trained models need --content
+        if content is None and s_config.ssl_extractor == "whisper-base":
+            content = "whisper-base"
+        self.content = content_extractor(content) if content else None
+        self.bert = BertFeatures(bert_folder)
+
+    # -- reference ---------------------------------------------------------------------------
+    def _content(self):
+        if self.content is None:
+            raise UserError(f"{self.paths['sovits']} was trained on {self.sovits.config.ssl_extractor} "
+                            "features: pass --content cnhubert:/path/to/chinese-hubert-base")
+        check_compatible(self.content, self.sovits.config.ssl_extractor, self.sovits.config.ssl_dim,
+                         self.paths["sovits"])
+        return self.content
+
+    @torch.no_grad()
+    def reference(self, wav16: np.ndarray, prompt_text: str, prompt_lang: str = "auto",
+                  sv: np.ndarray | None = None) -> Reference:
+        """A 3-10 s reference clip at 16 kHz and its transcript -> everything synthesis needs from it."""
+        from clonebench.audio import resample
+
+        duration = len(wav16) / 16000
+        lo, hi = PROMPT_RANGE_S
+        if not lo <= duration <= hi:
+            raise UserError(f"reference audio is {duration:.1f} s; it must be {lo:.0f}-{hi:.0f} s")
+        ssl = self._content().encode(wav16)[None].to(self.device)
+        tokens = self.sovits.extract_latent(ssl)[0, 0]
+        wav32 = torch.from_numpy(resample(wav16, 16000, SAMPLE_RATE).astype(np.float32))[None].to(self.device)
+        sv_t = None
+        if self.sovits.config.sv_dim:
+            sv_t = torch.from_numpy(self._speaker_embedding(wav16, sv))[None].to(self.device)
+        ge = self.sovits.style(linear_spectrogram(wav32), sv=sv_t)
+        ph = phonemize(prompt_text, prompt_lang)
+        return Reference(tokens, ph.ids, self.bert.for_runs(ph.runs), ge, duration)
+
+    def _speaker_embedding(self, wav16: np.ndarray, sv: np.ndarray | None) -> np.ndarray:
+        if sv is None:
+            if self.sovits.config.sv_encoder not in ("", "resemblyzer"):
+                raise UserError(f"this model takes {self.sovits.config.sv_encoder} speaker embeddings: pass one")
+            from curate.speakers import SpeakerEncoder
+
+            sv = SpeakerEncoder().embedding(wav16)
+        sv = np.asarray(sv, dtype=np.float32).ravel()
+        if sv.shape[0] != self.sovits.config.sv_dim:
+            raise UserError(f"speaker embedding is {sv.shape[0]}-d; the model expects {self.sovits.config.sv_dim}-d")
+        return sv / max(float(np.linalg.norm(sv)), 1e-9)
+
+    # -- synthesis ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def synthesize(self, text: str, lang: str, ref: Reference, params: SamplingParams = SamplingParams(),
+                   seed: int = 0, speed: float = 1.0, noise_scale: float = 0.5, batch_size: int = 4,
+                   max_tokens: int = MAX_TOKENS) -> Synthesis:
+        lang = check_lang(lang)
+        if not 0.25 <= speed <= 4.0:
+            raise UserError(f"speed {speed} is out of range 0.25-4")
+        timings = {"frontend": 0.0, "gpt": 0.0, "sovits": 0.0, "vocoder": 0.0}
+        start = t0 = time.perf_counter()
+        sentences = split_sentences(text, lang)
+        if not sentences:
+            raise UserError("empty text")
+        items = []
+        for s in sentences:
+            ph = phonemize(s, lang)
+            items.append((ph.ids, self.bert.for_runs(ph.runs)))
+        timings["frontend"] = time.perf_counter() - t0
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        gap = np.zeros(int(SENTENCE_GAP_S * SAMPLE_RATE), dtype=np.float32)
+        pieces, all_tokens, ttfa = [], [], None
+        for b in range(0, len(items), batch_size):
+            batch = items[b:b + batch_size]
+            t0 = time.perf_counter()
+            phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in batch]
+            bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in batch]
+            new = self.gpt.generate(phones, bert, ref.tokens, params, seed=seed + b, max_tokens=max_tokens)
+            timings["gpt"] += time.perf_counter() - t0
+            for (ids, _), tokens in zip(batch, new):
+                if tokens.numel() == 0:
+                    tokens = torch.zeros(1, dtype=torch.long, device=self.device)
+                t0 = time.perf_counter()
+                z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
+                                       noise_scale, speed, generator)
+                t1 = time.perf_counter()
+                wav = self.sovits.dec(z, g=ref.ge)[0, 0].float().cpu().numpy()
+                t2 = time.perf_counter()
+                timings["sovits"] += t1 - t0
+                timings["vocoder"] += t2 - t1
+                if ttfa is None:
+                    ttfa = t2 - start
+                pieces += [wav, gap]
+                all_tokens += tokens.tolist()
+        audio = np.concatenate(pieces[:-1]).astype(np.float32)
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        if peak > 1.0:
+            audio /= peak
+        return Synthesis(audio, SAMPLE_RATE, all_tokens, sentences, timings, ttfa or 0.0)
+
+
+def samples_for_tokens(n_tokens: int, speed: float = 1.0) -> int:
+    """Audio length SoVITS produces for n semantic tokens (2 frames of 640 samples each at speed 1)."""
+    frames = 2 * n_tokens if speed == 1 else int(2 * n_tokens / speed) + 1
+    return frames * HOP
