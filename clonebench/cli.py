@@ -167,6 +167,58 @@ def runs(
         print_runs(rows)
 
 
+@app.command()
+def synth(
+    gpt: Path = typer.Option(..., "--gpt", help="GPT .ckpt (GPT-SoVITS v2 format)."),
+    sovits: Path = typer.Option(..., "--sovits", help="SoVITS .pth (GPT-SoVITS v2 format)."),
+    text: str = typer.Option(..., "--text", help="What to say (zh, en or mixed)."),
+    lang: str = typer.Option("auto", "--lang", help="zh, en, or auto (mixed zh+en)."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="Take the reference clip and its text from this vetted speaker."),
+    ref_audio: Optional[Path] = typer.Option(None, "--ref-audio", help="A 3-10 s reference clip instead of --speaker."),
+    prompt_text: Optional[str] = typer.Option(None, "--prompt-text", help="Transcript of --ref-audio."),
+    prompt_lang: str = typer.Option("auto", "--prompt-lang", help="Language of --prompt-text."),
+    out: Path = typer.Option(Path("out.wav"), "--out", help="Output wav (32 kHz)."),
+    seed: int = typer.Option(0, "--seed"),
+    top_k: int = typer.Option(15, "--top-k"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    repetition_penalty: float = typer.Option(1.35, "--repetition-penalty"),
+    speed: float = typer.Option(1.0, "--speed", help="Speaking rate factor (0.25-4)."),
+    content: Optional[str] = typer.Option(None, "--content", help="Content features: whisper-base or cnhubert:/folder (default: what the model was trained with)."),
+    bert: Optional[Path] = typer.Option(None, "--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text; zeros without it)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store (for --speaker)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Synthesize speech in a reference voice with a GPT + SoVITS pair."""
+    from model.gpt import SamplingParams
+    from model.speak import prompt_from_file, prompt_from_store, synth as run_synth
+
+    if (speaker is None) == (ref_audio is None):
+        typer.echo("error: give exactly one of --speaker or --ref-audio", err=True)
+        raise typer.Exit(2)
+    prompt = _run(prompt_from_store, db, speaker) if speaker else _run(prompt_from_file, ref_audio, prompt_text, prompt_lang)
+    params = SamplingParams(top_k, top_p, temperature, repetition_penalty)
+    result = _run(run_synth, gpt, sovits, text, lang, out, prompt, params, seed, speed, content, bert, threads)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        typer.echo(f"{result['out']}: {result['duration_s']:.2f} s, {result['tokens']} tokens, RTF {result['rtf']:.3f}")
+
+
+@app.command("init-model")
+def init_model(
+    preset: str = typer.Option("tiny", "--preset", help="tiny or v2."),
+    out: Path = typer.Option(..., "--out", help="Folder for the two files."),
+    seed: int = typer.Option(0, "--seed"),
+    sv_dim: int = typer.Option(0, "--sv-dim", help="Add the speaker-embedding path (256 for Resemblyzer)."),
+) -> None:
+    """Write random-weight GPT + SoVITS files of a preset (for trying the pipeline and measuring speed)."""
+    from model.speak import init_model as run_init
+
+    typer.echo(json.dumps(_run(run_init, preset, out, seed, sv_dim), indent=1))
+
+
 report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")
 app.add_typer(report_app, name="report")
 
