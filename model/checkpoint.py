@@ -64,8 +64,13 @@ def _plain(value):
 
 def read_version_tag(path: Path) -> str | None:
     """None for a plain zip file (`PK`), else the version named by upstream's 2-byte tag."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: no such file")
     with open(path, "rb") as f:
-        head = f.read(2)
+        head = f.read(4)
+    if len(head) < 4:
+        raise CheckpointError(f"{path}: empty or truncated file ({len(head)} bytes)")
+    head = head[:2]
     if head == b"PK":
         return None
     if head in VERSION_TAGS:

@@ -1,0 +1,256 @@
+"""The GPT + SoVITS model: upstream key layout, checkpoint files (safe loading), synthesis."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import ROOT, run_cli, write
+from curate import corpus
+from model import checkpoint
+from model.config import preset
+from model.gpt import SamplingParams, Text2Semantic
+from model.sovits import SoVITS
+from model.synthesize import SENTENCE_GAP_S, Synthesizer, samples_for_tokens
+
+KEYS = ROOT.parent / "shared" / "gpt-sovits-v2-keys"
+
+
+def _tsv(name: str) -> list[tuple[str, list[int]]]:
+    rows = []
+    for line in (KEYS / name).read_text().splitlines():
+        key, shape, _ = line.split("\t")
+        rows.append((key, [int(v) for v in shape.strip("[]").split(",") if v.strip()]))
+    return rows
+
+
+def _layout(state: dict, prefix: str = "") -> list[tuple[str, list[int]]]:
+    return [(prefix + k, list(v.shape)) for k, v in state.items()]
+
+
+@pytest.mark.skipif(not KEYS.is_dir(), reason="../shared/gpt-sovits-v2-keys not present")
+def test_v2_preset_has_upstream_keys_and_shapes():
+    s_config, g_config = preset("v2")
+    sovits, gpt = SoVITS(s_config), Text2Semantic(g_config)
+    assert _layout(sovits.state_dict()) == _tsv("sovits-v2.tsv")          # same keys, shapes and order
+    assert _layout(gpt.state_dict(), "model.") == _tsv("gpt-v2.tsv")
+    inference = sum(v.numel() for k, v in sovits.state_dict().items() if not k.startswith("enc_q."))
+    assert inference == 42_389_633
+    assert sum(v.numel() for v in gpt.state_dict().values()) == 77_606_402
+    # the speaker path adds exactly its own projection and nothing else
+    s_config.sv_dim = 256
+    extra = set(SoVITS(s_config).state_dict()) - set(sovits.state_dict())
+    assert extra == {"sv_emb.weight", "sv_emb.bias"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    torch.manual_seed(0)
+    s_config, g_config = preset("tiny")
+    sovits, gpt = SoVITS(s_config), Text2Semantic(g_config)
+    sovits.quantizer.vq.layers[0]._codebook.embed.normal_()
+    checkpoint.save_sovits(root / "s.pth", sovits, s_config, epoch=3, step=120)
+    checkpoint.save_gpt(root / "g.ckpt", gpt, g_config, epoch=3)
+    return {"root": root, "sovits": sovits, "gpt": gpt, "s_config": s_config, "g_config": g_config}
+
+
+def test_round_trip_is_bit_exact(tiny):
+    root = tiny["root"]
+    s_config, s_state, raw = checkpoint.load_sovits(root / "s.pth")
+    assert s_config == tiny["s_config"] and raw["content_module"] == "whisper-base"
+    original = {k: v for k, v in tiny["sovits"].state_dict().items() if not k.startswith("enc_q.")}
+    assert set(s_state) == set(original)
+    for k, v in original.items():
+        assert s_state[k].dtype == torch.float16 and torch.equal(s_state[k], v.half()), k
+    # load -> save -> load gives the very same tensors
+    model = SoVITS(s_config)
+    checkpoint.load_into(model, s_state, root / "s.pth", ignore_prefixes=("enc_q.",))
+    checkpoint.save_sovits(root / "s2.pth", model, s_config)
+    _, again, _ = checkpoint.load_sovits(root / "s2.pth")
+    assert all(torch.equal(again[k], s_state[k]) for k in s_state)
+    g_config, g_state, g_raw = checkpoint.load_gpt(root / "g.ckpt")
+    assert g_config == tiny["g_config"] and g_raw["data"]["max_sec"] == 54
+    assert all(torch.equal(g_state[k], v.half()) for k, v in tiny["gpt"].state_dict().items())
+    # the native checkpoint keeps fp32 and the training state exactly
+    rng = torch.get_rng_state()
+    checkpoint.save_native(root / "n.pt", sovits=tiny["sovits"], gpt=tiny["gpt"], sovits_config=s_config,
+                           gpt_config=g_config, training={"step": 7, "rng": rng, "data_hash": "abc"})
+    native = checkpoint.load_native(root / "n.pt")
+    assert native["training"]["step"] == 7 and torch.equal(native["training"]["rng"], rng)
+    assert all(torch.equal(native["sovits"][k], v) for k, v in tiny["sovits"].state_dict().items())
+    assert native["sovits_config"] == s_config
+
+
+def _upstream_style_file(src: Path, dst: Path) -> None:
+    """Rewrite one of our files the way upstream writes it: config as a pickled `utils.HParams`."""
+    module = types.ModuleType("utils")
+
+    class HParams:
+        def __init__(self, **kw):
+            for k, v in kw.items():
+                setattr(self, k, HParams(**v) if isinstance(v, dict) else v)
+
+        def items(self):
+            return self.__dict__.items()
+
+    HParams.__module__, HParams.__qualname__ = "utils", "HParams"
+    module.HParams = HParams
+    sys.modules["utils"] = module
+    try:
+        obj = torch.load(src, weights_only=True)
+        config = {k: v for k, v in obj["config"].items() if k != "clonebench"}
+        torch.save({"weight": obj["weight"], "config": HParams(**config), "info": "3epoch_120iteration"}, dst)
+    finally:
+        del sys.modules["utils"]
+
+
+def test_upstream_hparams_file_loads_without_upstream_code(tiny):
+    path = tiny["root"] / "upstream.pth"
+    _upstream_style_file(tiny["root"] / "s.pth", path)
+    assert b"utils" in path.read_bytes() and "utils" not in sys.modules
+    config, state, raw = checkpoint.load_sovits(path)
+    assert isinstance(raw["model"], dict) and raw["model"]["upsample_rates"] == [10, 8, 2, 2, 2]
+    ours = tiny["s_config"]
+    for name in ("hidden_channels", "gin_channels", "n_layers", "ssl_dim", "content_dim", "style_hidden",
+                 "n_flows", "flow_layers", "upsample_initial_channel", "n_symbols"):
+        assert getattr(config, name) == getattr(ours, name), name
+    checkpoint.load_into(SoVITS(config), state, path, ignore_prefixes=("enc_q.",))
+
+
+def test_malicious_and_wrong_files_are_refused(tiny, tmp_path):
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"weight": {"enc_p.text_embedding.weight": torch.zeros(732, 4)}, "config": Payload()}, evil)
+    with pytest.raises(checkpoint.CheckpointError, match="refused.*system"):
+        checkpoint.load_sovits(evil)
+    assert not marker.exists()
+    # the CLI says so in one line and exits 2
+    code, _, err = run_cli("synth", "--gpt", str(tiny["root"] / "g.ckpt"), "--sovits", str(evil), "--text", "hi",
+                           "--ref-audio", str(evil), "--prompt-text", "x", "--out", str(tmp_path / "o.wav"),
+                           check_json=False)
+    assert not marker.exists()
+    assert code == 2 and "Traceback" not in err
+
+    data = (tiny["root"] / "s.pth").read_bytes()
+    cases = {
+        "v2pro.pth": (b"05" + data[2:], "v2Pro"),
+        "v4.pth": (b"04" + data[2:], "v4"),
+        "junk.pth": (b"this is not a checkpoint at all", "not a PyTorch checkpoint"),
+        "empty.pth": (b"", "empty or truncated"),
+        "truncated.pth": (data[: len(data) // 2], "not a readable checkpoint"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(checkpoint.CheckpointError, match=message):
+            checkpoint.load_sovits(tmp_path / name)
+    with pytest.raises(checkpoint.CheckpointError, match="not a SoVITS file"):
+        checkpoint.load_sovits(tiny["root"] / "g.ckpt")
+    with pytest.raises(checkpoint.CheckpointError, match="not a GPT"):
+        checkpoint.load_gpt(tiny["root"] / "s.pth")
+    # a v1 file (322 text symbols) is recognised and refused by name
+    obj = torch.load(tiny["root"] / "s.pth", weights_only=True)
+    obj["weight"]["enc_p.text_embedding.weight"] = torch.zeros(322, 64, dtype=torch.float16)
+    torch.save(obj, tmp_path / "v1.pth")
+    with pytest.raises(checkpoint.CheckpointError, match="v1"):
+        checkpoint.load_sovits(tmp_path / "v1.pth")
+
+
+def test_kv_cache_matches_full_recomputation_and_batching(tiny):
+    gpt = tiny["gpt"].eval()
+    g = torch.Generator().manual_seed(1)
+    phones = [torch.randint(0, 732, (n,), generator=g) for n in (31, 18)]
+    bert = [torch.randn(1024, p.shape[0], generator=g) for p in phones]
+    prompt = torch.randint(0, 1024, (25,), generator=g)
+    cached = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80)
+    full = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80, use_cache=False)
+    assert all(torch.equal(a, b) for a, b in zip(cached, full))
+    assert all(len(t) > 11 for t in cached)                       # EOS is not allowed in the first steps
+    greedy = SamplingParams(top_k=1)
+    together = gpt.generate(phones, bert, prompt, greedy, max_tokens=40)
+    alone = gpt.generate(phones[1:], bert[1:], prompt, greedy, max_tokens=40)
+    assert torch.equal(together[1], alone[0])                      # padding never leaks into an item
+
+
+@pytest.fixture(scope="module")
+def reference_clip(tmp_path_factory):
+    prompts, audio = corpus.take_seconds(corpus.prompts("en"), 5)
+    x = corpus.join(audio, gap_s=0.2)
+    assert 3 <= len(x) / 16000 <= 10
+    return write(tmp_path_factory.mktemp("ref") / "ref.wav", x), " ".join(p.text for p in prompts)
+
+
+def test_synthesis_is_deterministic_and_length_follows_tokens(tiny, reference_clip):
+    synth = Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth")
+    wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
+    ref = synth.reference(wav16, reference_clip[1], "en")
+    assert ref.tokens.shape[0] == len(wav16) // 640                 # 25 Hz semantic tokens
+    text = "Good morning. Please hold the line, your call is important to us."
+    a = synth.synthesize(text, "en", ref, seed=3, max_tokens=120)
+    b = synth.synthesize(text, "en", ref, seed=3, max_tokens=120)
+    c = synth.synthesize(text, "en", ref, seed=4, max_tokens=120)
+    assert np.array_equal(a.audio, b.audio) and a.tokens == b.tokens
+    assert not np.array_equal(a.audio, c.audio)
+    assert a.sentences == ["Good morning.", "Please hold the line,", "your call is important to us."]
+    assert set(a.timings) == {"frontend", "gpt", "sovits", "vocoder"} and 0 < a.ttfa_s <= sum(a.timings.values())
+    # each sentence: 1280 samples per token, then a 0.3 s pause between sentences
+    per_sentence = [samples_for_tokens(n) for n in _sentence_token_counts(synth, text, ref, seed=3)]
+    assert len(a.audio) == sum(per_sentence) + int(SENTENCE_GAP_S * 32000) * (len(per_sentence) - 1)
+    slow = synth.synthesize(text, "en", ref, seed=3, max_tokens=120, speed=0.5)
+    assert len(slow.audio) > 1.8 * len(a.audio)
+
+
+def _sentence_token_counts(synth, text, ref, seed):
+    from model.text.frontend import phonemize, split_sentences
+
+    items = [phonemize(s, "en") for s in split_sentences(text, "en")]
+    phones = [torch.tensor(ref.phones + p.ids) for p in items]
+    bert = [torch.cat([ref.bert, synth.bert.for_runs(p.runs)], dim=1) for p in items]
+    return [len(t) for t in synth.gpt.generate(phones, bert, ref.tokens, seed=seed, max_tokens=120)]
+
+
+def test_speaker_embedding_path_changes_the_voice(tmp_path, reference_clip):
+    torch.manual_seed(0)
+    s_config, g_config = preset("tiny")
+    s_config.sv_dim, s_config.sv_encoder = 256, "resemblyzer"
+    sovits = SoVITS(s_config)
+    sovits.quantizer.vq.layers[0]._codebook.embed.normal_()
+    torch.nn.init.normal_(sovits.sv_emb.weight, std=0.5)   # as if trained: zero-init would be a no-op
+    checkpoint.save_sovits(tmp_path / "s.pth", sovits, s_config)
+    checkpoint.save_gpt(tmp_path / "g.ckpt", Text2Semantic(g_config), g_config)
+    synth = Synthesizer(tmp_path / "g.ckpt", tmp_path / "s.pth")
+    wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
+    rng = np.random.default_rng(0)
+    alice, bob = rng.normal(size=256), rng.normal(size=256)
+    outs = [synth.synthesize("Hello there.", "en", synth.reference(wav16, reference_clip[1], "en", sv=v),
+                             seed=0, max_tokens=40).audio for v in (alice, alice, bob)]
+    assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
+    default = synth.reference(wav16, reference_clip[1], "en")     # no embedding given: Resemblyzer of the clip
+    assert default.ge.shape == (1, s_config.gin_channels, 1)
+
+
+def test_cli_synth_writes_32k_wav(tiny, reference_clip, tmp_path):
+    out = tmp_path / "out.wav"
+    code, doc, err = run_cli("synth", "--gpt", str(tiny["root"] / "g.ckpt"), "--sovits", str(tiny["root"] / "s.pth"),
+                             "--text", "你好，欢迎致电客服中心。", "--lang", "auto", "--ref-audio", str(reference_clip[0]),
+                             "--prompt-text", reference_clip[1], "--prompt-lang", "en", "--out", str(out), "--json")
+    assert code == 0, err
+    audio, sr = sf.read(str(out))
+    assert sr == 32000 and len(audio) == samples_for_tokens(doc["tokens"])   # one sentence: no pause
+    assert doc["duration_s"] == pytest.approx(len(audio) / 32000, abs=1e-3)
+    code, _, err = run_cli("synth", "--gpt", str(tiny["root"] / "g.ckpt"), "--sovits", str(tiny["root"] / "s.pth"),
+                           "--text", "x" * 1200, "--ref-audio", str(reference_clip[0]), "--prompt-text", "hi",
+                           "--out", str(tmp_path / "long.wav"), check_json=False)
+    assert code == 2 and "limit is 1000" in err and not (tmp_path / "long.wav").exists()
