@@ -48,7 +48,7 @@ class MultiHeadAttention(nn.Module):
         v = self._heads(self.conv_v(c))
         scores = q @ k.transpose(-2, -1)
         if self.window is not None:
-            offsets, inside = self._offsets(q.shape[2], x.device)
+            offsets, inside = self._offsets(q.shape[2], x.device, q.dtype)
             rel = q @ self.emb_rel_k[0].T                              # [B, H, T, 2w+1]
             scores = scores + rel.gather(-1, offsets.expand(*rel.shape[:2], -1, -1)) * inside
         if attn_mask is not None:
@@ -62,11 +62,11 @@ class MultiHeadAttention(nn.Module):
         b, h, t, k = out.shape
         return self.conv_o(out.transpose(2, 3).reshape(b, h * k, t))
 
-    def _offsets(self, t: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _offsets(self, t: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """For each (i, j): index of offset j-i into the relative table, and whether it is in the window."""
         pos = torch.arange(t, device=device)
         rel = pos[None, :] - pos[:, None]
-        inside = (rel.abs() <= self.window).to(torch.get_default_dtype())
+        inside = (rel.abs() <= self.window).to(dtype)
         return (rel.clamp(-self.window, self.window) + self.window)[None, None], inside
 
 

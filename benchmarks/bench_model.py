@@ -1,0 +1,144 @@
+"""Synthesis speed of the GPT + SoVITS model. Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/bench_model.py [--preset v2] [--threads 2] [--tokens 250] [--device cpu]
+
+Random weights (speed does not depend on them). 10 s of audio = 250 semantic tokens. Stages:
+text front end, GPT (prefill + KV-cache decoding), SoVITS decode (quantizer, text encoder,
+flow) and vocoder (HiFi-GAN). Then what each candidate speed-up gives: weight-norm folding,
+inference mode, the KV cache, threads, batching sentences, fp16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from model.config import preset  # noqa: E402
+from model.gpt import SamplingParams, Text2Semantic  # noqa: E402
+from model.layers import fold_weight_norm  # noqa: E402
+from model.sovits import SoVITS  # noqa: E402
+from model.text.frontend import phonemize, split_sentences  # noqa: E402
+
+TEXT = ("Thank you for calling the customer service centre. All of our agents are busy at the moment, "
+        "so please stay on the line and your call will be answered in the order it was received.")
+PROMPT_TEXT = "Please leave a message after the tone."
+
+
+def timed(fn, repeat: int = 1):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def build(name: str, device: str, dtype=torch.float32):
+    torch.manual_seed(0)
+    s_config, g_config = preset(name)
+    sovits, gpt = SoVITS(s_config).eval(), Text2Semantic(g_config).eval()
+    sovits.quantizer.vq.layers[0]._codebook.embed.normal_()
+    return sovits.to(device, dtype), gpt.to(device, dtype)
+
+
+def gpt_tokens(gpt, n_tokens: int, n_items: int = 1, use_cache: bool = True, device="cpu", dtype=torch.float32):
+    prompt_ids = phonemize(PROMPT_TEXT, "en").ids
+    target = phonemize(TEXT, "en").ids
+    phones = [torch.tensor(prompt_ids + target, device=device)] * n_items
+    bert = [torch.zeros(1024, len(prompt_ids) + len(target), device=device, dtype=dtype)] * n_items
+    prompt = torch.randint(0, 1024, (125,), device=device)
+    return lambda: gpt.generate(phones, bert, prompt, SamplingParams(), seed=0, use_cache=use_cache,
+                                min_tokens=n_tokens, max_tokens=n_tokens)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="v2")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=250)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="skip the slower comparisons")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    dev = args.device
+    sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, device {dev}"
+          + (f" ({torch.cuda.get_device_name()})" if dev.startswith("cuda") else ""))
+    audio_s = args.tokens / 25
+    print(f"preset {args.preset}, random weights, fp32, {args.tokens} tokens = {audio_s:.0f} s of audio\n")
+
+    sovits, gpt = build(args.preset, dev)
+    codes = torch.randint(0, 1024, (1, 1, args.tokens), device=dev)
+    text_ids = torch.tensor([phonemize(TEXT, "en").ids], device=dev)
+    ge = torch.randn(1, sovits.config.gin_channels, 1, device=dev)
+
+    def run_sovits():
+        z = sovits.latent(codes, text_ids, ge)
+        sync()
+        return z
+
+    with torch.inference_mode():
+        t_front, _ = timed(lambda: [phonemize(s, "en") for s in split_sentences(TEXT, "en")], repeat=3)
+        gpt_tokens(gpt, 20, device=dev)()                                   # warm-up
+        sovits.dec(run_sovits(), g=ge)
+        sync()
+        t_gpt, _ = timed(lambda: (gpt_tokens(gpt, args.tokens, device=dev)(), sync()))
+        t_prefill, _ = timed(lambda: (gpt_tokens(gpt, 1, device=dev)(), sync()), repeat=2)
+        t_sovits, z = timed(run_sovits, repeat=2)
+        t_voc, _ = timed(lambda: (sovits.dec(z, g=ge), sync()), repeat=2)
+        fold_weight_norm(sovits)
+        t_sovits_f, z = timed(run_sovits, repeat=2)
+        t_voc_f, _ = timed(lambda: (sovits.dec(z, g=ge), sync()), repeat=2)
+    total = t_front + t_gpt + t_sovits_f + t_voc_f
+    step_ms = (t_gpt - t_prefill) / max(args.tokens - 1, 1) * 1000
+    print("stage                     seconds   share")
+    for label, t in [("text front end", t_front), ("GPT (prefill + decode)", t_gpt),
+                     ("SoVITS decode", t_sovits_f), ("vocoder (HiFi-GAN)", t_voc_f)]:
+        print(f"{label:<25} {t:7.3f}  {t / total:6.1%}")
+    print(f"{'total':<25} {total:7.3f}   RTF {total / audio_s:.3f}")
+    print(f"\nGPT: prefill {t_prefill:.3f} s, {step_ms:.1f} ms per token, "
+          f"{args.tokens / t_gpt:.1f} tokens/s with the KV cache (prefill included)")
+    params = sum(p.numel() for p in gpt.parameters())
+    print(f"GPT weights read per token: {params * 4 / 1e6:.0f} MB -> {params * 4 / step_ms / 1e6:.1f} GB/s effective")
+    print(f"weight-norm folding: SoVITS decode {t_sovits:.3f} -> {t_sovits_f:.3f} s, vocoder {t_voc:.3f} -> {t_voc_f:.3f} s")
+
+    if not args.quick:
+        with torch.inference_mode():
+            n = 60
+            t_nc, _ = timed(lambda: (gpt_tokens(gpt, n, use_cache=False, device=dev)(), sync()))
+            t_c, _ = timed(lambda: (gpt_tokens(gpt, n, device=dev)(), sync()))
+            print(f"\nKV cache, {n} tokens: without {n / t_nc:.1f} tokens/s, with {n / t_c:.1f} tokens/s ({t_nc / t_c:.1f}x)")
+            for b in (2, 4):
+                t_b, _ = timed(lambda: (gpt_tokens(gpt, args.tokens // b, n_items=b, device=dev)(), sync()))
+                print(f"{b} sentences of {args.tokens // b} tokens batched: {t_b:.3f} s "
+                      f"({args.tokens / t_b:.1f} tokens/s, RTF {(t_front + t_b + t_sovits_f + t_voc_f) / audio_s:.3f} in all)")
+        with torch.no_grad():
+            t_ng, _ = timed(lambda: (gpt_tokens(gpt, 60, device=dev)(), sync()))
+        print(f"no_grad instead of inference_mode, 60 tokens: {60 / t_ng:.1f} tokens/s")
+        half = torch.float16
+        s16, g16 = build(args.preset, dev, half)
+        fold_weight_norm(s16)
+        with torch.inference_mode():
+            gpt_tokens(g16, 20, device=dev, dtype=half)()
+            t_g16, _ = timed(lambda: (gpt_tokens(g16, args.tokens, device=dev, dtype=half)(), sync()))
+            z16 = s16.latent(codes, text_ids, ge.half())
+            t_s16, _ = timed(lambda: (s16.dec(s16.latent(codes, text_ids, ge.half()), g=ge.half()), sync()))
+        print(f"fp16 weights and activations: GPT {t_g16:.3f} s ({args.tokens / t_g16:.1f} tokens/s), "
+              f"SoVITS + vocoder {t_s16:.3f} s, RTF {(t_front + t_g16 + t_s16) / audio_s:.3f}")
+        del z16
+    print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
