@@ -109,8 +109,18 @@ GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 
 
 @app.command()
 def evaluate(
-    audio_dir: Path = typer.Option(..., "--audio-dir", help="Folder of audio made by any system."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s]] "
+    audio_dir: Optional[Path] = typer.Option(None, "--audio-dir", help="Audio mode: a folder of audio made by any system."),
+    gpt: Optional[Path] = typer.Option(None, "--gpt", help="Model mode: GPT .ckpt to synthesize the eval set with."),
+    sovits: Optional[Path] = typer.Option(None, "--sovits", help="Model mode: SoVITS .pth."),
+    baseline_gpt: Optional[Path] = typer.Option(None, "--baseline-gpt", help="Model mode: baseline GPT .ckpt to compare with."),
+    baseline_sovits: Optional[Path] = typer.Option(None, "--baseline-sovits", help="Model mode: baseline SoVITS .pth."),
+    eval_set: str = typer.Option("default", "--eval-set", help="Model mode: default, en, zh, zh-en, or a TSV id<TAB>lang<TAB>text."),
+    speakers: Optional[str] = typer.Option(None, "--speakers", help="Model mode: comma-separated speakers (default: all with accepted clips)."),
+    content: Optional[str] = typer.Option(None, "--content", help="Model mode: content features (whisper-base or cnhubert:/folder)."),
+    bert: Optional[Path] = typer.Option(None, "--bert", help="Model mode: chinese-roberta-wwm-ext-large folder."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Model mode: CPU threads for synthesis."),
+    device: str = typer.Option("cpu", "--device", help="Model mode: cpu or cuda."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]] "
                                             "(default: AUDIO_DIR/manifest.tsv)."),
     reference: list[str] = typer.Option([], "--reference", help="speaker=path (file or folder) for similarity; "
                                         "default: the speaker's accepted clips in the store. Repeatable."),
@@ -134,10 +144,25 @@ def evaluate(
     if n_boot < 100:
         typer.echo("error: --n-boot must be at least 100", err=True)
         raise typer.Exit(2)
-    refs = _run(parse_references, reference)
-    opts = EvalOptions(db=db, audio_dir=audio_dir, manifest=manifest, references=refs, baseline_run=baseline_run,
-                       fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot)
-    doc = _run(evaluate_audio, opts)
+    if (audio_dir is None) == (gpt is None and sovits is None):
+        typer.echo("error: give --audio-dir (audio mode) or --gpt and --sovits (model mode)", err=True)
+        raise typer.Exit(2)
+    if audio_dir is None:
+        from evaluate.model_mode import ModelEvalOptions, evaluate_model
+
+        if gpt is None or sovits is None:
+            typer.echo("error: model mode needs both --gpt and --sovits", err=True)
+            raise typer.Exit(2)
+        mopts = ModelEvalOptions(db=db, gpt=gpt, sovits=sovits, baseline_gpt=baseline_gpt, baseline_sovits=baseline_sovits,
+                                 eval_set=eval_set, speakers=[s for s in (speakers or "").split(",") if s],
+                                 content=content, bert=bert, threads=threads, device=device, seed=seed, label=label,
+                                 fail_on=fail_on, gate_scope=gate_scope, n_boot=n_boot)
+        doc = _run(evaluate_model, mopts)
+    else:
+        refs = _run(parse_references, reference)
+        opts = EvalOptions(db=db, audio_dir=audio_dir, manifest=manifest, references=refs, baseline_run=baseline_run,
+                           fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot)
+        doc = _run(evaluate_audio, opts)
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
     else:

@@ -2,12 +2,12 @@
 
 A manifest is a UTF-8 TSV, one item per line:
 
-    file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s]]
+    file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]]
 
 - `file` and `prompt` are relative to the audio folder (or absolute);
 - `lang` is `en`, `zh`, `zh-en` (mixed) or another Whisper language code;
 - `prompt` is the reference clip the system was given (for SIM-o), `synth_s` the seconds it
-  took to synthesize the file (for RTF). Both optional; a header line starting with `file` and
+  took to synthesize the file (for RTF), `ttfa_s` the time until its first audio. All optional; a header line starting with `file` and
   lines starting with `#` are skipped.
 
 Items are matched across runs by their key: speaker, language and text (plus a counter when
@@ -37,6 +37,7 @@ class EvalItem:
     prompt: Path | None = None
     synth_s: float | None = None
     error: str | None = None
+    ttfa_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,17 +121,19 @@ def read_manifest(path: Path, audio_dir: Path) -> list[EvalItem]:
             error = f"{where}: unknown language {lang!r} (use one of {', '.join(sorted(LANGS))})"
         elif not text:
             error = f"{where}: empty text for {file}"
-        synth_s = None
-        if error is None and len(cols) > 5 and cols[5]:
-            try:
-                synth_s = float(cols[5])
-                if not synth_s > 0:
-                    raise ValueError
-            except ValueError:
-                error = f"{where}: synth_s must be a positive number of seconds, got {cols[5]!r}"
+        timing: dict[str, float | None] = {"synth_s": None, "ttfa_s": None}
+        for col, name in ((5, "synth_s"), (6, "ttfa_s")):
+            if error is None and len(cols) > col and cols[col]:
+                try:
+                    timing[name] = float(cols[col])
+                    if not timing[name] > 0:
+                        raise ValueError
+                except ValueError:
+                    error = f"{where}: {name} must be a positive number of seconds, got {cols[col]!r}"
         key = item_key(speaker or "?", lang, text, seen) if error is None else f"!{where}"
         items.append(EvalItem(key, speaker or "?", lang, text, _resolve(audio_dir, file) if file else None,
-                              _resolve(audio_dir, cols[4]) if len(cols) > 4 and cols[4] else None, synth_s, error))
+                              _resolve(audio_dir, cols[4]) if len(cols) > 4 and cols[4] else None,
+                              timing["synth_s"], error, timing["ttfa_s"]))
     if not items:
         raise UserError(f"{path}: no items (expected lines of file<TAB>speaker<TAB>lang<TAB>text)")
     return items

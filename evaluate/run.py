@@ -50,6 +50,13 @@ class EvalOptions:
     resume: str | None = None
     seed: int = 0
     n_boot: int = N_BOOT
+    # set by model mode (evaluate.model_mode): what made the audio and where it ran
+    mode: str = "audio"
+    source: str | None = None
+    gpt_sha256: str | None = None
+    sovits_sha256: str | None = None
+    device: str = "external"
+    threads: int | None = None
 
 
 def parse_references(specs: list[str]) -> dict[str, list[Path]]:
@@ -110,11 +117,12 @@ def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Model
             raise UserError(f"--resume {opts.resume}: the manifest changed since that run started; start a new run")
         return rows[0]
     run = {
-        "run_id": new_run_id(), "status": "running", "mode": "audio", "label": opts.label,
-        "source": str(opts.audio_dir.resolve()), "manifest_sha256": manifest_sha,
+        "run_id": new_run_id(), "status": "running", "mode": opts.mode, "label": opts.label,
+        "source": opts.source or str(opts.audio_dir.resolve()), "manifest_sha256": manifest_sha,
+        "gpt_sha256": opts.gpt_sha256, "sovits_sha256": opts.sovits_sha256,
         "encoder": models.encoder.name, "asr_model": _asr_name(models),
         "utmos_model": models.utmos.name if models.utmos else None, "normalizer": textnorm.NORMALIZER_VERSION,
-        "seed": opts.seed, "n_boot": opts.n_boot, "device": "external", "threads": None,
+        "seed": opts.seed, "n_boot": opts.n_boot, "device": opts.device, "threads": opts.threads,
         "baseline_run": opts.baseline_run,
     }
     cols = list(run)

@@ -82,7 +82,8 @@ def score_item(models: Models, item: EvalItem, reference: SpeakerReference | Non
 
     row = error_row(item, "")
     row.update(status="ok", error=None, audio_sha256=sha, duration_s=duration, clip_ratio=clip_ratio,
-               synth_s=item.synth_s, rtf=item.synth_s / duration if item.synth_s else None)
+               synth_s=item.synth_s, rtf=item.synth_s / duration if item.synth_s else None,
+               ttfa_s=item.ttfa_s)
 
     transcript = models.transcriber.transcribe_each([x16], item.lang)[0]
     row["hyp_text"] = transcript.text

@@ -18,7 +18,7 @@ import torch
 from clonebench.errors import UserError
 
 from . import checkpoint
-from .config import HOP, SAMPLE_RATE
+from .config import HOP, SAMPLE_RATE, SEMANTIC_HZ
 from .features import BertFeatures, check_compatible, content_extractor
 from .gpt import MAX_TOKENS, SamplingParams, Text2Semantic
 from .layers import fold_weight_norm
@@ -28,6 +28,13 @@ from .text.frontend import check_lang, phonemize, split_sentences
 
 PROMPT_RANGE_S = (3.0, 10.0)
 SENTENCE_GAP_S = 0.3
+# A sentence read at a quarter of a normal rate (~12 phones/s) still fits: longer output is a
+# runaway generation (repeating or babbling), so decoding stops there instead of at 60 s.
+SECONDS_PER_PHONE_CAP = 0.33
+
+
+def token_cap(n_phones: int) -> int:
+    return int(SEMANTIC_HZ * (1.0 + SECONDS_PER_PHONE_CAP * n_phones))
 
 
 @dataclass
@@ -146,7 +153,8 @@ class Synthesizer:
             t0 = time.perf_counter()
             phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in batch]
             bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in batch]
-            new = self.gpt.generate(phones, bert, ref.tokens, params, seed=seed + b, max_tokens=max_tokens)
+            cap = min(max_tokens, max(token_cap(len(ids)) for ids, _ in batch))
+            new = self.gpt.generate(phones, bert, ref.tokens, params, seed=seed + b, max_tokens=cap)
             timings["gpt"] += time.perf_counter() - t0
             for (ids, _), tokens in zip(batch, new):
                 if tokens.numel() == 0:

@@ -1,0 +1,167 @@
+"""Model mode: synthesize the eval set for every enrolled speaker with a GPT + SoVITS pair, then
+score the audio on the same core as audio mode.
+
+Audio goes to `<store folder>/eval_audio/<gpt hash>-<sovits hash>-s<seed>/`, one wav per item,
+with a manifest that carries each item's synthesis wall time (after a warm-up, model load
+excluded) and time to first audio. Synthesis resumes: files already made are kept. With
+baseline checkpoints the baseline pair is evaluated the same way first and the new pair is
+compared with it, item by item, through the regression gate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clonebench.config import data_root_for
+from clonebench.errors import UserError
+from clonebench.progress import progress_bar
+from clonebench.registry import sha256_file
+from clonebench.store import Store, to_json
+
+from .items import load_eval_set
+from .run import EvalOptions, evaluate_audio, new_run_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelEvalOptions:
+    db: Path
+    gpt: Path
+    sovits: Path
+    baseline_gpt: Path | None = None
+    baseline_sovits: Path | None = None
+    eval_set: str = "default"
+    speakers: list[str] = field(default_factory=list)
+    content: str | None = None
+    bert: Path | None = None
+    threads: int | None = None
+    device: str = "cpu"
+    seed: int = 0
+    label: str | None = None
+    fail_on: str | None = None
+    gate_scope: str = "overall"
+    n_boot: int = 2000
+
+
+def enrolled_speakers(db: Path) -> list[str]:
+    with Store(db, read_only=True) as store:
+        rows = store.rows("SELECT DISTINCT speaker FROM clip_verdicts WHERE status = 'accepted' ORDER BY speaker")
+    return [r["speaker"] for r in rows]
+
+
+def _record_failed_run(db: Path, opts: ModelEvalOptions, gpt: Path, sovits: Path, label: str | None, message: str) -> str:
+    """A checkpoint that cannot be loaded still leaves a row in the history, with the reason."""
+    run_id = new_run_id()
+    with Store(db) as store:
+        store.con.execute(
+            """INSERT INTO eval_runs (run_id, status, mode, label, source, seed, device, threads, n_items, n_errors, summary)
+               VALUES (?, 'failed', 'model', ?, ?, ?, ?, ?, 0, 1, ?)""",
+            [run_id, label, f"gpt={gpt} sovits={sovits}", opts.seed, opts.device, opts.threads,
+             to_json({"messages": [message]})])
+    return run_id
+
+
+def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str]) -> tuple[Path, dict]:
+    """Make (or reuse) the eval audio of one checkpoint pair; return its folder and the run fields."""
+    import torch
+
+    from model.speak import prompt_from_store
+    from model.synthesize import Synthesizer
+
+    sentences = load_eval_set(opts.eval_set)
+    hashes = {"gpt_sha256": sha256_file(gpt), "sovits_sha256": sha256_file(sovits)}
+    folder = data_root_for(opts.db) / "eval_audio" / f"{hashes['gpt_sha256'][:10]}-{hashes['sovits_sha256'][:10]}-s{opts.seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    synth = Synthesizer(gpt, sovits, content=opts.content, bert_folder=opts.bert, device=opts.device,
+                        threads=opts.threads)
+    timings_file = folder / "timings.tsv"   # one line per finished item: resumable
+    done = {}
+    if timings_file.exists():
+        for line in timings_file.read_text(encoding="utf-8").splitlines():
+            name, synth_s, ttfa_s = line.split("\t")
+            if (folder / name).is_file():
+                done[name] = (synth_s, ttfa_s)
+    lines, warmed = [], False
+    from clonebench.audio import write_wav
+
+    with progress_bar(len(speakers) * len(sentences), "synthesizing") as advance:
+        for speaker in speakers:
+            try:
+                prompt = prompt_from_store(opts.db, speaker)
+                ref = synth.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
+            except UserError as e:
+                log.warning("%s: %s", speaker, e)
+                for _ in sentences:
+                    advance()
+                continue            # scoring reports the missing audio as error rows
+            prompt_rel = Path(prompt.source)
+            for s in sentences:
+                name = f"{speaker}/{s.sentence_id}.wav"
+                if name not in done:
+                    if not warmed:      # the first call pays one-off costs (allocations, caches)
+                        synth.synthesize(s.text, s.lang, ref, seed=opts.seed)
+                        warmed = True
+                    start = time.perf_counter()
+                    try:
+                        result = synth.synthesize(s.text, s.lang, ref, seed=opts.seed)
+                    except UserError as e:
+                        log.warning("%s %s: %s", speaker, s.sentence_id, e)
+                        advance()
+                        continue
+                    synth_s = time.perf_counter() - start
+                    write_wav(folder / name, result.audio, result.sample_rate)
+                    done[name] = (f"{synth_s:.4f}", f"{result.ttfa_s:.4f}")
+                    with open(timings_file, "a", encoding="utf-8") as f:
+                        f.write(f"{name}\t{done[name][0]}\t{done[name][1]}\n")
+                synth_s, ttfa_s = done[name]
+                lines.append("\t".join([name, speaker, s.lang, s.text, str(prompt_rel), synth_s, ttfa_s]))
+                advance()
+    (folder / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    device = opts.device + (f" ({torch.cuda.get_device_name()})" if opts.device.startswith("cuda") else "")
+    return folder, {**hashes, "device": device, "threads": torch.get_num_threads(),
+                    "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}
+
+
+def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str], label: str | None,
+                   baseline_run: str | None, fail_on: str | None) -> dict:
+    from model.checkpoint import CheckpointError
+
+    try:
+        folder, fields = synthesize_eval_set(opts, gpt, sovits, speakers)
+    except CheckpointError as e:
+        run_id = _record_failed_run(opts.db, opts, gpt, sovits, label, str(e))
+        return {"run_id": run_id, "status": "failed", "error": str(e)}
+    return evaluate_audio(EvalOptions(
+        db=opts.db, audio_dir=folder, label=label, baseline_run=baseline_run, fail_on=fail_on,
+        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", **fields))
+
+
+def evaluate_model(opts: ModelEvalOptions) -> dict:
+    """Evaluate a checkpoint pair (and its baseline pair first, when given)."""
+    if (opts.baseline_gpt is None) != (opts.baseline_sovits is None):
+        raise UserError("give both --baseline-gpt and --baseline-sovits, or neither")
+    if opts.fail_on and opts.baseline_gpt is None:
+        raise UserError("--fail-on needs baseline checkpoints (--baseline-gpt and --baseline-sovits)")
+    speakers = opts.speakers or enrolled_speakers(opts.db)
+    if not speakers:
+        raise UserError(f"no speakers with accepted clips in {opts.db}: vet recordings first, or name --speakers")
+    baseline = None
+    if opts.baseline_gpt is not None:
+        baseline = _evaluate_pair(opts, opts.baseline_gpt, opts.baseline_sovits, speakers,
+                                  f"{opts.label or 'model'} (baseline)", None, None)
+    baseline_ok = baseline is not None and baseline.get("status") != "failed"
+    result = _evaluate_pair(opts, opts.gpt, opts.sovits, speakers, opts.label,
+                            baseline["run_id"] if baseline_ok else None, opts.fail_on if baseline_ok else None)
+    if result.get("status") == "failed":
+        raise UserError(result["error"])
+    if baseline is not None and not baseline_ok:
+        result["errors"].append({"item": None, "error": f"baseline not evaluated: {baseline['error']}"})
+        if opts.fail_on:
+            result["gate"] = {"passed": False, "rules": [opts.fail_on], "scope": opts.gate_scope, "failures": [],
+                              "unchecked": ["the baseline checkpoints could not be evaluated"]}
+    result["baseline"] = baseline["run_id"] if baseline else None
+    return result

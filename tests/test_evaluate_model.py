@@ -1,0 +1,74 @@
+"""Model mode: synthesize the eval set with checkpoints, score it, compare with baseline checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from clonebench.registry import sha256_file
+from conftest import run_cli, write
+from curate import corpus
+from model.speak import init_model
+
+
+@pytest.fixture(scope="module")
+def vetted(tmp_path_factory) -> dict:
+    """One speaker vetted from two real recordings with transcripts; tiny random checkpoints."""
+    root = tmp_path_factory.mktemp("model-eval")
+    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:4]
+    lines = []
+    for k in range(2):
+        pair = prompts[2 * k:2 * k + 2]
+        x = corpus.join([corpus.load_prompt(p) for p in pair], gap_s=0.3)
+        write(root / "audio" / f"take{k}.wav", x)
+        lines.append(f"take{k}.wav\t{' '.join(p.text for p in pair)}")
+    (root / "transcripts.tsv").write_text("\n".join(lines) + "\n")
+    db = root / "store.duckdb"
+    code, _, err = run_cli("vet", str(root / "audio"), "--speaker", "allison", "--transcripts",
+                           str(root / "transcripts.tsv"), "--db", str(db), "--max-clip", "10", "--json")
+    assert code == 0, err
+    (root / "set.tsv").write_text("e1\ten\tGood morning, how are you?\nz1\tzh\t你好，欢迎光临。\n", encoding="utf-8")
+    return {"root": root, "db": db, "model": init_model("tiny", root / "ckpt", seed=0)}
+
+
+def _evaluate(vetted, *extra):
+    m = vetted["model"]
+    return run_cli("evaluate", "--gpt", m["gpt"], "--sovits", m["sovits"], "--eval-set", str(vetted["root"] / "set.tsv"),
+                   "--db", str(vetted["db"]), "--n-boot", "200", "--json", *extra)
+
+
+def test_model_mode_scores_synthesized_items_with_timings(vetted):
+    m = vetted["model"]
+    code, doc, err = _evaluate(vetted, "--baseline-gpt", m["gpt"], "--baseline-sovits", m["sovits"],
+                               "--fail-on", "sim<-0.02,wer>+0.01", "--label", "tiny")
+    assert code == 0, err
+    env = doc["environment"]
+    assert env["mode"] == "model" and env["gpt_sha256"] == sha256_file(m["gpt"])
+    assert env["sovits_sha256"] == sha256_file(m["sovits"]) and env["device"] == "cpu" and env["threads"] >= 1
+    items = {it["text"]: it for it in doc["items"]}
+    assert set(items) == {"Good morning, how are you?", "你好，欢迎光临。"}
+    for it in items.values():
+        assert it["status"] in ("ok", "partial") and it["duration_s"] > 0.4
+        assert it["synth_s"] > 0 and it["rtf"] == pytest.approx(it["synth_s"] / it["duration_s"])
+        assert 0 < it["ttfa_s"] <= it["synth_s"]
+        assert it["sim"] is not None and it["prompt_path"]
+    # the same checkpoints as baseline: same audio, so no difference and the gate passes
+    assert doc["baseline"] and doc["gate"]["passed"]
+    verdicts = {m["verdict"] for m in doc["comparison"]["overall"].values() if isinstance(m, dict) and "verdict" in m}
+    assert verdicts <= {"no_significant_change", None}
+
+
+def test_a_checkpoint_that_is_not_a_checkpoint(vetted):
+    junk = vetted["root"] / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    m = vetted["model"]
+    # a bad baseline: the new pair is still evaluated, the gate cannot check and fails
+    code, doc, err = _evaluate(vetted, "--baseline-gpt", str(junk), "--baseline-sovits", m["sovits"],
+                               "--fail-on", "wer>+0.01")
+    assert code == 3 and doc["items"] and not doc["gate"]["passed"]
+    assert any("baseline not evaluated" in e["error"] and "junk.ckpt" in e["error"] for e in doc["errors"])
+    # a bad model: one line, exit 2, and the failed attempt is in the history
+    code, _, err = run_cli("evaluate", "--gpt", str(junk), "--sovits", m["sovits"], "--eval-set",
+                           str(vetted["root"] / "set.tsv"), "--db", str(vetted["db"]), check_json=False)
+    assert code == 2 and "junk.ckpt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code, runs, _ = run_cli("runs", "--db", str(vetted["db"]), "--json")
+    assert sum(r["status"] == "failed" for r in runs) == 2
