@@ -120,6 +120,7 @@ def evaluate(
     bert: Optional[Path] = typer.Option(None, "--bert", help="Model mode: chinese-roberta-wwm-ext-large folder."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Model mode: CPU threads for synthesis."),
     device: str = typer.Option("cpu", "--device", help="Model mode: cpu or cuda."),
+    precision: str = typer.Option("fp32", "--precision", help="Model mode: fp32, or fp16 (on a CPU: the GPT only)."),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]] "
                                             "(default: AUDIO_DIR/manifest.tsv)."),
     reference: list[str] = typer.Option([], "--reference", help="speaker=path (file or folder) for similarity; "
@@ -155,7 +156,8 @@ def evaluate(
             raise typer.Exit(2)
         mopts = ModelEvalOptions(db=db, gpt=gpt, sovits=sovits, baseline_gpt=baseline_gpt, baseline_sovits=baseline_sovits,
                                  eval_set=eval_set, speakers=[s for s in (speakers or "").split(",") if s],
-                                 content=content, bert=bert, threads=threads, device=device, seed=seed, label=label,
+                                 content=content, bert=bert, threads=threads, device=device, precision=precision,
+                                 seed=seed, label=label,
                                  fail_on=fail_on, gate_scope=gate_scope, n_boot=n_boot)
         doc = _run(evaluate_model, mopts)
     else:
@@ -212,6 +214,8 @@ def synth(
     content: Optional[str] = typer.Option(None, "--content", help="Content features: whisper-base or cnhubert:/folder (default: what the model was trained with)."),
     bert: Optional[Path] = typer.Option(None, "--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text; zeros without it)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or fp16 (on a CPU: the GPT only)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store (for --speaker)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -224,7 +228,8 @@ def synth(
         raise typer.Exit(2)
     prompt = _run(prompt_from_store, db, speaker) if speaker else _run(prompt_from_file, ref_audio, prompt_text, prompt_lang)
     params = SamplingParams(top_k, top_p, temperature, repetition_penalty)
-    result = _run(run_synth, gpt, sovits, text, lang, out, prompt, params, seed, speed, content, bert, threads)
+    result = _run(run_synth, gpt, sovits, text, lang, out, prompt, params, seed, speed, content, bert, threads,
+                  precision, device)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:

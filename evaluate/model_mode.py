@@ -40,6 +40,7 @@ class ModelEvalOptions:
     bert: Path | None = None
     threads: int | None = None
     device: str = "cpu"
+    precision: str = "fp32"
     seed: int = 0
     label: str | None = None
     fail_on: str | None = None
@@ -74,10 +75,10 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
 
     sentences = load_eval_set(opts.eval_set)
     hashes = {"gpt_sha256": sha256_file(gpt), "sovits_sha256": sha256_file(sovits)}
-    folder = data_root_for(opts.db) / "eval_audio" / f"{hashes['gpt_sha256'][:10]}-{hashes['sovits_sha256'][:10]}-s{opts.seed}"
+    folder = data_root_for(opts.db) / "eval_audio" / f"{hashes['gpt_sha256'][:10]}-{hashes['sovits_sha256'][:10]}-s{opts.seed}-{opts.precision}"
     folder.mkdir(parents=True, exist_ok=True)
     synth = Synthesizer(gpt, sovits, content=opts.content, bert_folder=opts.bert, device=opts.device,
-                        threads=opts.threads)
+                        threads=opts.threads, precision=opts.precision)
     timings_file = folder / "timings.tsv"   # one line per finished item: resumable
     done = {}
     if timings_file.exists():
@@ -122,6 +123,8 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
                 advance()
     (folder / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     device = opts.device + (f" ({torch.cuda.get_device_name()})" if opts.device.startswith("cuda") else "")
+    if opts.precision != "fp32":
+        device += f", {opts.precision}"
     return folder, {**hashes, "device": device, "threads": torch.get_num_threads(),
                     "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}
 

@@ -163,7 +163,7 @@ class Text2Semantic(nn.Module):
 
     def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
         """phones [B, N], bert [B, bert_dim, N] -> [B, N, d]."""
-        x = self.ar_text_embedding(phones) + self.bert_proj(bert.transpose(1, 2))
+        x = self.ar_text_embedding(phones) + self.bert_proj(bert.transpose(1, 2).to(self.bert_proj.weight.dtype))
         return self.ar_text_position(x)
 
     def _run(self, x, mask=None, cache=None):

@@ -57,12 +57,14 @@ def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:
 
 def synth(gpt: Path, sovits: Path, text: str, lang: str, out: Path, prompt: PromptChoice,
           params: SamplingParams, seed: int = 0, speed: float = 1.0, content: str | None = None,
-          bert: Path | None = None, threads: int | None = None) -> dict:
+          bert: Path | None = None, threads: int | None = None, precision: str = "fp32",
+          device: str = "cpu") -> dict:
     from clonebench.audio import write_wav
 
     from .synthesize import Synthesizer
 
-    synthesizer = Synthesizer(gpt, sovits, content=content, bert_folder=bert, threads=threads)
+    synthesizer = Synthesizer(gpt, sovits, content=content, bert_folder=bert, threads=threads,
+                              precision=precision, device=device)
     ref = synthesizer.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
     result = synthesizer.synthesize(text, lang, ref, params, seed=seed, speed=speed)
     write_wav(out, result.audio, result.sample_rate)

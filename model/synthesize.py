@@ -66,7 +66,14 @@ class Synthesis:
 
 class Synthesizer:
     def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
-                 bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None):
+                 bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None,
+                 precision: str = "fp32"):
+        """precision: fp32, or fp16. Weights are stored in fp16, so fp16 keeps them exactly and
+        rounds activations. On a CPU fp16 applies to the GPT only: its decoding is limited by
+        reading the weights from memory (half the bytes), while fp16 convolutions on a CPU
+        are slower than fp32 ones (measured in benchmarks/bench_model.py)."""
+        if precision not in ("fp32", "fp16"):
+            raise UserError(f"precision {precision!r}: use fp32 or fp16")
         if threads:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
@@ -78,6 +85,11 @@ class Synthesizer:
         checkpoint.load_into(self.gpt, g_state, Path(gpt_path))
         for m in (self.sovits, self.gpt):
             m.to(self.device).eval()
+        if precision == "fp16":
+            self.gpt.half()
+            if self.device.type == "cuda":
+                self.sovits.half()
+        self.precision = precision
         fold_weight_norm(self.sovits)   # inference never changes weights: compute g*v/|v| once
         self.paths = {"gpt": str(gpt_path), "sovits": str(sovits_path)}
         # the embedded Whisper encoder needs no folder; HuBERT-trained models need --content
@@ -105,13 +117,14 @@ class Synthesizer:
         lo, hi = PROMPT_RANGE_S
         if not lo <= duration <= hi:
             raise UserError(f"reference audio is {duration:.1f} s; it must be {lo:.0f}-{hi:.0f} s")
-        ssl = self._content().encode(wav16)[None].to(self.device)
+        ssl = self._content().encode(wav16)[None].to(self.device, next(self.sovits.parameters()).dtype)
         tokens = self.sovits.extract_latent(ssl)[0, 0]
         wav32 = torch.from_numpy(resample(wav16, 16000, SAMPLE_RATE).astype(np.float32))[None].to(self.device)
         sv_t = None
         if self.sovits.config.sv_dim:
             sv_t = torch.from_numpy(self._speaker_embedding(wav16, sv))[None].to(self.device)
-        ge = self.sovits.style(linear_spectrogram(wav32), sv=sv_t)
+        dtype = next(self.sovits.parameters()).dtype
+        ge = self.sovits.style(linear_spectrogram(wav32).to(dtype), sv=None if sv_t is None else sv_t.to(dtype))
         ph = phonemize(prompt_text, prompt_lang)
         return Reference(tokens, ph.ids, self.bert.for_runs(ph.runs), ge, duration)
 
