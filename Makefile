@@ -27,6 +27,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_vet.py
 	$(BIN)/python benchmarks/bench_eval.py
+	$(BIN)/python benchmarks/bench_model.py --preset v2
 
 clean:
 	rm -rf $(VENV) datasets/demo datasets/clonebench.duckdb datasets/clips

@@ -105,7 +105,7 @@ def main() -> None:
     print("stage                     seconds   share")
     for label, t in [("text front end", t_front), ("GPT (prefill + decode)", t_gpt),
                      ("SoVITS decode", t_sovits_f), ("vocoder (HiFi-GAN)", t_voc_f)]:
-        print(f"{label:<25} {t:7.3f}  {t / total:6.1%}")
+        print(f"{label:<25} {t:8.4f}  {t / total:6.1%}")
     print(f"{'total':<25} {total:7.3f}   RTF {total / audio_s:.3f}")
     print(f"\nGPT: prefill {t_prefill:.3f} s, {step_ms:.1f} ms per token, "
           f"{args.tokens / t_gpt:.1f} tokens/s with the KV cache (prefill included)")

@@ -254,3 +254,21 @@ def test_cli_synth_writes_32k_wav(tiny, reference_clip, tmp_path):
                            "--text", "x" * 1200, "--ref-audio", str(reference_clip[0]), "--prompt-text", "hi",
                            "--out", str(tmp_path / "long.wav"), check_json=False)
     assert code == 2 and "limit is 1000" in err and not (tmp_path / "long.wav").exists()
+
+
+def test_discriminator_and_losses():
+    from model.discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss,
+                                     generator_loss, kl_loss)
+
+    torch.manual_seed(0)
+    d = MultiPeriodDiscriminator()
+    real, fake = torch.randn(2, 1, 6400) * 0.1, torch.randn(2, 1, 6400) * 0.1
+    r, f, fr, ff = d(real, fake)
+    assert len(r) == 6 and all(s.shape[0] == 2 for s in r)           # scale + periods 2, 3, 5, 7, 11
+    assert feature_matching_loss(fr, fr) == 0 < feature_matching_loss(fr, ff)
+    ones = [torch.ones(2, 5)] * 6
+    assert generator_loss(ones) == 0 and discriminator_loss(ones, [torch.zeros(2, 5)] * 6) == 0
+    assert discriminator_loss([torch.zeros(2, 5)] * 6, ones) == 12      # everything wrong: 1 + 1 per discriminator
+    m, mask = torch.randn(1, 4, 10), torch.ones(1, 1, 10)
+    zero = torch.zeros(1, 4, 10)
+    assert kl_loss(m, zero, m, zero, mask) < kl_loss(m + 1, zero, m, zero, mask)   # smallest when z_p sits on the prior mean
