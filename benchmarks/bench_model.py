@@ -112,6 +112,8 @@ def main() -> None:
     params = sum(p.numel() for p in gpt.parameters())
     print(f"GPT weights read per token: {params * 4 / 1e6:.0f} MB -> {params * 4 / step_ms / 1e6:.1f} GB/s effective")
     print(f"weight-norm folding: SoVITS decode {t_sovits:.3f} -> {t_sovits_f:.3f} s, vocoder {t_voc:.3f} -> {t_voc_f:.3f} s")
+    print(f"peak RSS so far (fp32 models, one synthesis) "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
     if not args.quick:
         with torch.inference_mode():
@@ -126,19 +128,28 @@ def main() -> None:
         with torch.no_grad():
             t_ng, _ = timed(lambda: (gpt_tokens(gpt, 60, device=dev)(), sync()))
         print(f"no_grad instead of inference_mode, 60 tokens: {60 / t_ng:.1f} tokens/s")
-        half = torch.float16
-        s16, g16 = build(args.preset, dev, half)
-        with torch.inference_mode():
-            gpt_tokens(g16, 20, device=dev, dtype=half)()
-            t_g16, _ = timed(lambda: (gpt_tokens(g16, args.tokens, device=dev, dtype=half)(), sync()))
-        line = f"fp16 weights and activations: GPT {t_g16:.3f} s ({args.tokens / t_g16:.1f} tokens/s)"
-        if dev.startswith("cuda"):   # fp16 convolutions on a CPU are far slower than fp32: skipped there
+        if dev.startswith("cuda"):
+            half = torch.float16
+            s16, g16 = build(args.preset, dev, half)
             fold_weight_norm(s16)
             with torch.inference_mode():
+                gpt_tokens(g16, 20, device=dev, dtype=half)()
+                t_g16, _ = timed(lambda: (gpt_tokens(g16, args.tokens, device=dev, dtype=half)(), sync()))
                 t_s16, _ = timed(lambda: (s16.dec(s16.latent(codes, text_ids, ge.half()), g=ge.half()), sync()), repeat=2)
-            line += f", SoVITS + vocoder {t_s16:.3f} s, RTF {(t_front + t_g16 + t_s16) / audio_s:.3f}"
-        print(line)
-    print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+            print(f"fp16 (whole model): GPT {t_g16:.3f} s ({args.tokens / t_g16:.1f} tokens/s), "
+                  f"SoVITS + vocoder {t_s16:.3f} s, RTF {(t_front + t_g16 + t_s16) / audio_s:.3f}")
+        else:
+            # on a CPU only the GPT's matrices go to fp16 (fp16 convolutions there are slower than fp32)
+            gpt.half_matrices()
+            with torch.inference_mode():
+                gpt_tokens(gpt, 20, device=dev)()
+                t_g16, _ = timed(lambda: gpt_tokens(gpt, args.tokens, device=dev)())
+                t_b16, _ = timed(lambda: gpt_tokens(gpt, args.tokens // 4, n_items=4, device=dev)())
+            rest = t_front + t_sovits_f + t_voc_f
+            print(f"fp16 GPT matrices (--precision fp16): GPT {t_g16:.3f} s ({args.tokens / t_g16:.1f} tokens/s), "
+                  f"RTF {(rest + t_g16) / audio_s:.3f}; 4 sentences batched {t_b16:.3f} s, RTF {(rest + t_b16) / audio_s:.3f}")
+    print(f"\npeak RSS at the end (fp32 and fp16 copies loaded) "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -68,10 +68,11 @@ class Synthesizer:
     def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
                  bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None,
                  precision: str = "fp32"):
-        """precision: fp32, or fp16. Weights are stored in fp16, so fp16 keeps them exactly and
-        rounds activations. On a CPU fp16 applies to the GPT only: its decoding is limited by
-        reading the weights from memory (half the bytes), while fp16 convolutions on a CPU
-        are slower than fp32 ones (measured in benchmarks/bench_model.py)."""
+        """precision: fp32, or fp16. Checkpoint weights are fp16 on disk, so fp16 keeps them
+        exactly. On CUDA the whole model runs in fp16. On a CPU only the GPT's matrices are
+        stored in fp16 (`Text2Semantic.half_matrices`): token-by-token decoding is bound by
+        reading them from memory, while fp16 convolutions and norms on a CPU are slower than
+        fp32 ones (measured in benchmarks/bench_model.py)."""
         if precision not in ("fp32", "fp16"):
             raise UserError(f"precision {precision!r}: use fp32 or fp16")
         if threads:
@@ -85,10 +86,11 @@ class Synthesizer:
         checkpoint.load_into(self.gpt, g_state, Path(gpt_path))
         for m in (self.sovits, self.gpt):
             m.to(self.device).eval()
-        if precision == "fp16":
+        if precision == "fp16" and self.device.type == "cuda":
             self.gpt.half()
-            if self.device.type == "cuda":
-                self.sovits.half()
+            self.sovits.half()
+        elif precision == "fp16":
+            self.gpt.half_matrices()
         self.precision = precision
         fold_weight_norm(self.sovits)   # inference never changes weights: compute g*v/|v| once
         self.paths = {"gpt": str(gpt_path), "sovits": str(sovits_path)}
