@@ -182,6 +182,12 @@ def test_kv_cache_matches_full_recomputation_and_batching(tiny):
     together = gpt.generate(phones, bert, prompt, greedy, max_tokens=40)
     alone = gpt.generate(phones[1:], bert[1:], prompt, greedy, max_tokens=40)
     assert torch.equal(together[1], alone[0])                      # padding never leaks into an item
+    # fp16 matrices (weights from an fp16 file are kept exactly) decode the same tokens here
+    import copy
+
+    half = copy.deepcopy(gpt).half_matrices()
+    assert half.h.layers[0].linear1.weight.dtype == torch.float16 and half.h.layers[0].norm1.weight.dtype == torch.float32
+    assert torch.equal(half.generate(phones, bert, prompt, greedy, max_tokens=40)[0], together[0])
 
 
 @pytest.fixture(scope="module")
