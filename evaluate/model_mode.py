@@ -70,6 +70,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
     """Make (or reuse) the eval audio of one checkpoint pair; return its folder and the run fields."""
     import torch
 
+    from clonebench.audio import write_wav
     from model.speak import prompt_from_store
     from model.synthesize import Synthesizer
 
@@ -87,8 +88,6 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
             if (folder / name).is_file():
                 done[name] = (synth_s, ttfa_s)
     lines, warmed = [], False
-    from clonebench.audio import write_wav
-
     with progress_bar(len(speakers) * len(sentences), "synthesizing") as advance:
         for speaker in speakers:
             try:

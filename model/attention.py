@@ -104,10 +104,3 @@ class Encoder(nn.Module):
             x = norm1(x + self.drop(attn(x, x, attn_mask)))
             x = norm2(x + self.drop(ffn(x, mask)))
         return x * mask
-
-
-def masked_attention_mask(q_mask: torch.Tensor, k_mask: torch.Tensor) -> torch.Tensor:
-    """[B,1,Tq] x [B,1,Tk] -> [B,1,Tq,Tk]."""
-    return q_mask.unsqueeze(-1) * k_mask.unsqueeze(2)
-
-

@@ -11,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 
 PUNCTUATION = ["!", "?", "…", ",", ".", "-"]
-PAD = "_"
 
 
 @lru_cache(maxsize=1)
