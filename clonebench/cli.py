@@ -266,6 +266,20 @@ def report_speaker(
     typer.echo(str(_run(speaker_report, db, name, out, embed_audio)))
 
 
+@report_app.command("eval")
+def report_eval(
+    run_id: str = typer.Argument(..., help="The run (see `clonebench runs`)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Compare with this run (default: the run's own baseline)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/eval-RUN.html)."),
+    embed_audio: bool = typer.Option(False, "--embed-audio", help="Put the audio inside the HTML instead of linking it."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+) -> None:
+    """Evaluation report: figures with CIs, forest plot against a baseline, gate, worst items with players."""
+    from reports.evaluation import eval_report
+
+    typer.echo(str(_run(eval_report, db, run_id, baseline, out, embed_audio)))
+
+
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json")) -> None:
     """List the embedded models, where they come from and whether their checksums match."""

@@ -9,6 +9,8 @@ from conftest import run_cli, write
 from curate import corpus
 from model.speak import init_model
 
+HOSTILE = 'Say <script>window.__xss = 1</script> and "><img src=x onerror=alert(1)> now.'
+
 
 @pytest.fixture(scope="module")
 def vetted(tmp_path_factory) -> dict:
@@ -26,7 +28,8 @@ def vetted(tmp_path_factory) -> dict:
     code, _, err = run_cli("vet", str(root / "audio"), "--speaker", "allison", "--transcripts",
                            str(root / "transcripts.tsv"), "--db", str(db), "--max-clip", "10", "--json")
     assert code == 0, err
-    (root / "set.tsv").write_text("e1\ten\tGood morning, how are you?\nz1\tzh\t你好，欢迎光临。\n", encoding="utf-8")
+    (root / "set.tsv").write_text(f"e1\ten\tGood morning, how are you?\nz1\tzh\t你好，欢迎光临。\nx1\ten\t{HOSTILE}\n",
+                                  encoding="utf-8")
     return {"root": root, "db": db, "model": init_model("tiny", root / "ckpt", seed=0)}
 
 
@@ -45,7 +48,7 @@ def test_model_mode_scores_synthesized_items_with_timings(vetted):
     assert env["mode"] == "model" and env["gpt_sha256"] == sha256_file(m["gpt"])
     assert env["sovits_sha256"] == sha256_file(m["sovits"]) and env["device"] == "cpu" and env["threads"] >= 1
     items = {it["text"]: it for it in doc["items"]}
-    assert set(items) == {"Good morning, how are you?", "你好，欢迎光临。"}
+    assert set(items) == {"Good morning, how are you?", "你好，欢迎光临。", HOSTILE}
     for it in items.values():
         assert it["status"] in ("ok", "partial") and it["duration_s"] > 0.4
         assert it["synth_s"] > 0 and it["rtf"] == pytest.approx(it["synth_s"] / it["duration_s"])
@@ -55,6 +58,33 @@ def test_model_mode_scores_synthesized_items_with_timings(vetted):
     assert doc["baseline"] and doc["gate"]["passed"]
     verdicts = {m["verdict"] for m in doc["comparison"]["overall"].values() if isinstance(m, dict) and "verdict" in m}
     assert verdicts <= {"no_significant_change", None}
+    vetted["run"] = doc["run_id"]
+
+
+def test_eval_report_renders_and_escapes(vetted, tmp_path):
+    import re
+
+    from test_reports import _browser
+
+    run_id = vetted.get("run") or pytest.skip("needs the model-mode run")
+    out = tmp_path / "eval.html"
+    code, _, err = run_cli("report", "eval", run_id, "--db", str(vetted["db"]), "--out", str(out), check_json=False)
+    assert code == 0, err
+    html = out.read_text()
+    assert "<script>window.__xss" not in html and "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in html
+    assert "gate passed" in html and sha256_file(vetted["model"]["sovits"]) in html
+    assert html.count("<figure>") >= 3                       # one forest per compared metric
+    # worst items: reference, baseline and new audio side by side, linked relatively
+    assert html.count("<audio") == 3 * 6 and not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    d = _browser()
+    try:
+        d.get(out.as_uri())
+        assert d.execute_script("return window.__xss === undefined")
+        assert d.find_element("id", "gate").text.startswith("GATE PASSED")
+        assert len(d.find_elements("css selector", "#forest svg")) >= 3
+        assert not [e for e in d.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    finally:
+        d.quit()
 
 
 def test_a_checkpoint_that_is_not_a_checkpoint(vetted):
