@@ -266,6 +266,17 @@ def report_speaker(
     typer.echo(str(_run(speaker_report, db, name, out, embed_audio)))
 
 
+@report_app.command("dataset")
+def report_dataset(
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/dataset.html)."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+) -> None:
+    """Dataset overview: speakers with status, totals and accept rates; the reasons histogram; links."""
+    from reports.dataset import dataset_report
+
+    typer.echo(str(_run(dataset_report, db, out)))
+
+
 @report_app.command("eval")
 def report_eval(
     run_id: str = typer.Argument(..., help="The run (see `clonebench runs`)."),

@@ -56,6 +56,18 @@ def histogram(values: dict[str, list[float]], title: str, thresholds: list[float
     return _svg(fig)
 
 
+def bars(counts: dict[str, float], title: str, xlabel: str) -> Markup:
+    """Horizontal bars, largest first (e.g. clips rejected per reason)."""
+    plt = _plt()
+    items = sorted(counts.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(4.6, 0.3 * len(items) + 0.8))
+    ax.barh(range(len(items)), [v for _, v in items], color=PALETTE["rejected"])
+    ax.set_yticks(range(len(items)), [k for k, _ in items])
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    return _svg(fig)
+
+
 def embedding_map(points: np.ndarray, status: list[str], outlier: list[bool], centroid: np.ndarray | None) -> Markup:
     """2-D PCA of clip embeddings; rejected-as-foreign clips ringed."""
     plt = _plt()

@@ -132,3 +132,26 @@ def test_speaker_report_in_chromium(hostile_store):
     finally:
         d.quit()
     assert (ARTIFACTS / "speaker-report.png").stat().st_size > 10_000
+
+
+def test_dataset_report(hostile_store):
+    code, _, err = run_cli("report", "dataset", "--db", str(hostile_store), check_json=False)
+    assert code == 0, err
+    out = hostile_store.parent / "reports" / "dataset.html"
+    assert out.exists()                                            # beside the store, with the speaker reports
+    from selenium.webdriver.common.by import By
+
+    d = _browser()
+    try:
+        d.get(out.as_uri())
+        assert d.find_element(By.ID, "banner").text.startswith("0 OF 1 SPEAKERS READY")
+        cells = [td.text for td in d.find_elements(By.CSS_SELECTOR, "#speakers tbody tr td")]
+        assert cells[:4] == ["mallory", "en", "insufficient", "12"]
+        assert cells[6] == "75%"                                   # 9 of 12 clips accepted
+        link = d.find_element(By.CSS_SELECTOR, "#speakers a").get_attribute("href")
+        assert link.endswith("/reports/mallory.html")              # the speaker report's default place
+        reasons = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in d.find_elements(By.CSS_SELECTOR, "#reasons tbody tr")]
+        assert reasons == [["noise", "background noise", "3", "1"]]
+        assert d.find_elements(By.CSS_SELECTOR, "#reasons-chart svg")
+    finally:
+        d.quit()

@@ -1,0 +1,49 @@
+"""The dataset overview: every speaker's enrolment status, accepted and rejected seconds, accept
+rate, and how often each rejection reason occurred, with links to the speaker reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clonebench.config import data_root_for
+from clonebench.store import Store
+
+from . import plots
+from .html import render
+
+
+def default_out(db: Path) -> Path:
+    return data_root_for(db) / "reports" / "dataset.html"
+
+
+def dataset_report(db: Path, out: Path | None = None) -> Path:
+    from curate.rules import ADVICE, RuleSet
+
+    out = Path(out) if out else default_out(db)
+    with Store(db, read_only=True) as store:
+        speakers = store.rows(
+            """SELECT s.speaker, s.lang,
+                      count(v.clip_id) AS clips,
+                      count(*) FILTER (WHERE v.status = 'accepted') AS accepted,
+                      coalesce(sum(v.end_s - v.start_s) FILTER (WHERE v.status = 'accepted'), 0) AS accepted_s,
+                      coalesce(sum(v.end_s - v.start_s) FILTER (WHERE v.status = 'rejected'), 0) AS rejected_s
+               FROM speakers s LEFT JOIN clip_verdicts v USING (speaker)
+               GROUP BY s.speaker, s.lang ORDER BY s.speaker""")
+        status = {r["speaker"]: r["status"] for r in store.rows(
+            """SELECT speaker, status FROM (SELECT *, row_number() OVER (PARTITION BY speaker ORDER BY decided_at DESC) AS rn
+               FROM enrolments) WHERE rn = 1""")}
+        reasons = store.rows(
+            """SELECT reason, count(*) AS clips, count(DISTINCT speaker) AS speakers
+               FROM (SELECT speaker, unnest(reasons) AS reason FROM clip_verdicts WHERE status = 'rejected')
+               GROUP BY reason ORDER BY clips DESC, reason""")
+    for s in speakers:
+        s["status"] = status.get(s["speaker"], "not decided")
+        s["accept_rate"] = s["accepted"] / s["clips"] if s["clips"] else None
+        s["report"] = f"{s['speaker']}.html"   # speaker reports live beside this one by default
+    names = {k: v[0] for k, v in ADVICE.items()}
+    chart = plots.bars({r["reason"]: r["clips"] for r in reasons}, "rejected clips per reason", "clips") if reasons else None
+    totals = {"speakers": len(speakers), "ready": sum(s["status"] == "ready" for s in speakers),
+              "clips": sum(s["clips"] for s in speakers), "accepted_s": sum(s["accepted_s"] for s in speakers),
+              "rejected_s": sum(s["rejected_s"] for s in speakers)}
+    return render("dataset.html.j2", out, speakers=speakers, reasons=reasons, reason_names=names, chart=chart,
+                  totals=totals, goal_s=RuleSet.load().enrolment["min_accepted_s"])
