@@ -46,6 +46,17 @@ def _run(fn, *args, **kwargs):
         raise typer.Exit(1)
 
 
+def _report(make, *args) -> str | None:
+    """Write a report after a command; a report that fails is a warning, never the command's failure."""
+    try:
+        return str(make(*args))
+    except Exception as e:  # the command's own work is done and stored: keep its exit status
+        if _state["debug"]:
+            raise
+        logging.getLogger("clonebench").warning("report not written: %s: %s", type(e).__name__, e)
+        return None
+
+
 @app.command()
 def vet(
     inputs: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
@@ -58,6 +69,7 @@ def vet(
     max_clip: float = typer.Option(15.0, "--max-clip", help="Slicer: longest clip, seconds."),
     silence_db: float = typer.Option(-40.0, "--silence-db", help="Slicer: RMS threshold for silence, dBFS."),
     max_recording_min: float = typer.Option(20.0, "--max-recording-min", help="Refuse recordings longer than this."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the speaker and dataset reports."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """Screen recordings of one speaker and decide which clips are fit for cloning."""
@@ -74,12 +86,19 @@ def vet(
                       slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
                       max_recording_min=max_recording_min)
     result = _run(run_vet, inputs, opts)
+    if not no_report:
+        from reports.dataset import dataset_report
+        from reports.speaker import speaker_report
+
+        result["reports"] = [p for p in (_report(speaker_report, db, speaker), _report(dataset_report, db)) if p]
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
         from .summary import print_vet_summary
 
         print_vet_summary(result)
+        for path in result.get("reports", []):
+            typer.echo(f"report: {path}")
 
 
 @app.command()
@@ -91,10 +110,19 @@ def demo(
     from curate.demo import run_demo
     from evaluate.demo import run_eval_demo
 
+    from reports.dataset import dataset_report
+    from reports.evaluation import eval_report
+    from reports.speaker import speaker_report
+
     results = _run(run_demo, data)
     evals = _run(run_eval_demo, data)
+    db = Path(data) / "clonebench.duckdb"
+    reports = [_report(speaker_report, db, r["speaker"]) for r in results] + [_report(dataset_report, db)]
+    reports += [_report(eval_report, db, doc["run_id"]) for doc in evals]
+    reports = [p for p in reports if p]
     if as_json:
-        typer.echo(json.dumps({"vet": results, "evaluate": evals}, ensure_ascii=False, indent=1, default=str))
+        typer.echo(json.dumps({"vet": results, "evaluate": evals, "reports": reports}, ensure_ascii=False, indent=1,
+                              default=str))
     else:
         from .summary import print_eval_summary, print_vet_summary
 
@@ -102,6 +130,8 @@ def demo(
             print_vet_summary(r)
         for doc in evals:
             print_eval_summary(doc)
+        for path in reports:
+            typer.echo(f"report: {path}")
 
 
 GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 usage error)
@@ -121,6 +151,7 @@ def evaluate(
     threads: Optional[int] = typer.Option(None, "--threads", help="Model mode: CPU threads for synthesis."),
     device: str = typer.Option("cpu", "--device", help="Model mode: cpu or cuda."),
     precision: str = typer.Option("fp32", "--precision", help="Model mode: fp32, or fp16 (on a CPU: the GPT only)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the evaluation report."),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]] "
                                             "(default: AUDIO_DIR/manifest.tsv)."),
     reference: list[str] = typer.Option([], "--reference", help="speaker=path (file or folder) for similarity; "
@@ -165,12 +196,18 @@ def evaluate(
         opts = EvalOptions(db=db, audio_dir=audio_dir, manifest=manifest, references=refs, baseline_run=baseline_run,
                            fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot)
         doc = _run(evaluate_audio, opts)
+    if not no_report:
+        from reports.evaluation import eval_report
+
+        doc["report"] = _report(eval_report, db, doc["run_id"])
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
     else:
         from .summary import print_eval_summary
 
         print_eval_summary(doc)
+        if doc.get("report"):
+            typer.echo(f"report: {doc['report']}")
     if doc["gate"] and not doc["gate"]["passed"]:
         typer.echo("regression gate failed", err=True)
         raise typer.Exit(GATE_FAILED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from clonebench.registry import sha256_file
@@ -25,9 +27,12 @@ def vetted(tmp_path_factory) -> dict:
         lines.append(f"take{k}.wav\t{' '.join(p.text for p in pair)}")
     (root / "transcripts.tsv").write_text("\n".join(lines) + "\n")
     db = root / "store.duckdb"
-    code, _, err = run_cli("vet", str(root / "audio"), "--speaker", "allison", "--transcripts",
-                           str(root / "transcripts.tsv"), "--db", str(db), "--max-clip", "10", "--json")
+    code, doc, err = run_cli("vet", str(root / "audio"), "--speaker", "allison", "--transcripts",
+                             str(root / "transcripts.tsv"), "--db", str(db), "--max-clip", "10", "--json")
     assert code == 0, err
+    # vet writes the speaker's report and the dataset overview beside the store
+    assert [Path(p).name for p in doc["reports"]] == ["allison.html", "dataset.html"]
+    assert all(Path(p).is_file() and Path(p).parent == root / "reports" for p in doc["reports"])
     (root / "set.tsv").write_text(f"e1\ten\tGood morning, how are you?\nz1\tzh\t你好，欢迎光临。\nx1\ten\t{HOSTILE}\n",
                                   encoding="utf-8")
     return {"root": root, "db": db, "model": init_model("tiny", root / "ckpt", seed=0)}
@@ -58,6 +63,7 @@ def test_model_mode_scores_synthesized_items_with_timings(vetted):
     assert doc["baseline"] and doc["gate"]["passed"]
     verdicts = {m["verdict"] for m in doc["comparison"]["overall"].values() if isinstance(m, dict) and "verdict" in m}
     assert verdicts <= {"no_significant_change", None}
+    assert Path(doc["report"]).is_file()                        # evaluate writes its report too
     vetted["run"] = doc["run_id"]
 
 
