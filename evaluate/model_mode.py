@@ -66,8 +66,9 @@ def _record_failed_run(db: Path, opts: ModelEvalOptions, gpt: Path, sovits: Path
     return run_id
 
 
-def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str]) -> tuple[Path, dict]:
-    """Make (or reuse) the eval audio of one checkpoint pair; return its folder and the run fields."""
+def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str]) -> tuple[Path, dict, list[str]]:
+    """Make (or reuse) the eval audio of one checkpoint pair; return its folder, the run fields
+    and the problems met (a speaker without a usable prompt, an item that could not be said)."""
     import torch
 
     from clonebench.audio import write_wav
@@ -87,17 +88,18 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
             name, synth_s, ttfa_s = line.split("\t")
             if (folder / name).is_file():
                 done[name] = (synth_s, ttfa_s)
-    lines, warmed = [], False
+    lines, notes, warmed = [], [], False
     with progress_bar(len(speakers) * len(sentences), "synthesizing") as advance:
         for speaker in speakers:
             try:
                 prompt = prompt_from_store(opts.db, speaker)
                 ref = synth.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
             except UserError as e:
-                log.warning("%s: %s", speaker, e)
+                notes.append(f"speaker {speaker} not synthesized: {e}")
+                log.warning(notes[-1])
                 for _ in sentences:
                     advance()
-                continue            # scoring reports the missing audio as error rows
+                continue
             prompt_rel = Path(prompt.source)
             for s in sentences:
                 name = f"{speaker}/{s.sentence_id}.wav"
@@ -109,7 +111,8 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
                     try:
                         result = synth.synthesize(s.text, s.lang, ref, seed=opts.seed)
                     except UserError as e:
-                        log.warning("%s %s: %s", speaker, s.sentence_id, e)
+                        notes.append(f"{speaker} {s.sentence_id} not synthesized: {e}")
+                        log.warning(notes[-1])
                         advance()
                         continue
                     synth_s = time.perf_counter() - start
@@ -120,12 +123,14 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
                 synth_s, ttfa_s = done[name]
                 lines.append("\t".join([name, speaker, s.lang, s.text, str(prompt_rel), synth_s, ttfa_s]))
                 advance()
+    if not lines:
+        raise UserError("nothing was synthesized: " + "; ".join(notes))
     (folder / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     device = opts.device + (f" ({torch.cuda.get_device_name()})" if opts.device.startswith("cuda") else "")
     if opts.precision != "fp32":
         device += f", {opts.precision}"
     return folder, {**hashes, "device": device, "threads": torch.get_num_threads(),
-                    "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}
+                    "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}, notes
 
 
 def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str], label: str | None,
@@ -133,13 +138,13 @@ def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: li
     from model.checkpoint import CheckpointError
 
     try:
-        folder, fields = synthesize_eval_set(opts, gpt, sovits, speakers)
+        folder, fields, notes = synthesize_eval_set(opts, gpt, sovits, speakers)
     except CheckpointError as e:
         run_id = _record_failed_run(opts.db, opts, gpt, sovits, label, str(e))
         return {"run_id": run_id, "status": "failed", "error": str(e)}
     return evaluate_audio(EvalOptions(
         db=opts.db, audio_dir=folder, label=label, baseline_run=baseline_run, fail_on=fail_on,
-        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", **fields))
+        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", notes=notes, **fields))
 
 
 def evaluate_model(opts: ModelEvalOptions) -> dict:

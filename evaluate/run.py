@@ -57,6 +57,7 @@ class EvalOptions:
     sovits_sha256: str | None = None
     device: str = "external"
     threads: int | None = None
+    notes: list[str] = field(default_factory=list)   # problems found before scoring (e.g. synthesis)
 
 
 def parse_references(specs: list[str]) -> dict[str, list[Path]]:
@@ -96,7 +97,7 @@ def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
         if done:
             log.info("resuming %s: %d items already scored, %d to go", run["run_id"], len(done), len(todo))
         _score_items(store, run["run_id"], todo, models, errors["refs"])
-        return finish_run(store, run["run_id"], baseline, rules, opts.gate_scope, errors["messages"])
+        return finish_run(store, run["run_id"], baseline, rules, opts.gate_scope, opts.notes + errors["messages"])
 
 
 def _load_complete_run(store: Store, run_id: str) -> dict:

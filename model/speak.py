@@ -41,8 +41,11 @@ def prompt_from_store(db: Path, speaker: str) -> PromptChoice:
     if not rows or not (rows[0]["text"] or "").strip():
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
                         "pass --ref-audio and --prompt-text")
+    lang = rows[0]["lang"]
+    if lang not in ("zh", "en", "auto"):
+        raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
+                        "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
     wav, _ = audio.read_wav(ref.prompt_path)
-    lang = rows[0]["lang"] if rows[0]["lang"] in ("zh", "en") else "auto"
     return PromptChoice(wav, rows[0]["text"], lang, ref.prompt_path, ref.centroid)
 
 

@@ -108,3 +108,11 @@ def test_a_checkpoint_that_is_not_a_checkpoint(vetted):
     assert code == 2 and "junk.ckpt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     code, runs, _ = run_cli("runs", "--db", str(vetted["db"]), "--json")
     assert sum(r["status"] == "failed" for r in runs) == 2
+
+
+def test_a_speaker_that_cannot_be_synthesized_is_reported(vetted):
+    code, doc, err = _evaluate(vetted, "--speakers", "allison,ghost", "--no-report")
+    assert code == 0, err
+    assert {it["speaker"] for it in doc["items"]} == {"allison"}    # the finished audio is reused
+    assert any("speaker ghost not synthesized" in e["error"] and "no accepted clips" in e["error"] for e in doc["errors"])
+    assert "report" not in doc
