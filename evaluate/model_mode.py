@@ -104,11 +104,11 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
             for s in sentences:
                 name = f"{speaker}/{s.sentence_id}.wav"
                 if name not in done:
-                    if not warmed:      # the first call pays one-off costs (allocations, caches)
-                        synth.synthesize(s.text, s.lang, ref, seed=opts.seed)
-                        warmed = True
-                    start = time.perf_counter()
                     try:
+                        if not warmed:      # the first call pays one-off costs (allocations, caches)
+                            synth.synthesize(s.text, s.lang, ref, seed=opts.seed)
+                            warmed = True
+                        start = time.perf_counter()
                         result = synth.synthesize(s.text, s.lang, ref, seed=opts.seed)
                     except UserError as e:
                         notes.append(f"{speaker} {s.sentence_id} not synthesized: {e}")
