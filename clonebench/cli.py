@@ -286,6 +286,66 @@ def init_model(
     typer.echo(json.dumps(_run(run_init, preset, out, seed, sv_dim), indent=1))
 
 
+@app.command()
+def train(
+    out: Path = typer.Option(..., "--out", help="Run folder (its name is the run's name)."),
+    speakers: Optional[str] = typer.Option(None, "--speakers", help="Comma-separated speakers to train on."),
+    all_speakers: bool = typer.Option(False, "--all", help="Every speaker with enough accepted audio."),
+    preset: str = typer.Option("tiny", "--preset", help="tiny or v2."),
+    init_gpt: Optional[Path] = typer.Option(None, "--init-gpt", help="Fine-tune from this GPT .ckpt."),
+    init_sovits: Optional[Path] = typer.Option(None, "--init-sovits", help="Fine-tune from this SoVITS .pth (quantizer frozen)."),
+    s2_epochs: int = typer.Option(8, "--s2-epochs"),
+    s1_epochs: int = typer.Option(8, "--s1-epochs"),
+    batch_size: int = typer.Option(4, "--batch-size"),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="GPT: optimizer step every N batches."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    seed: int = typer.Option(1234, "--seed"),
+    save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints (and at each epoch's end)."),
+    keep: int = typer.Option(3, "--keep", help="Checkpoints kept per stage."),
+    content: Optional[str] = typer.Option(None, "--content", help="Content features: whisper-base or cnhubert:/folder."),
+    no_speaker_embeddings: bool = typer.Option(False, "--no-speaker-embeddings", help="Train without the sv_emb path (files exactly v2's)."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train SoVITS (s2) then the GPT (s1) on the accepted clips; export GPT-SoVITS-format files."""
+    from model.train import TrainOptions, train as run_train
+
+    if (speakers is None) == (not all_speakers):
+        typer.echo("error: give --speakers a,b or --all", err=True)
+        raise typer.Exit(2)
+    opts = TrainOptions(db=db, out=out, speakers=[s for s in (speakers or "").split(",") if s] or None, preset=preset,
+                        init_gpt=init_gpt, init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs,
+                        batch_size=batch_size, grad_accum=grad_accum, device=device, resume=resume, seed=seed,
+                        save_every=save_every, keep=keep, content=content,
+                        speaker_embeddings=not no_speaker_embeddings)
+    result = _run(run_train, opts)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        typer.echo(f"trained {', '.join(result['speakers'])} on {result['train_clips']} clips "
+                   f"({result['val_clips']} held out): {result['gpt']} {result['sovits']}")
+
+
+@app.command()
+def export(
+    out: Path = typer.Option(..., "--out", help="Folder for the .list, the 32 kHz wavs and the timbre library."),
+    fmt: str = typer.Option("gpt-sovits", "--format", help="gpt-sovits (the only format)."),
+    speakers: Optional[str] = typer.Option(None, "--speakers", help="Comma-separated speakers (default: all)."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Export the accepted clips as a GPT-SoVITS training list with 32 kHz wavs, plus the timbre library."""
+    from model.export import export_gpt_sovits
+
+    if fmt != "gpt-sovits":
+        typer.echo(f"error: unknown --format {fmt!r}: use gpt-sovits", err=True)
+        raise typer.Exit(2)
+    result = _run(export_gpt_sovits, db, out, [s for s in (speakers or "").split(",") if s] or None)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=1) if as_json else
+               f"{result['list']}: {result['clips']} clips of {', '.join(result['speakers'])}")
+
+
 report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")
 app.add_typer(report_app, name="report")
 

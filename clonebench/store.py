@@ -15,9 +15,16 @@ transcripts         clip_id, kind ('asr'|'given'), text, language, language_prob
 words               clip_id, idx, word, start_s, end_s, probability, producer  PK (clip_id, idx)
 clip_embeddings     clip_id, encoder, vector FLOAT[]  PK (clip_id, encoder)
 speaker_embeddings  speaker, encoder, vector FLOAT[], n_clips, updated_at  PK (speaker, encoder)
+                    -- the timbre library: L2-normalised mean embedding of the accepted clips
 verdicts            clip_id, rule_set, status, reasons VARCHAR[], decided_at  PK (clip_id, rule_set)
 enrolments          speaker, rule_set, status, accepted_s, rejected_s, advice JSON  PK (speaker, rule_set)
 ingest_errors       source, speaker, error, logged_at      -- the newest error per source and speaker
+train_runs          run_name PK, created_at, preset, speakers VARCHAR[], data_hash, out_dir, config JSON,
+                    status ('running'|'complete')
+train_steps         run_name, stage ('s2'|'s1'|'s2-val'|'s1-val'), step, epoch, losses JSON, lr,
+                    samples_per_s   PK (run_name, stage, step)
+checkpoints         path PK, kind ('gpt'|'sovits'), run_name, stage, step, epoch, sha256, data_hash
+                    -- GPT-SoVITS-format files written by `train`; `evaluate --gpt/--sovits` takes them
 eval_runs           run_id PK, created_at, finished_at, status ('running'|'complete'), mode
                     ('audio'|'model'), label, source (audio folder or checkpoints), manifest_sha256,
                     gpt_sha256, sovits_sha256, encoder, asr_model, utmos_model, normalizer, seed,
@@ -99,6 +106,15 @@ CREATE TABLE IF NOT EXISTS eval_items (
     sim DOUBLE, sim_o DOUBLE, dnsmos_sig DOUBLE, dnsmos_bak DOUBLE, dnsmos_ovrl DOUBLE, utmos DOUBLE,
     synth_s DOUBLE, rtf DOUBLE, ttfa_s DOUBLE, clip_ratio DOUBLE, silence_ratio DOUBLE,
     speech_rate DOUBLE, flags VARCHAR[], PRIMARY KEY (run_id, item_key));
+CREATE TABLE IF NOT EXISTS train_runs (
+    run_name VARCHAR PRIMARY KEY, created_at TIMESTAMP DEFAULT current_timestamp, preset VARCHAR,
+    speakers VARCHAR[], data_hash VARCHAR, out_dir VARCHAR, config JSON, status VARCHAR);
+CREATE TABLE IF NOT EXISTS train_steps (
+    run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER, losses JSON, lr DOUBLE,
+    samples_per_s DOUBLE, logged_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (run_name, stage, step));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    path VARCHAR PRIMARY KEY, kind VARCHAR, run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER,
+    sha256 VARCHAR, data_hash VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp);
 CREATE OR REPLACE VIEW clip_verdicts AS
 WITH newest AS (
     SELECT v.*, row_number() OVER (PARTITION BY clip_id ORDER BY decided_at DESC, rule_set DESC) AS rn

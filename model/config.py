@@ -45,6 +45,7 @@ class SoVITSConfig:
     n_flows: int = 4
     posterior_layers: int = 16
     segment_size: int = 20480    # samples per training slice (32 frames)
+    disc_narrow: int = 1         # training only: divides the discriminator's channel counts
     # speaker-embedding conditioning beyond v2: 0 switches it off (then the state dict is v2's)
     sv_dim: int = 0
     sv_encoder: str = ""
@@ -76,7 +77,7 @@ PRESETS: dict[str, tuple[SoVITSConfig, GPTConfig]] = {
                      resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
                      upsample_initial_channel=64, gin_channels=64, ssl_extractor="whisper-base", ssl_dim=512,
                      content_dim=64,
-                     style_hidden=32, flow_layers=2, n_flows=2, posterior_layers=4),
+                     style_hidden=32, flow_layers=2, n_flows=2, posterior_layers=4, disc_narrow=4),
         GPTConfig(embedding_dim=128, hidden_dim=128, head=4, n_layer=2, linear_units=256),
     ),
 }

@@ -15,12 +15,14 @@ PERIODS = (2, 3, 5, 7, 11)
 
 
 class ScaleDiscriminator(nn.Module):
-    def __init__(self):
+    def __init__(self, narrow: int = 1):
         super().__init__()
         spec = [(1, 16, 15, 1, 1, 7), (16, 64, 41, 4, 4, 20), (64, 256, 41, 4, 16, 20),
                 (256, 1024, 41, 4, 64, 20), (1024, 1024, 41, 4, 256, 20), (1024, 1024, 5, 1, 1, 2)]
-        self.convs = nn.ModuleList(_GroupedConv(*s) for s in spec)
-        self.conv_post = WNConv1d(1024, 1, 3, padding=1)
+        self.convs = nn.ModuleList(
+            _GroupedConv(max(1, cin // narrow) if cin > 1 else 1, cout // narrow, k, st, max(1, g // narrow), p)
+            for cin, cout, k, st, g, p in spec)
+        self.conv_post = WNConv1d(1024 // narrow, 1, 3, padding=1)
 
     def forward(self, x):
         fmap = []
@@ -44,13 +46,13 @@ class _GroupedConv(WNConv1d):
 class PeriodDiscriminator(nn.Module):
     """Folds the waveform into [T/period, period] and convolves along time."""
 
-    def __init__(self, period: int):
+    def __init__(self, period: int, narrow: int = 1):
         super().__init__()
         self.period = period
-        chans = [1, 32, 128, 512, 1024, 1024]
+        chans = [1] + [c // narrow for c in (32, 128, 512, 1024, 1024)]
         self.convs = nn.ModuleList(
             WNConv2d(chans[i], chans[i + 1], (5, 1), (3 if i < 4 else 1, 1), (2, 0)) for i in range(5))
-        self.conv_post = WNConv2d(1024, 1, (3, 1), (1, 1), (1, 0))
+        self.conv_post = WNConv2d(chans[-1], 1, (3, 1), (1, 1), (1, 0))
 
     def forward(self, x):
         b, c, t = x.shape
@@ -67,9 +69,11 @@ class PeriodDiscriminator(nn.Module):
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    def __init__(self, periods=PERIODS):
+    """`narrow` divides every channel count (1 = upstream's sizes; small presets use 4)."""
+
+    def __init__(self, periods=PERIODS, narrow: int = 1):
         super().__init__()
-        self.discriminators = nn.ModuleList([ScaleDiscriminator(), *(PeriodDiscriminator(p) for p in periods)])
+        self.discriminators = nn.ModuleList([ScaleDiscriminator(narrow), *(PeriodDiscriminator(p, narrow) for p in periods)])
 
     def forward(self, real, fake):
         """-> (scores on real, scores on fake, feature maps on real, feature maps on fake), one per discriminator."""

@@ -1,0 +1,473 @@
+"""Training: stage s2 (SoVITS, with its discriminator) then stage s1 (GPT on s2's semantic tokens).
+
+One loop (`_run_stage`) serves both stages: deterministic length-bucketed batches per epoch,
+a native checkpoint every `save_every` steps and at each epoch's end (written atomically, the
+last `keep` kept), losses to the store, a CSV and TensorBoard when installed. `resume`
+continues from the newest checkpoint with the same RNG states and data position, so a run
+killed at any point ends with the weights of an unbroken run (on a CPU, fixed seed).
+
+Optimisers: s2 as upstream (AdamW 1e-4, betas 0.8/0.99, eps 1e-9, ExponentialLR 0.999875 per
+epoch; text embedding, text encoder and MRTE at 0.4x). s1 uses AdamW with linear warm-up and
+cosine decay and summed cross-entropy, gradient clipping 1.0 and optional accumulation, in
+place of upstream's ScaledAdam (not reimplemented; it plays the same role of a warmed-up,
+decaying adaptive optimiser).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from clonebench.errors import UserError
+from clonebench.progress import progress_bar
+from clonebench.registry import sha256_file
+from clonebench.store import Store, to_json
+
+from . import checkpoint
+from .config import HOP, preset
+from .discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss, generator_loss,
+                            kl_loss)
+from .features import check_compatible, content_extractor
+from .gpt import Text2Semantic
+from .sovits import SoVITS
+from .spectrogram import mel_spectrogram
+from .trainset import FeatureCache, TrainClip, training_set
+
+log = logging.getLogger(__name__)
+SV_ENCODER = "resemblyzer"
+
+
+@dataclass
+class TrainOptions:
+    db: Path
+    out: Path
+    speakers: list[str] | None = None          # None: every speaker with enough audio
+    preset: str = "tiny"
+    init_gpt: Path | None = None
+    init_sovits: Path | None = None
+    s2_epochs: int = 8
+    s1_epochs: int = 8
+    batch_size: int = 4
+    grad_accum: int = 1
+    s1_lr: float = 1e-3
+    device: str = "cpu"
+    resume: bool = False
+    seed: int = 1234
+    save_every: int = 50
+    keep: int = 3
+    content: str | None = None                 # default: the preset's / init file's extractor
+    speaker_embeddings: bool = True            # the sv_emb path (off: files are exactly v2's)
+    extra: dict = field(default_factory=dict)
+
+
+# -- batching -------------------------------------------------------------------------------
+
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Shuffle, sort by length inside buckets of 8 batches, cut, shuffle the batches. Deterministic."""
+    rng = np.random.default_rng([seed, epoch])
+    order = list(rng.permutation(len(lengths)))
+    bucket = batch_size * 8
+    batches = []
+    for i in range(0, len(order), bucket):
+        chunk = sorted(order[i:i + bucket], key=lambda k: lengths[k])
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    return [batches[k] for k in rng.permutation(len(batches))]
+
+
+def _pad(tensors: list[torch.Tensor], value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad along the last axis -> (batch, lengths)."""
+    n = max(t.shape[-1] for t in tensors)
+    out = torch.stack([F.pad(t, (0, n - t.shape[-1]), value=value) for t in tensors])
+    return out, torch.tensor([t.shape[-1] for t in tensors])
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].copy(),
+            "numpy_pos": np.random.get_state()[2], "python": random.getstate()[1]}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(("MT19937", s["numpy"], int(s["numpy_pos"])))
+    random.setstate((3, tuple(int(v) for v in s["python"]), None))
+
+
+def _native_paths(out: Path, stage: str) -> list[Path]:
+    return sorted(Path(p) for p in glob.glob(str(out / "native" / f"{stage}-*.pt")))
+
+
+def newest_native(out: Path) -> Path | None:
+    for stage in ("s1", "s2"):   # s1 checkpoints exist only once s2 is done
+        paths = _native_paths(out, stage)
+        if paths:
+            return paths[-1]
+    return None
+
+
+# -- the trainer ----------------------------------------------------------------------------
+
+class Trainer:
+    def __init__(self, opts: TrainOptions):
+        self.opts = opts
+        self.out = Path(opts.out)
+        self.device = torch.device(opts.device)
+        self.log_rows: list[dict] = []
+        self.run_name = self.out.name
+        self.tb = None
+
+    # setup -----------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        o = self.opts
+        self.data = training_set(o.db, o.speakers)
+        reasons: dict[str, int] = {}
+        for s in self.data.skipped:
+            reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            log.info("left out of training: %d x %s", n, reason)
+        s_config, g_config = preset(o.preset)
+        self.init_sovits_state = self.init_gpt_state = None
+        if o.init_sovits:
+            s_config, self.init_sovits_state, _ = checkpoint.load_sovits(o.init_sovits)
+        if o.init_gpt:
+            g_config, self.init_gpt_state, _ = checkpoint.load_gpt(o.init_gpt)
+        s_config.disc_narrow = preset(o.preset)[0].disc_narrow
+        if o.speaker_embeddings and not s_config.sv_dim:
+            s_config.sv_dim, s_config.sv_encoder = 256, SV_ENCODER
+        self.extractor = content_extractor(o.content or s_config.ssl_extractor)
+        check_compatible(self.extractor, s_config.ssl_extractor, s_config.ssl_dim, "the model")
+        self.s_config, self.g_config = s_config, g_config
+        _check_memory(s_config, g_config, o.batch_size)
+        self.cache = FeatureCache(o.db, self.extractor)
+        self.cache.build(self.data.train + self.data.val)
+        self.timbre = self._timbre_library() if s_config.sv_dim else {}
+
+    def _timbre_library(self) -> dict[str, torch.Tensor]:
+        from curate.speakers import ENCODER
+
+        with Store(self.opts.db, read_only=True) as store:
+            rows = store.rows("SELECT speaker, vector FROM speaker_embeddings WHERE encoder = ?", [ENCODER])
+        lib = {r["speaker"]: torch.tensor(r["vector"], dtype=torch.float32) for r in rows}
+        missing = [s for s in self.data.speakers if s not in lib]
+        if missing:
+            raise UserError(f"no timbre-library entry for {', '.join(missing)}: vet their recordings again")
+        return lib
+
+    def _batch(self, clips: list[TrainClip]) -> dict:
+        items = [self.cache.load(c) for c in clips]
+        ssl, _ = _pad([i["ssl"] for i in items])
+        spec, spec_len = _pad([i["spec"] for i in items])
+        wav, _ = _pad([i["wav"] for i in items])
+        phones, phone_len = _pad([i["phones"] for i in items])
+        batch = {"ssl": ssl, "spec": spec, "spec_len": spec_len, "wav": wav, "phones": phones.long(),
+                 "phone_len": phone_len}
+        if self.s_config.sv_dim:
+            batch["sv"] = torch.stack([self.timbre[c.speaker] for c in clips])
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    # the shared loop -------------------------------------------------------------------------
+    def _run_stage(self, stage: str, epochs: int, models: dict, optims: dict, scheds: dict, make_batch, step_fn,
+                   val_fn, state: dict | None, epoch_scheds: tuple = ()) -> None:
+        """Train one stage. `models`/`optims`/`scheds` are saved in checkpoints (the SoVITS and GPT
+        always are); `epoch_scheds` step at the end of each epoch."""
+        clips = self.data.train
+        lengths = [len(c.phones) for c in clips]
+        per_epoch = len(epoch_batches(lengths, self.opts.batch_size, self.opts.seed, 0))
+        start_epoch, start_batch, step = 0, 0, 0
+        if state is not None:
+            start_epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
+        total = epochs * per_epoch
+        with progress_bar(total - step, f"train {stage}") as advance:
+            for epoch in range(start_epoch, epochs):
+                batches = epoch_batches(lengths, self.opts.batch_size, self.opts.seed, epoch)
+                for b in range(start_batch if epoch == start_epoch else 0, len(batches)):
+                    t0 = time.perf_counter()
+                    losses = step_fn(make_batch([clips[k] for k in batches[b]]), step)
+                    step += 1
+                    self._log(stage, step, epoch, losses, optims, len(batches[b]) / (time.perf_counter() - t0))
+                    advance()
+                    last_of_epoch = b == len(batches) - 1
+                    if last_of_epoch:
+                        for s in epoch_scheds:
+                            s.step()
+                    if step % self.opts.save_every == 0 or last_of_epoch:
+                        nxt = (epoch + 1, 0) if last_of_epoch else (epoch, b + 1)
+                        if last_of_epoch and val_fn and self.data.val:
+                            self._log(f"{stage}-val", step, epoch, val_fn(), optims, 0.0)
+                        self._save(stage, models, optims, scheds, {"epoch": nxt[0], "batch": nxt[1], "step": step})
+
+    def _log(self, stage, step, epoch, losses, optims, samples_per_s) -> None:
+        lr = next(iter(optims.values())).param_groups[0]["lr"]
+        row = {"stage": stage, "step": step, "epoch": epoch, "lr": lr, "samples_per_s": samples_per_s,
+               **{k: float(v) for k, v in losses.items()}}
+        self.log_rows.append(row)
+        csv_path = self.out / "log.csv"
+        new = not csv_path.exists()
+        with open(csv_path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["stage", "step", "epoch", "lr", "samples_per_s", "losses"])
+            w.writerow([stage, step, epoch, f"{lr:.6g}", f"{samples_per_s:.3f}", to_json(losses)])
+        if self.tb is not None:
+            for k, v in losses.items():
+                self.tb.add_scalar(f"{stage}/{k}", float(v), step)
+
+    def _flush_log(self) -> None:
+        if not self.log_rows:
+            return
+        with Store(self.opts.db) as store:
+            for r in self.log_rows:
+                losses = {k: v for k, v in r.items() if k not in ("stage", "step", "epoch", "lr", "samples_per_s")}
+                store.con.execute("INSERT OR REPLACE INTO train_steps (run_name, stage, step, epoch, losses, lr, samples_per_s) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?)", [self.run_name, r["stage"], r["step"], r["epoch"],
+                                                                 to_json(losses), r["lr"], r["samples_per_s"]])
+        self.log_rows = []
+
+    def _save(self, stage, models, optims, scheds, position) -> None:
+        path = self.out / "native" / f"{stage}-{position['step']:07d}.pt"
+        checkpoint.save_native(path, sovits=self.sovits, gpt=self.gpt if stage == "s1" else None,
+                               sovits_config=self.s_config, gpt_config=self.g_config, training={
+                                   "stage": stage, **position, "rng": _rng_state(), "data_hash": self.data.data_hash,
+                                   "seed": self.opts.seed, "options": _plain_options(self.opts),
+                                   "models": {k: m.state_dict() for k, m in models.items()},
+                                   "optims": {k: o.state_dict() for k, o in optims.items()},
+                                   "scheds": {k: s.state_dict() for k, s in scheds.items()}})
+        for old in _native_paths(self.out, stage)[:-self.opts.keep]:
+            old.unlink(missing_ok=True)
+        self._flush_log()
+
+    # stage s2 --------------------------------------------------------------------------------
+    def train_s2(self, state: dict | None) -> None:
+        self.sovits.train()
+        disc = MultiPeriodDiscriminator(narrow=self.s_config.disc_narrow).to(self.device).train()
+        frozen = self.init_sovits_state is not None
+        if frozen:   # fine-tuning: keep the semantic codebook, and so the GPT's vocabulary, fixed
+            for p in [*self.sovits.ssl_proj.parameters(), *self.sovits.quantizer.parameters()]:
+                p.requires_grad_(False)
+        text_parts = {id(p) for m in (self.sovits.enc_p.text_embedding, self.sovits.enc_p.encoder_text,
+                                      self.sovits.enc_p.mrte) for p in m.parameters()}
+        base = [p for p in self.sovits.parameters() if p.requires_grad and id(p) not in text_parts]
+        low = [p for p in self.sovits.parameters() if p.requires_grad and id(p) in text_parts]
+        kw = {"betas": (0.8, 0.99), "eps": 1e-9}
+        opt_g = torch.optim.AdamW([{"params": base, "lr": 1e-4}, {"params": low, "lr": 0.4e-4}], **kw)
+        opt_d = torch.optim.AdamW(disc.parameters(), lr=1e-4, **kw)
+        scheds = {"g": torch.optim.lr_scheduler.ExponentialLR(opt_g, 0.999875),
+                  "d": torch.optim.lr_scheduler.ExponentialLR(opt_d, 0.999875)}
+        models, optims = {"disc": disc}, {"g": opt_g, "d": opt_d}
+        if state is not None:
+            _restore(state, models, optims, scheds)
+        seg = self.s_config.segment_size
+
+        def step(batch, _step):
+            if frozen:
+                self.sovits.quantizer.eval()
+            fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = self.sovits(
+                batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"], batch["phone_len"], batch.get("sv"))
+            idx = (starts * HOP)[:, None] + torch.arange(seg, device=fake.device)[None]
+            real = F.pad(batch["wav"], (0, seg)).gather(1, idx)[:, None]
+            fake = fake[..., :seg]
+            r, f, _, _ = disc(real, fake.detach())
+            loss_d = discriminator_loss(r, f)
+            opt_d.zero_grad()
+            loss_d.backward()
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), 1000.0)
+            opt_d.step()
+            r, f, fr, ff = disc(real, fake)
+            mel = F.l1_loss(mel_spectrogram(fake[:, 0]), mel_spectrogram(real[:, 0]))
+            kl = kl_loss(z_p, logs_q, m_p, logs_p, y_mask)
+            loss_gen, loss_fm = generator_loss(f), feature_matching_loss(fr, ff)
+            loss_g = loss_gen + loss_fm + 45 * mel + kl + commit
+            opt_g.zero_grad()
+            loss_g.backward()
+            torch.nn.utils.clip_grad_norm_(self.sovits.parameters(), 1000.0)
+            opt_g.step()
+            return {"mel": mel.item(), "kl": kl.item(), "gen": loss_gen.item(), "fm": loss_fm.item(),
+                    "disc": loss_d.item(), "commit": float(commit.detach())}
+
+        def validate():
+            with torch.random.fork_rng(), torch.no_grad():   # validation never moves the training RNG
+                torch.manual_seed(0)
+                self.sovits.eval()
+                mels = []
+                for i in range(0, len(self.data.val), self.opts.batch_size):
+                    batch = self._batch(self.data.val[i:i + self.opts.batch_size])
+                    fake, starts, *_ = self.sovits(batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"],
+                                                   batch["phone_len"], batch.get("sv"))
+                    idx = (starts * HOP)[:, None] + torch.arange(seg)[None]
+                    real = F.pad(batch["wav"], (0, seg)).gather(1, idx)
+                    mels.append(F.l1_loss(mel_spectrogram(fake[:, 0, :seg]), mel_spectrogram(real)).item())
+                self.sovits.train()
+            return {"mel": float(np.mean(mels))}
+
+        self._run_stage("s2", self.opts.s2_epochs, models, optims, scheds, self._batch, step, validate, state,
+                        epoch_scheds=tuple(scheds.values()))
+        self.sovits.eval()
+
+    # stage s1 --------------------------------------------------------------------------------
+    def semantic_tokens(self, clips: list[TrainClip]) -> list[torch.Tensor]:
+        self.sovits.eval()
+        with torch.no_grad():
+            return [self.sovits.extract_latent(self.cache.load(c)["ssl"][None].to(self.device))[0, 0].cpu() for c in clips]
+
+    def train_s1(self, state: dict | None) -> None:
+        codes = self.semantic_tokens(self.data.train)
+        val_codes = self.semantic_tokens(self.data.val)
+        self.gpt.train()
+        opt = torch.optim.AdamW(self.gpt.parameters(), lr=self.opts.s1_lr, betas=(0.9, 0.95), weight_decay=0.01)
+        per_epoch = len(epoch_batches([1] * len(self.data.train), self.opts.batch_size, self.opts.seed, 0))
+        total = max(1, self.opts.s1_epochs * per_epoch // self.opts.grad_accum)
+        warmup = max(1, total // 10)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda k: min(1.0, (k + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(k, total) / total))))
+        models, optims, scheds = {}, {"gpt": opt}, {"gpt": sched}
+        if state is not None:
+            _restore(state, models, optims, scheds)
+        index = {c.clip_id: k for k, c in enumerate(self.data.train)}
+
+        def tensors(clips, code_list):
+            phones, plen = _pad([torch.tensor(c.phones) for c in clips])
+            cds, clen = _pad(code_list)
+            bert = torch.zeros(len(clips), self.g_config.bert_dim, phones.shape[1])
+            return [t.to(self.device) for t in (phones.long(), plen, bert, cds.long(), clen)]
+
+        def step(clips, k):
+            loss, acc = self.gpt(*tensors(clips, [codes[index[c.clip_id]] for c in clips]))
+            (loss / self.opts.grad_accum).backward()
+            if (k + 1) % self.opts.grad_accum == 0:
+                torch.nn.utils.clip_grad_norm_(self.gpt.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+            n_tokens = sum(len(codes[index[c.clip_id]]) for c in clips)
+            return {"loss": loss.item() / n_tokens, "acc": acc.item()}
+
+        def validate():
+            self.gpt.eval()
+            with torch.no_grad():
+                loss, acc = self.gpt(*tensors(self.data.val, val_codes))
+            self.gpt.train()
+            return {"loss": loss.item() / sum(len(c) for c in val_codes), "acc": acc.item()}
+
+        self._run_stage("s1", self.opts.s1_epochs, models, optims, scheds, lambda clips: clips, step, validate, state)
+        self.gpt.eval()
+
+    # the whole pipeline ----------------------------------------------------------------------
+    def run(self) -> dict:
+        o = self.opts
+        torch.manual_seed(o.seed)
+        random.seed(o.seed)
+        np.random.seed(o.seed % 2 ** 32)
+        self.out.mkdir(parents=True, exist_ok=True)
+        resume_from = newest_native(self.out) if o.resume else None
+        if not o.resume and newest_native(self.out) is not None:
+            raise UserError(f"{self.out} already holds a training run: pass --resume to continue it, or choose another --out")
+        self.prepare()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(self.out / "tensorboard"))
+        except Exception:   # TensorBoard is optional
+            self.tb = None
+        self.sovits = SoVITS(self.s_config).to(self.device)
+        self.gpt = Text2Semantic(self.g_config).to(self.device)
+        if self.init_sovits_state:
+            checkpoint.load_into(self.sovits, self.init_sovits_state, o.init_sovits, ("enc_q.", "sv_emb."))
+        if self.init_gpt_state:
+            checkpoint.load_into(self.gpt, self.init_gpt_state, o.init_gpt)
+        self._register_run()
+        state = None
+        if resume_from is not None:
+            native = checkpoint.load_native(resume_from)
+            if native["training"]["data_hash"] != self.data.data_hash:
+                raise UserError(f"{resume_from}: the training data changed since this run started; start a new run")
+            self.sovits.load_state_dict(native["sovits"])
+            if native["gpt"] is not None:
+                self.gpt.load_state_dict(native["gpt"])
+            state = native["training"]
+            _set_rng_state(state["rng"])
+            log.info("resuming %s at %s step %d", self.run_name, state["stage"], state["step"])
+        if state is None or state["stage"] == "s2":
+            self.train_s2(state)
+            state = None
+        self.train_s1(state)
+        result = self._export()
+        self._flush_log()
+        with Store(o.db) as store:
+            store.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [self.run_name])
+        return result
+
+    def _register_run(self) -> None:
+        with Store(self.opts.db) as store:
+            store.con.execute(
+                "INSERT OR REPLACE INTO train_runs (run_name, preset, speakers, data_hash, out_dir, config, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                [self.run_name, self.opts.preset, self.data.speakers, self.data.data_hash, str(self.out.resolve()),
+                 to_json({"sovits": asdict(self.s_config), "gpt": asdict(self.g_config),
+                          "options": _plain_options(self.opts)})])
+
+    def _export(self) -> dict:
+        """GPT-SoVITS-format inference files, registered in the checkpoints table."""
+        s2_steps = max((r["step"] for r in self._steps("s2")), default=0)
+        s1_steps = max((r["step"] for r in self._steps("s1")), default=0)
+        paths = {"sovits": self.out / f"{self.run_name}-s2-e{self.opts.s2_epochs}.pth",
+                 "gpt": self.out / f"{self.run_name}-s1-e{self.opts.s1_epochs}.ckpt"}
+        checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, self.opts.s2_epochs, s2_steps)
+        checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, self.opts.s1_epochs)
+        with Store(self.opts.db) as store:
+            for kind, stage, step, epoch in (("sovits", "s2", s2_steps, self.opts.s2_epochs),
+                                             ("gpt", "s1", s1_steps, self.opts.s1_epochs)):
+                store.con.execute(
+                    "INSERT OR REPLACE INTO checkpoints (path, kind, run_name, stage, step, epoch, sha256, data_hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [str(paths[kind].resolve()), kind, self.run_name, stage, step, epoch, sha256_file(paths[kind]),
+                     self.data.data_hash])
+        return {"run": self.run_name, "out": str(self.out), "gpt": str(paths["gpt"]), "sovits": str(paths["sovits"]),
+                "speakers": self.data.speakers, "train_clips": len(self.data.train), "val_clips": len(self.data.val),
+                "skipped": self.data.skipped, "data_hash": self.data.data_hash,
+                "feature_cache": {"hits": self.cache.hits, "computed": self.cache.misses}}
+
+    def _steps(self, stage: str) -> list[dict]:
+        with Store(self.opts.db, read_only=True) as store:
+            return store.rows("SELECT step FROM train_steps WHERE run_name = ? AND stage = ?", [self.run_name, stage])
+
+
+def _restore(state: dict, models: dict, optims: dict, scheds: dict) -> None:
+    for k, m in models.items():
+        m.load_state_dict(state["models"][k])
+    for k, o in optims.items():
+        o.load_state_dict(state["optims"][k])
+    for k, s in scheds.items():
+        s.load_state_dict(state["scheds"][k])
+
+
+def _plain_options(o: TrainOptions) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}
+
+
+def _check_memory(s_config, g_config, batch_size: int) -> None:
+    """Refuse a preset that cannot fit: weights + gradients + Adam moments (16 bytes a parameter)
+    for SoVITS, its discriminator and the GPT, with room for activations."""
+    with torch.device("meta"):
+        params = (sum(p.numel() for p in SoVITS(s_config).parameters())
+                  + sum(p.numel() for p in MultiPeriodDiscriminator(narrow=s_config.disc_narrow).parameters())
+                  + sum(p.numel() for p in Text2Semantic(g_config).parameters()))
+    need = params * 16 * 1.5 + batch_size * 300e6
+    avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    if need > avail:
+        raise UserError(f"this preset needs about {need / 2**30:.1f} GiB of memory for training at batch size "
+                        f"{batch_size}; {avail / 2**30:.1f} GiB is free: use a smaller preset or --batch-size")
+
+
+def train(opts: TrainOptions) -> dict:
+    return Trainer(opts).run()
