@@ -95,13 +95,15 @@ def _pad(tensors: list[torch.Tensor], value: float = 0.0) -> tuple[torch.Tensor,
 # -- checkpoints ----------------------------------------------------------------------------
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].copy(),
-            "numpy_pos": np.random.get_state()[2], "python": random.getstate()[1]}
+    """As tensors and ints only: native checkpoints are read back with the weights-only unpickler."""
+    _, keys, pos, *_ = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(keys.astype(np.int64)),
+            "numpy_pos": int(pos), "python": list(random.getstate()[1])}
 
 
 def _set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
-    np.random.set_state(("MT19937", s["numpy"], int(s["numpy_pos"])))
+    np.random.set_state(("MT19937", s["numpy"].numpy().astype(np.uint32), int(s["numpy_pos"])))
     random.setstate((3, tuple(int(v) for v in s["python"]), None))
 
 
@@ -188,6 +190,8 @@ class Trainer:
         start_epoch, start_batch, step = 0, 0, 0
         if state is not None:
             start_epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
+            # last, so that building the stage (e.g. the discriminator's init) cannot shift the stream
+            _set_rng_state(state["rng"])
         total = epochs * per_epoch
         with progress_bar(total - step, f"train {stage}") as advance:
             for epoch in range(start_epoch, epochs):
@@ -395,7 +399,6 @@ class Trainer:
             if native["gpt"] is not None:
                 self.gpt.load_state_dict(native["gpt"])
             state = native["training"]
-            _set_rng_state(state["rng"])
             log.info("resuming %s at %s step %d", self.run_name, state["stage"], state["step"])
         if state is None or state["stage"] == "s2":
             self.train_s2(state)

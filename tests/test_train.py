@@ -1,0 +1,175 @@
+"""Training on vetted speakers with the tiny preset: losses fall, the GPT can overfit, resume after
+SIGKILL matches an unbroken run, features are cached, export round-trips, and the trained
+checkpoints synthesize and evaluate end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from clonebench.store import Store
+from conftest import ROOT, run_cli, write
+from curate import corpus
+from model import checkpoint
+from model.export import read_list
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """Two speakers: Allison's real prompts (~70 s) and an espeak voice (~40 s), with transcripts."""
+    root = tmp_path_factory.mktemp("train")
+    db = root / "store.duckdb"
+    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:30]
+    lines, total, k = [], 0.0, 0
+    while total < 70 and 2 * k + 1 < len(prompts):
+        pair = prompts[2 * k:2 * k + 2]
+        x = corpus.join([corpus.load_prompt(p) for p in pair], gap_s=0.3)
+        write(root / "allison" / f"a{k}.wav", x)
+        lines.append(f"a{k}.wav\t{' '.join(p.text for p in pair)}")
+        total, k = total + len(x) / 16000, k + 1
+    (root / "allison.tsv").write_text("\n".join(lines) + "\n")
+    lines, total, k = [], 0.0, 0
+    while total < 40:
+        p = prompts[k]
+        x = corpus.espeak(p.text, "en+m3")
+        write(root / "robo" / f"r{k}.wav", np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)]))
+        lines.append(f"r{k}.wav\t{p.text}")
+        total, k = total + len(x) / 16000, k + 1
+    (root / "robo.tsv").write_text("\n".join(lines) + "\n")
+    for name in ("allison", "robo"):
+        code, _, err = run_cli("vet", str(root / name), "--speaker", name, "--transcripts", str(root / f"{name}.tsv"),
+                               "--db", str(db), "--max-clip", "10", "--no-report", "--json")
+        assert code == 0, err
+    return db
+
+
+def _train(store: Path, out: Path, *extra: str, check: bool = True):
+    args = ("train", "--all", "--preset", "tiny", "--out", str(out), "--db", str(store), "--json", *extra)
+    code, doc, err = run_cli(*args)
+    if check:
+        assert code == 0, err
+    return code, doc, err
+
+
+def _steps(store: Path, run: str, stage: str) -> list[dict]:
+    with Store(store, read_only=True) as s:
+        rows = s.rows("SELECT step, losses FROM train_steps WHERE run_name = ? AND stage = ? ORDER BY step", [run, stage])
+    return [{"step": r["step"], **json.loads(r["losses"])} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def trained(store, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("runs") / "tiny-main"
+    _, doc, _ = _train(store, out, "--s2-epochs", "30", "--s1-epochs", "40", "--save-every", "1000")
+    return doc
+
+
+def test_losses_fall_and_the_gpt_overfits(store, trained):
+    assert trained["speakers"] == ["allison", "robo"] and trained["train_clips"] >= 15
+    s2 = _steps(store, "tiny-main", "s2")
+    assert len(s2) >= 120                                            # a few hundred-ish steps on the CPU
+    first, last = np.mean([r["mel"] for r in s2[:10]]), np.mean([r["mel"] for r in s2[-10:]])
+    assert last < 0.7 * first, (first, last)
+    s1 = _steps(store, "tiny-main", "s1")
+    acc = np.mean([r["acc"] for r in s1[-5:]])
+    assert acc > 0.2, acc                                            # chance is 1/1025
+    assert _steps(store, "tiny-main", "s1-val") and _steps(store, "tiny-main", "s2-val")
+    csv_lines = (Path(trained["out"]) / "log.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + len(s2) + len(s1) + len(_steps(store, "tiny-main", "s1-val")) + len(_steps(store, "tiny-main", "s2-val"))
+
+
+def test_checkpoints_are_registered_synthesize_and_evaluate(store, trained, tmp_path):
+    with Store(store, read_only=True) as s:
+        rows = {r["kind"]: r for r in s.rows("SELECT * FROM checkpoints WHERE run_name = 'tiny-main'")}
+    assert set(rows) == {"gpt", "sovits"} and rows["gpt"]["data_hash"] == trained["data_hash"]
+    config, state, raw = checkpoint.load_sovits(Path(rows["sovits"]["path"]))
+    assert config.sv_dim == 256 and "sv_emb.weight" in state and raw["clonebench"]["ssl_extractor"] == "whisper-base"
+    out = tmp_path / "hello.wav"
+    code, doc, err = run_cli("synth", "--gpt", rows["gpt"]["path"], "--sovits", rows["sovits"]["path"], "--speaker", "allison",
+                             "--text", "Please hold the line.", "--db", str(store), "--out", str(out), "--json")
+    assert code == 0, err
+    assert sf.info(str(out)).samplerate == 32000 and doc["tokens"] > 0
+    (tmp_path / "set.tsv").write_text("e1\ten\tPlease hold the line.\ne2\ten\tYour call is important to us.\n")
+    code, doc, err = run_cli("evaluate", "--gpt", rows["gpt"]["path"], "--sovits", rows["sovits"]["path"], "--eval-set",
+                             str(tmp_path / "set.tsv"), "--db", str(store), "--n-boot", "200", "--no-report", "--json")
+    assert code == 0, err
+    assert {it["speaker"] for it in doc["items"]} == {"allison", "robo"} and len(doc["items"]) == 4
+    assert doc["environment"]["gpt_sha256"] == rows["gpt"]["sha256"]
+
+
+def test_second_feature_extraction_hits_the_cache(store, trained, tmp_path):
+    _, doc, _ = _train(store, tmp_path / "again", "--s2-epochs", "1", "--s1-epochs", "1")
+    assert doc["feature_cache"]["computed"] == 0 and doc["feature_cache"]["hits"] == trained["train_clips"] + trained["val_clips"]
+    assert trained["feature_cache"]["computed"] == trained["train_clips"] + trained["val_clips"]
+
+
+def _weights(doc: dict) -> dict:
+    return {**checkpoint.load_sovits(Path(doc["sovits"]))[1],
+            **{"gpt." + k: v for k, v in checkpoint.load_gpt(Path(doc["gpt"]))[1].items()}}
+
+
+def test_resume_after_sigkill_matches_an_unbroken_run(store, tmp_path):
+    opts = ["--s2-epochs", "3", "--s1-epochs", "3", "--save-every", "3"]
+    _, unbroken, _ = _train(store, tmp_path / "unbroken", *opts)
+    out = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
+    proc = subprocess.Popen([sys.executable, "-m", "clonebench.cli", "train", "--all", "--preset", "tiny", "--out",
+                             str(out), "--db", str(store), *opts], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "native").glob("s2-*.pt")):
+        time.sleep(0.2)
+    time.sleep(1.0)                                                  # somewhere after the first checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list((out / "native").glob("*.tmp"))                  # atomic writes: no half files named as checkpoints
+    code, _, err = _train(store, out, *opts, check=False)
+    assert code == 2 and "--resume" in err                           # a second run into the same folder must say so
+    _, resumed, _ = _train(store, out, *opts, "--resume")
+    a, b = _weights(unbroken), _weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(list((out / "native").glob("s2-*.pt"))) <= 3          # only the last K are kept
+
+
+def test_export_round_trips(store, tmp_path):
+    code, doc, err = run_cli("export", "--format", "gpt-sovits", "--out", str(tmp_path / "exp"), "--db", str(store), "--json")
+    assert code == 0, err
+    entries = read_list(Path(doc["list"]))
+    assert len(entries) == doc["clips"] and {e.speaker for e in entries} == {"allison", "robo"}
+    with Store(store, read_only=True) as s:
+        expected = {(r["speaker"], " ".join(r["text"].split())) for r in s.rows(
+            "SELECT speaker, text FROM clip_verdicts WHERE status = 'accepted'")}
+    assert {(e.speaker, e.text) for e in entries} == expected
+    assert all(e.lang == "en" and sf.info(e.path).samplerate == 32000 for e in entries)
+    for speaker in ("allison", "robo"):
+        v = np.load(tmp_path / "exp" / "timbre" / f"{speaker}.npy")
+        assert v.shape == (256,) and abs(np.linalg.norm(v) - 1) < 1e-4
+    bad = tmp_path / "bad.list"
+    bad.write_text("a.wav|x|en\n")
+    with pytest.raises(Exception, match="bad.list:1"):
+        read_list(bad)
+
+
+def test_too_little_audio_is_a_clear_error(store, tmp_path):
+    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][40:42]
+    write(tmp_path / "shorty" / "s.wav", corpus.join([corpus.load_prompt(p) for p in prompts], gap_s=0.3))
+    (tmp_path / "s.tsv").write_text(f"s.wav\t{' '.join(p.text for p in prompts)}\n")
+    code, _, err = run_cli("vet", str(tmp_path / "shorty"), "--speaker", "shorty", "--transcripts", str(tmp_path / "s.tsv"),
+                           "--db", str(store), "--no-report", "--json")
+    assert code == 0, err
+    code, _, err = run_cli("train", "--speakers", "shorty", "--preset", "tiny", "--out", str(tmp_path / "x"),
+                           "--db", str(store), check_json=False)
+    assert code == 2 and "too little usable audio: shorty" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("train", "--speakers", "nobody", "--preset", "tiny", "--out", str(tmp_path / "x"),
+                           "--db", str(store), check_json=False)
+    assert code == 2 and "nobody" in err and len(err.strip().splitlines()) == 1
