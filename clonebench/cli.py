@@ -320,11 +320,16 @@ def train(
                         save_every=save_every, keep=keep, content=content,
                         speaker_embeddings=not no_speaker_embeddings)
     result = _run(run_train, opts)
+    from reports.training import training_report
+
+    result["report"] = _report(training_report, db, result["run"])
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
         typer.echo(f"trained {', '.join(result['speakers'])} on {result['train_clips']} clips "
                    f"({result['val_clips']} held out): {result['gpt']} {result['sovits']}")
+        if result["report"]:
+            typer.echo(f"report: {result['report']}")
 
 
 @app.command()
@@ -372,6 +377,18 @@ def report_dataset(
     from reports.dataset import dataset_report
 
     typer.echo(str(_run(dataset_report, db, out)))
+
+
+@report_app.command("training")
+def report_training(
+    run_name: str = typer.Argument(..., help="The training run (its --out folder name)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/training-RUN.html)."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+) -> None:
+    """Training report: loss curves, learning rate, throughput, validation, checkpoints and their evaluations."""
+    from reports.training import training_report
+
+    typer.echo(str(_run(training_report, db, run_name, out)))
 
 
 @report_app.command("eval")

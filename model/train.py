@@ -15,6 +15,7 @@ decaying adaptive optimiser).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import logging
@@ -129,6 +130,12 @@ class Trainer:
         self.log_rows: list[dict] = []
         self.run_name = self.out.name
         self.tb = None
+
+    def autocast(self):
+        """bf16 autocast on CUDA (no loss scaling needed); plain fp32 on a CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # setup -----------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -277,19 +284,21 @@ class Trainer:
         def step(batch, _step):
             if frozen:
                 self.sovits.quantizer.eval()
-            fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = self.sovits(
-                batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"], batch["phone_len"], batch.get("sv"))
-            idx = (starts * HOP)[:, None] + torch.arange(seg, device=fake.device)[None]
-            real = F.pad(batch["wav"], (0, seg)).gather(1, idx)[:, None]
-            fake = fake[..., :seg]
-            r, f, _, _ = disc(real, fake.detach())
-            loss_d = discriminator_loss(r, f)
+            with self.autocast():
+                fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = self.sovits(
+                    batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"], batch["phone_len"], batch.get("sv"))
+                idx = (starts * HOP)[:, None] + torch.arange(seg, device=fake.device)[None]
+                real = F.pad(batch["wav"], (0, seg)).gather(1, idx)[:, None]
+                fake = fake[..., :seg]
+                r, f, _, _ = disc(real, fake.detach())
+                loss_d = discriminator_loss(r, f)
             opt_d.zero_grad()
             loss_d.backward()
             torch.nn.utils.clip_grad_norm_(disc.parameters(), 1000.0)
             opt_d.step()
-            r, f, fr, ff = disc(real, fake)
-            mel = F.l1_loss(mel_spectrogram(fake[:, 0]), mel_spectrogram(real[:, 0]))
+            with self.autocast():
+                r, f, fr, ff = disc(real, fake)
+            mel = F.l1_loss(mel_spectrogram(fake[:, 0].float()), mel_spectrogram(real[:, 0].float()))
             kl = kl_loss(z_p, logs_q, m_p, logs_p, y_mask)
             loss_gen, loss_fm = generator_loss(f), feature_matching_loss(fr, ff)
             loss_g = loss_gen + loss_fm + 45 * mel + kl + commit
@@ -347,7 +356,8 @@ class Trainer:
             return [t.to(self.device) for t in (phones.long(), plen, bert, cds.long(), clen)]
 
         def step(clips, k):
-            loss, acc = self.gpt(*tensors(clips, [codes[index[c.clip_id]] for c in clips]))
+            with self.autocast():
+                loss, acc = self.gpt(*tensors(clips, [codes[index[c.clip_id]] for c in clips]))
             (loss / self.opts.grad_accum).backward()
             if (k + 1) % self.opts.grad_accum == 0:
                 torch.nn.utils.clip_grad_norm_(self.gpt.parameters(), 1.0)

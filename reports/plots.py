@@ -56,6 +56,23 @@ def histogram(values: dict[str, list[float]], title: str, thresholds: list[float
     return _svg(fig)
 
 
+def lines(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str = "step",
+          log_y: bool = False) -> Markup:
+    """One line per series, e.g. a training loss against steps."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.6, 2.2))
+    colours = [PALETTE[k] for k in ("blue", "rejected", "accepted", "orange", "purple", "sky")]
+    for (label, (x, y)), c in zip(series.items(), colours * 3):
+        ax.plot(x, y, color=c, linewidth=1.2, label=label, marker="o" if len(x) < 12 else None, markersize=3)
+    if log_y:
+        ax.set_yscale("log")
+    if len(series) > 1:
+        ax.legend(fontsize=7, frameon=False)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    return _svg(fig)
+
+
 def bars(counts: dict[str, float], title: str, xlabel: str) -> Markup:
     """Horizontal bars, largest first (e.g. clips rejected per reason)."""
     plt = _plt()
