@@ -391,6 +391,19 @@ def report_training(
     typer.echo(str(_run(training_report, db, run_name, out)))
 
 
+@report_app.command("trend")
+def report_trend(
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="One speaker's figures instead of the overall ones."),
+    mode: str = typer.Option("all", "--mode", help="all, model (checkpoint runs) or audio."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/trend[-SPEAKER].html)."),
+    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+) -> None:
+    """Metrics across evaluation runs over time, with 95 % intervals."""
+    from reports.trend import trend_report
+
+    typer.echo(str(_run(trend_report, db, speaker, mode, out)))
+
+
 @report_app.command("eval")
 def report_eval(
     run_id: str = typer.Argument(..., help="The run (see `clonebench runs`)."),

@@ -73,6 +73,21 @@ def lines(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel
     return _svg(fig)
 
 
+def trend(points: list[tuple[str, float, float, float]], title: str) -> Markup:
+    """One metric across runs in time order: (label, value, lo, hi) with the interval as a bar."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.8, 2.3))
+    x = np.arange(len(points))
+    v = np.array([p[1] for p in points], dtype=float)
+    lo = np.array([p[2] for p in points], dtype=float)
+    hi = np.array([p[3] for p in points], dtype=float)
+    ax.plot(x, v, color=PALETTE["blue"], linewidth=1.2, marker="o", markersize=3)
+    ax.vlines(x, lo, hi, color=PALETTE["blue"], alpha=0.5)
+    ax.set_xticks(x, [p[0] for p in points], rotation=45, ha="right", fontsize=6)
+    ax.set_title(title, fontsize=9)
+    return _svg(fig)
+
+
 def bars(counts: dict[str, float], title: str, xlabel: str) -> Markup:
     """Horizontal bars, largest first (e.g. clips rejected per reason)."""
     plt = _plt()

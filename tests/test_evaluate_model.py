@@ -93,6 +93,19 @@ def test_eval_report_renders_and_escapes(vetted, tmp_path):
         d.quit()
 
 
+def test_trend_report_lists_the_model_runs(vetted, tmp_path):
+    code, runs, _ = run_cli("runs", "--db", str(vetted["db"]), "--json")
+    model_runs = [r for r in runs if r["status"] == "complete" and r["mode"] == "model"]
+    out = tmp_path / "trend.html"
+    code, _, err = run_cli("report", "trend", "--speaker", "allison", "--mode", "model", "--db", str(vetted["db"]),
+                           "--out", str(out), check_json=False)
+    assert code == 0, err
+    html = out.read_text()
+    assert html.count("<svg") >= 3 and html.count('href="eval-') == len(model_runs) >= 2
+    code, _, err = run_cli("report", "trend", "--speaker", "nobody", "--db", str(vetted["db"]), check_json=False)
+    assert code == 2 and "nobody" in err
+
+
 def test_a_checkpoint_that_is_not_a_checkpoint(vetted):
     junk = vetted["root"] / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint")
