@@ -77,6 +77,35 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
+PLAYABLE = """
+    var done = arguments[arguments.length - 1], audios = document.querySelectorAll('audio'), left = audios.length, out = [];
+    if (!left) done(out);
+    audios.forEach(function (a, i) {
+      a.addEventListener('loadedmetadata', function () { out[i] = a.duration; if (--left === 0) done(out); });
+      a.addEventListener('error', function () { out[i] = 'error'; if (--left === 0) done(out); });
+      a.load();
+    });"""
+
+
+def check_in_browser(page: Path, artifact: str) -> int:
+    """Open a report in Chromium: no console errors, no injected script ran, every player loads;
+    save a screenshot to test-artifacts/. Returns the number of players."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    d = _browser()
+    try:
+        d.get(page.as_uri())
+        durations = d.execute_async_script(PLAYABLE)
+        assert all(isinstance(x, (int, float)) and x > 0.1 for x in durations), durations
+        assert d.execute_script("return window.__xss === undefined")
+        d.save_screenshot(str(ARTIFACTS / artifact))
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        d.quit()
+    assert (ARTIFACTS / artifact).stat().st_size > 10_000
+    return len(durations)
+
+
 def test_speaker_report_escapes_hostile_text(hostile_store, tmp_path):
     out = tmp_path / "mallory.html"
     code, _, err = run_cli("report", "speaker", "mallory", "--db", str(hostile_store), "--out", str(out), check_json=False)
@@ -117,13 +146,7 @@ def test_speaker_report_in_chromium(hostile_store):
         d.execute_script("var s = document.getElementById('status'); s.value = 'rejected'; s.dispatchEvent(new Event('change'))")
         assert len([r for r in d.find_elements(By.CSS_SELECTOR, "#clips tbody tr") if r.is_displayed()]) == 3
         # every player has a source the browser can load
-        states = d.execute_async_script("""
-            var done = arguments[arguments.length - 1], audios = document.querySelectorAll('audio'), left = audios.length, out = [];
-            audios.forEach(function (a, i) {
-              a.addEventListener('loadedmetadata', function () { out[i] = a.duration; if (--left === 0) done(out); });
-              a.addEventListener('error', function () { out[i] = 'error'; if (--left === 0) done(out); });
-              a.load();
-            });""")
+        states = d.execute_async_script(PLAYABLE)
         assert len(states) == 12 and all(isinstance(s, (int, float)) and s > 0.5 for s in states), states
         d.save_screenshot(str(ARTIFACTS / "speaker-report.png"))
         errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
@@ -155,3 +178,4 @@ def test_dataset_report(hostile_store):
         assert d.find_elements(By.CSS_SELECTOR, "#reasons-chart svg")
     finally:
         d.quit()
+    check_in_browser(out, "dataset-report.png")
