@@ -66,13 +66,30 @@ def _record_failed_run(db: Path, opts: ModelEvalOptions, gpt: Path, sovits: Path
     return run_id
 
 
-def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str]) -> tuple[Path, dict, list[str]]:
+def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
+    """Each speaker's reference clip and transcript, chosen once for every checkpoint pair;
+    speakers without a usable one are named in the notes."""
+    from curate.speakers import SpeakerEncoder
+    from model.speak import prompt_from_store
+
+    encoder = SpeakerEncoder()
+    prompts, notes = {}, []
+    for speaker in speakers:
+        try:
+            prompts[speaker] = prompt_from_store(db, speaker, encoder)
+        except UserError as e:
+            notes.append(f"speaker {speaker} not synthesized: {e}")
+            log.warning(notes[-1])
+    return prompts, notes
+
+
+def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: dict,
+                        notes: list[str]) -> tuple[Path, dict, list[str]]:
     """Make (or reuse) the eval audio of one checkpoint pair; return its folder, the run fields
     and the problems met (a speaker without a usable prompt, an item that could not be said)."""
     import torch
 
     from clonebench.audio import write_wav
-    from model.speak import prompt_from_store
     from model.synthesize import Synthesizer
 
     sentences = load_eval_set(opts.eval_set)
@@ -88,11 +105,10 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
             name, synth_s, ttfa_s = line.split("\t")
             if (folder / name).is_file():
                 done[name] = (synth_s, ttfa_s)
-    lines, notes, warmed = [], [], False
-    with progress_bar(len(speakers) * len(sentences), "synthesizing") as advance:
-        for speaker in speakers:
+    lines, notes, warmed = [], list(notes), False
+    with progress_bar(len(prompts) * len(sentences), "synthesizing") as advance:
+        for speaker, prompt in prompts.items():
             try:
-                prompt = prompt_from_store(opts.db, speaker)
                 ref = synth.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
             except UserError as e:
                 notes.append(f"speaker {speaker} not synthesized: {e}")
@@ -133,12 +149,12 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, speaker
                     "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}, notes
 
 
-def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, speakers: list[str], label: str | None,
-                   baseline_run: str | None, fail_on: str | None) -> dict:
+def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tuple[dict, list[str]],
+                   label: str | None, baseline_run: str | None, fail_on: str | None) -> dict:
     from model.checkpoint import CheckpointError
 
     try:
-        folder, fields, notes = synthesize_eval_set(opts, gpt, sovits, speakers)
+        folder, fields, notes = synthesize_eval_set(opts, gpt, sovits, *prompts)
     except CheckpointError as e:
         run_id = _record_failed_run(opts.db, opts, gpt, sovits, label, str(e))
         return {"run_id": run_id, "status": "failed", "error": str(e)}
@@ -156,12 +172,13 @@ def evaluate_model(opts: ModelEvalOptions) -> dict:
     speakers = opts.speakers or enrolled_speakers(opts.db)
     if not speakers:
         raise UserError(f"no speakers with accepted clips in {opts.db}: vet recordings first, or name --speakers")
+    prompts = speaker_prompts(opts.db, speakers)
     baseline = None
     if opts.baseline_gpt is not None:
-        baseline = _evaluate_pair(opts, opts.baseline_gpt, opts.baseline_sovits, speakers,
+        baseline = _evaluate_pair(opts, opts.baseline_gpt, opts.baseline_sovits, prompts,
                                   f"{opts.label or 'model'} (baseline)", None, None)
     baseline_ok = baseline is not None and baseline.get("status") != "failed"
-    result = _evaluate_pair(opts, opts.gpt, opts.sovits, speakers, opts.label,
+    result = _evaluate_pair(opts, opts.gpt, opts.sovits, prompts, opts.label,
                             baseline["run_id"] if baseline_ok else None, opts.fail_on if baseline_ok else None)
     if result.get("status") == "failed":
         raise UserError(result["error"])

@@ -14,6 +14,17 @@ LRELU_SLOPE = 0.1
 PERIODS = (2, 3, 5, 7, 11)
 
 
+def _conv_stack(convs, post, x):
+    """Leaky-ReLU conv layers then the output conv -> (flattened scores, every layer's activations)."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = post(x)
+    fmap.append(x)
+    return x.flatten(1), fmap
+
+
 class ScaleDiscriminator(nn.Module):
     def __init__(self, narrow: int = 1):
         super().__init__()
@@ -25,13 +36,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = WNConv1d(1024 // narrow, 1, 3, padding=1)
 
     def forward(self, x):
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return x.flatten(1), fmap
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class _GroupedConv(WNConv1d):
@@ -58,14 +63,7 @@ class PeriodDiscriminator(nn.Module):
         b, c, t = x.shape
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
-        x = x.view(b, c, -1, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return x.flatten(1), fmap
+        return _conv_stack(self.convs, self.conv_post, x.view(b, c, -1, self.period))
 
 
 class MultiPeriodDiscriminator(nn.Module):

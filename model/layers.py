@@ -19,12 +19,16 @@ def sequence_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Te
 
 
 class _WeightNorm(nn.Module):
-    """weight = g * v / ||v||, the norm taken over every dim except `norm_dim`'s complement (dim 0)."""
+    """weight = g * v / ||v||, one norm per slice along dim 0; an optional bias."""
 
-    def _init_weight_norm(self, weight: torch.Tensor) -> None:
+    def __init__(self, weight_shape: tuple[int, ...], bias_channels: int | None):
+        super().__init__()
+        w = torch.empty(weight_shape)
+        nn.init.kaiming_uniform_(w, a=5 ** 0.5)
         # registration order bias, weight_g, weight_v gives upstream's state-dict order
-        self.weight_g = nn.Parameter(self._norm(weight.detach()).clone())
-        self.weight_v = nn.Parameter(weight.detach().clone())
+        self.bias = nn.Parameter(torch.zeros(bias_channels)) if bias_channels else None
+        self.weight_g = nn.Parameter(self._norm(w).clone())
+        self.weight_v = nn.Parameter(w)
         self._folded: torch.Tensor | None = None
 
     @staticmethod
@@ -49,11 +53,7 @@ class _WeightNorm(nn.Module):
 class WNConv1d(_WeightNorm):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1,
                  padding: int = 0, bias: bool = True):
-        super().__init__()
-        w = torch.empty(cout, cin, kernel)
-        nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
-        self._init_weight_norm(w)
+        super().__init__((cout, cin, kernel), cout if bias else None)
         self.stride, self.dilation, self.padding = stride, dilation, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,11 +62,7 @@ class WNConv1d(_WeightNorm):
 
 class WNConvTranspose1d(_WeightNorm):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, padding: int):
-        super().__init__()
-        w = torch.empty(cin, cout, kernel)
-        nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-        self.bias = nn.Parameter(torch.zeros(cout))
-        self._init_weight_norm(w)
+        super().__init__((cin, cout, kernel), cout)
         self.stride, self.padding = stride, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,11 +72,7 @@ class WNConvTranspose1d(_WeightNorm):
 class WNConv2d(_WeightNorm):
     def __init__(self, cin: int, cout: int, kernel: tuple[int, int], stride: tuple[int, int],
                  padding: tuple[int, int]):
-        super().__init__()
-        w = torch.empty(cout, cin, *kernel)
-        nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-        self.bias = nn.Parameter(torch.zeros(cout))
-        self._init_weight_norm(w)
+        super().__init__((cout, cin, *kernel), cout)
         self.stride, self.padding = stride, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,15 +24,16 @@ class PromptChoice:
     speaker_embedding: np.ndarray | None = None
 
 
-def prompt_from_store(db: Path, speaker: str) -> PromptChoice:
-    """The speaker's accepted clip (3-10 s, closest to the centroid) and its transcript."""
+def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
+    """The speaker's accepted clip (3-10 s, closest to the centroid) and its transcript.
+    `encoder` (Resemblyzer by default) embeds clips the store has no vector for."""
     from clonebench import audio
     from clonebench.store import Store
     from curate.speakers import SpeakerEncoder
     from evaluate.references import from_store
 
     with Store(db, read_only=True) as store:
-        ref = from_store(store, speaker, SpeakerEncoder())
+        ref = from_store(store, speaker, encoder or SpeakerEncoder())
         if ref is None:
             raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
         rows = store.rows(

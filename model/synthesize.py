@@ -77,6 +77,8 @@ class Synthesizer:
             raise UserError(f"precision {precision!r}: use fp32 or fp16")
         if threads:
             torch.set_num_threads(threads)
+        self._threads = torch.get_num_threads()
+        self._sv_encoder = None
         self.device = torch.device(device)
         s_config, s_state, _ = checkpoint.load_sovits(Path(sovits_path))
         g_config, g_state, _ = checkpoint.load_gpt(Path(gpt_path))
@@ -134,9 +136,12 @@ class Synthesizer:
         if sv is None:
             if self.sovits.config.sv_encoder not in ("", "resemblyzer"):
                 raise UserError(f"this model takes {self.sovits.config.sv_encoder} speaker embeddings: pass one")
-            from curate.speakers import SpeakerEncoder
+            if self._sv_encoder is None:
+                from curate.speakers import SpeakerEncoder
 
-            sv = SpeakerEncoder().embedding(wav16)
+                self._sv_encoder = SpeakerEncoder()
+                torch.set_num_threads(self._threads)   # the encoder sets its own thread count
+            sv = self._sv_encoder.embedding(wav16)
         sv = np.asarray(sv, dtype=np.float32).ravel()
         if sv.shape[0] != self.sovits.config.sv_dim:
             raise UserError(f"speaker embedding is {sv.shape[0]}-d; the model expects {self.sovits.config.sv_dim}-d")
