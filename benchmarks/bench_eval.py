@@ -96,7 +96,7 @@ def main() -> None:
         print(f"genuine items: {len(audio)}, {seconds:.0f} s of audio, mean {seconds / len(audio):.1f} s; 26 impostor items")
 
         t = time.perf_counter()
-        models = Models.default()
+        models = Models.load()
         models.transcriber.model("whisper-tiny.en")
         models.transcriber.model("whisper-base")
         print(f"model load: {time.perf_counter() - t:.1f} s")

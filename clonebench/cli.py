@@ -26,7 +26,8 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and 
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("faster_whisper").setLevel(logging.DEBUG if debug else logging.WARNING)  # one line per file otherwise
+    for noisy in ("faster_whisper", "speechbrain"):  # one line per file or per fetched file otherwise
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def _run(fn, *args, **kwargs):
@@ -57,6 +58,10 @@ def _report(make, *args) -> str | None:
         return None
 
 
+ASR_HELP = "faster-whisper (embedded, default) or openai-whisper:FILE.pt (a local openai-whisper checkpoint)."
+ENCODER_HELP = "resemblyzer (embedded, default) or ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder)."
+
+
 @app.command()
 def vet(
     inputs: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
@@ -69,6 +74,10 @@ def vet(
     max_clip: float = typer.Option(15.0, "--max-clip", help="Slicer: longest clip, seconds."),
     silence_db: float = typer.Option(-40.0, "--silence-db", help="Slicer: RMS threshold for silence, dBFS."),
     max_recording_min: float = typer.Option(20.0, "--max-recording-min", help="Refuse recordings longer than this."),
+    asr: Optional[str] = typer.Option(None, "--asr", envvar="CLONEBENCH_ASR", help=ASR_HELP),
+    speaker_encoder: Optional[str] = typer.Option(None, "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER", help=ENCODER_HELP),
+    overlap: Optional[str] = typer.Option(None, "--overlap", envvar="CLONEBENCH_OVERLAP",
+                                          help="pyannote:PATH: overlapped-speech evidence for the multiple_speakers screen."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the speaker and dataset reports."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
@@ -84,7 +93,7 @@ def vet(
         raise typer.Exit(2)
     opts = VetOptions(speaker=speaker, db=db, lang=lang, transcripts=transcripts, rules=rules,
                       slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
-                      max_recording_min=max_recording_min)
+                      max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap)
     result = _run(run_vet, inputs, opts)
     if not no_report:
         from reports.dataset import dataset_report
@@ -162,6 +171,9 @@ def evaluate(
     gate_scope: str = typer.Option("overall", "--gate-scope", help="overall, or speaker: every speaker's difference is gated too."),
     label: Optional[str] = typer.Option(None, "--label", help="A name for this run in `clonebench runs`."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Finish a run that was interrupted."),
+    asr: Optional[str] = typer.Option(None, "--asr", envvar="CLONEBENCH_ASR", help=ASR_HELP),
+    speaker_encoder: Optional[str] = typer.Option(None, "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER", help=ENCODER_HELP),
+    utmos: Optional[str] = typer.Option(None, "--utmos", envvar="CLONEBENCH_UTMOS", help="DIR: a local UTMOS folder; adds the utmos metric."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
     db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
@@ -189,12 +201,14 @@ def evaluate(
                                  eval_set=eval_set, speakers=[s for s in (speakers or "").split(",") if s],
                                  content=content, bert=bert, threads=threads, device=device, precision=precision,
                                  seed=seed, label=label,
-                                 fail_on=fail_on, gate_scope=gate_scope, n_boot=n_boot)
+                                 fail_on=fail_on, gate_scope=gate_scope, n_boot=n_boot,
+                                 asr=asr, speaker_encoder=speaker_encoder, utmos=utmos)
         doc = _run(evaluate_model, mopts)
     else:
         refs = _run(parse_references, reference)
         opts = EvalOptions(db=db, audio_dir=audio_dir, manifest=manifest, references=refs, baseline_run=baseline_run,
-                           fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot)
+                           fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot,
+                           asr=asr, speaker_encoder=speaker_encoder, utmos=utmos)
         doc = _run(evaluate_audio, opts)
     if not no_report:
         from reports.evaluation import eval_report
@@ -419,17 +433,30 @@ def report_eval(
 
 
 @app.command()
-def models(as_json: bool = typer.Option(False, "--json")) -> None:
-    """List the embedded models, where they come from and whether their checksums match."""
+def models(
+    asr: Optional[str] = typer.Option(None, "--asr", envvar="CLONEBENCH_ASR", help=ASR_HELP),
+    speaker_encoder: Optional[str] = typer.Option(None, "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER", help=ENCODER_HELP),
+    overlap: Optional[str] = typer.Option(None, "--overlap", envvar="CLONEBENCH_OVERLAP", help="pyannote:PATH"),
+    utmos: Optional[str] = typer.Option(None, "--utmos", envvar="CLONEBENCH_UTMOS", help="DIR: a local UTMOS folder."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List every model: the embedded ones (wheel, SHA-256 checked) and the local ones given
+    (path, SHA-256, and whether they load). Exit 1 when any of them is not usable."""
+    from backends import backend_report
+
     from .registry import model_report
 
-    rows = model_report()
+    rows = model_report() + backend_report(
+        {"--asr": asr, "--speaker-encoder": speaker_encoder, "--overlap": overlap, "--utmos": utmos})
+    usable = all(r["status"] == "ok" for r in rows if "configured" not in r) and all(
+        r["status"].startswith("ok") for r in rows if r.get("configured"))
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
-        return
-    for r in rows:
-        typer.echo(f"{r['name']:<20} {r['source']:<42} {r['status']}")
-    if any(r["status"] != "ok" for r in rows):
+    else:
+        for r in rows:
+            sha = f" sha256 {r['sha256'][:12]}" if r.get("sha256") and len(r["sha256"]) == 64 else ""
+            typer.echo(f"{r['name']:<20} {r['source']:<42} {r['status']}{sha}")
+    if not usable:
         raise typer.Exit(1)
 
 

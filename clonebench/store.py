@@ -14,6 +14,8 @@ transcripts         clip_id, kind ('asr'|'given'), text, language, language_prob
                     avg_logprob, producer           PK (clip_id, kind)
 words               clip_id, idx, word, start_s, end_s, probability, producer  PK (clip_id, idx)
 clip_embeddings     clip_id, encoder, vector FLOAT[]  PK (clip_id, encoder)
+clip_frames         clip_id, name, producer, hop_s, values FLOAT[]  PK (clip_id, name)
+                    -- frame-level evidence, e.g. name 'overlap_prob' from `vet --overlap`
 speaker_embeddings  speaker, encoder, vector FLOAT[], n_clips, updated_at  PK (speaker, encoder)
                     -- the timbre library: L2-normalised mean embedding of the accepted clips
 verdicts            clip_id, rule_set, status, reasons VARCHAR[], decided_at  PK (clip_id, rule_set)
@@ -80,6 +82,8 @@ CREATE TABLE IF NOT EXISTS words (
     probability DOUBLE, producer VARCHAR, PRIMARY KEY (clip_id, idx));
 CREATE TABLE IF NOT EXISTS clip_embeddings (
     clip_id VARCHAR, encoder VARCHAR, vector FLOAT[], PRIMARY KEY (clip_id, encoder));
+CREATE TABLE IF NOT EXISTS clip_frames (
+    clip_id VARCHAR, name VARCHAR, producer VARCHAR, hop_s DOUBLE, "values" FLOAT[], PRIMARY KEY (clip_id, name));
 CREATE TABLE IF NOT EXISTS speaker_embeddings (
     speaker VARCHAR, encoder VARCHAR, vector FLOAT[], n_clips INTEGER,
     updated_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (speaker, encoder));

@@ -1,6 +1,8 @@
-"""Transcription, word timestamps and language ID with faster-whisper (embedded CTranslate2 models).
+"""Transcription, word timestamps and language ID with Whisper.
 
-English clips use Whisper tiny.en; every other language (and `auto`) uses Whisper base.
+The default engine is faster-whisper with the embedded CTranslate2 models: English clips use
+Whisper tiny.en; every other language (and `auto`) uses Whisper base. A local openai-whisper
+`.pt` file can replace it (`--asr openai-whisper:PATH`, see `backends.openai_whisper`).
 
 Clips are *packed*: consecutive clips are joined, with 0.6 s of silence between them, into
 windows of at most 28 s, and each window is transcribed once. Whisper always encodes 30 s, so
@@ -54,8 +56,71 @@ def whisper_language(lang: str) -> str | None:
     return {"auto": None, "zh-en": "zh"}.get(lang, lang)
 
 
+@dataclass
+class Decoded:
+    """One engine call's result: words with times relative to the audio given."""
+
+    words: list[Word]
+    language: str | None
+    language_prob: float | None
+
+
 class Transcriber:
-    """Loads the Whisper model(s) lazily; base is only loaded when it is needed."""
+    """Packing, word mapping and the language-ID policy; an engine supplies `_decode`,
+    `detect_language` and `producer`. Engines: `FasterWhisper` (the embedded default) and
+    `backends.openai_whisper.OpenAIWhisper` (a local `.pt` file)."""
+
+    def producer(self, lang: str) -> str:
+        raise NotImplementedError
+
+    def detect_language(self, x: np.ndarray) -> tuple[str, float]:
+        raise NotImplementedError
+
+    def _decode(self, audio: np.ndarray, lang: str) -> Decoded:
+        raise NotImplementedError
+
+    def transcribe(self, clips: list[np.ndarray], lang: str, low_confidence: float = -0.7) -> list[ClipTranscript]:
+        """Transcribe clips (16 kHz) in packed windows; `lang` is a code or 'auto'."""
+        out: list[ClipTranscript | None] = [None] * len(clips)
+        for group in _pack([len(c) / SR for c in clips]):
+            gap = np.zeros(int(GAP_S * SR), np.float32)
+            pieces, offsets, t = [], [], 0.0
+            for i in group:
+                offsets.append(t)
+                pieces += [clips[i], gap]
+                t += len(clips[i]) / SR + GAP_S
+            decoded = self._decode(np.concatenate(pieces), lang)
+            for j, i in enumerate(group):
+                lo, hi = offsets[j], offsets[j] + len(clips[i]) / SR
+                mine = [w for w in decoded.words if lo <= (w.start_s + w.end_s) / 2 < hi + GAP_S / 2]
+                out[i] = _clip_transcript(mine, lo, hi, decoded, lang)
+        # Whisper sometimes ends a packed window early and drops the last clips: those with no
+        # words at all are transcribed again on their own.
+        for i, tr in enumerate(out):
+            if not tr.words:
+                out[i] = self._alone(clips[i], lang)
+        # Per-clip language ID where it matters (see module docstring).
+        window_langs = {o.language for o in out if o.language}
+        for i, tr in enumerate(out):
+            suspicious = tr.avg_logprob is None or tr.avg_logprob < low_confidence
+            if suspicious or (lang == "auto" and len(window_langs) > 1):
+                tr.language, tr.language_prob = self.detect_language(clips[i])
+                tr.lid_scope = "clip"
+        return out  # type: ignore[return-value]
+
+    def transcribe_each(self, clips: list[np.ndarray], lang: str) -> list[ClipTranscript]:
+        """Transcribe each clip on its own: no context from neighbours, as evaluation needs
+        (an item's WER must not depend on which items were scored beside it)."""
+        return [self._alone(x, lang) for x in clips]
+
+    def _alone(self, x: np.ndarray, lang: str) -> ClipTranscript:
+        decoded = self._decode(x, lang)
+        return _clip_transcript(decoded.words, 0.0, len(x) / SR, decoded, lang)
+
+
+class FasterWhisper(Transcriber):
+    """The embedded CTranslate2 models through faster-whisper, int8 on the CPU. Loads lazily;
+    base is only loaded when it is needed."""
 
     def __init__(self, beam_size: int = 5) -> None:
         self.beam_size = beam_size
@@ -78,59 +143,16 @@ class Transcriber:
         return f"faster-whisper:{model_name_for(lang)}:int8:beam{self.beam_size}"
 
     def detect_language(self, x: np.ndarray) -> tuple[str, float]:
-        model = self.model("whisper-base")
-        lang, prob, _ = model.detect_language(x)
+        lang, prob, _ = self.model("whisper-base").detect_language(x)
         return lang, float(prob)
 
-    def transcribe(self, clips: list[np.ndarray], lang: str, low_confidence: float = -0.7) -> list[ClipTranscript]:
-        """Transcribe clips (16 kHz) in packed windows; `lang` is a code or 'auto'."""
-        name = model_name_for(lang)
-        model = self.model(name)
-        out: list[ClipTranscript | None] = [None] * len(clips)
-        for group in _pack([len(c) / SR for c in clips]):
-            gap = np.zeros(int(GAP_S * SR), np.float32)
-            pieces, offsets, t = [], [], 0.0
-            for i in group:
-                offsets.append(t)
-                pieces += [clips[i], gap]
-                t += len(clips[i]) / SR + GAP_S
-            audio = np.concatenate(pieces)
-            segments, info = model.transcribe(
-                audio, language=whisper_language(lang), beam_size=self.beam_size,
-                word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
-            )
-            words = [w for s in segments for w in (s.words or [])]
-            for j, i in enumerate(group):
-                lo, hi = offsets[j], offsets[j] + len(clips[i]) / SR
-                mine = [w for w in words if lo <= (w.start + w.end) / 2 < hi + GAP_S / 2]
-                out[i] = _clip_transcript(mine, lo, hi, info, lang)
-        # Whisper sometimes ends a packed window early and drops the last clips: those with no
-        # words at all are transcribed again on their own.
-        for i, tr in enumerate(out):
-            if not tr.words:
-                out[i] = self._alone(model, clips[i], lang)
-        # Per-clip language ID where it matters (see module docstring).
-        window_langs = {o.language for o in out if o.language}
-        for i, tr in enumerate(out):
-            suspicious = tr.avg_logprob is None or tr.avg_logprob < low_confidence
-            if suspicious or (lang == "auto" and len(window_langs) > 1):
-                tr.language, tr.language_prob = self.detect_language(clips[i])
-                tr.lid_scope = "clip"
-        return out  # type: ignore[return-value]
-
-
-    def transcribe_each(self, clips: list[np.ndarray], lang: str) -> list[ClipTranscript]:
-        """Transcribe each clip on its own: no context from neighbours, as evaluation needs
-        (an item's WER must not depend on which items were scored beside it)."""
-        model = self.model(model_name_for(lang))
-        return [self._alone(model, x, lang) for x in clips]
-
-    def _alone(self, model, x: np.ndarray, lang: str) -> ClipTranscript:
-        segments, info = model.transcribe(
-            x, language=whisper_language(lang), beam_size=self.beam_size,
+    def _decode(self, audio: np.ndarray, lang: str) -> Decoded:
+        segments, info = self.model(model_name_for(lang)).transcribe(
+            audio, language=whisper_language(lang), beam_size=self.beam_size,
             word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
         )
-        return _clip_transcript([w for s in segments for w in (s.words or [])], 0.0, len(x) / SR, info, lang)
+        words = [Word(w.word, w.start, w.end, float(w.probability)) for s in segments for w in (s.words or [])]
+        return Decoded(words, info.language, float(info.language_probability))
 
 
 def _pack(durations: list[float]) -> list[list[int]]:
@@ -145,13 +167,13 @@ def _pack(durations: list[float]) -> list[list[int]]:
     return groups
 
 
-def _clip_transcript(words, lo: float, hi: float, info, lang: str) -> ClipTranscript:
+def _clip_transcript(words: list[Word], lo: float, hi: float, decoded: Decoded, lang: str) -> ClipTranscript:
     mapped = [
-        Word(w.word.strip(), round(max(0.0, w.start - lo), 3), round(min(hi - lo, max(0.0, w.end - lo)), 3), float(w.probability))
+        Word(w.word.strip(), round(max(0.0, w.start_s - lo), 3), round(min(hi - lo, max(0.0, w.end_s - lo)), 3), w.probability)
         for w in words if w.word.strip()
     ]
     text = " ".join(w.word for w in mapped)
     avg = float(np.mean([math.log(max(w.probability, 1e-6)) for w in mapped])) if mapped else None
     if lang == "auto":
-        return ClipTranscript(text, mapped, info.language, float(info.language_probability), "window", avg)
+        return ClipTranscript(text, mapped, decoded.language, decoded.language_prob, "window", avg)
     return ClipTranscript(text, mapped, lang, None, "forced", avg)

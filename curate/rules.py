@@ -8,12 +8,16 @@ those, computed once per speaker before any clip is judged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from clonebench.errors import UserError
 
 REASONS = (
     "noise", "music", "reverb", "too_fast", "too_slow", "clipping", "low_bandwidth", "too_quiet",
@@ -50,6 +54,7 @@ class RuleSet:
     clip: dict
     rate: dict
     enrolment: dict
+    speaker: dict = field(default_factory=dict)  # encoder family -> thresholds replacing [clip]'s
 
     @classmethod
     def load(cls, path: Path | None = None) -> "RuleSet":
@@ -57,7 +62,18 @@ class RuleSet:
         raw = path.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
         version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
-        return cls(version, data["clip"], data["rate"], data["enrolment"])
+        return cls(version, data["clip"], data["rate"], data["enrolment"], data.get("speaker", {}))
+
+    def for_encoder(self, encoder: str) -> "RuleSet":
+        """The rules with the speaker thresholds of an encoder family (`[speaker.ecapa]`): cosine
+        scales differ between encoders. The default encoder uses `[clip]` as written; another
+        family's verdicts carry its name in the rule-set version."""
+        family = re.split(r"[=:@]", encoder)[0]
+        if family == "resemblyzer":
+            return self
+        if family not in self.speaker:
+            raise UserError(f"the rule set has no [speaker.{family}] thresholds for encoder {encoder}: add them to your --rules file")
+        return dataclasses.replace(self, version=f"{self.version}+{family}", clip={**self.clip, **self.speaker[family]})
 
     def rate_bounds(self, lang: str) -> tuple[float, float]:
         lo, hi = self.rate.get(lang, self.rate["default"])
@@ -115,7 +131,8 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         r.add("noise")
     if _above(m, "rt60_s", c["max_rt60_s"]):
         r.add("reverb")
-    if _below(m, "spk_consistency", c["min_spk_consistency"]) or _above(m, "spk_split_gap", c["max_spk_split_gap"]):
+    if (_below(m, "spk_consistency", c["min_spk_consistency"]) or _above(m, "spk_split_gap", c["max_spk_split_gap"])
+            or _above(m, "overlap_s", c["max_overlap_s"])):
         r.add("multiple_speakers")
     # Noise, music, echo, clipping and band limits move a voice's embedding as much as a change
     # of speaker does (measured: 0.56-0.77 to the centroid); under them the voice can't be judged.

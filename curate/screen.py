@@ -16,7 +16,6 @@ from . import acoustics
 from .asr import Transcriber
 from .dnsmos import DNSMOS
 from .dnsmos import PRODUCER as DNSMOS_PRODUCER
-from .speakers import ENCODER, SpeakerEncoder
 from .text import count_syllables
 from .vad import FRAME_S, SileroVAD, speech_mask
 from .vad import PRODUCER as VAD_PRODUCER
@@ -26,19 +25,26 @@ from .yamnet import YAMNet
 log = logging.getLogger(__name__)
 
 SIGNAL_STAGE = "signal"
-SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER, ENCODER])
+SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER])
 ASR_STAGE = "asr"
+OVERLAP_STAGE = "overlap"
+PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
+
+
+def embed_stage(encoder_name: str) -> str:
+    """One embedding stage per encoder, so clips embedded by one encoder stay done when
+    another is tried."""
+    return f"embed:{encoder_name}"
 ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
 
 
 class SignalScreens:
-    """VAD, SNR, loudness, bandwidth, reverb, DNSMOS, YAMNet and speaker embeddings."""
+    """VAD, SNR, loudness, bandwidth, reverb, DNSMOS and YAMNet."""
 
     def __init__(self) -> None:
         self.vad = SileroVAD()
         self.dnsmos = DNSMOS()
         self.yamnet = YAMNet()
-        self.speakers = SpeakerEncoder()
 
     def run(self, store: Store, clip: dict) -> None:
         x16, _ = audio.read_wav(clip["path_16k"])
@@ -47,18 +53,33 @@ class SignalScreens:
         values = acoustics.measure(x16, x32, speech, FRAME_S)
         values.update(self.dnsmos.score(x16))
         values.update(self.yamnet.screen(x16))
-        embedding, partials, consistency = self.speakers.embed(x16)
-        values["spk_consistency"] = consistency
         with store.transaction():
             store.put_metrics(clip["clip_id"], values, SIGNAL_PRODUCER)
-            store.con.execute(
-                "INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)", [clip["clip_id"], ENCODER, embedding.tolist()]
-            )
-            store.con.execute(
-                "INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)",
-                [clip["clip_id"], ENCODER + "/partials", partials.reshape(-1).tolist()],
-            )
             store.mark_done(clip["clip_id"], SIGNAL_STAGE, SIGNAL_PRODUCER)
+
+
+def run_embedding(store: Store, encoder, clip: dict) -> None:
+    """The clip's speaker embedding and its window embeddings (`encoder.embed`), kept under the
+    encoder's name; the speaker screens are computed from them when verdicts are made."""
+    x16, _ = audio.read_wav(clip["path_16k"])
+    embedding, partials = encoder.embed(x16)
+    with store.transaction():
+        store.con.execute("INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)",
+                          [clip["clip_id"], encoder.name, embedding.tolist()])
+        store.con.execute("INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)",
+                          [clip["clip_id"], encoder.name + PARTIALS, partials.reshape(-1).tolist()])
+        store.mark_done(clip["clip_id"], embed_stage(encoder.name), encoder.name)
+
+
+def run_overlap(store: Store, detector, clip: dict) -> None:
+    """Frame-level overlapped-speech probabilities (kept in `clip_frames`) and their summary."""
+    x16, _ = audio.read_wav(clip["path_16k"])
+    evidence = detector.evidence(x16)
+    with store.transaction():
+        store.con.execute("INSERT OR REPLACE INTO clip_frames VALUES (?, 'overlap_prob', ?, ?, ?)",
+                          [clip["clip_id"], detector.name, evidence.hop_s, evidence.probs.tolist()])
+        store.put_metrics(clip["clip_id"], evidence.metrics(len(x16) / 16000), detector.name)
+        store.mark_done(clip["clip_id"], OVERLAP_STAGE, detector.name)
 
 
 def asr_batches(clips: list[dict]) -> list[list[dict]]:
@@ -102,17 +123,17 @@ def run_asr(store: Store, transcriber: Transcriber, clips: list[dict], lang: str
             store.mark_done(cid, ASR_STAGE, producer)
 
 
-def embeddings_for(store: Store, clip_ids: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Clip embeddings and their 1.6 s partials, by clip id."""
+def embeddings_for(store: Store, clip_ids: list[str], encoder: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Clip embeddings of one encoder and their window embeddings, by clip id."""
     rows = store.rows(
         "SELECT clip_id, encoder, vector FROM clip_embeddings WHERE list_contains(?, clip_id) AND encoder IN (?, ?)",
-        [clip_ids, ENCODER, ENCODER + "/partials"],
+        [clip_ids, encoder, encoder + PARTIALS],
     )
     embeds, partials = {}, {}
     for r in rows:
-        v = np.asarray(r["vector"], np.float32)
-        if r["encoder"] == ENCODER:
-            embeds[r["clip_id"]] = v
-        else:
-            partials[r["clip_id"]] = v.reshape(-1, 256)
+        if r["encoder"] == encoder:
+            embeds[r["clip_id"]] = np.asarray(r["vector"], np.float32)
+    for r in rows:
+        if r["encoder"] != encoder and r["clip_id"] in embeds:
+            partials[r["clip_id"]] = np.asarray(r["vector"], np.float32).reshape(-1, len(embeds[r["clip_id"]]))
     return embeds, partials

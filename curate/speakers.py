@@ -1,5 +1,8 @@
 """Speaker screens with Resemblyzer (256-d GE2E, weights from the `resemblyzer` wheel).
 
+Any encoder with `.name`, `.embed(x) -> (embedding, window embeddings)` and `.embedding(x)`
+serves (`--speaker-encoder`, see `backends`); Resemblyzer is the embedded default.
+
 - Within a clip: embeddings of 1.6 s windows. A second voice shows as a point in time where
   the windows before and the windows after point in different directions; we report the
   lowest cosine between the two sides over every split point (`spk_consistency`).
@@ -59,15 +62,15 @@ class SpeakerEncoder:
         weights = registry.verified_file(registry.RESEMBLYZER, "pretrained.pt")
         self.encoder = VoiceEncoder("cpu", verbose=False, weights_fpath=weights)
 
-    def embed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """(clip embedding, 1.6 s partial embeddings, within-clip consistency) for 16 kHz audio."""
+    def embed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(clip embedding, 1.6 s partial embeddings) for 16 kHz audio."""
         from resemblyzer import preprocess_wav
 
         wav = preprocess_wav(x, source_sr=SR)  # level-normalise and trim long pauses
         if len(wav) < SR // 2:
             wav = x
         embed, partials, _ = self.encoder.embed_utterance(wav, return_partials=True, rate=2.5)
-        return embed.astype(np.float32), partials.astype(np.float32), split_consistency(partials)
+        return embed.astype(np.float32), partials.astype(np.float32)
 
     def embedding(self, x: np.ndarray) -> np.ndarray:
         """The unit-length utterance embedding of 16 kHz audio: the interface every speaker

@@ -18,11 +18,10 @@ from clonebench.progress import progress_bar
 from clonebench.store import Store, to_json
 
 from . import screen
-from .asr import Transcriber
 from .ingest import IngestOptions, find_audio, ingest, read_transcripts
 from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence
 from .slicer import SliceConfig
-from .speakers import ENCODER, robust_centroid, split_gap
+from .speakers import robust_centroid, split_consistency, split_gap
 from .text import error_rates
 
 log = logging.getLogger(__name__)
@@ -38,6 +37,10 @@ class VetOptions:
     rules: Path | None = None
     slicing: SliceConfig = field(default_factory=SliceConfig)
     max_recording_min: float = 20.0
+    # local models (see `backends`); None = the embedded defaults, no overlap detector
+    asr: str | None = None
+    speaker_encoder: str | None = None
+    overlap: str | None = None
 
 
 def vet(inputs: list[Path], opts: VetOptions) -> dict:
@@ -45,7 +48,12 @@ def vet(inputs: list[Path], opts: VetOptions) -> dict:
     speaker = check_speaker_name(opts.speaker)
     if opts.lang not in LANGS:
         raise UserError(f"unsupported --lang {opts.lang!r}: choose one of {', '.join(LANGS)}")
-    rules = RuleSet.load(opts.rules)
+    import backends
+
+    # Models load before any work, so a bad --asr/--speaker-encoder/--overlap fails at once.
+    models = VetModels(backends.transcriber(opts.asr), backends.speaker_encoder(opts.speaker_encoder),
+                       backends.overlap_detector(opts.overlap))
+    rules = RuleSet.load(opts.rules).for_encoder(models.encoder.name)
     transcripts, errors = read_transcripts(opts.transcripts) if opts.transcripts else ({}, [])
     files, missing = find_audio(inputs)
     errors += missing
@@ -56,15 +64,22 @@ def vet(inputs: list[Path], opts: VetOptions) -> dict:
         ingest_opts = IngestOptions(speaker, clips_dir, opts.slicing, opts.max_recording_min * 60)
         with progress_bar(len(files), "ingest + slice") as step:
             errors += ingest(store, files, transcripts, ingest_opts, step)
-        screen_speaker(store, speaker, opts.lang, rules)
-        decide(store, speaker, opts.lang, rules)
+        screen_speaker(store, speaker, opts.lang, rules, models)
+        decide(store, speaker, opts.lang, rules, models.encoder.name)
         result = speaker_result(store, speaker, rules)
     result["errors"] = errors
     result["store"] = str(opts.db)
     return result
 
 
-def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
+@dataclass
+class VetModels:
+    transcriber: object  # curate.asr.Transcriber
+    encoder: object  # .name, .embed(x16) -> (embedding, window embeddings)
+    overlap: object | None = None  # .name, .evidence(x16) (backends.overlap)
+
+
+def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, models: VetModels) -> None:
     pending = store.pending(speaker, screen.SIGNAL_STAGE, screen.SIGNAL_PRODUCER)
     if pending:
         screens = screen.SignalScreens()
@@ -72,7 +87,21 @@ def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet) -> Non
             for clip in pending:
                 screens.run(store, clip)
                 step()
-    transcriber = Transcriber()
+    encoder = models.encoder
+    pending = store.pending(speaker, screen.embed_stage(encoder.name), encoder.name)
+    if pending:
+        with progress_bar(len(pending), "speaker embeddings") as step:
+            for clip in pending:
+                screen.run_embedding(store, encoder, clip)
+                step()
+    if models.overlap is not None:
+        pending = store.pending(speaker, screen.OVERLAP_STAGE, models.overlap.name)
+    if models.overlap is not None and pending:
+        with progress_bar(len(pending), "overlap") as step:
+            for clip in pending:
+                screen.run_overlap(store, models.overlap, clip)
+                step()
+    transcriber = models.transcriber
     pending = store.pending(speaker, screen.ASR_STAGE, transcriber.producer(lang))
     if pending:
         batches = screen.asr_batches(pending)
@@ -94,7 +123,7 @@ def _expected_language(store: Store, speaker: str, lang: str) -> str:
     return row[0]["language"] if row else "en"
 
 
-def decide(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
+def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) -> None:
     """Judge every clip of the speaker with the rule set, and the speaker's enrolment."""
     clips = store.rows("SELECT * FROM clips WHERE speaker = ? ORDER BY clip_id", [speaker])
     ids = [c["clip_id"] for c in clips]
@@ -103,7 +132,7 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
         "SELECT t.* FROM transcripts t JOIN clips c USING (clip_id) WHERE c.speaker = ? AND t.kind = 'asr'", [speaker])}
     given = {r["recording_sha256"]: r["text"] for r in store.rows(
         "SELECT g.* FROM given_transcripts g JOIN recordings r ON r.sha256 = g.recording_sha256 WHERE r.speaker = ?", [speaker])}
-    embeds, partials = screen.embeddings_for(store, ids)
+    embeds, partials = screen.embeddings_for(store, ids, encoder)
     expected = _expected_language(store, speaker, lang)
 
     usable = [embeds[i] for i in ids if i in embeds]
@@ -111,7 +140,8 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
     fence = rate_fence([metrics[i].get("speech_rate") for i in ids], rules)
     ctx = SpeakerContext(expected, centroid, fence)
 
-    derived: dict[str, dict] = {i: {} for i in ids}
+    derived: dict[str, dict] = {i: {"spk_consistency": split_consistency(partials[i])} if i in partials else {}
+                                for i in ids}
     if centroid is not None:
         for i in ids:
             if i in embeds:
@@ -141,7 +171,7 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
     enrol = enrolment(rows, rules)
     with store.transaction():
         for i, values in derived.items():
-            store.put_metrics(i, values, f"decide:{rules.version}")
+            store.put_metrics(i, values, f"decide:{rules.version}:{encoder}")
         store.con.execute("DELETE FROM verdicts WHERE rule_set = ? AND list_contains(?, clip_id)", [rules.version, ids])
         if verdicts:
             store.con.executemany(
@@ -154,12 +184,12 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet) -> None:
             [speaker, rules.version, enrol["status"], enrol["accepted_s"], enrol["rejected_s"], to_json(enrol["advice"])],
         )
         accepted = [embeds[i] for i, s, _ in verdicts if s == "accepted" and i in embeds]
-        store.con.execute("DELETE FROM speaker_embeddings WHERE speaker = ? AND encoder = ?", [speaker, ENCODER])
+        store.con.execute("DELETE FROM speaker_embeddings WHERE speaker = ? AND encoder = ?", [speaker, encoder])
         if accepted:
             mean = np.mean(accepted, axis=0)
             store.con.execute(
                 "INSERT INTO speaker_embeddings (speaker, encoder, vector, n_clips) VALUES (?, ?, ?, ?)",
-                [speaker, ENCODER, (mean / np.linalg.norm(mean)).tolist(), len(accepted)],
+                [speaker, encoder, (mean / np.linalg.norm(mean)).tolist(), len(accepted)],
             )
 
 

@@ -64,7 +64,7 @@ def run_eval_demo(root: Path) -> list[dict]:
                 baseline = done
                 continue
         log.info("scoring demo %s", label)
-        models = models or Models.default()
+        models = models or Models.load()
         opts = EvalOptions(db=db, audio_dir=folder, label=label, baseline_run=baseline, fail_on=GATE if baseline else None)
         docs.append(evaluate_audio(opts, models))
         baseline = docs[-1]["run_id"]

@@ -46,6 +46,9 @@ class ModelEvalOptions:
     fail_on: str | None = None
     gate_scope: str = "overall"
     n_boot: int = 2000
+    asr: str | None = None
+    speaker_encoder: str | None = None
+    utmos: str | None = None
 
 
 def enrolled_speakers(db: Path) -> list[str]:
@@ -160,7 +163,8 @@ def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tup
         return {"run_id": run_id, "status": "failed", "error": str(e)}
     return evaluate_audio(EvalOptions(
         db=opts.db, audio_dir=folder, label=label, baseline_run=baseline_run, fail_on=fail_on,
-        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", notes=notes, **fields))
+        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", notes=notes,
+        asr=opts.asr, speaker_encoder=opts.speaker_encoder, utmos=opts.utmos, **fields))
 
 
 def evaluate_model(opts: ModelEvalOptions) -> dict:

@@ -50,6 +50,10 @@ class EvalOptions:
     resume: str | None = None
     seed: int = 0
     n_boot: int = N_BOOT
+    # local models (see `backends`); None = the embedded defaults, no UTMOS
+    asr: str | None = None
+    speaker_encoder: str | None = None
+    utmos: str | None = None
     # set by model mode (evaluate.model_mode): what made the audio and where it ran
     mode: str = "audio"
     source: str | None = None
@@ -89,7 +93,7 @@ def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
 
     with Store(opts.db) as store:
         baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None
-        models = models or Models.default()
+        models = models or Models.load(opts.asr, opts.speaker_encoder, opts.utmos)
         run = _start_run(store, opts, manifest_sha, models)
         errors = _resolve_references(store, opts, items, models)
         done = {r["item_key"] for r in store.rows("SELECT item_key FROM eval_items WHERE run_id = ?", [run["run_id"]])}
@@ -133,7 +137,8 @@ def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Model
 
 def _asr_name(models: Models) -> str:
     t = models.transcriber
-    return f"{t.producer('en')} (en); {t.producer('zh')} (other languages)"
+    en, other = t.producer("en"), t.producer("zh")
+    return en if en == other else f"{en} (en); {other} (other languages)"
 
 
 def _resolve_references(store: Store, opts: EvalOptions, items: list[EvalItem], models: Models) -> dict:

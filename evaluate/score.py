@@ -43,13 +43,14 @@ class Models:
     prompt_cache: dict = field(default_factory=dict)
 
     @classmethod
-    def default(cls, encoder=None, utmos=None) -> "Models":
-        from curate.asr import Transcriber
+    def load(cls, asr: str | None = None, speaker_encoder: str | None = None, utmos: str | None = None) -> "Models":
+        """The embedded defaults, or the local models named as in `backends`."""
+        import backends
         from curate.dnsmos import DNSMOS
-        from curate.speakers import SpeakerEncoder
         from curate.vad import SileroVAD
 
-        return cls(encoder or SpeakerEncoder(), Transcriber(), DNSMOS(), SileroVAD(), utmos)
+        return cls(backends.speaker_encoder(speaker_encoder), backends.transcriber(asr), DNSMOS(), SileroVAD(),
+                   backends.mos_predictor(utmos))
 
     def prompt_embedding(self, path) -> np.ndarray:
         key = str(path)

@@ -191,7 +191,7 @@ def test_an_interrupted_run_resumes_without_duplicates(eval_data, tmp_path, monk
     opts = eval_run.EvalOptions(db=tmp_path / "s.duckdb", audio_dir=clean, manifest=tmp_path / "manifest.tsv",
                                 references={"allison": [eval_data["root"] / "ref"]})
     monkeypatch.setattr(eval_run, "BATCH", 2)
-    models = Models.default()
+    models = Models.load()
     real = models.transcriber
     models.transcriber = _Interrupting(real, 5)
     with pytest.raises(KeyboardInterrupt):

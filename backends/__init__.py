@@ -1,0 +1,114 @@
+"""Models the user brings from disk, beside the embedded defaults.
+
+    --asr             faster-whisper (default) | openai-whisper:FILE.pt
+    --speaker-encoder resemblyzer (default)    | ecapa:DIR   (speechbrain spkrec-ecapa-voxceleb layout)
+    --overlap         (none by default)        | pyannote:PATH (segmentation checkpoint or its folder)
+    --utmos           (none by default)        | utmos:DIR   (see backends.utmos)
+
+Each option also reads an environment variable (CLONEBENCH_ASR, CLONEBENCH_SPEAKER_ENCODER,
+CLONEBENCH_OVERLAP, CLONEBENCH_UTMOS). speechbrain and pyannote.audio are optional
+(`pip install 'clonebench[byo]'`); the default path never imports them. Every loader works
+offline, refuses files that would run code when read, and turns a missing or broken model
+into one `ModelError` line.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Callable
+
+from clonebench.errors import ModelError
+
+from .local import Spec, enforce_offline
+
+OPTIONS = {  # option -> (environment variable, job)
+    "--asr": ("CLONEBENCH_ASR", "ASR + word timestamps"),
+    "--speaker-encoder": ("CLONEBENCH_SPEAKER_ENCODER", "speaker embedding"),
+    "--overlap": ("CLONEBENCH_OVERLAP", "overlapped-speech detection"),
+    "--utmos": ("CLONEBENCH_UTMOS", "naturalness MOS"),
+}
+EXTRA = "pip install 'clonebench[byo]'"
+
+
+def _needs(package: str, option: str, kind: str) -> None:
+    try:
+        importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"{option} {kind} needs the {package} package: {EXTRA}") from None
+
+
+def transcriber(value: str | None = None):
+    from curate.asr import FasterWhisper
+
+    if not value or value == "faster-whisper":
+        return FasterWhisper()
+    spec = Spec.parse("--asr", value, ("openai-whisper",), ("faster-whisper",))
+    from .openai_whisper import OpenAIWhisper
+
+    return OpenAIWhisper(spec)
+
+
+def speaker_encoder(value: str | None = None):
+    from curate.speakers import SpeakerEncoder
+
+    if not value or value == "resemblyzer":
+        return SpeakerEncoder()
+    spec = Spec.parse("--speaker-encoder", value, ("ecapa",), ("resemblyzer",))
+    _needs("speechbrain", spec.option, spec.kind)
+    from .ecapa import EcapaEncoder
+
+    return EcapaEncoder(spec)
+
+
+def overlap_detector(value: str | None = None):
+    if not value:
+        return None
+    spec = Spec.parse("--overlap", value, ("pyannote",))
+    _needs("pyannote.audio", spec.option, spec.kind)
+    from .overlap import PyannoteOverlap
+
+    return PyannoteOverlap(spec)
+
+
+def mos_predictor(value: str | None = None):
+    if not value:
+        return None
+    spec = Spec.parse("--utmos", value if ":" in value else f"utmos:{value}", ("utmos",))
+    from .utmos import UTMOS
+
+    return UTMOS(spec)
+
+
+FACTORIES: dict[str, Callable] = {
+    "--asr": transcriber, "--speaker-encoder": speaker_encoder, "--overlap": overlap_detector, "--utmos": mos_predictor,
+}
+
+
+def backend_report(choices: dict[str, str | None]) -> list[dict]:
+    """One row per configured local model: what it is, where it comes from, its SHA-256, and
+    whether it loads (it is loaded to find out). Options left at their default are listed with
+    the optional libraries' versions, so a user sees what could be plugged in."""
+    enforce_offline()
+    rows = []
+    for option, (env, job) in OPTIONS.items():
+        value = choices.get(option)
+        if not value or value in ("faster-whisper", "resemblyzer"):
+            libs = {"--speaker-encoder": "speechbrain", "--overlap": "pyannote.audio"}.get(option)
+            note = "embedded default" if option in ("--asr", "--speaker-encoder") else "off"
+            if libs:
+                try:
+                    note += f"; {libs} {importlib.metadata.version(libs)} installed"
+                except importlib.metadata.PackageNotFoundError:
+                    note += f"; {libs} not installed ({EXTRA})"
+            rows.append({"name": option.lstrip("-"), "job": job, "source": f"not set ({option} or {env})",
+                         "status": note, "configured": False})
+            continue
+        row = {"name": option.lstrip("-"), "job": job, "source": value, "configured": True}
+        try:
+            model = FACTORIES[option](value)
+            row.update(status="ok (loads)", model=getattr(model, "name", None) or model.producer("en"),
+                       source=getattr(model, "source", value), sha256=getattr(model, "sha256", None))
+        except ModelError as e:
+            row["status"] = str(e)
+        rows.append(row)
+    return rows

@@ -1,0 +1,104 @@
+"""Small random-weight models saved in each backend's own on-disk format.
+
+Hubs cannot be reached from here, so the loading code of every backend is exercised (by the
+tests and by `benchmarks/bench_backends.py`) on models built with the libraries' own classes
+and saved the way their real releases are. Their outputs are meaningless; their shapes, their
+files and the path through the loaders are real. Speed figures from them are labelled
+random-weight figures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ECAPA_HPARAMS = """\
+# spkrec-ecapa-voxceleb layout, small channels (random weights)
+pretrained_path: speechbrain/spkrec-ecapa-voxceleb
+n_mels: 80
+compute_features: !new:speechbrain.lobes.features.Fbank
+    n_mels: !ref <n_mels>
+mean_var_norm: !new:speechbrain.processing.features.InputNormalization
+    norm_type: sentence
+    std_norm: False
+embedding_model: !new:speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
+    input_size: !ref <n_mels>
+    channels: [{c}, {c}, {c}, {c}, {c3}]
+    kernel_sizes: [5, 3, 3, 3, 1]
+    dilations: [1, 2, 3, 4, 1]
+    attention_channels: 32
+    lin_neurons: 192
+classifier: !new:speechbrain.lobes.models.ECAPA_TDNN.Classifier
+    input_size: 192
+    out_neurons: 4
+mean_var_norm_emb: !new:speechbrain.processing.features.InputNormalization
+    norm_type: global
+    std_norm: False
+label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder
+modules:
+    compute_features: !ref <compute_features>
+    mean_var_norm: !ref <mean_var_norm>
+    embedding_model: !ref <embedding_model>
+    mean_var_norm_emb: !ref <mean_var_norm_emb>
+    classifier: !ref <classifier>
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        embedding_model: !ref <embedding_model>
+        classifier: !ref <classifier>
+        label_encoder: !ref <label_encoder>
+    paths:
+        embedding_model: !ref <pretrained_path>/embedding_model.ckpt
+        classifier: !ref <pretrained_path>/classifier.ckpt
+        label_encoder: !ref <pretrained_path>/label_encoder.txt
+"""
+
+
+def ecapa_folder(out: Path, channels: int = 64, seed: int = 0) -> Path:
+    """A `spkrec-ecapa-voxceleb`-style folder with a randomly initialised ECAPA-TDNN."""
+    import torch
+    from speechbrain.dataio.encoder import CategoricalEncoder
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = ECAPA_TDNN(80, channels=[channels] * 4 + [3 * channels], kernel_sizes=[5, 3, 3, 3, 1],
+                       dilations=[1, 2, 3, 4, 1], attention_channels=32, lin_neurons=192)
+    torch.save(model.state_dict(), out / "embedding_model.ckpt")
+    torch.save(Classifier(192, out_neurons=4).state_dict(), out / "classifier.ckpt")
+    encoder = CategoricalEncoder()
+    encoder.update_from_iterable(["spk0", "spk1", "spk2", "spk3"])
+    encoder.save(out / "label_encoder.txt")
+    (out / "hyperparams.yaml").write_text(ECAPA_HPARAMS.format(c=channels, c3=3 * channels), encoding="utf-8")
+    return out
+
+
+def whisper_pt(out: Path, width: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """An openai-whisper `.pt` checkpoint (`dims` + `model_state_dict`) of a small multilingual model."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    torch.manual_seed(seed)
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=width, n_audio_head=2, n_audio_layer=layers,
+                           n_vocab=51865, n_text_ctx=448, n_text_state=width, n_text_head=2, n_text_layer=layers)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"dims": dims.__dict__, "model_state_dict": Whisper(dims).state_dict()}, out)
+    return out
+
+
+def utmos_folder(out: Path, width: int = 64, seed: int = 0) -> Path:
+    """A UTMOS folder (see `backends.utmos`) with a small random wav2vec2 and head."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from .utmos import CONFIG, DEFAULTS, HEAD, SSL, build_head
+
+    torch.manual_seed(seed)
+    cfg = {**DEFAULTS, "ssl_dim": width, "num_judges": 300, "domain_dim": 16, "judge_dim": 16,
+           "lstm_hidden": 32, "proj_hidden": 64, "judge_id": 288}
+    ssl = Wav2Vec2Model(Wav2Vec2Config(hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
+                                       intermediate_size=2 * width, conv_dim=(32,) * 7, num_conv_pos_embeddings=16))
+    ssl.save_pretrained(out / SSL)
+    save_file({k: v.contiguous() for k, v in build_head(cfg).state_dict().items()}, str(out / HEAD))
+    (out / CONFIG).write_text(json.dumps(cfg, indent=1), encoding="utf-8")
+    return out
