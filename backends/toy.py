@@ -102,3 +102,27 @@ def utmos_folder(out: Path, width: int = 64, seed: int = 0) -> Path:
     save_file({k: v.contiguous() for k, v in build_head(cfg).state_dict().items()}, str(out / HEAD))
     (out / CONFIG).write_text(json.dumps(cfg, indent=1), encoding="utf-8")
     return out
+
+
+def pyannote_checkpoint(out: Path, seed: int = 0) -> Path:
+    """A pyannote segmentation checkpoint (`pytorch_model.bin` in a folder): a small PyanNet with
+    segmentation-3.0's task (powerset over 3 speakers, at most 2 at once, 10 s chunks), saved as
+    a Lightning checkpoint with pyannote's own `on_save_checkpoint` metadata."""
+    import torch
+    from pyannote.audio.core.task import Problem, Resolution, Specifications
+    from pyannote.audio.models.segmentation import PyanNet
+
+    torch.manual_seed(seed)
+    model = PyanNet(sincnet={"stride": 10}, lstm={"hidden_size": 32, "num_layers": 1, "bidirectional": True,
+                                                  "monolithic": True}, linear={"hidden_size": 32, "num_layers": 1},
+                    sample_rate=16000, num_channels=1)
+    model.specifications = Specifications(problem=Problem.MONO_LABEL_CLASSIFICATION, resolution=Resolution.FRAME,
+                                          duration=10.0, classes=["speaker#1", "speaker#2", "speaker#3"],
+                                          powerset_max_classes=2, permutation_invariant=True)
+    model.build()
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                  "pytorch-lightning_version": "2.6.6"}
+    model.on_save_checkpoint(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, out / "pytorch_model.bin")
+    return out
