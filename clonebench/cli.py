@@ -319,6 +319,7 @@ def train(
     keep: int = typer.Option(3, "--keep", help="Checkpoints kept per stage."),
     content: Optional[str] = typer.Option(None, "--content", help="Content features: whisper-base or cnhubert:/folder."),
     no_speaker_embeddings: bool = typer.Option(False, "--no-speaker-embeddings", help="Train without the sv_emb path (files exactly v2's)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the training report."),
     db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -334,9 +335,11 @@ def train(
                         save_every=save_every, keep=keep, content=content,
                         speaker_embeddings=not no_speaker_embeddings)
     result = _run(run_train, opts)
+    if result.get("rank", 0) != 0:  # under torchrun, rank 0 reports for the run
+        return
     from reports.training import training_report
 
-    result["report"] = _report(training_report, db, result["run"])
+    result["report"] = None if no_report else _report(training_report, db, result["run"])
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import from_main, sum_across
+
 
 def _kmeans(x: torch.Tensor, n: int, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
     # n distinct starting rows when the batch has enough, otherwise rows drawn with replacement
@@ -58,10 +60,13 @@ class EuclideanCodebook(nn.Module):
             self.embed_avg.copy_(centers)
             self.cluster_size.copy_(counts)
             self.inited.fill_(1)
+            from_main(self.embed, self.embed_avg, self.cluster_size)  # with DDP: one codebook, rank 0's
             return
         onehot = F.one_hot(ids, self.embed.shape[0]).to(x.dtype)
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.embed_avg.mul_(self.decay).add_(onehot.T @ x, alpha=1 - self.decay)
+        counts, sums = onehot.sum(0), onehot.T @ x
+        sum_across(counts, sums)  # with DDP: the statistics of the global batch, as one process would see
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + self.embed.shape[0] * self.eps) * n
         self.embed.copy_(self.embed_avg / smoothed[:, None])
@@ -74,6 +79,7 @@ class EuclideanCodebook(nn.Module):
             self.embed[dead] = x[pick]
             self.embed_avg[dead] = x[pick] * self.dead_threshold
             self.cluster_size[dead] = self.dead_threshold
+            from_main(self.embed, self.embed_avg, self.cluster_size)  # replacements drawn from rank 0's batch
 
 
 class VectorQuantization(nn.Module):

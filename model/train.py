@@ -5,6 +5,7 @@ a native checkpoint every `save_every` steps and at each epoch's end (written at
 last `keep` kept), losses to the store, a CSV and TensorBoard when installed. `resume`
 continues from the newest checkpoint with the same RNG states and data position, so a run
 killed at any point ends with the weights of an unbroken run (on a CPU, fixed seed).
+Started by `torchrun`, the same loop trains with DistributedDataParallel (`model.distributed`).
 
 Optimisers: s2 as upstream (AdamW 1e-4, betas 0.8/0.99, eps 1e-9, ExponentialLR 0.999875 per
 epoch; text embedding, text encoder and MRTE at 0.4x). s1 uses AdamW with linear warm-up and
@@ -35,7 +36,7 @@ from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
 from clonebench.store import Store, to_json
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import HOP, preset
 from .discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss, generator_loss,
                             kl_loss)
@@ -126,7 +127,8 @@ class Trainer:
     def __init__(self, opts: TrainOptions):
         self.opts = opts
         self.out = Path(opts.out)
-        self.device = torch.device(opts.device)
+        self.world = distributed.from_env()
+        self.device = distributed.start(self.world, torch.device(opts.device))
         self.log_rows: list[dict] = []
         self.run_name = self.out.name
         self.tb = None
@@ -193,33 +195,43 @@ class Trainer:
         always are); `epoch_scheds` step at the end of each epoch."""
         clips = self.data.train
         lengths = [len(c.phones) for c in clips]
-        per_epoch = len(epoch_batches(lengths, self.opts.batch_size, self.opts.seed, 0))
+        world = self.world
+        per_epoch = len(world.shard(epoch_batches(lengths, self.opts.batch_size, self.opts.seed, 0)))
+        if per_epoch == 0:
+            raise UserError(f"{len(clips)} training clips make fewer batches than the {world.size} processes")
         start_epoch, start_batch, step = 0, 0, 0
         if state is not None:
+            if state.get("world_size", 1) != world.size:
+                raise UserError(f"this run was trained with {state.get('world_size', 1)} processes; resume it with as many")
             start_epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
             # last, so that building the stage (e.g. the discriminator's init) cannot shift the stream
             _set_rng_state(state["rng"])
+        if world.enabled:  # replicas crop different segments (checkpoints hold rank 0's RNG state)
+            torch.manual_seed(self.opts.seed * 7919 + step * world.size + world.rank)
         total = epochs * per_epoch
         with progress_bar(total - step, f"train {stage}") as advance:
             for epoch in range(start_epoch, epochs):
-                batches = epoch_batches(lengths, self.opts.batch_size, self.opts.seed, epoch)
+                batches = world.shard(epoch_batches(lengths, self.opts.batch_size, self.opts.seed, epoch))
                 for b in range(start_batch if epoch == start_epoch else 0, len(batches)):
                     t0 = time.perf_counter()
                     losses = step_fn(make_batch([clips[k] for k in batches[b]]), step)
                     step += 1
-                    self._log(stage, step, epoch, losses, optims, len(batches[b]) / (time.perf_counter() - t0))
+                    self._log(stage, step, epoch, losses, optims,
+                              len(batches[b]) * world.size / (time.perf_counter() - t0))
                     advance()
                     last_of_epoch = b == len(batches) - 1
                     if last_of_epoch:
                         for s in epoch_scheds:
                             s.step()
-                    if step % self.opts.save_every == 0 or last_of_epoch:
+                    if world.main and (step % self.opts.save_every == 0 or last_of_epoch):
                         nxt = (epoch + 1, 0) if last_of_epoch else (epoch, b + 1)
                         if last_of_epoch and val_fn and self.data.val:
                             self._log(f"{stage}-val", step, epoch, val_fn(), optims, 0.0)
                         self._save(stage, models, optims, scheds, {"epoch": nxt[0], "batch": nxt[1], "step": step})
 
     def _log(self, stage, step, epoch, losses, optims, samples_per_s) -> None:
+        if not self.world.main:  # rank 0's losses stand for the run
+            return
         lr = next(iter(optims.values())).param_groups[0]["lr"]
         row = {"stage": stage, "step": step, "epoch": epoch, "lr": lr, "samples_per_s": samples_per_s,
                **{k: float(v) for k, v in losses.items()}}
@@ -250,7 +262,7 @@ class Trainer:
         path = self.out / "native" / f"{stage}-{position['step']:07d}.pt"
         checkpoint.save_native(path, sovits=self.sovits, gpt=self.gpt if stage == "s1" else None,
                                sovits_config=self.s_config, gpt_config=self.g_config, training={
-                                   "stage": stage, **position, "rng": _rng_state(), "data_hash": self.data.data_hash,
+                                   "stage": stage, **position, "rng": _rng_state(), "world_size": self.world.size, "data_hash": self.data.data_hash,
                                    "seed": self.opts.seed, "options": _plain_options(self.opts),
                                    "models": {k: m.state_dict() for k, m in models.items()},
                                    "optims": {k: o.state_dict() for k, o in optims.items()},
@@ -280,24 +292,27 @@ class Trainer:
         if state is not None:
             _restore(state, models, optims, scheds)
         seg = self.s_config.segment_size
+        # the training forward goes through DDP (the text encoder skips parts on some batches)
+        sovits_fwd = distributed.wrap(self.sovits, self.world, self.device, unused=True)
+        disc_fwd = distributed.wrap(disc, self.world, self.device)
 
         def step(batch, _step):
             if frozen:
                 self.sovits.quantizer.eval()
             with self.autocast():
-                fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = self.sovits(
+                fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = sovits_fwd(
                     batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"], batch["phone_len"], batch.get("sv"))
                 idx = (starts * HOP)[:, None] + torch.arange(seg, device=fake.device)[None]
                 real = F.pad(batch["wav"], (0, seg)).gather(1, idx)[:, None]
                 fake = fake[..., :seg]
-                r, f, _, _ = disc(real, fake.detach())
+                r, f, _, _ = disc_fwd(real, fake.detach())
                 loss_d = discriminator_loss(r, f)
             opt_d.zero_grad()
             loss_d.backward()
             torch.nn.utils.clip_grad_norm_(disc.parameters(), 1000.0)
             opt_d.step()
             with self.autocast():
-                r, f, fr, ff = disc(real, fake)
+                r, f, fr, ff = disc_fwd(real, fake)
             mel = F.l1_loss(mel_spectrogram(fake[:, 0].float()), mel_spectrogram(real[:, 0].float()))
             kl = kl_loss(z_p, logs_q, m_p, logs_p, y_mask)
             loss_gen, loss_fm = generator_loss(f), feature_matching_loss(fr, ff)
@@ -348,6 +363,7 @@ class Trainer:
         if state is not None:
             _restore(state, models, optims, scheds)
         index = {c.clip_id: k for k, c in enumerate(self.data.train)}
+        gpt_fwd = distributed.wrap(self.gpt, self.world, self.device)
 
         def tensors(clips, code_list):
             phones, plen = _pad([torch.tensor(c.phones) for c in clips])
@@ -357,7 +373,7 @@ class Trainer:
 
         def step(clips, k):
             with self.autocast():
-                loss, acc = self.gpt(*tensors(clips, [codes[index[c.clip_id]] for c in clips]))
+                loss, acc = gpt_fwd(*tensors(clips, [codes[index[c.clip_id]] for c in clips]))
             (loss / self.opts.grad_accum).backward()
             if (k + 1) % self.opts.grad_accum == 0:
                 torch.nn.utils.clip_grad_norm_(self.gpt.parameters(), 1.0)
@@ -387,19 +403,24 @@ class Trainer:
         resume_from = newest_native(self.out) if o.resume else None
         if not o.resume and newest_native(self.out) is not None:
             raise UserError(f"{self.out} already holds a training run: pass --resume to continue it, or choose another --out")
-        self.prepare()
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(self.out / "tensorboard"))
-        except Exception:   # TensorBoard is optional
-            self.tb = None
+        for turn in range(self.world.size):  # one process at a time: rank 0 computes the features, the
+            if turn == self.world.rank:      # others then find them cached (and the store is never shared)
+                self.prepare()
+            self.world.barrier()
+        if self.world.main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(self.out / "tensorboard"))
+            except Exception:   # TensorBoard is optional
+                self.tb = None
         self.sovits = SoVITS(self.s_config).to(self.device)
         self.gpt = Text2Semantic(self.g_config).to(self.device)
         if self.init_sovits_state:
             checkpoint.load_into(self.sovits, self.init_sovits_state, o.init_sovits, ("enc_q.", "sv_emb."))
         if self.init_gpt_state:
             checkpoint.load_into(self.gpt, self.init_gpt_state, o.init_gpt)
-        self._register_run()
+        if self.world.main:
+            self._register_run()
         state = None
         if resume_from is not None:
             native = checkpoint.load_native(resume_from)
@@ -414,10 +435,18 @@ class Trainer:
             self.train_s2(state)
             state = None
         self.train_s1(state)
-        result = self._export()
-        self._flush_log()
-        with Store(o.db) as store:
-            store.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [self.run_name])
+        in_sync = distributed.replicas_identical([self.sovits, self.gpt], self.world)
+        result = {"run": self.run_name, "rank": self.world.rank}
+        if self.world.main:
+            result = self._export()
+            self._flush_log()
+            with Store(o.db) as store:
+                store.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [self.run_name])
+        result["processes"] = {"world_size": self.world.size, "replicas_identical": in_sync}
+        self.world.barrier()
+        distributed.stop(self.world)
+        if not in_sync:
+            raise RuntimeError("the DDP replicas ended with different weights")
         return result
 
     def _register_run(self) -> None:

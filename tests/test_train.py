@@ -179,3 +179,28 @@ def test_too_little_audio_is_a_clear_error(store, tmp_path):
     code, _, err = run_cli("train", "--speakers", "nobody", "--preset", "tiny", "--out", str(tmp_path / "x"),
                            "--db", str(store), check_json=False)
     assert code == 2 and "nobody" in err and len(err.strip().splitlines()) == 1
+
+
+def test_torchrun_ddp_on_two_cpu_processes(store, tmp_path):
+    """PyTorch's DDP through torchrun (gloo on the CPU): each process takes half of every epoch's
+    batches, the replicas end bit-identical, and rank 0 alone writes the store and the files."""
+    from model.train import epoch_batches
+    from model.trainset import training_set
+
+    out = tmp_path / "ddp"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "clonebench.cli", "train", "--all", "--preset", "tiny", "--out", str(out), "--db",
+                           str(store), "--json", "--no-report", "--s2-epochs", "2", "--s1-epochs", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)       # one document: only rank 0 prints
+    assert doc["processes"] == {"world_size": 2, "replicas_identical": True}
+    data = training_set(store)
+    per_rank = len(epoch_batches([len(c.phones) for c in data.train], 4, 1234, 0)) // 2
+    assert [r["step"] for r in _steps(store, "ddp", "s2")] == list(range(1, 2 * per_rank + 1))
+    assert checkpoint.load_gpt(Path(doc["gpt"]))[1] and checkpoint.load_sovits(Path(doc["sovits"]))[1]
+    with Store(store, read_only=True) as s:
+        assert s.scalar("SELECT count(*) FROM checkpoints WHERE run_name = 'ddp'") == 2
+        assert s.scalar("SELECT status FROM train_runs WHERE run_name = 'ddp'") == "complete"
