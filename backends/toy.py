@@ -54,7 +54,8 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 
 
 def ecapa_folder(out: Path, channels: int = 64, seed: int = 0) -> Path:
-    """A `spkrec-ecapa-voxceleb`-style folder with a randomly initialised ECAPA-TDNN."""
+    """A `spkrec-ecapa-voxceleb`-style folder with a randomly initialised ECAPA-TDNN
+    (channels=1024 is the released model's size)."""
     import torch
     from speechbrain.dataio.encoder import CategoricalEncoder
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
@@ -72,21 +73,27 @@ def ecapa_folder(out: Path, channels: int = 64, seed: int = 0) -> Path:
     return out
 
 
-def whisper_pt(out: Path, width: int = 64, layers: int = 2, seed: int = 0) -> Path:
-    """An openai-whisper `.pt` checkpoint (`dims` + `model_state_dict`) of a small multilingual model."""
+WHISPER_SIZES = {"toy": (64, 2, 2), "base": (512, 8, 6), "small": (768, 12, 12)}  # width, heads, layers
+
+
+def whisper_pt(out: Path, size: str = "toy", seed: int = 0) -> Path:
+    """An openai-whisper `.pt` checkpoint (`dims` + `model_state_dict`) of a multilingual model:
+    `toy` for tests, or the real `base`/`small` dimensions for speed figures."""
     import torch
     from whisper.model import ModelDimensions, Whisper
 
     torch.manual_seed(seed)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=width, n_audio_head=2, n_audio_layer=layers,
-                           n_vocab=51865, n_text_ctx=448, n_text_state=width, n_text_head=2, n_text_layer=layers)
+    width, heads, layers = WHISPER_SIZES[size]
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=width, n_audio_head=heads, n_audio_layer=layers,
+                           n_vocab=51865, n_text_ctx=448, n_text_state=width, n_text_head=heads, n_text_layer=layers)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"dims": dims.__dict__, "model_state_dict": Whisper(dims).state_dict()}, out)
     return out
 
 
-def utmos_folder(out: Path, width: int = 64, seed: int = 0) -> Path:
-    """A UTMOS folder (see `backends.utmos`) with a small random wav2vec2 and head."""
+def utmos_folder(out: Path, real_size: bool = False, seed: int = 0) -> Path:
+    """A UTMOS folder (see `backends.utmos`) with random weights: small, or (`real_size`) with
+    wav2vec 2.0 base and UTMOS22-strong's head dimensions."""
     import torch
     from safetensors.torch import save_file
     from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -94,28 +101,35 @@ def utmos_folder(out: Path, width: int = 64, seed: int = 0) -> Path:
     from .utmos import CONFIG, DEFAULTS, HEAD, SSL, build_head
 
     torch.manual_seed(seed)
-    cfg = {**DEFAULTS, "ssl_dim": width, "num_judges": 300, "domain_dim": 16, "judge_dim": 16,
-           "lstm_hidden": 32, "proj_hidden": 64, "judge_id": 288}
-    ssl = Wav2Vec2Model(Wav2Vec2Config(hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
-                                       intermediate_size=2 * width, conv_dim=(32,) * 7, num_conv_pos_embeddings=16))
+    if real_size:
+        cfg, ssl_config = dict(DEFAULTS), Wav2Vec2Config()   # transformers' defaults are wav2vec 2.0 base
+    else:
+        width = 64
+        cfg = {**DEFAULTS, "ssl_dim": width, "num_judges": 300, "domain_dim": 16, "judge_dim": 16,
+               "lstm_hidden": 32, "proj_hidden": 64, "judge_id": 288}
+        ssl_config = Wav2Vec2Config(hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
+                                    intermediate_size=2 * width, conv_dim=(32,) * 7, num_conv_pos_embeddings=16)
+    ssl = Wav2Vec2Model(ssl_config)
     ssl.save_pretrained(out / SSL)
     save_file({k: v.contiguous() for k, v in build_head(cfg).state_dict().items()}, str(out / HEAD))
     (out / CONFIG).write_text(json.dumps(cfg, indent=1), encoding="utf-8")
     return out
 
 
-def pyannote_checkpoint(out: Path, seed: int = 0) -> Path:
-    """A pyannote segmentation checkpoint (`pytorch_model.bin` in a folder): a small PyanNet with
+def pyannote_checkpoint(out: Path, real_size: bool = False, seed: int = 0) -> Path:
+    """A pyannote segmentation checkpoint (`pytorch_model.bin` in a folder): a PyanNet with
     segmentation-3.0's task (powerset over 3 speakers, at most 2 at once, 10 s chunks), saved as
-    a Lightning checkpoint with pyannote's own `on_save_checkpoint` metadata."""
+    a Lightning checkpoint with pyannote's own `on_save_checkpoint` metadata. Small, or
+    (`real_size`) with segmentation-3.0's LSTM (4 x 128, bidirectional) and linear (2 x 128) sizes."""
     import torch
     from pyannote.audio.core.task import Problem, Resolution, Specifications
     from pyannote.audio.models.segmentation import PyanNet
 
     torch.manual_seed(seed)
-    model = PyanNet(sincnet={"stride": 10}, lstm={"hidden_size": 32, "num_layers": 1, "bidirectional": True,
-                                                  "monolithic": True}, linear={"hidden_size": 32, "num_layers": 1},
-                    sample_rate=16000, num_channels=1)
+    hidden, layers = (128, 4) if real_size else (32, 1)
+    model = PyanNet(sincnet={"stride": 10}, lstm={"hidden_size": hidden, "num_layers": layers, "bidirectional": True,
+                                                  "monolithic": True},
+                    linear={"hidden_size": hidden, "num_layers": 2 if real_size else 1}, sample_rate=16000, num_channels=1)
     model.specifications = Specifications(problem=Problem.MONO_LABEL_CLASSIFICATION, resolution=Resolution.FRAME,
                                           duration=10.0, classes=["speaker#1", "speaker#2", "speaker#3"],
                                           powerset_max_classes=2, permutation_invariant=True)

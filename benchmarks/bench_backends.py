@@ -1,0 +1,114 @@
+"""Speed of the bring-your-own backends against the embedded defaults. Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/bench_backends.py [--seconds 60]
+
+No released weights can be downloaded here, so each backend is built with random weights at
+its released model's size (`backends.toy`) and loaded through the same code as a user's
+folder. These are RANDOM-WEIGHT SPEED FIGURES, NOT QUALITY: compute per audio-second depends
+on the architecture and size only, except for ASR decoding, whose length depends on what the
+model says (a random model babbles to the token limit and falls back through every
+temperature, so its end-to-end RTF is an upper bound; the encoder figure is exact).
+
+Figures (real speech: the first N seconds of Allison's English prompts, as ~5 s clips):
+- speaker embedding, s per audio-second: Resemblyzer (embedded) vs ECAPA-TDNN C=1024;
+- overlap detection, s per audio-second: pyannote PyanNet at segmentation-3.0 size;
+- UTMOS, s per audio-second: wav2vec 2.0 base + UTMOS22-strong head;
+- ASR: faster-whisper tiny.en / base int8 (embedded) end-to-end RTF vs openai-whisper base-size
+  fp32 (encoder per 30 s window, and end-to-end, random weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from backends import mos_predictor, overlap_detector, speaker_encoder, toy, transcriber  # noqa: E402
+from curate import corpus  # noqa: E402
+
+SR = 16000
+
+
+def clips(seconds: float) -> list[np.ndarray]:
+    _, audio = corpus.take_seconds(corpus.prompts("en"), seconds)
+    return audio
+
+
+def per_second(fn, xs: list[np.ndarray]) -> float:
+    fn(xs[0])  # warm-up
+    t0 = time.perf_counter()
+    for x in xs:
+        fn(x)
+    return (time.perf_counter() - t0) / (sum(len(x) for x in xs) / SR)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--asr-clips", type=int, default=4, help="clips for the end-to-end ASR figures")
+    args = ap.parse_args()
+    import torch
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; RANDOM-WEIGHT SPEED FIGURES, NOT QUALITY")
+    xs = clips(args.seconds)
+    total = sum(len(x) for x in xs) / SR
+    print(f"audio: {len(xs)} clips, {total:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        ecapa = toy.ecapa_folder(root / "ecapa", channels=1024)
+        pyannote = toy.pyannote_checkpoint(root / "segmentation", real_size=True)
+        utmos = toy.utmos_folder(root / "utmos", real_size=True)
+        whisper_base = toy.whisper_pt(root / "whisper-base-random.pt", size="base")
+        print(f"built random models at released sizes in {time.perf_counter() - t0:.1f} s")
+
+        print("\nspeaker embedding (s per audio-second, lower is faster)")
+        for spec in ("resemblyzer", f"ecapa:{ecapa}"):
+            t0 = time.perf_counter()
+            enc = speaker_encoder(spec)
+            load = time.perf_counter() - t0
+            print(f"  {enc.name:<45} utterance {per_second(enc.embedding, xs):.4f}   "
+                  f"utterance + 1.6 s windows {per_second(enc.embed, xs):.4f}   load {load:.1f} s")
+
+        print("\noverlapped-speech detection")
+        det = overlap_detector(f"pyannote:{pyannote}")
+        print(f"  {det.name:<45} {per_second(det.evidence, xs):.4f} s per audio-second")
+
+        print("\nUTMOS")
+        mos = mos_predictor(str(utmos))
+        print(f"  {mos.name:<45} {per_second(mos.score, xs):.4f} s per audio-second")
+
+        print("\nASR (RTF = wall / audio; per-clip transcription as evaluation does it)")
+        few = xs[: args.asr_clips]
+        few_s = sum(len(x) for x in few) / SR
+        for spec in ("faster-whisper", f"openai-whisper:{whisper_base}"):
+            t = transcriber(spec)
+            t.transcribe_each(few[:1], "en")  # warm-up (and model load)
+            t0 = time.perf_counter()
+            t.transcribe_each(few, "en")
+            rtf = (time.perf_counter() - t0) / few_s
+            print(f"  {t.producer('en'):<60} end-to-end RTF {rtf:.3f}")
+        import whisper
+
+        model = t.model
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(np.concatenate(xs)[: 30 * SR]), 80)[None]
+        with torch.inference_mode():
+            model.encoder(mel)
+            t0 = time.perf_counter()
+            for _ in range(3):
+                model.encoder(mel)
+        print(f"  openai-whisper base-size encoder: {(time.perf_counter() - t0) / 3:.3f} s per 30 s window (fp32)")
+
+
+if __name__ == "__main__":
+    main()
