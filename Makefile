@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# the optional bring-your-own-model libraries (backends/): the tests need them, the demo does not
+BYO_STAMP := $(VENV)/.byo-stamp
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup system demo test bench clean
@@ -18,16 +20,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+$(BYO_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,byo]'
+	touch $(BYO_STAMP)
+
 demo: setup
 	$(BIN)/clonebench demo
 
-test: setup
+test: setup $(BYO_STAMP)
 	$(BIN)/python -m pytest -q tests
 
-bench: setup
+bench: setup $(BYO_STAMP)
 	$(BIN)/python benchmarks/bench_vet.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_model.py --preset v2
+	$(BIN)/python benchmarks/bench_backends.py
 
 clean:
 	rm -rf $(VENV) datasets/demo datasets/clonebench.duckdb datasets/clips

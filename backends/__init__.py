@@ -2,6 +2,7 @@
 
     --asr             faster-whisper (default) | openai-whisper:FILE.pt
     --speaker-encoder resemblyzer (default)    | ecapa:DIR   (speechbrain spkrec-ecapa-voxceleb layout)
+                                               | wavlm:DIR   (transformers WavLMForXVector folder)
     --overlap         (none by default)        | pyannote:PATH (segmentation checkpoint or its folder)
     --utmos           (none by default)        | utmos:DIR   (see backends.utmos)
 
@@ -53,7 +54,11 @@ def speaker_encoder(value: str | None = None):
 
     if not value or value == "resemblyzer":
         return SpeakerEncoder()
-    spec = Spec.parse("--speaker-encoder", value, ("ecapa",), ("resemblyzer",))
+    spec = Spec.parse("--speaker-encoder", value, ("ecapa", "wavlm"), ("resemblyzer",))
+    if spec.kind == "wavlm":
+        from .wavlm import WavLMEncoder
+
+        return WavLMEncoder(spec)
     _needs("speechbrain", spec.option, spec.kind)
     from .ecapa import EcapaEncoder
 

@@ -140,3 +140,22 @@ def pyannote_checkpoint(out: Path, real_size: bool = False, seed: int = 0) -> Pa
     out.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out / "pytorch_model.bin")
     return out
+
+
+def wavlm_folder(out: Path, real_size: bool = False, seed: int = 0) -> Path:
+    """A WavLM x-vector folder (`save_pretrained` layout) with random weights: small, or
+    (`real_size`) with wavlm-base-plus-sv's dimensions."""
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+
+    torch.manual_seed(seed)
+    if real_size:
+        config = WavLMConfig(num_labels=2)   # transformers' defaults are WavLM base
+    else:
+        config = WavLMConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                             conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_buckets=32, tdnn_dim=(64,) * 5,
+                             xvector_output_dim=512)
+    WavLMForXVector(config).save_pretrained(out)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=True).save_pretrained(out)
+    return out

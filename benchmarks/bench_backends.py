@@ -10,7 +10,8 @@ model says (a random model babbles to the token limit and falls back through eve
 temperature, so its end-to-end RTF is an upper bound; the encoder figure is exact).
 
 Figures (real speech: the first N seconds of Allison's English prompts, as ~5 s clips):
-- speaker embedding, s per audio-second: Resemblyzer (embedded) vs ECAPA-TDNN C=1024;
+- speaker embedding, s per audio-second: Resemblyzer (embedded) vs ECAPA-TDNN C=1024 and
+  WavLM base x-vector;
 - overlap detection, s per audio-second: pyannote PyanNet at segmentation-3.0 size;
 - UTMOS, s per audio-second: wav2vec 2.0 base + UTMOS22-strong head;
 - ASR: faster-whisper tiny.en / base int8 (embedded) end-to-end RTF vs openai-whisper base-size
@@ -70,10 +71,11 @@ def main() -> None:
         pyannote = toy.pyannote_checkpoint(root / "segmentation", real_size=True)
         utmos = toy.utmos_folder(root / "utmos", real_size=True)
         whisper_base = toy.whisper_pt(root / "whisper-base-random.pt", size="base")
+        wavlm = toy.wavlm_folder(root / "wavlm", real_size=True)
         print(f"built random models at released sizes in {time.perf_counter() - t0:.1f} s")
 
         print("\nspeaker embedding (s per audio-second, lower is faster)")
-        for spec in ("resemblyzer", f"ecapa:{ecapa}"):
+        for spec in ("resemblyzer", f"ecapa:{ecapa}", f"wavlm:{wavlm}"):
             t0 = time.perf_counter()
             enc = speaker_encoder(spec)
             load = time.perf_counter() - t0

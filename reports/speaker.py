@@ -62,10 +62,13 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
         words: dict[str, list[dict]] = {}
         for w in store.rows("SELECT clip_id, word, probability FROM words WHERE list_contains(?, clip_id) ORDER BY clip_id, idx", [ids]):
             words.setdefault(w["clip_id"], []).append(w)
+        # the encoder of the newest vetting (the timbre-library entry it wrote), Resemblyzer by default
+        encoder = store.scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? ORDER BY updated_at DESC LIMIT 1",
+                               [speaker]) or ENCODER
         vectors = {r["clip_id"]: np.asarray(r["vector"], np.float32) for r in store.rows(
-            "SELECT clip_id, vector FROM clip_embeddings WHERE encoder = ? AND list_contains(?, clip_id)", [ENCODER, ids])}
+            "SELECT clip_id, vector FROM clip_embeddings WHERE encoder = ? AND list_contains(?, clip_id)", [encoder, ids])}
 
-    rules = RuleSet.load()
+    rules = RuleSet.load().for_encoder(encoder)
     rows = []
     for c in clips:
         m = {**metrics[c["clip_id"]], "duration_s": c["duration_s"]}

@@ -154,6 +154,21 @@ def test_ecapa_embeds_real_speech_192d_deterministic(toys, en_utterances, no_net
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["PYANNOTE_METRICS_ENABLED"] == "false"
 
 
+def test_wavlm_xvectors_from_a_transformers_folder(tmp_path, en_utterances, no_network):
+    from backends import speaker_encoder
+
+    folder = toy.wavlm_folder(tmp_path / "wavlm-sv-random")
+    enc = speaker_encoder(f"wavlm:{folder}")
+    a, b = en_utterances[0], en_utterances[1]
+    ea = enc.embedding(a)
+    assert ea.shape == (512,) and np.isclose(np.linalg.norm(ea), 1.0, atol=1e-5)
+    assert np.array_equal(ea, enc.embedding(a)) and not np.allclose(ea, enc.embedding(b))
+    assert enc.embed(a)[1].shape[1] == 512 and enc.name.startswith("wavlm:wavlm-sv-random@")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="missing model.safetensors"):
+        speaker_encoder(f"wavlm:{folder}")
+
+
 def test_overlap_and_whisper_outputs_are_shaped(toys, en_utterances, no_network):
     from backends.openai_whisper import OpenAIWhisper
     from backends.overlap import PyannoteOverlap
@@ -175,8 +190,9 @@ def test_rules_per_encoder_and_overlap_evidence():
     ecapa = rules.for_encoder("ecapa:spkrec@abc")
     assert ecapa.version.endswith("+ecapa") and ecapa.clip["min_centroid_cos"] < rules.clip["min_centroid_cos"]
     assert rules.for_encoder("resemblyzer==0.1.4") is rules
-    with pytest.raises(Exception, match=r"\[speaker.wavlm\]"):
-        rules.for_encoder("wavlm:/x")
+    assert rules.for_encoder("wavlm:sv@abc").clip["min_centroid_cos"] == rules.speaker["wavlm"]["min_centroid_cos"]
+    with pytest.raises(Exception, match=r"\[speaker.titanet\]"):
+        rules.for_encoder("titanet:/x")
     ctx = SpeakerContext("en", None, None)
     assert clip_reasons({"overlap_s": 1.2}, None, None, ctx, rules) == ["multiple_speakers"]
     assert clip_reasons({"overlap_s": 0.2}, None, None, ctx, rules) == []
