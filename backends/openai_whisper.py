@@ -72,10 +72,14 @@ class OpenAIWhisper(Transcriber):
         language = whisper_language(lang)
         if not self.model.is_multilingual and language not in (None, "en"):
             raise ModelError(f"{self.label} is an English-only model; it cannot transcribe --lang {lang}")
-        result = whisper.transcribe(
-            self.model, audio.astype(np.float32), language=language, beam_size=self.beam_size,
-            word_timestamps=True, condition_on_previous_text=False, fp16=self.fp16, verbose=None,
-        )
+        kw = dict(language=language, beam_size=self.beam_size, word_timestamps=True,
+                  condition_on_previous_text=False, fp16=self.fp16, verbose=None)
+        try:
+            result = whisper.transcribe(self.model, audio.astype(np.float32), **kw)
+        except ValueError:
+            # sampling at a fallback temperature met non-finite logits (torch refuses to sample
+            # them): beam search alone never samples
+            result = whisper.transcribe(self.model, audio.astype(np.float32), temperature=0.0, **kw)
         words = [Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
                  for seg in result["segments"] for w in seg.get("words", [])]
         prob = None
