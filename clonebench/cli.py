@@ -59,7 +59,8 @@ def _report(make, *args) -> str | None:
 
 
 ASR_HELP = "faster-whisper (embedded, default) or openai-whisper:FILE.pt (a local openai-whisper checkpoint)."
-ENCODER_HELP = "resemblyzer (embedded, default) or ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder)."
+ENCODER_HELP = ("resemblyzer (embedded, default), ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder) "
+                "or wavlm:DIR (a transformers WavLMForXVector folder).")
 
 
 @app.command()

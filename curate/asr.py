@@ -168,10 +168,12 @@ def _pack(durations: list[float]) -> list[list[int]]:
 
 
 def _clip_transcript(words: list[Word], lo: float, hi: float, decoded: Decoded, lang: str) -> ClipTranscript:
-    mapped = [
-        Word(w.word.strip(), round(max(0.0, w.start_s - lo), 3), round(min(hi - lo, max(0.0, w.end_s - lo)), 3), w.probability)
-        for w in words if w.word.strip()
-    ]
+    mapped = []
+    for w in words:
+        if w.word.strip():
+            # a word is the clip's when its midpoint is, so its edges may stick out: clamp both
+            end = round(min(hi - lo, max(0.0, w.end_s - lo)), 3)
+            mapped.append(Word(w.word.strip(), min(round(max(0.0, w.start_s - lo), 3), end), end, w.probability))
     text = " ".join(w.word for w in mapped)
     avg = float(np.mean([math.log(max(w.probability, 1e-6)) for w in mapped])) if mapped else None
     if lang == "auto":

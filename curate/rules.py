@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from clonebench.errors import UserError
+
+log = logging.getLogger(__name__)
 
 REASONS = (
     "noise", "music", "reverb", "too_fast", "too_slow", "clipping", "low_bandwidth", "too_quiet",
@@ -62,7 +65,14 @@ class RuleSet:
         raw = path.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
         version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
-        return cls(version, data["clip"], data["rate"], data["enrolment"], data.get("speaker", {}))
+        clip = data["clip"]
+        if path != DEFAULT_RULES:  # a rule file copied from an older release lacks newer thresholds
+            builtin = tomllib.loads(DEFAULT_RULES.read_text(encoding="utf-8"))
+            missing = sorted(set(builtin["clip"]) - set(clip))
+            if missing:
+                log.warning("%s has no %s: using the built-in value%s", path, ", ".join(missing), "s" * (len(missing) > 1))
+                clip = {**builtin["clip"], **clip}
+        return cls(version, clip, data["rate"], data["enrolment"], data.get("speaker", {}))
 
     def for_encoder(self, encoder: str) -> "RuleSet":
         """The rules with the speaker thresholds of an encoder family (`[speaker.ecapa]`): cosine

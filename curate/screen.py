@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SIGNAL_STAGE = "signal"
 SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER])
 ASR_STAGE = "asr"
+ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
 OVERLAP_STAGE = "overlap"
 PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
 
@@ -35,7 +36,6 @@ def embed_stage(encoder_name: str) -> str:
     """One embedding stage per encoder, so clips embedded by one encoder stay done when
     another is tried."""
     return f"embed:{encoder_name}"
-ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
 
 
 class SignalScreens:

@@ -94,9 +94,8 @@ def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, models
             for clip in pending:
                 screen.run_embedding(store, encoder, clip)
                 step()
-    if models.overlap is not None:
-        pending = store.pending(speaker, screen.OVERLAP_STAGE, models.overlap.name)
-    if models.overlap is not None and pending:
+    pending = store.pending(speaker, screen.OVERLAP_STAGE, models.overlap.name) if models.overlap else []
+    if pending:
         with progress_bar(len(pending), "overlap") as step:
             for clip in pending:
                 screen.run_overlap(store, models.overlap, clip)

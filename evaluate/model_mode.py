@@ -153,7 +153,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
 
 
 def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tuple[dict, list[str]],
-                   label: str | None, baseline_run: str | None, fail_on: str | None) -> dict:
+                   label: str | None, baseline_run: str | None, fail_on: str | None, models) -> dict:
     from model.checkpoint import CheckpointError
 
     try:
@@ -163,8 +163,7 @@ def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tup
         return {"run_id": run_id, "status": "failed", "error": str(e)}
     return evaluate_audio(EvalOptions(
         db=opts.db, audio_dir=folder, label=label, baseline_run=baseline_run, fail_on=fail_on,
-        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", notes=notes,
-        asr=opts.asr, speaker_encoder=opts.speaker_encoder, utmos=opts.utmos, **fields))
+        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", notes=notes, **fields), models)
 
 
 def evaluate_model(opts: ModelEvalOptions) -> dict:
@@ -176,14 +175,17 @@ def evaluate_model(opts: ModelEvalOptions) -> dict:
     speakers = opts.speakers or enrolled_speakers(opts.db)
     if not speakers:
         raise UserError(f"no speakers with accepted clips in {opts.db}: vet recordings first, or name --speakers")
+    from .score import Models
+
+    models = Models.load(opts.asr, opts.speaker_encoder, opts.utmos)  # scorers load (or fail) before any synthesis
     prompts = speaker_prompts(opts.db, speakers)
     baseline = None
     if opts.baseline_gpt is not None:
         baseline = _evaluate_pair(opts, opts.baseline_gpt, opts.baseline_sovits, prompts,
-                                  f"{opts.label or 'model'} (baseline)", None, None)
+                                  f"{opts.label or 'model'} (baseline)", None, None, models)
     baseline_ok = baseline is not None and baseline.get("status") != "failed"
     result = _evaluate_pair(opts, opts.gpt, opts.sovits, prompts, opts.label,
-                            baseline["run_id"] if baseline_ok else None, opts.fail_on if baseline_ok else None)
+                            baseline["run_id"] if baseline_ok else None, opts.fail_on if baseline_ok else None, models)
     if result.get("status") == "failed":
         raise UserError(result["error"])
     if baseline is not None and not baseline_ok:

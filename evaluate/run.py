@@ -91,9 +91,9 @@ def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
     items = read_manifest(manifest, opts.audio_dir)
     manifest_sha = sha256_file(manifest)
 
+    models = models or Models.load(opts.asr, opts.speaker_encoder, opts.utmos)  # a bad model fails before any row
     with Store(opts.db) as store:
         baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None
-        models = models or Models.load(opts.asr, opts.speaker_encoder, opts.utmos)
         run = _start_run(store, opts, manifest_sha, models)
         errors = _resolve_references(store, opts, items, models)
         done = {r["item_key"] for r in store.rows("SELECT item_key FROM eval_items WHERE run_id = ?", [run["run_id"]])}

@@ -228,7 +228,7 @@ def test_vet_and_evaluate_with_local_models(toys, en_utterances, tmp_path):
         producers = {r["producer"] for r in store.rows("SELECT producer FROM transcripts")}
         assert len(producers) == 1 and producers.pop().startswith("openai-whisper:tiny-random.pt@")
         words = store.rows("SELECT w.start_s, w.end_s, c.duration_s FROM words w JOIN clips c USING (clip_id)")
-        assert all(0 <= w["start_s"] <= w["end_s"] <= w["duration_s"] + 1e-6 for w in words)
+        assert all(0 <= w["start_s"] <= w["end_s"] <= w["duration_s"] + 1e-3 for w in words)  # ms precision
         assert store.scalar("SELECT count(*) FROM metrics WHERE name = 'spk_consistency'") == n
         lib = store.rows("SELECT * FROM speaker_embeddings WHERE encoder = ?", [enc])
         assert all(len(r["vector"]) == 192 for r in lib)

@@ -115,3 +115,14 @@ def test_registry_detects_a_corrupt_weight_file(tmp_path):
     for m in registry.ALL_MODELS:
         registry.verify(m)  # the pinned wheels are installed and intact
     assert registry.whisper_base_dir().joinpath("model.bin").stat().st_size == 145217532
+
+
+def test_word_times_are_clamped_to_their_clip():
+    """A word belongs to the clip holding its midpoint, so its edges can stick out of a packed
+    window's slot (or an engine can return end < start): stored times stay ordered and inside."""
+    from curate.asr import Decoded, Word, _clip_transcript
+
+    words = [Word("over", 10.9, 11.4, 0.9), Word("inside", 7.0, 7.5, 0.9), Word("reversed", 8.2, 8.1, 0.5),
+             Word("early", 5.8, 6.2, 0.9)]
+    out = _clip_transcript(words, 6.0, 11.0, Decoded(words, "en", None), "en").words
+    assert [(w.start_s, w.end_s) for w in out] == [(4.9, 5.0), (1.0, 1.5), (2.1, 2.1), (0.0, 0.2)]
