@@ -20,17 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from clonebench.config import model_cache_dir
-from clonebench.errors import ModelError
+from clonebench.errors import ModelError, first_line
+
+from curate.speakers import embed_with_windows, unit_rows
 
 from .local import Spec, check_weights_only, content_sha256, enforce_offline, require
 
-SR = 16000
 HPARAMS = "hyperparams.yaml"
 ALLOWED_TAG_PREFIXES = (
     "speechbrain.lobes.", "speechbrain.processing.", "speechbrain.nnet.", "speechbrain.dataio.encoder.",
     "speechbrain.utils.parameter_transfer.", "torch.nn.",
 )
-WINDOW_S, HOP_S = 1.6, 0.4   # partial embeddings for the within-clip screens (as with Resemblyzer)
 
 
 def _pretrainer_files(text: str) -> list[str]:
@@ -78,27 +78,21 @@ class EcapaEncoder:
                 local_strategy=LocalStrategy.COPY,
             )
         except Exception as e:  # speechbrain raises many types for a bad folder; one line each
-            raise ModelError(f"{label}:{folder}: does not load: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
+            raise ModelError(f"{label}:{folder}: does not load: {first_line(e, 200)}") from None
         self.model.eval()
 
-    def _encode(self, batch: np.ndarray) -> np.ndarray:
+    def _encode(self, batch: list[np.ndarray]) -> np.ndarray:
+        """Unit embeddings of equally long 16 kHz arrays (a clip, or its windows)."""
         import torch
 
         with torch.inference_mode():
-            out = self.model.encode_batch(torch.from_numpy(np.ascontiguousarray(batch, np.float32)))
-        v = out.reshape(len(batch), -1).cpu().numpy().astype(np.float32)
-        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+            out = self.model.encode_batch(torch.from_numpy(np.stack(batch).astype(np.float32)))
+        return unit_rows(out.reshape(len(batch), -1).cpu().numpy())
 
     def embedding(self, x: np.ndarray) -> np.ndarray:
         """The unit-length embedding of 16 kHz audio."""
-        return self._encode(x[None])[0]
+        return self._encode([x])[0]
 
     def embed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(clip embedding, partial embeddings of 1.6 s windows every 0.4 s)."""
-        win, hop = int(WINDOW_S * SR), int(HOP_S * SR)
-        if len(x) < win:
-            whole = self.embedding(x)
-            return whole, whole[None]
-        starts = range(0, len(x) - win + 1, hop)
-        partials = self._encode(np.stack([x[s:s + win] for s in starts]))
-        return self.embedding(x), partials
+        """(clip embedding, embeddings of 1.6 s windows every 0.4 s)."""
+        return embed_with_windows(self._encode, x)

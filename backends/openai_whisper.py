@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clonebench.errors import ModelError
+from clonebench.errors import ModelError, first_line
 from clonebench.registry import sha256_file
 from curate.asr import Decoded, Transcriber, Word, whisper_language
 
@@ -42,7 +42,7 @@ class OpenAIWhisper(Transcriber):
             model = whisper.load_model(str(path), device=device)
         except (KeyError, TypeError, RuntimeError) as e:
             raise ModelError(f"{spec.option} openai-whisper:{path}: not a whisper checkpoint "
-                             f"(needs 'dims' and 'model_state_dict'): {str(e).splitlines()[0][:160]}") from None
+                             f"(needs 'dims' and 'model_state_dict'): {first_line(e, 160)}") from None
         released = _released_name(self.sha256)
         if released:
             model.set_alignment_heads(whisper._ALIGNMENT_HEADS[released])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.errors import ModelError
+from clonebench.errors import ModelError, first_line
 from clonebench.registry import sha256_file
 
 from .local import Spec, check_weights_only, enforce_offline
@@ -72,7 +72,7 @@ class PyannoteOverlap:
         try:
             model = Model.from_pretrained(path, map_location=torch.device(device))
         except Exception as e:  # lightning and pyannote raise many types for a wrong file
-            raise ModelError(f"{label}:{path}: does not load: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
+            raise ModelError(f"{label}:{path}: does not load: {first_line(e, 200)}") from None
         if model is None:
             raise ModelError(f"{label}:{path}: does not load")
         self.model = model.eval()

@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 
-from clonebench.errors import ModelError
+from clonebench.errors import ModelError, first_line
 
 from .local import Spec, content_sha256, enforce_offline, require
 
@@ -87,7 +87,7 @@ class UTMOS:
             self.head = build_head(cfg)
             self.head.load_state_dict(load_file(str(folder / HEAD)))
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:
-            raise ModelError(f"{spec.option} {folder}: UTMOS does not load: {str(e).splitlines()[0][:200]}") from None
+            raise ModelError(f"{spec.option} {folder}: UTMOS does not load: {first_line(e, 200)}") from None
         if self.ssl.config.hidden_size != cfg["ssl_dim"]:
             raise ModelError(f"{spec.option} {folder}: wav2vec2 width {self.ssl.config.hidden_size} != ssl_dim {cfg['ssl_dim']}")
         self.head.to(device).eval()

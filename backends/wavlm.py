@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from clonebench.errors import ModelError
+from clonebench.errors import ModelError, first_line
+
+from curate.speakers import embed_with_windows, unit_rows
 
 from .local import Spec, check_weights_only, content_sha256, enforce_offline, require
 
 SR = 16000
-WINDOW_S, HOP_S = 1.6, 0.4
 
 
 class WavLMEncoder:
@@ -38,7 +39,7 @@ class WavLMEncoder:
             self.features = AutoFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
             self.model = WavLMForXVector.from_pretrained(str(folder), local_files_only=True).to(device).eval()
         except (OSError, ValueError, RuntimeError, KeyError) as e:
-            raise ModelError(f"{label}:{folder}: does not load: {str(e).splitlines()[0][:200]}") from None
+            raise ModelError(f"{label}:{folder}: does not load: {first_line(e, 200)}") from None
         self.device = device
 
     def _encode(self, batch: list[np.ndarray]) -> np.ndarray:
@@ -47,15 +48,12 @@ class WavLMEncoder:
         inputs = self.features(batch, sampling_rate=SR, padding=True, return_tensors="pt")
         with torch.inference_mode():
             out = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).embeddings
-        v = out.cpu().numpy().astype(np.float32)
-        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+        return unit_rows(out.cpu().numpy())
 
     def embedding(self, x: np.ndarray) -> np.ndarray:
+        """The unit-length embedding of 16 kHz audio."""
         return self._encode([x])[0]
 
     def embed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        win, hop = int(WINDOW_S * SR), int(HOP_S * SR)
-        whole = self.embedding(x)
-        if len(x) < win:
-            return whole, whole[None]
-        return whole, self._encode([x[s:s + win] for s in range(0, len(x) - win + 1, hop)])
+        """(clip embedding, embeddings of 1.6 s windows every 0.4 s)."""
+        return embed_with_windows(self._encode, x)

@@ -15,3 +15,10 @@ class StoreInUse(UserError):
 
 class ModelError(UserError):
     """An embedded or local model is missing, incomplete or fails its checksum."""
+
+
+def first_line(e: BaseException, limit: int | None = None) -> str:
+    """`Type: first line of the message` (at most `limit` characters of it), for wrapping a
+    library's exception into one of ours without its traceback or a multi-line message."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:limit]}" if text else type(e).__name__

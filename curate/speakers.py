@@ -20,8 +20,28 @@ ENCODER = f"resemblyzer=={registry.RESEMBLYZER.version}"
 SR = 16000
 
 
+WINDOW_S, HOP_S = 1.6, 0.4  # the window embeddings behind the within-clip screens (Resemblyzer's own partials)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def unit_rows(v: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length."""
+    v = np.asarray(v, np.float32)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+
+
+def embed_with_windows(encode, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(clip embedding, embeddings of 1.6 s windows every 0.4 s) for an encoder whose
+    `encode(list of 16 kHz arrays)` returns one unit row per array. A clip shorter than one
+    window is its own only window."""
+    whole = encode([x])[0]
+    win, hop = int(WINDOW_S * SR), int(HOP_S * SR)
+    if len(x) < win:
+        return whole, whole[None]
+    return whole, encode([x[s:s + win] for s in range(0, len(x) - win + 1, hop)])
 
 
 def split_consistency(partials: np.ndarray, min_side: int = 2) -> float:

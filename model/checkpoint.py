@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from clonebench.errors import UserError
+from clonebench.errors import UserError, first_line
 
 from .config import GPTConfig, SoVITSConfig, from_mapping
 
@@ -97,17 +97,12 @@ def safe_load(path: Path) -> dict:
             raise CheckpointError(
                 f"{path}: refused: its pickle asks for {global_name.group(1)}, which a checkpoint "
                 "never needs (it may try to run code); nothing from it was executed") from None
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(e)})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line(e)})") from None
     except Exception as e:  # zip errors, truncated archives, random bytes
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(e)})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line(e)})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict)")
     return _plain(obj)
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def _state_dict(path: Path, obj: dict) -> dict[str, torch.Tensor]:

@@ -58,13 +58,11 @@ def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, na
     list_path = out / f"{name}.list"
     list_path.write_text("".join(f"{e.path}|{e.speaker}|{e.lang}|{e.text}\n" for e in entries), encoding="utf-8")
     (out / "timbre").mkdir(exist_ok=True)
-    timbre = []
-    for speaker in sorted({e.speaker for e in entries}):
-        if speaker in library:
-            np.save(out / "timbre" / f"{speaker}.npy", library[speaker])
-            timbre.append(speaker)
-    return {"list": str(list_path), "clips": len(entries), "speakers": sorted({e.speaker for e in entries}),
-            "timbre": timbre, "skipped": skipped}
+    exported = sorted({e.speaker for e in entries})
+    timbre = [s for s in exported if s in library]
+    for speaker in timbre:
+        np.save(out / "timbre" / f"{speaker}.npy", library[speaker])
+    return {"list": str(list_path), "clips": len(entries), "speakers": exported, "timbre": timbre, "skipped": skipped}
 
 
 def read_list(path: Path) -> list[ListEntry]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clonebench.errors import ModelError
+from clonebench.errors import ModelError, first_line
 
 FRAME_SAMPLES = 320          # 16 kHz / 50 Hz
 WINDOW_S = 30
@@ -77,7 +77,7 @@ class HubertContent:
         try:
             self.model = HubertModel.from_pretrained(str(self.folder), local_files_only=True).eval()
         except Exception as e:
-            raise ModelError(f"{self.folder}: HuBERT did not load ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+            raise ModelError(f"{self.folder}: HuBERT did not load ({first_line(e)})") from None
         self.dim = int(self.model.config.hidden_size)
         self.name = "cnhubert"
         self.normalize = False
@@ -129,7 +129,7 @@ class BertFeatures:
                 self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
                 self.model = AutoModelForMaskedLM.from_pretrained(str(self.folder), local_files_only=True).eval()
             except Exception as e:
-                raise ModelError(f"{self.folder}: BERT did not load ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+                raise ModelError(f"{self.folder}: BERT did not load ({first_line(e)})") from None
 
     @torch.no_grad()
     def for_runs(self, runs) -> torch.Tensor:

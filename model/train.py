@@ -262,8 +262,8 @@ class Trainer:
         path = self.out / "native" / f"{stage}-{position['step']:07d}.pt"
         checkpoint.save_native(path, sovits=self.sovits, gpt=self.gpt if stage == "s1" else None,
                                sovits_config=self.s_config, gpt_config=self.g_config, training={
-                                   "stage": stage, **position, "rng": _rng_state(), "world_size": self.world.size, "data_hash": self.data.data_hash,
-                                   "seed": self.opts.seed, "options": _plain_options(self.opts),
+                                   "stage": stage, **position, "rng": _rng_state(), "world_size": self.world.size,
+                                   "data_hash": self.data.data_hash, "seed": self.opts.seed, "options": _plain_options(self.opts),
                                    "models": {k: m.state_dict() for k, m in models.items()},
                                    "optims": {k: o.state_dict() for k, o in optims.items()},
                                    "scheds": {k: s.state_dict() for k, s in scheds.items()}})
