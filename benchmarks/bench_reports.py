@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clonebench.audio import write_wav  # noqa: E402
-from clonebench.store import Store  # noqa: E402
+from store import ASR, Clip, Enrolment, Recording, Store, Transcript, Word  # noqa: E402
 from curate import corpus  # noqa: E402
 from curate.speakers import ENCODER  # noqa: E402
 from reports.speaker import speaker_report  # noqa: E402
@@ -32,30 +32,25 @@ def fill(db: Path, speaker: str, n: int) -> None:
     prompts = corpus.prompts("en")[:40]
     audio = [corpus.load_prompt(p) for p in prompts]
     rng = np.random.default_rng(0)
-    with Store(db) as store, store.transaction():
-        store.con.execute("INSERT INTO speakers (speaker, lang) VALUES (?, 'en')", [speaker])
+    with Store(db) as store:
+        store.put_speaker(speaker, "en")
         for k in range(n):
             x, p = audio[k % len(audio)], prompts[k % len(prompts)]
-            sha = f"{speaker}{k:060x}"
-            store.con.execute("INSERT INTO recordings (sha256, speaker, source, duration_s) VALUES (?, ?, ?, ?)",
-                              [sha, speaker, f"take{k}.wav", len(x) / 16000])
+            sha, dur = f"{speaker}{k:060x}", len(x) / 16000
             p16, p32 = db.parent / "clips" / speaker / f"c{k}_16k.wav", db.parent / "clips" / speaker / f"c{k}_32k.wav"
             write_wav(p16, x, 16000)
             write_wav(p32, np.repeat(x, 2), 32000)
             cid = f"{speaker}-{k:04d}"
-            store.con.execute("INSERT INTO clips VALUES (?, ?, ?, 0, ?, ?, ?, ?, 'bench')",
-                              [cid, sha, speaker, len(x) / 16000, len(x) / 16000, str(p32), str(p16)])
+            store.add_recording(Recording(sha, speaker, f"take{k}.wav", None, None, None, dur),
+                                [Clip(cid, sha, speaker, 0.0, dur, dur, str(p32), str(p16), "bench")], {}, "bench")
             bad = k % 5 == 0
-            store.con.execute("INSERT INTO verdicts (clip_id, rule_set, status, reasons) VALUES (?, 'bench', ?, ?)",
-                              [cid, "rejected" if bad else "accepted", ["noise"] if bad else []])
-            store.con.execute("INSERT INTO transcripts (clip_id, kind, text) VALUES (?, 'asr', ?)", [cid, p.text])
-            store.con.executemany("INSERT INTO words VALUES (?, ?, ?, 0, 0, ?, 'bench')",
-                                  [[cid, i, w, float(rng.uniform(0.3, 1))] for i, w in enumerate(p.text.split())])
+            store.record_verdicts("bench", [cid], [(cid, "rejected" if bad else "accepted", ["noise"] if bad else [])])
+            store.put_asr(Transcript(cid, ASR, p.text, producer="bench"),
+                          [Word(cid, i, w, 0.0, 0.0, float(rng.uniform(0.3, 1))) for i, w in enumerate(p.text.split())])
             store.put_metrics(cid, {m: float(rng.normal()) for m in ("snr_db", "dnsmos_bak", "dnsmos_ovrl", "music_prob",
                                     "rt60_s", "speech_rate", "loudness_lufs", "bandwidth_hz", "spk_centroid_cos")}, "bench")
-            store.con.execute("INSERT INTO clip_embeddings VALUES (?, ?, ?)", [cid, ENCODER, rng.normal(size=256).tolist()])
-        store.con.execute("INSERT INTO enrolments (speaker, rule_set, status, accepted_s, rejected_s, advice) "
-                          "VALUES (?, 'bench', 'ready', 100, 20, '[]')", [speaker])
+            store.put_embedding(cid, ENCODER, rng.normal(size=256), None)
+        store.record_enrolment(Enrolment(speaker, "bench", "ready", 100, 20, []))
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ def speaker_audio(lang: str, seconds: float, start: int) -> np.ndarray:
 
 def timed_vet(folder: Path, speaker: str, db: Path, lang: str = "en") -> float:
     t = time.perf_counter()
-    vet([folder], VetOptions(speaker=speaker, db=db, lang=lang))
+    vet(VetOptions(speaker=speaker, db=db, lang=lang, inputs=[folder]))
     return time.perf_counter() - t
 
 
@@ -122,7 +122,7 @@ def accuracy() -> None:
                 sf.write(folder / f"{defect}_{sev}.wav", fn(clips[k]), SR)
                 labels[f"{voice}/{defect}_{sev}"] = defect
                 k += 1
-        doc = vet([folder], VetOptions(speaker=voice, db=tmp / "acc.duckdb", lang=lang))
+        doc = vet(VetOptions(speaker=voice, db=tmp / "acc.duckdb", lang=lang, inputs=[folder]))
         for c in doc["clips"]:
             c["_key"] = f"{voice}/{Path(c['source']).stem}"
         labels_found = defaultdict(set)

@@ -65,10 +65,13 @@ ENCODER_HELP = ("resemblyzer (embedded, default), ecapa:DIR (a local speechbrain
 
 @app.command()
 def vet(
-    inputs: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
-    speaker: str = typer.Option(..., "--speaker", "-s", help="Speaker name (letters, digits, _ - .)."),
+    inputs: Optional[list[Path]] = typer.Argument(None, help="Audio files or folders (searched recursively)."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Speaker name (letters, digits, _ - .)."),
     lang: str = typer.Option("en", "--lang", help="Expected language: en, zh, fr, ... or auto."),
-    transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="TSV of name<TAB>text for the files."),
+    transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="TSV of name<TAB>text for the files "
+                                               "(a .lab or .txt file beside an audio file is read too)."),
+    list_file: Optional[Path] = typer.Option(None, "--list", help="A GPT-SoVITS list (path|speaker|lang|text): vet "
+                                             "every speaker in it, instead of INPUTS and --speaker."),
     db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="A rule-set TOML to use instead of the built-in one."),
     min_clip: float = typer.Option(3.0, "--min-clip", help="Slicer: shortest clip, seconds."),
@@ -82,31 +85,29 @@ def vet(
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the speaker and dataset reports."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
-    """Screen recordings of one speaker and decide which clips are fit for cloning."""
+    """Screen recordings of one speaker (or every speaker of a --list) and decide which clips are fit for cloning."""
     from curate.slicer import SliceConfig
-    from curate.vet import VetOptions, vet as run_vet
+    from curate.vet import VetOptions, vet as run_vet, vet_list
 
-    if min_clip <= 0 or max_clip <= min_clip:
-        typer.echo("error: need 0 < --min-clip < --max-clip", err=True)
-        raise typer.Exit(2)
-    if transcripts is not None and not transcripts.is_file():
-        typer.echo(f"error: {transcripts}: transcript file not found", err=True)
-        raise typer.Exit(2)
-    opts = VetOptions(speaker=speaker, db=db, lang=lang, transcripts=transcripts, rules=rules,
-                      slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
-                      max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap)
-    result = _run(run_vet, inputs, opts)
+    opts = _run(VetOptions, speaker=speaker, db=db, lang=lang, transcripts=transcripts, list_file=list_file,
+                inputs=list(inputs or []), rules=rules,
+                slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
+                max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap)
+    result = _run(vet_list if list_file else run_vet, opts)
+    docs = result["speakers"] if list_file else [result]
     if not no_report:
         from reports.dataset import dataset_report
         from reports.speaker import speaker_report
 
-        result["reports"] = [p for p in (_report(speaker_report, db, speaker), _report(dataset_report, db)) if p]
+        result["reports"] = [p for p in [*(_report(speaker_report, db, d["speaker"]) for d in docs),
+                                         _report(dataset_report, db)] if p]
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
         from .summary import print_vet_summary
 
-        print_vet_summary(result)
+        for d in docs:
+            print_vet_summary({**d, "errors": result["errors"] if d is docs[-1] else []})
         for path in result.get("reports", []):
             typer.echo(f"report: {path}")
 

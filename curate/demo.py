@@ -121,6 +121,7 @@ def run_demo(root: Path) -> list[dict]:
     results = []
     for name, info in speakers.items():
         log.info("vetting demo speaker %s", name)
-        opts = VetOptions(speaker=name, db=root / "clonebench.duckdb", lang=info["lang"], transcripts=info["transcripts"])
-        results.append(vet([info["dir"]], opts))
+        opts = VetOptions(speaker=name, db=root / "clonebench.duckdb", lang=info["lang"], transcripts=info["transcripts"],
+                          inputs=[info["dir"]])
+        results.append(vet(opts))
     return results

@@ -16,8 +16,9 @@ import numpy as np
 from clonebench import audio
 from clonebench.errors import AudioError, UserError
 from clonebench.registry import sha256_file
-from clonebench.store import Store
+from store import Clip, GivenText, Recording, Store
 
+from .given import GivenTexts
 from .slicer import SLICER_VERSION, SliceConfig, slice_audio
 
 log = logging.getLogger(__name__)
@@ -52,31 +53,6 @@ def find_audio(inputs: list[Path]) -> tuple[list[Path], list[dict]]:
     return unique, errors
 
 
-def read_transcripts(path: Path) -> tuple[dict[str, str], list[dict]]:
-    """`name<TAB>text` lines; name is a file name, a stem or a relative path."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read transcripts ({type(e).__name__})") from None
-    out, errors = {}, []
-    for n, line in enumerate(lines, 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        name, sep, text = line.partition("\t")
-        if not sep or not name.strip() or not text.strip():
-            errors.append({"source": f"{path}:{n}", "error": f"{path}:{n}: expected 'name<TAB>text'"})
-            continue
-        out[name.strip()] = " ".join(text.split())
-    return out, errors
-
-
-def transcript_for(file: Path, transcripts: dict[str, str]) -> str | None:
-    for key in (file.name, file.stem, str(file)):
-        if key in transcripts:
-            return transcripts[key]
-    return next((t for k, t in transcripts.items() if str(file).endswith("/" + k)), None)
-
-
 def clip_id(sha: str, start_s: float, end_s: float) -> str:
     return f"{sha[:16]}-{int(round(start_s * 1000)):08d}-{int(round(end_s * 1000)):08d}"
 
@@ -86,7 +62,7 @@ def ingest_file(store: Store, path: Path, sha: str, opts: IngestOptions) -> int:
     decoded = audio.decode(path, max_duration_s=opts.max_recording_s)
     x16 = audio.resample(decoded.samples, decoded.sample_rate, 16000)
     spans = slice_audio(x16, 16000, opts.slicing)
-    rows = []
+    clips, metrics = [], {}
     for start, end in spans:
         cid = clip_id(sha, start, end)
         a, b = int(start * decoded.sample_rate), int(end * decoded.sample_rate)
@@ -94,46 +70,39 @@ def ingest_file(store: Store, path: Path, sha: str, opts: IngestOptions) -> int:
         p32, p16 = opts.clips_dir / f"{cid}.32k.wav", opts.clips_dir / f"{cid}.16k.wav"
         audio.write_wav(p32, audio.resample(raw, decoded.sample_rate, 32000), 32000)
         audio.write_wav(p16, x16[int(start * 16000) : int(end * 16000)], 16000)
-        clip_ratio = float(np.mean(decoded.clipped[a:b])) if b > a else 0.0
-        rows.append((cid, start, end, str(p32), str(p16), clip_ratio))
-    with store.transaction():
-        store.con.execute(
-            "INSERT INTO recordings (sha256, speaker, source, format, sample_rate, channels, duration_s, decoder) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, opts.speaker, str(path), decoded.codec, decoded.sample_rate, decoded.channels, decoded.duration_s, audio.DECODER_VERSION],
-        )
-        for cid, start, end, p32, p16, clip_ratio in rows:
-            store.con.execute(
-                "INSERT INTO clips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [cid, sha, opts.speaker, start, end, end - start, p32, p16, SLICER_VERSION],
-            )
-            store.put_metrics(cid, {"duration_s": end - start, "clip_ratio": clip_ratio}, f"{audio.DECODER_VERSION}+{SLICER_VERSION}")
-        store.clear_error(str(path), opts.speaker)
-    if not rows:
+        clips.append(Clip(cid, sha, opts.speaker, start, end, end - start, str(p32), str(p16), SLICER_VERSION))
+        metrics[cid] = {"duration_s": end - start,
+                        "clip_ratio": float(np.mean(decoded.clipped[a:b])) if b > a else 0.0}
+    rec = Recording(sha, opts.speaker, str(path), decoded.codec, decoded.sample_rate, decoded.channels,
+                    decoded.duration_s, audio.DECODER_VERSION)
+    store.add_recording(rec, clips, metrics, f"{audio.DECODER_VERSION}+{SLICER_VERSION}")
+    if not clips:
         raise _nothing_to_vet(path)
-    return len(rows)
+    return len(clips)
 
 
 def _nothing_to_vet(path: Path) -> AudioError:
     return AudioError(f"{path}: no sound above the silence threshold, nothing to vet")
 
 
-def ingest(store: Store, files: list[Path], transcripts: dict[str, str], opts: IngestOptions, progress=None) -> list[dict]:
-    """Ingest every file; return error rows. Files already in the store are skipped."""
+def ingest(store: Store, files: list[Path], texts: GivenTexts, opts: IngestOptions, progress=None) -> list[dict]:
+    """Ingest every file and record its given text; return error rows. Files already in the
+    store are skipped (their text is updated when a new one is given)."""
     errors = []
     for path in files:
         try:
             sha = sha256_file(path)
-            owner = store.scalar("SELECT speaker FROM recordings WHERE sha256 = ?", [sha])
+            owner = store.recording_owner(sha)
             if owner is not None and owner != opts.speaker:
                 raise UserError(f"{path}: this recording is already enrolled for speaker {owner!r}")
             if owner is None:
                 n = ingest_file(store, path, sha, opts)
                 log.info("%s: %d clips", path, n)
-            elif not store.scalar("SELECT count(*) FROM clips WHERE recording_sha256 = ?", [sha]):
+            elif not store.clip_count(sha):
                 raise _nothing_to_vet(path)
-            text = transcript_for(path, transcripts)
-            if text:
-                store.con.execute("INSERT OR REPLACE INTO given_transcripts VALUES (?, ?, ?)", [sha, text, "user"])
+            given = texts.for_file(path)
+            if given:
+                store.put_given_text(GivenText(sha, given.text, given.source, given.lang))
         except (UserError, OSError) as e:
             msg = str(e) if isinstance(e, UserError) else f"{path}: {e.strerror or type(e).__name__}"
             store.log_error(str(path), opts.speaker, msg)

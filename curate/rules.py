@@ -74,6 +74,17 @@ class RuleSet:
                 clip = {**builtin["clip"], **clip}
         return cls(version, clip, data["rate"], data["enrolment"], data.get("speaker", {}))
 
+    def thresholds(self) -> dict:
+        """Every threshold, as the store keeps it (`rule_sets`)."""
+        return {"clip": self.clip, "rate": self.rate, "enrolment": self.enrolment, "speaker": self.speaker}
+
+    @classmethod
+    def stored(cls, store, version: str) -> "RuleSet | None":
+        """The rule set that decided under `version`, as it was then (None if the store predates
+        rule-set storage)."""
+        t = store.rule_set(version)
+        return cls(version, t["clip"], t["rate"], t["enrolment"], t.get("speaker", {})) if t else None
+
     def for_encoder(self, encoder: str) -> "RuleSet":
         """The rules with the speaker thresholds of an encoder family (`[speaker.ecapa]`): cosine
         scales differ between encoders. The default encoder uses `[clip]` as written; another

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 
 from clonebench import audio
-from clonebench.store import Store
+from store import Clip, Store, Transcript, Word
 
 from . import acoustics
 from .asr import Transcriber
@@ -29,7 +28,6 @@ SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER,
 ASR_STAGE = "asr"
 ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
 OVERLAP_STAGE = "overlap"
-PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
 
 
 def embed_stage(encoder_name: str) -> str:
@@ -46,72 +44,60 @@ class SignalScreens:
         self.dnsmos = DNSMOS()
         self.yamnet = YAMNet()
 
-    def run(self, store: Store, clip: dict) -> None:
-        x16, _ = audio.read_wav(clip["path_16k"])
-        x32, _ = audio.read_wav(clip["path_32k"])
+    def run(self, store: Store, clip: Clip) -> None:
+        x16, _ = audio.read_wav(clip.path_16k)
+        x32, _ = audio.read_wav(clip.path_32k)
         speech = speech_mask(self.vad.probabilities(x16))
         values = acoustics.measure(x16, x32, speech, FRAME_S)
         values.update(self.dnsmos.score(x16))
         values.update(self.yamnet.screen(x16))
         with store.transaction():
-            store.put_metrics(clip["clip_id"], values, SIGNAL_PRODUCER)
-            store.mark_done(clip["clip_id"], SIGNAL_STAGE, SIGNAL_PRODUCER)
+            store.put_metrics(clip.clip_id, values, SIGNAL_PRODUCER)
+            store.mark_done(clip.clip_id, SIGNAL_STAGE, SIGNAL_PRODUCER)
 
 
-def run_embedding(store: Store, encoder, clip: dict) -> None:
+def run_embedding(store: Store, encoder, clip: Clip) -> None:
     """The clip's speaker embedding and its window embeddings (`encoder.embed`), kept under the
     encoder's name; the speaker screens are computed from them when verdicts are made."""
-    x16, _ = audio.read_wav(clip["path_16k"])
+    x16, _ = audio.read_wav(clip.path_16k)
     embedding, partials = encoder.embed(x16)
     with store.transaction():
-        store.con.execute("INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)",
-                          [clip["clip_id"], encoder.name, embedding.tolist()])
-        store.con.execute("INSERT OR REPLACE INTO clip_embeddings VALUES (?, ?, ?)",
-                          [clip["clip_id"], encoder.name + PARTIALS, partials.reshape(-1).tolist()])
-        store.mark_done(clip["clip_id"], embed_stage(encoder.name), encoder.name)
+        store.put_embedding(clip.clip_id, encoder.name, embedding, partials)
+        store.mark_done(clip.clip_id, embed_stage(encoder.name), encoder.name)
 
 
-def run_overlap(store: Store, detector, clip: dict) -> None:
+def run_overlap(store: Store, detector, clip: Clip) -> None:
     """Frame-level overlapped-speech probabilities (kept in `clip_frames`) and their summary."""
-    x16, _ = audio.read_wav(clip["path_16k"])
+    x16, _ = audio.read_wav(clip.path_16k)
     evidence = detector.evidence(x16)
     with store.transaction():
-        store.con.execute("INSERT OR REPLACE INTO clip_frames VALUES (?, 'overlap_prob', ?, ?, ?)",
-                          [clip["clip_id"], detector.name, evidence.hop_s, evidence.probs.tolist()])
-        store.put_metrics(clip["clip_id"], evidence.metrics(len(x16) / 16000), detector.name)
-        store.mark_done(clip["clip_id"], OVERLAP_STAGE, detector.name)
+        store.put_frames(clip.clip_id, "overlap_prob", detector.name, evidence.hop_s, evidence.probs)
+        store.put_metrics(clip.clip_id, evidence.metrics(len(x16) / 16000), detector.name)
+        store.mark_done(clip.clip_id, OVERLAP_STAGE, detector.name)
 
 
-def asr_batches(clips: list[dict]) -> list[list[dict]]:
+def asr_batches(clips: list[Clip]) -> list[list[Clip]]:
     batches, total = [[]], 0.0
     for c in clips:
         if total >= ASR_BATCH_S:
             batches.append([])
             total = 0.0
         batches[-1].append(c)
-        total += c["duration_s"]
+        total += c.duration_s
     return [b for b in batches if b]
 
 
-def run_asr(store: Store, transcriber: Transcriber, clips: list[dict], lang: str, low_confidence: float) -> None:
+def run_asr(store: Store, transcriber: Transcriber, clips: list[Clip], lang: str, low_confidence: float) -> None:
     """Transcribe one batch, store text, words, language and the speaking rate."""
     producer = transcriber.producer(lang)
-    audios = [audio.read_wav(c["path_16k"])[0] for c in clips]
+    audios = [audio.read_wav(c.path_16k)[0] for c in clips]
     results = transcriber.transcribe(audios, lang, low_confidence)
-    speech = store.metrics_for([c["clip_id"] for c in clips])
+    speech = store.metrics_for([c.clip_id for c in clips])
     with store.transaction():
         for clip, tr in zip(clips, results):
-            cid = clip["clip_id"]
-            store.con.execute(
-                "INSERT OR REPLACE INTO transcripts VALUES (?, 'asr', ?, ?, ?, ?, ?, ?)",
-                [cid, tr.text, tr.language, tr.language_prob, tr.lid_scope, tr.avg_logprob, producer],
-            )
-            store.con.execute("DELETE FROM words WHERE clip_id = ?", [cid])
-            if tr.words:
-                store.con.executemany(
-                    "INSERT INTO words VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(cid, i, w.word, w.start_s, w.end_s, w.probability, producer) for i, w in enumerate(tr.words)],
-                )
+            cid = clip.clip_id
+            store.put_asr(Transcript(cid, "asr", tr.text, tr.language, tr.language_prob, tr.lid_scope, tr.avg_logprob, producer),
+                          [Word(cid, i, w.word, w.start_s, w.end_s, w.probability) for i, w in enumerate(tr.words)])
             speech_s = speech[cid].get("speech_s") or 0.0
             syllables = count_syllables(tr.text, tr.language if lang == "auto" and tr.language else lang)
             store.put_metrics(cid, {
@@ -121,19 +107,3 @@ def run_asr(store: Store, transcriber: Transcriber, clips: list[dict], lang: str
                 "speech_rate": syllables / speech_s if speech_s >= 0.5 and syllables else None,
             }, producer)
             store.mark_done(cid, ASR_STAGE, producer)
-
-
-def embeddings_for(store: Store, clip_ids: list[str], encoder: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Clip embeddings of one encoder and their window embeddings, by clip id."""
-    rows = store.rows(
-        "SELECT clip_id, encoder, vector FROM clip_embeddings WHERE list_contains(?, clip_id) AND encoder IN (?, ?)",
-        [clip_ids, encoder, encoder + PARTIALS],
-    )
-    embeds, partials = {}, {}
-    for r in rows:
-        if r["encoder"] == encoder:
-            embeds[r["clip_id"]] = np.asarray(r["vector"], np.float32)
-    for r in rows:
-        if r["encoder"] != encoder and r["clip_id"] in embeds:
-            partials[r["clip_id"]] = np.asarray(r["vector"], np.float32).reshape(-1, len(embeds[r["clip_id"]]))
-    return embeds, partials

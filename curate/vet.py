@@ -15,10 +15,12 @@ import numpy as np
 from clonebench.config import check_speaker_name, data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
-from clonebench.store import Store, to_json
+from clonebench.align import split_text
+from store import ASR, GIVEN, Enrolment, Store, Transcript
 
 from . import screen
-from .ingest import IngestOptions, find_audio, ingest, read_transcripts
+from .given import GivenTexts, read_list, read_tsv
+from .ingest import IngestOptions, find_audio, ingest
 from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence
 from .slicer import SliceConfig
 from .speakers import robust_centroid, split_consistency, split_gap
@@ -30,10 +32,13 @@ LANGS = ("en", "zh", "fr", "de", "es", "it", "ja", "ko", "pt", "ru", "yue", "aut
 
 @dataclass
 class VetOptions:
-    speaker: str
+    """What `vet` needs; invalid combinations fail here, in one line, before any work."""
+    speaker: str | None
     db: Path
     lang: str = "en"
-    transcripts: Path | None = None
+    transcripts: Path | None = None  # `name<TAB>text` TSV; .lab/.txt files beside the audio are read too
+    list_file: Path | None = None    # a GPT-SoVITS list: every speaker in it, instead of inputs + speaker
+    inputs: list[Path] = field(default_factory=list)
     rules: Path | None = None
     slicing: SliceConfig = field(default_factory=SliceConfig)
     max_recording_min: float = 20.0
@@ -42,31 +47,85 @@ class VetOptions:
     speaker_encoder: str | None = None
     overlap: str | None = None
 
+    def __post_init__(self) -> None:
+        s = self.slicing
+        if s.min_clip_s <= 0 or s.max_clip_s <= s.min_clip_s:
+            raise UserError("need 0 < --min-clip < --max-clip")
+        if self.lang not in LANGS:
+            raise UserError(f"unsupported --lang {self.lang!r}: choose one of {', '.join(LANGS)}")
+        for flag, path in (("--transcripts", self.transcripts), ("--list", self.list_file)):
+            if path is not None and not Path(path).is_file():
+                raise UserError(f"{flag} {path}: file not found")
+        if self.list_file is not None:
+            if self.inputs or self.speaker or self.transcripts:
+                raise UserError("--list names the files, speakers and texts: give no INPUTS, --speaker or --transcripts with it")
+        else:
+            if not self.speaker or not self.inputs:
+                raise UserError("give INPUTS and --speaker (or a GPT-SoVITS --list)")
+            check_speaker_name(self.speaker)
 
-def vet(inputs: list[Path], opts: VetOptions) -> dict:
+
+def vet(opts: VetOptions) -> dict:
     """Vet recordings of one speaker; returns the JSON document described in the README."""
-    speaker = check_speaker_name(opts.speaker)
-    if opts.lang not in LANGS:
-        raise UserError(f"unsupported --lang {opts.lang!r}: choose one of {', '.join(LANGS)}")
+    by_name, errors = read_tsv(opts.transcripts) if opts.transcripts else ({}, [])
+    files, missing = find_audio(opts.inputs)
+    models = load_models(opts)
+    with Store(opts.db) as store:
+        result = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models)
+    result["errors"] = errors + missing + result["errors"]
+    return result
+
+
+def vet_list(opts: VetOptions) -> dict:
+    """Vet every speaker of a GPT-SoVITS `.list` in one run; each speaker's language comes from
+    its lines (the most common one). Returns {"speakers": [vet documents], "errors", "store"}."""
+    list_file = opts.list_file
+    entries, errors = read_list(list_file)
+    by_speaker: dict[str, list] = {}
+    for e in entries:
+        by_speaker.setdefault(e.speaker, []).append(e)
+    if not by_speaker:
+        raise UserError(f"{list_file}: no usable line" + (f" ({errors[0]['error']})" if errors else ""))
+    models = load_models(opts)
+    docs = []
+    with Store(opts.db) as store:
+        for speaker, mine in sorted(by_speaker.items()):
+            langs = [e.lang for e in mine]
+            lang = max(sorted(set(langs)), key=langs.count)
+            files = []
+            for e in mine:
+                if e.path.is_file():
+                    files.append(e.path)
+                else:
+                    errors.append({"source": e.text.source, "error": f"{e.text.source}: {e.path}: no such file"})
+            texts = GivenTexts(by_path={e.path: e.text for e in mine})
+            doc = _vet_speaker(store, speaker, lang, files, texts, opts, models)
+            errors += doc.pop("errors")
+            docs.append(doc)
+    return {"speakers": docs, "errors": errors, "store": str(opts.db)}
+
+
+def load_models(opts: VetOptions) -> "VetModels":
+    """Models load before any work, so a bad --asr/--speaker-encoder/--overlap fails at once."""
     import backends
 
-    # Models load before any work, so a bad --asr/--speaker-encoder/--overlap fails at once.
-    models = VetModels(backends.transcriber(opts.asr), backends.speaker_encoder(opts.speaker_encoder),
-                       backends.overlap_detector(opts.overlap))
+    return VetModels(backends.transcriber(opts.asr), backends.speaker_encoder(opts.speaker_encoder),
+                     backends.overlap_detector(opts.overlap))
+
+
+def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts: GivenTexts, opts: VetOptions,
+                 models: "VetModels") -> dict:
     rules = RuleSet.load(opts.rules).for_encoder(models.encoder.name)
-    transcripts, errors = read_transcripts(opts.transcripts) if opts.transcripts else ({}, [])
-    files, missing = find_audio(inputs)
-    errors += missing
-    with Store(opts.db) as store:
-        store.con.execute("INSERT OR IGNORE INTO speakers (speaker, lang) VALUES (?, ?)", [speaker, opts.lang])
-        store.con.execute("UPDATE speakers SET lang = ? WHERE speaker = ?", [opts.lang, speaker])
-        clips_dir = data_root_for(opts.db) / "clips" / speaker
-        ingest_opts = IngestOptions(speaker, clips_dir, opts.slicing, opts.max_recording_min * 60)
-        with progress_bar(len(files), "ingest + slice") as step:
-            errors += ingest(store, files, transcripts, ingest_opts, step)
-        screen_speaker(store, speaker, opts.lang, rules, models)
-        decide(store, speaker, opts.lang, rules, models.encoder.name)
-        result = speaker_result(store, speaker, rules)
+    store.record_rule_set(rules.version, rules.thresholds(), str(opts.rules or "built-in"))
+    store.put_speaker(speaker, lang)
+    clips_dir = data_root_for(opts.db) / "clips" / speaker
+    ingest_opts = IngestOptions(speaker, clips_dir, opts.slicing, opts.max_recording_min * 60)
+    with progress_bar(len(files), f"ingest + slice ({speaker})") as step:
+        errors = ingest(store, files, texts, ingest_opts, step)
+    screen_speaker(store, speaker, lang, rules, models)
+    warnings = decide(store, speaker, lang, rules, models.encoder.name)
+    result = speaker_result(store, speaker, rules)
+    result["warnings"] = warnings
     result["errors"] = errors
     result["store"] = str(opts.db)
     return result
@@ -113,26 +172,49 @@ def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, models
 def _expected_language(store: Store, speaker: str, lang: str) -> str:
     if lang != "auto":
         return lang
-    row = store.rows(
-        """SELECT t.language, count(*) AS n FROM transcripts t JOIN clips c USING (clip_id)
-           WHERE c.speaker = ? AND t.kind = 'asr' AND t.language IS NOT NULL
-           GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1""",
-        [speaker],
-    )
-    return row[0]["language"] if row else "en"
+    return store.majority_language(speaker) or "en"
 
 
-def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) -> None:
-    """Judge every clip of the speaker with the rule set, and the speaker's enrolment."""
-    clips = store.rows("SELECT * FROM clips WHERE speaker = ? ORDER BY clip_id", [speaker])
-    ids = [c["clip_id"] for c in clips]
+POOR_ALIGNMENT = 0.5  # below this share of matched words, a clip's part of a split text is doubtful
+
+
+def split_given_texts(store: Store, speaker: str, lang: str, asr: dict[str, Transcript]) -> tuple[dict[str, Transcript], list[str]]:
+    """Each clip's share of its recording's given text (stored as GIVEN transcripts), and a
+    warning for every recording whose split is doubtful."""
+    by_recording: dict[str, list] = {}
+    for c in store.clips(speaker):
+        by_recording.setdefault(c.recording_sha256, []).append(c)
+    out, warnings = {}, []
+    for sha, given in store.given_texts(speaker).items():
+        members = sorted(by_recording.get(sha, []), key=lambda c: c.start_s)
+        if not members or not all(c.clip_id in asr for c in members):
+            continue
+        words = store.words([c.clip_id for c in members])
+        parts = split_text(given.text, [[w.word for w in words[c.clip_id]] for c in members], lang)
+        producer = f"user:{given.source}" + (f"+align:{len(members)} clips" if len(members) > 1 else "")
+        for c, part in zip(members, parts):
+            out[c.clip_id] = Transcript(c.clip_id, GIVEN, part.text, given.lang or lang, producer=producer,
+                                        alignment_score=part.score)
+        poor = [(c, p) for c, p in zip(members, parts) if p.score is not None and p.score < POOR_ALIGNMENT]
+        if poor:
+            warnings.append(f"{given.source}: the given text was split onto {len(members)} clips by aligning it with the "
+                            f"ASR words, and {len(poor)} of them matched poorly (" +
+                            ", ".join(f"{c.start_s:.1f}-{c.end_s:.1f} s: {p.score:.2f}" for c, p in poor) +
+                            "); check the text of those clips, or give each clip its own file")
+    store.put_clip_texts([t for t in out.values() if t.text])
+    return out, warnings
+
+
+def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) -> list[str]:
+    """Judge every clip of the speaker with the rule set, and the speaker's enrolment. Returns
+    warnings about given texts that could not be split onto clips with confidence."""
+    clips = store.clips(speaker)
+    ids = [c.clip_id for c in clips]
     metrics = store.metrics_for(ids)
-    asr = {r["clip_id"]: r for r in store.rows(
-        "SELECT t.* FROM transcripts t JOIN clips c USING (clip_id) WHERE c.speaker = ? AND t.kind = 'asr'", [speaker])}
-    given = {r["recording_sha256"]: r["text"] for r in store.rows(
-        "SELECT g.* FROM given_transcripts g JOIN recordings r ON r.sha256 = g.recording_sha256 WHERE r.speaker = ?", [speaker])}
-    embeds, partials = screen.embeddings_for(store, ids, encoder)
+    asr = store.transcripts(speaker, ASR)
+    embeds, partials = store.embeddings(ids, encoder)
     expected = _expected_language(store, speaker, lang)
+    given, warnings = split_given_texts(store, speaker, expected, asr)
 
     usable = [embeds[i] for i in ids if i in embeds]
     centroid = robust_centroid(np.stack(usable)) if len(usable) >= rules.clip["min_clips_for_centroid"] else None
@@ -146,82 +228,52 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
             if i in embeds:
                 derived[i]["spk_centroid_cos"] = float(embeds[i] @ centroid)
                 derived[i]["spk_split_gap"] = split_gap(partials[i], centroid) if i in partials else None
-    # A given transcript belongs to a whole file; compare it with the ASR text of all its clips.
-    by_recording: dict[str, list[str]] = {}
-    for c in clips:
-        by_recording.setdefault(c["recording_sha256"], []).append(c["clip_id"])
-    for sha, text in given.items():
-        members = by_recording.get(sha, [])
-        hyp = " ".join(asr[i]["text"] or "" for i in members if i in asr)
-        if members and all(i in asr for i in members):
-            rates = error_rates(text, hyp, expected)
-            if rates:
-                for i in members:
-                    derived[i]["transcript_wer"], derived[i]["transcript_cer"] = rates
+    # Each clip's own share of the given text against its own ASR text.
+    for i, g in given.items():
+        rates = error_rates(g.text, asr[i].text or "", expected) if g.text else None
+        if rates:
+            derived[i]["transcript_wer"], derived[i]["transcript_cer"] = rates
+        if g.alignment_score is not None:
+            derived[i]["transcript_alignment"] = g.alignment_score
 
     verdicts = []
     for c in clips:
-        i = c["clip_id"]
+        i = c.clip_id
         m = {**metrics[i], **derived[i]}
-        a = asr.get(i, {})
-        reasons = clip_reasons(m, a.get("language"), a.get("language_prob") if a.get("lid_scope") != "forced" else None, ctx, rules)
+        a = asr.get(i)
+        lang_prob = a.language_prob if a and a.lid_scope != "forced" else None
+        reasons = clip_reasons(m, a.language if a else None, lang_prob, ctx, rules)
         verdicts.append((i, "rejected" if reasons else "accepted", reasons))
-    rows = [{"duration_s": c["duration_s"], "status": v[1], "reasons": v[2]} for c, v in zip(clips, verdicts)]
+    rows = [{"duration_s": c.duration_s, "status": v[1], "reasons": v[2]} for c, v in zip(clips, verdicts)]
     enrol = enrolment(rows, rules)
+    accepted = [embeds[i] for i, s, _ in verdicts if s == "accepted" and i in embeds]
+    mean = np.mean(accepted, axis=0) if accepted else None
     with store.transaction():
         for i, values in derived.items():
             store.put_metrics(i, values, f"decide:{rules.version}:{encoder}")
-        store.con.execute("DELETE FROM verdicts WHERE rule_set = ? AND list_contains(?, clip_id)", [rules.version, ids])
-        if verdicts:
-            store.con.executemany(
-                "INSERT INTO verdicts (clip_id, rule_set, status, reasons) VALUES (?, ?, ?, ?)",
-                [(i, rules.version, s, r) for i, s, r in verdicts],
-            )
-        store.con.execute("DELETE FROM enrolments WHERE speaker = ? AND rule_set = ?", [speaker, rules.version])
-        store.con.execute(
-            "INSERT INTO enrolments (speaker, rule_set, status, accepted_s, rejected_s, advice) VALUES (?, ?, ?, ?, ?, ?)",
-            [speaker, rules.version, enrol["status"], enrol["accepted_s"], enrol["rejected_s"], to_json(enrol["advice"])],
-        )
-        accepted = [embeds[i] for i, s, _ in verdicts if s == "accepted" and i in embeds]
-        store.con.execute("DELETE FROM speaker_embeddings WHERE speaker = ? AND encoder = ?", [speaker, encoder])
-        if accepted:
-            mean = np.mean(accepted, axis=0)
-            store.con.execute(
-                "INSERT INTO speaker_embeddings (speaker, encoder, vector, n_clips) VALUES (?, ?, ?, ?)",
-                [speaker, encoder, (mean / np.linalg.norm(mean)).tolist(), len(accepted)],
-            )
+        store.record_verdicts(rules.version, ids, verdicts)
+        store.record_enrolment(Enrolment(speaker, rules.version, enrol["status"], enrol["accepted_s"], enrol["rejected_s"],
+                                         enrol["advice"]))
+        store.put_speaker_embedding(speaker, encoder, None if mean is None else mean / np.linalg.norm(mean), len(accepted))
+    return warnings
 
 
 def speaker_result(store: Store, speaker: str, rules: RuleSet) -> dict:
     """The speaker's state in the store, as the `--json` document (without `errors`)."""
-    enrol = store.rows("SELECT * FROM enrolments WHERE speaker = ? AND rule_set = ?", [speaker, rules.version])
-    clips = store.rows(
-        """SELECT c.clip_id, r.source, c.start_s, c.end_s, v.status, v.reasons,
-                  coalesce(t.text, '') AS text
-           FROM clips c JOIN recordings r ON r.sha256 = c.recording_sha256
-           LEFT JOIN verdicts v ON v.clip_id = c.clip_id AND v.rule_set = ?
-           LEFT JOIN transcripts t ON t.clip_id = c.clip_id AND t.kind = 'asr'
-           WHERE c.speaker = ? ORDER BY r.source, c.start_s""",
-        [rules.version, speaker],
-    )
-    metrics = store.metrics_for([c["clip_id"] for c in clips])
-    import json
-
-    e = enrol[0] if enrol else {"status": "insufficient", "accepted_s": 0.0, "rejected_s": 0.0, "advice": "[]"}
+    views = store.clip_views(speaker, rule_set=rules.version)
+    metrics = store.metrics_for([v.clip.clip_id for v in views])
+    e = store.enrolment(speaker, rules.version) or Enrolment(speaker, rules.version, "insufficient", 0.0, 0.0, [])
     return {
         "speaker": speaker,
         "rule_set": rules.version,
-        "enrollment": {
-            "status": e["status"], "accepted_s": e["accepted_s"], "rejected_s": e["rejected_s"],
-            "advice": json.loads(e["advice"]) if isinstance(e["advice"], str) else e["advice"],
-        },
+        "enrollment": {"status": e.status, "accepted_s": e.accepted_s, "rejected_s": e.rejected_s, "advice": e.advice},
         "clips": [
             {
-                "clip_id": c["clip_id"], "source": c["source"], "start_s": round(c["start_s"], 3), "end_s": round(c["end_s"], 3),
-                "status": c["status"], "reasons": list(c["reasons"] or []),
-                "metrics": {k: (round(v, 4) if v is not None else None) for k, v in sorted(metrics[c["clip_id"]].items())},
-                "text": c["text"],
+                "clip_id": v.clip.clip_id, "source": v.source, "start_s": round(v.clip.start_s, 3),
+                "end_s": round(v.clip.end_s, 3), "status": v.status, "reasons": list(v.reasons),
+                "metrics": {k: (round(x, 4) if x is not None else None) for k, x in sorted(metrics[v.clip.clip_id].items())},
+                "text": v.text or "", "text_source": v.text_kind,
             }
-            for c in clips
+            for v in views
         ],
     }

@@ -46,7 +46,7 @@ def build_eval_demo(root: Path) -> tuple[Path, Path]:
 def run_eval_demo(root: Path) -> list[dict]:
     """Evaluate system A, then system B against it with the gate. A finished demo run is reused,
     so running the demo again adds no runs."""
-    from clonebench.store import Store
+    from store import Store
 
     from .run import EvalOptions, evaluate_audio, run_document
     from .score import Models
@@ -57,8 +57,7 @@ def run_eval_demo(root: Path) -> list[dict]:
     docs, models, baseline = [], None, None
     for label, folder in zip(LABELS, (a, b)):
         with Store(db) as store:
-            done = store.scalar("SELECT run_id FROM eval_runs WHERE label = ? AND status = 'complete' "
-                                "ORDER BY created_at DESC LIMIT 1", [label])
+            done = store.newest_complete_run(label)
             if done:
                 docs.append(run_document(store, done))
                 baseline = done

@@ -19,7 +19,7 @@ from clonebench.config import data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
-from clonebench.store import Store, to_json
+from store import Store
 
 from .items import load_eval_set
 from .run import EvalOptions, evaluate_audio, new_run_id
@@ -53,19 +53,16 @@ class ModelEvalOptions:
 
 def enrolled_speakers(db: Path) -> list[str]:
     with Store(db, read_only=True) as store:
-        rows = store.rows("SELECT DISTINCT speaker FROM clip_verdicts WHERE status = 'accepted' ORDER BY speaker")
-    return [r["speaker"] for r in rows]
+        return store.enrolled_speakers()
 
 
 def _record_failed_run(db: Path, opts: ModelEvalOptions, gpt: Path, sovits: Path, label: str | None, message: str) -> str:
     """A checkpoint that cannot be loaded still leaves a row in the history, with the reason."""
     run_id = new_run_id()
     with Store(db) as store:
-        store.con.execute(
-            """INSERT INTO eval_runs (run_id, status, mode, label, source, seed, device, threads, n_items, n_errors, summary)
-               VALUES (?, 'failed', 'model', ?, ?, ?, ?, ?, 0, 1, ?)""",
-            [run_id, label, f"gpt={gpt} sovits={sovits}", opts.seed, opts.device, opts.threads,
-             to_json({"messages": [message]})])
+        store.start_eval_run({"run_id": run_id, "status": "failed", "mode": "model", "label": label,
+                              "source": f"gpt={gpt} sovits={sovits}", "seed": opts.seed, "device": opts.device,
+                              "threads": opts.threads, "n_items": 0, "n_errors": 1, "summary": {"messages": [message]}})
     return run_id
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from clonebench import audio
 from clonebench.errors import AudioError
-from clonebench.store import Store
+from store import Store
 
 log = logging.getLogger(__name__)
 SR = 16000
@@ -64,26 +64,20 @@ def load_16k(path: Path) -> tuple[np.ndarray, float]:
 def from_store(store: Store, speaker: str, encoder) -> SpeakerReference | None:
     """The speaker's accepted clips; embeddings the vetting run stored are reused when they come
     from the same encoder."""
-    rows = store.rows(
-        """SELECT v.clip_id, c.path_16k, c.duration_s, e.vector
-           FROM clip_verdicts v JOIN clips c USING (clip_id)
-           LEFT JOIN clip_embeddings e ON e.clip_id = v.clip_id AND e.encoder = ?
-           WHERE v.speaker = ? AND v.status = 'accepted' ORDER BY v.clip_id""",
-        [encoder.name, speaker],
-    )
+    clips = [v.clip for v in store.accepted_clips([speaker])]
+    stored, _ = store.embeddings([c.clip_id for c in clips], encoder.name)
     paths, embs, durs = [], [], []
-    for r in rows:
-        if r["vector"] is not None:
-            emb = np.asarray(r["vector"], np.float32)
-        else:
+    for c in clips:
+        emb = stored.get(c.clip_id)
+        if emb is None:
             try:
-                emb = encoder.embedding(audio.read_wav(r["path_16k"])[0])
+                emb = encoder.embedding(audio.read_wav(c.path_16k)[0])
             except (OSError, RuntimeError) as e:
-                log.warning("reference clip %s of %s unreadable (%s); skipped", r["path_16k"], speaker, e)
+                log.warning("reference clip %s of %s unreadable (%s); skipped", c.path_16k, speaker, e)
                 continue
-        paths.append(r["path_16k"])
+        paths.append(c.path_16k)
         embs.append(emb)
-        durs.append(r["duration_s"])
+        durs.append(c.duration_s)
     return _build(speaker, paths, embs, durs, "store") if paths else None
 
 

@@ -7,7 +7,6 @@ batches, so a killed run keeps its finished items and `--resume RUN_ID` scores o
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ from clonebench import textnorm
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
-from clonebench.store import Store, to_json
+from store import Store
+from store.evaluation import summary_of
 
 from . import aggregate, gate
 from .items import EvalItem, read_manifest
@@ -28,14 +28,6 @@ from .stats import N_BOOT
 
 log = logging.getLogger(__name__)
 BATCH = 8  # items per commit
-
-_ITEM_COLUMNS = [
-    "run_id", "item_key", "speaker", "lang", "text", "path", "prompt_path", "audio_sha256", "status", "error",
-    "duration_s", "hyp_text", "unit", "hits", "subs", "dels", "ins", "char_hits", "char_subs", "char_dels",
-    "char_ins", "wer", "cer", "sim", "sim_o", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "utmos", "synth_s",
-    "rtf", "ttfa_s", "clip_ratio", "silence_ratio", "speech_rate", "flags",
-]
-
 
 @dataclass
 class EvalOptions:
@@ -96,7 +88,7 @@ def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
         baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None
         run = _start_run(store, opts, manifest_sha, models)
         errors = _resolve_references(store, opts, items, models)
-        done = {r["item_key"] for r in store.rows("SELECT item_key FROM eval_items WHERE run_id = ?", [run["run_id"]])}
+        done = store.eval_item_keys(run["run_id"])
         todo = [it for it in items if it.item_key not in done]
         if done:
             log.info("resuming %s: %d items already scored, %d to go", run["run_id"], len(done), len(todo))
@@ -105,22 +97,22 @@ def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
 
 
 def _load_complete_run(store: Store, run_id: str) -> dict:
-    rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
-    if not rows:
+    run = store.eval_run(run_id)
+    if not run:
         raise UserError(f"baseline run {run_id!r} is not in {store.path} (see `clonebench runs`)")
-    if rows[0]["status"] != "complete":
+    if run["status"] != "complete":
         raise UserError(f"baseline run {run_id!r} did not finish; resume it with --resume {run_id} first")
-    return rows[0]
+    return run
 
 
 def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Models) -> dict:
     if opts.resume:
-        rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [opts.resume])
-        if not rows:
+        run = store.eval_run(opts.resume)
+        if not run:
             raise UserError(f"--resume {opts.resume}: no such run (see `clonebench runs`)")
-        if rows[0]["manifest_sha256"] != manifest_sha:
+        if run["manifest_sha256"] != manifest_sha:
             raise UserError(f"--resume {opts.resume}: the manifest changed since that run started; start a new run")
-        return rows[0]
+        return run
     run = {
         "run_id": new_run_id(), "status": "running", "mode": opts.mode, "label": opts.label,
         "source": opts.source or str(opts.audio_dir.resolve()), "manifest_sha256": manifest_sha,
@@ -130,8 +122,7 @@ def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Model
         "seed": opts.seed, "n_boot": opts.n_boot, "device": opts.device, "threads": opts.threads,
         "baseline_run": opts.baseline_run,
     }
-    cols = list(run)
-    store.con.execute(f"INSERT INTO eval_runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [run[c] for c in cols])
+    store.start_eval_run(run)
     return run
 
 
@@ -162,57 +153,34 @@ def _score_items(store: Store, run_id: str, items: list[EvalItem], models: Model
             batch.append(score_item(models, item, refs.get(item.speaker)))
             advance()
             if len(batch) >= BATCH:
-                put_items(store, run_id, batch)
+                store.put_eval_items(run_id, batch)
                 batch = []
-        put_items(store, run_id, batch)
-
-
-def put_items(store: Store, run_id: str, rows: list[dict]) -> None:
-    if not rows:
-        return
-    values = [[run_id if c == "run_id" else _db_value(r.get(c)) for c in _ITEM_COLUMNS] for r in rows]
-    sql = f"INSERT OR REPLACE INTO eval_items ({', '.join(_ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(_ITEM_COLUMNS))})"
-    with store.transaction():
-        store.con.executemany(sql, values)
-
-
-def _db_value(v):
-    if isinstance(v, float) and v != v:  # NaN: an undefined rate is stored as NULL
-        return None
-    return v
-
-
-def run_items(store: Store, run_id: str) -> list[dict]:
-    return store.rows("SELECT * FROM eval_items WHERE run_id = ? ORDER BY item_key", [run_id])
+        store.put_eval_items(run_id, batch)
 
 
 def finish_run(store: Store, run_id: str, baseline: dict | None, rules, gate_scope: str, messages: list[str]) -> dict:
     """Aggregate, compare, gate; store the summary and mark the run complete; return the JSON doc."""
-    run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])[0]
-    items = run_items(store, run_id)
+    run = store.eval_run(run_id)
+    items = store.eval_items(run_id)
     summary = aggregate.aggregate(items, run["n_boot"], run["seed"])
     comparison = verdict = None
     if baseline:
-        comparison = aggregate.compare(run, items, baseline, run_items(store, baseline["run_id"]), run["n_boot"], run["seed"])
+        comparison = aggregate.compare(run, items, baseline, store.eval_items(baseline["run_id"]), run["n_boot"], run["seed"])
         if rules:
             verdict = gate.apply(rules, comparison, gate_scope)
     n_errors = sum(r["status"] == "error" for r in items)
     doc_summary = {**summary, "comparison": comparison, "gate": verdict, "messages": messages}
-    store.con.execute(
-        """UPDATE eval_runs SET status = 'complete', finished_at = current_timestamp, n_items = ?, n_errors = ?,
-           baseline_run = ?, summary = ? WHERE run_id = ?""",
-        [len(items), n_errors, baseline["run_id"] if baseline else None, to_json(doc_summary), run_id],
-    )
+    store.finish_eval_run(run_id, len(items), n_errors, baseline["run_id"] if baseline else None, doc_summary)
     return run_document(store, run_id)
 
 
 def run_document(store: Store, run_id: str) -> dict:
     """The JSON document of a finished run, from the store."""
-    rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
-    if not rows or rows[0]["status"] != "complete":
+    run = store.eval_run(run_id)
+    if not run or run["status"] != "complete":
         raise UserError(f"run {run_id!r}: no finished run with that id (see `clonebench runs`)")
-    run, items = rows[0], run_items(store, run_id)
-    summary = json.loads(run["summary"])
+    items = store.eval_items(run_id)
+    summary = summary_of(run)
     env_keys = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
                 "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
     return {
@@ -231,12 +199,12 @@ def run_document(store: Store, run_id: str) -> dict:
 
 def list_runs(db: Path, limit: int = 50) -> list[dict]:
     with Store(db, read_only=True) as store:
-        rows = store.rows(
-            """SELECT run_id, created_at, status, mode, label, source, n_items, n_errors, baseline_run, encoder, summary
-               FROM eval_runs ORDER BY created_at DESC LIMIT ?""", [limit])
+        runs = store.eval_runs(limit=limit)
+    keys = ("run_id", "created_at", "status", "mode", "label", "source", "n_items", "n_errors", "baseline_run", "encoder")
     out = []
-    for r in rows:
-        summary = json.loads(r.pop("summary")) if r.get("summary") else {}
+    for run in runs:
+        summary = summary_of(run)
+        r = {k: run[k] for k in keys}
         overall = summary.get("overall", {})
         r["created_at"] = str(r["created_at"])
         r["overall"] = {m: overall[m]["value"] for m in ("sim", "sim_o", "wer", "cer", "dnsmos_ovrl", "rtf") if m in overall}

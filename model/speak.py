@@ -28,26 +28,24 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
     """The speaker's accepted clip (3-10 s, closest to the centroid) and its transcript.
     `encoder` (Resemblyzer by default) embeds clips the store has no vector for."""
     from clonebench import audio
-    from clonebench.store import Store
     from curate.speakers import SpeakerEncoder
+    from store import Store
     from evaluate.references import from_store
 
     with Store(db, read_only=True) as store:
         ref = from_store(store, speaker, encoder or SpeakerEncoder())
         if ref is None:
             raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
-        rows = store.rows(
-            """SELECT v.text, s.lang FROM clip_verdicts v JOIN clips c USING (clip_id)
-               LEFT JOIN speakers s ON s.speaker = v.speaker WHERE c.path_16k = ?""", [ref.prompt_path])
-    if not rows or not (rows[0]["text"] or "").strip():
+        view = store.clip_by_path(ref.prompt_path)
+    if view is None or not (view.text or "").strip():
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
                         "pass --ref-audio and --prompt-text")
-    lang = rows[0]["lang"]
+    lang = view.lang
     if lang not in ("zh", "en", "auto"):
         raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
                         "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
     wav, _ = audio.read_wav(ref.prompt_path)
-    return PromptChoice(wav, rows[0]["text"], lang, ref.prompt_path, ref.centroid)
+    return PromptChoice(wav, view.text, lang, ref.prompt_path, ref.centroid)
 
 
 def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
-from clonebench.store import Store, to_json
+from store import Checkpoint, Store, TrainStep, to_json
 
 from . import checkpoint, distributed
 from .config import HOP, preset
@@ -169,8 +169,7 @@ class Trainer:
         from curate.speakers import ENCODER
 
         with Store(self.opts.db, read_only=True) as store:
-            rows = store.rows("SELECT speaker, vector FROM speaker_embeddings WHERE encoder = ?", [ENCODER])
-        lib = {r["speaker"]: torch.tensor(r["vector"], dtype=torch.float32) for r in rows}
+            lib = {s: torch.from_numpy(v) for s, v in store.speaker_embeddings(ENCODER).items()}
         missing = [s for s in self.data.speakers if s not in lib]
         if missing:
             raise UserError(f"no timbre-library entry for {', '.join(missing)}: vet their recordings again")
@@ -251,11 +250,10 @@ class Trainer:
         if not self.log_rows:
             return
         with Store(self.opts.db) as store:
-            for r in self.log_rows:
-                losses = {k: v for k, v in r.items() if k not in ("stage", "step", "epoch", "lr", "samples_per_s")}
-                store.con.execute("INSERT OR REPLACE INTO train_steps (run_name, stage, step, epoch, losses, lr, samples_per_s) "
-                                  "VALUES (?, ?, ?, ?, ?, ?, ?)", [self.run_name, r["stage"], r["step"], r["epoch"],
-                                                                 to_json(losses), r["lr"], r["samples_per_s"]])
+            fixed = ("stage", "step", "epoch", "lr", "samples_per_s")
+            store.log_train_steps([TrainStep(self.run_name, r["stage"], r["step"], r["epoch"],
+                                             {k: v for k, v in r.items() if k not in fixed}, r["lr"], r["samples_per_s"])
+                                   for r in self.log_rows])
         self.log_rows = []
 
     def _save(self, stage, models, optims, scheds, position) -> None:
@@ -441,7 +439,7 @@ class Trainer:
             result = self._export()
             self._flush_log()
             with Store(o.db) as store:
-                store.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [self.run_name])
+                store.finish_train_run(self.run_name)
         result["processes"] = {"world_size": self.world.size, "replicas_identical": in_sync}
         self.world.barrier()
         distributed.stop(self.world)
@@ -451,17 +449,14 @@ class Trainer:
 
     def _register_run(self) -> None:
         with Store(self.opts.db) as store:
-            store.con.execute(
-                "INSERT OR REPLACE INTO train_runs (run_name, preset, speakers, data_hash, out_dir, config, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'running')",
-                [self.run_name, self.opts.preset, self.data.speakers, self.data.data_hash, str(self.out.resolve()),
-                 to_json({"sovits": asdict(self.s_config), "gpt": asdict(self.g_config),
-                          "options": _plain_options(self.opts)})])
+            store.start_train_run(self.run_name, self.opts.preset, self.data.speakers, self.data.data_hash,
+                                  str(self.out.resolve()), {"sovits": asdict(self.s_config), "gpt": asdict(self.g_config),
+                                                            "options": _plain_options(self.opts)})
 
     def _export(self) -> dict:
         """GPT-SoVITS-format inference files, registered in the checkpoints table."""
-        s2_steps = max((r["step"] for r in self._steps("s2")), default=0)
-        s1_steps = max((r["step"] for r in self._steps("s1")), default=0)
+        s2_steps = max((r.step for r in self._steps("s2")), default=0)
+        s1_steps = max((r.step for r in self._steps("s1")), default=0)
         paths = {"sovits": self.out / f"{self.run_name}-s2-e{self.opts.s2_epochs}.pth",
                  "gpt": self.out / f"{self.run_name}-s1-e{self.opts.s1_epochs}.ckpt"}
         checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, self.opts.s2_epochs, s2_steps)
@@ -469,19 +464,16 @@ class Trainer:
         with Store(self.opts.db) as store:
             for kind, stage, step, epoch in (("sovits", "s2", s2_steps, self.opts.s2_epochs),
                                              ("gpt", "s1", s1_steps, self.opts.s1_epochs)):
-                store.con.execute(
-                    "INSERT OR REPLACE INTO checkpoints (path, kind, run_name, stage, step, epoch, sha256, data_hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [str(paths[kind].resolve()), kind, self.run_name, stage, step, epoch, sha256_file(paths[kind]),
-                     self.data.data_hash])
+                store.register_checkpoint(Checkpoint(str(paths[kind].resolve()), kind, self.run_name, stage, step, epoch,
+                                                     sha256_file(paths[kind]), self.data.data_hash))
         return {"run": self.run_name, "out": str(self.out), "gpt": str(paths["gpt"]), "sovits": str(paths["sovits"]),
                 "speakers": self.data.speakers, "train_clips": len(self.data.train), "val_clips": len(self.data.val),
                 "skipped": self.data.skipped, "data_hash": self.data.data_hash,
                 "feature_cache": {"hits": self.cache.hits, "computed": self.cache.misses}}
 
-    def _steps(self, stage: str) -> list[dict]:
+    def _steps(self, stage: str) -> list[TrainStep]:
         with Store(self.opts.db, read_only=True) as store:
-            return store.rows("SELECT step FROM train_steps WHERE run_name = ? AND stage = ?", [self.run_name, stage])
+            return store.train_steps(self.run_name, stage)
 
 
 def _restore(state: dict, models: dict, optims: dict, scheds: dict) -> None:

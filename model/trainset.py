@@ -26,7 +26,7 @@ import torch
 from clonebench.config import data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
-from clonebench.store import Store
+from store import Store
 
 from .config import HOP
 from .text.frontend import phonemize
@@ -70,18 +70,17 @@ def _held_out(clip_id: str) -> bool:
 
 def training_set(db: Path, speakers: list[str] | None = None, min_speaker_s: float = MIN_SPEAKER_S) -> TrainingSet:
     with Store(db, read_only=True) as store:
-        rows = store.rows(
-            """SELECT v.clip_id, v.speaker, s.lang, v.text, c.duration_s, c.path_16k, c.path_32k
-               FROM clip_verdicts v JOIN clips c USING (clip_id) JOIN speakers s ON s.speaker = v.speaker
-               WHERE v.status = 'accepted' ORDER BY v.speaker, v.clip_id""")
-        known = {r["speaker"] for r in store.rows("SELECT speaker FROM speakers")}
+        views = store.accepted_clips()
+        known = {s.speaker for s in store.speakers()}
     if speakers:
         missing = sorted(set(speakers) - known)
         if missing:
             raise UserError(f"speaker(s) not in {db}: {', '.join(missing)} (vet their recordings first)")
-        rows = [r for r in rows if r["speaker"] in speakers]
+        views = [v for v in views if v.clip.speaker in speakers]
     kept, skipped = [], []
-    for r in rows:
+    for v in views:
+        r = {"clip_id": v.clip.clip_id, "speaker": v.clip.speaker, "lang": v.lang, "text": v.text,
+             "duration_s": v.clip.duration_s, "path_16k": v.clip.path_16k, "path_32k": v.clip.path_32k}
         reason = None
         if not (r["text"] or "").strip():
             reason = "no transcript"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clonebench.config import data_root_for
-from clonebench.store import Store
+from store import Store
 
 from . import plots
 from .html import render
@@ -21,23 +21,9 @@ def dataset_report(db: Path, out: Path | None = None) -> Path:
 
     out = Path(out) if out else default_out(db)
     with Store(db, read_only=True) as store:
-        speakers = store.rows(
-            """SELECT s.speaker, s.lang,
-                      count(v.clip_id) AS clips,
-                      count(*) FILTER (WHERE v.status = 'accepted') AS accepted,
-                      coalesce(sum(v.end_s - v.start_s) FILTER (WHERE v.status = 'accepted'), 0) AS accepted_s,
-                      coalesce(sum(v.end_s - v.start_s) FILTER (WHERE v.status = 'rejected'), 0) AS rejected_s
-               FROM speakers s LEFT JOIN clip_verdicts v USING (speaker)
-               GROUP BY s.speaker, s.lang ORDER BY s.speaker""")
-        status = {r["speaker"]: r["status"] for r in store.rows(
-            """SELECT speaker, status FROM (SELECT *, row_number() OVER (PARTITION BY speaker ORDER BY decided_at DESC) AS rn
-               FROM enrolments) WHERE rn = 1""")}
-        reasons = store.rows(
-            """SELECT reason, count(*) AS clips, count(DISTINCT speaker) AS speakers
-               FROM (SELECT speaker, unnest(reasons) AS reason FROM clip_verdicts WHERE status = 'rejected')
-               GROUP BY reason ORDER BY clips DESC, reason""")
+        speakers = store.speaker_totals()
+        reasons = store.reason_totals()
     for s in speakers:
-        s["status"] = status.get(s["speaker"], "not decided")
         s["accept_rate"] = s["accepted"] / s["clips"] if s["clips"] else None
         s["report"] = f"{s['speaker']}.html"   # speaker reports live beside this one by default
     names = {k: v[0] for k, v in ADVICE.items()}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clonebench.config import data_root_for
 from clonebench.errors import UserError
-from clonebench.store import Store
+from store import Store
 
 from . import plots
 from .html import audio_src, render
@@ -34,20 +34,20 @@ def _figures(block: dict) -> dict[str, dict]:
 def eval_report(db: Path, run_id: str, baseline: str | None = None, out: Path | None = None,
                 embed_audio: bool = False) -> Path:
     from evaluate.aggregate import compare
-    from evaluate.run import run_document, run_items
+    from evaluate.run import run_document
 
     with Store(db, read_only=True) as store:
         doc = run_document(store, run_id)
         baseline = baseline or (doc["comparison"] or {}).get("baseline_run")
         comparison, base_items = doc["comparison"], {}
         if baseline:
-            base_rows = store.rows("SELECT * FROM eval_runs WHERE run_id = ? AND status = 'complete'", [baseline])
-            if not base_rows:
+            base_run = store.eval_run(baseline)
+            if not base_run or base_run["status"] != "complete":
                 raise UserError(f"baseline run {baseline!r}: no finished run with that id (see `clonebench runs`)")
-            base_items = {r["item_key"]: r for r in run_items(store, baseline)}
+            base_items = {r["item_key"]: r for r in store.eval_items(baseline)}
             if not comparison or comparison.get("baseline_run") != baseline:
-                run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])[0]
-                comparison = compare(run, run_items(store, run_id), base_rows[0], list(base_items.values()),
+                run = store.eval_run(run_id)
+                comparison = compare(run, store.eval_items(run_id), base_run, list(base_items.values()),
                                      run["n_boot"], run["seed"])
     out = Path(out) if out else default_out(db, run_id, baseline)
 

@@ -5,7 +5,6 @@ against the given text) and the speaker-embedding map."""
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import numpy as np
 from clonebench import audio, textnorm
 from clonebench.config import data_root_for
 from clonebench.errors import UserError
-from clonebench.store import Store
+from store import ASR, GIVEN, Store
 
 from . import plots
 from .html import audio_src, render
@@ -47,43 +46,41 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
 
     out = Path(out) if out else default_out(db, speaker)
     with Store(db, read_only=True) as store:
-        lang = store.scalar("SELECT lang FROM speakers WHERE speaker = ?", [speaker])
-        if lang is None:
+        known = store.speaker(speaker)
+        if known is None:
             raise UserError(f"speaker {speaker!r} is not in {db} (vet their recordings first)")
-        enrol = store.rows("SELECT * FROM enrolments WHERE speaker = ? ORDER BY decided_at DESC LIMIT 1", [speaker])
-        clips = store.rows(
-            """SELECT v.clip_id, v.source, v.start_s, v.end_s, v.status, v.reasons, c.path_16k, c.path_32k, c.duration_s
-               FROM clip_verdicts v JOIN clips c USING (clip_id) WHERE v.speaker = ? ORDER BY v.source, v.start_s""",
-            [speaker])
-        ids = [c["clip_id"] for c in clips]
+        lang = known.lang
+        enrol = store.enrolment(speaker)
+        views = store.clip_views(speaker)
+        ids = [v.clip.clip_id for v in views]
         metrics = store.metrics_for(ids)
-        texts = {(r["clip_id"], r["kind"]): r["text"] for r in store.rows(
-            "SELECT clip_id, kind, text FROM transcripts WHERE list_contains(?, clip_id)", [ids])}
-        words: dict[str, list[dict]] = {}
-        for w in store.rows("SELECT clip_id, word, probability FROM words WHERE list_contains(?, clip_id) ORDER BY clip_id, idx", [ids]):
-            words.setdefault(w["clip_id"], []).append(w)
+        texts = store.clip_transcripts(ids)
+        words = store.words(ids)
         # the encoder of the newest vetting (the timbre-library entry it wrote), Resemblyzer by default
-        encoder = store.scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? ORDER BY updated_at DESC LIMIT 1",
-                               [speaker]) or ENCODER
-        vectors = {r["clip_id"]: np.asarray(r["vector"], np.float32) for r in store.rows(
-            "SELECT clip_id, vector FROM clip_embeddings WHERE encoder = ? AND list_contains(?, clip_id)", [encoder, ids])}
+        encoder = store.newest_encoder(speaker) or ENCODER
+        vectors, _ = store.embeddings(ids, encoder)
+        # the thresholds that made the verdicts shown; today's built-in ones for a store that predates them
+        rules = (RuleSet.stored(store, enrol.rule_set) if enrol else None) or RuleSet.load().for_encoder(encoder)
 
-    rules = RuleSet.load().for_encoder(encoder)
     rows = []
-    for c in clips:
-        m = {**metrics[c["clip_id"]], "duration_s": c["duration_s"]}
-        given = texts.get((c["clip_id"], "given"))
-        asr = texts.get((c["clip_id"], "asr")) or ""
+    for v in views:
+        c = v.clip
+        m = {**metrics[c.clip_id], "duration_s": c.duration_s}
+        given = texts.get((c.clip_id, GIVEN))
+        asr = texts[(c.clip_id, ASR)].text if (c.clip_id, ASR) in texts else ""
         rows.append({
-            **c, "status": c["status"] or "pending", "reasons": c["reasons"] or [], "metrics": m,
-            "src": audio_src(c["path_32k"], out.parent, embed_audio) if Path(c["path_32k"]).exists() else None,
+            "clip_id": c.clip_id, "source": v.source, "start_s": c.start_s, "end_s": c.end_s,
+            "path_16k": c.path_16k, "path_32k": c.path_32k, "duration_s": c.duration_s,
+            "status": v.status or "pending", "reasons": list(v.reasons), "metrics": m,
+            "src": audio_src(c.path_32k, out.parent, embed_audio) if Path(c.path_32k).exists() else None,
             "wave": None, "spec": None,
-            "words": [{"text": w["word"], "low": (w["probability"] or 0) < LOW_CONFIDENCE} for w in words.get(c["clip_id"], [])]
+            "words": [{"text": w.word, "low": (w.probability or 0) < LOW_CONFIDENCE} for w in words[c.clip_id]]
                      or [{"text": t, "low": False} for t in asr.split()],
-            "diff": word_diff(given, asr, lang) if given else None, "given": given,
+            "diff": word_diff(given.text, asr, lang) if given else None, "given": given.text if given else None,
+            "alignment": given.alignment_score if given else None,
         })
         try:
-            x16, _ = audio.read_wav(c["path_16k"])
+            x16, _ = audio.read_wav(c.path_16k)
             rows[-1]["wave"], rows[-1]["spec"] = plots.waveform_svg(x16), plots.spectrogram_png(x16)
         except (OSError, RuntimeError):
             pass  # a clip file removed since vetting: the row stays, without thumbnails
@@ -105,10 +102,9 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
         emb_map = plots.embedding_map(pts, [r["status"] for r in with_vec],
                                       [bool(FOREIGN & set(r["reasons"])) for r in with_vec], centre)
 
-    e = enrol[0] if enrol else None
-    advice = json.loads(e["advice"]) if e and e["advice"] else []
+    advice = enrol.advice if enrol else []
     reason_names = {k: v[0] for k, v in ADVICE.items()}
-    return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=e, advice=advice, clips=rows,
+    return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=enrol, advice=advice, clips=rows,
                   charts=charts, emb_map=emb_map, table_metrics=TABLE_METRICS, reason_names=reason_names,
                   goal_s=rules.enrolment["min_accepted_s"], rule_set=rules.version)
 

@@ -3,11 +3,11 @@ and the checkpoints the run exported with the evaluation runs made on them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from clonebench.errors import UserError
-from clonebench.store import Store
+from store import Store
+from store.evaluation import summary_of
 
 from . import plots
 from .html import render
@@ -22,20 +22,16 @@ def default_out(db: Path, run_name: str) -> Path:
 def training_report(db: Path, run_name: str, out: Path | None = None) -> Path:
     out = Path(out) if out else default_out(db, run_name)
     with Store(db, read_only=True) as store:
-        runs = store.rows("SELECT * FROM train_runs WHERE run_name = ?", [run_name])
-        if not runs:
+        run = store.train_run(run_name)
+        if run is None:
             raise UserError(f"training run {run_name!r} is not in {db} (see the train_runs table)")
-        steps = store.rows("SELECT stage, step, epoch, losses, lr, samples_per_s FROM train_steps "
-                           "WHERE run_name = ? ORDER BY stage, step", [run_name])
-        ckpts = store.rows("SELECT * FROM checkpoints WHERE run_name = ? ORDER BY stage, step", [run_name])
-        evals = store.rows(
-            """SELECT e.run_id, e.label, e.created_at, e.summary, e.gpt_sha256, e.sovits_sha256 FROM eval_runs e
-               WHERE e.status = 'complete' AND (list_contains(?, e.gpt_sha256) OR list_contains(?, e.sovits_sha256))
-               ORDER BY e.created_at""", [[c["sha256"] for c in ckpts], [c["sha256"] for c in ckpts]])
-    run = runs[0]
+        steps = store.train_steps(run_name)
+        ckpts = store.checkpoints(run_name)
+        evals = store.eval_runs(complete_only=True, checkpoints=[c.sha256 for c in ckpts])
     by_stage: dict[str, list[dict]] = {}
     for r in steps:
-        by_stage.setdefault(r["stage"], []).append({**r, "losses": json.loads(r["losses"])})
+        by_stage.setdefault(r.stage, []).append({"step": r.step, "epoch": r.epoch, "losses": r.losses, "lr": r.lr,
+                                                 "samples_per_s": r.samples_per_s})
     charts = []
     for stage in ("s2", "s1"):
         rows = by_stage.get(stage, [])
@@ -51,8 +47,8 @@ def training_report(db: Path, run_name: str, out: Path | None = None) -> Path:
         charts.append(plots.lines({"lr": (x, [r["lr"] for r in rows])}, f"{stage} learning rate"))
         charts.append(plots.lines({"samples/s": (x, [r["samples_per_s"] for r in rows])}, f"{stage} throughput"))
     for e in evals:
-        overall = json.loads(e.pop("summary") or "{}").get("overall", {})
+        overall = summary_of(e).get("overall", {})
         e["figures"] = {m: overall[m]["value"] for m in ("sim", "wer", "cer", "dnsmos_ovrl", "rtf") if m in overall}
     final = {stage: rows[-1] for stage, rows in by_stage.items()}
-    return render("training.html.j2", out, run=run, config=json.loads(run["config"] or "{}"), charts=charts,
+    return render("training.html.j2", out, run=run, config=run.config, charts=charts,
                   checkpoints=ckpts, evals=evals, final=final)

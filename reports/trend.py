@@ -3,12 +3,12 @@ speaker), with 95 % intervals, so a slow drift over many checkpoints is visible.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from clonebench.config import data_root_for
 from clonebench.errors import UserError
-from clonebench.store import Store
+from store import Store
+from store.evaluation import summary_of
 
 from . import plots
 from .evaluation import SHOWN
@@ -20,12 +20,11 @@ def trend_report(db: Path, speaker: str | None = None, mode: str = "all", out: P
         raise UserError(f"--mode {mode!r}: use all, model or audio")
     out = Path(out) if out else data_root_for(db) / "reports" / (f"trend-{speaker}.html" if speaker else "trend.html")
     with Store(db, read_only=True) as store:
-        runs = store.rows(
-            "SELECT run_id, created_at, mode, label, gpt_sha256, sovits_sha256, encoder, asr_model, summary FROM eval_runs "
-            "WHERE status = 'complete' AND (? = 'all' OR mode = ?) ORDER BY created_at", [mode, mode])
+        runs = store.eval_runs(complete_only=True, mode=mode)
     rows = []
     for r in runs:
-        summary = json.loads(r.pop("summary") or "{}")
+        summary = summary_of(r)
+        r = {k: r[k] for k in ("run_id", "created_at", "mode", "label", "gpt_sha256", "sovits_sha256", "encoder", "asr_model")}
         block = summary.get("speakers", {}).get(speaker) if speaker else summary.get("overall")
         if block:
             rows.append({**r, "figures": block, "name": r["label"] or r["run_id"]})

@@ -28,6 +28,12 @@ def run_cli(*args: str, check_json: bool = True, timeout: int = 1200) -> tuple[i
     return proc.returncode, doc, proc.stderr
 
 
+def one(store, sql: str, params=()):
+    """The first value of the first row of an ad-hoc query (tests looking inside a store)."""
+    rows = store.query(sql, params)
+    return next(iter(rows[0].values())) if rows else None
+
+
 @pytest.fixture(scope="session")
 def en_utterances() -> list[np.ndarray]:
     """Pairs of English prompts (Allison), each 3-8 s: one clean clip per pair."""

@@ -19,10 +19,10 @@ import pytest
 from backends import toy
 from backends.local import Spec, content_sha256
 from clonebench.errors import ModelError
-from clonebench.store import Store
+from store import Store
 from curate.rules import RuleSet, SpeakerContext, clip_reasons
 
-from conftest import SR, run_cli, write
+from conftest import SR, one, run_cli, write
 
 pytest.importorskip("speechbrain")
 pytest.importorskip("pyannote.audio")
@@ -211,26 +211,26 @@ def test_vet_and_evaluate_with_local_models(toys, en_utterances, tmp_path):
     assert doc["rule_set"].endswith("+ecapa") and n >= 4
 
     def counts(store):
-        return {t: store.scalar(f"SELECT count(*) FROM {t}") for t in
+        return {t: one(store, f"SELECT count(*) FROM {t}") for t in
                 ("clip_embeddings", "clip_frames", "transcripts", "words", "verdicts", "clip_stages")}
 
     with Store(db) as store:
-        enc = store.scalar("SELECT DISTINCT encoder FROM clip_embeddings WHERE encoder NOT LIKE '%/partials'")
+        enc = one(store, "SELECT DISTINCT encoder FROM clip_embeddings WHERE encoder NOT LIKE '%/partials'")
         assert enc.startswith("ecapa:spkrec-ecapa-random@")
-        dims = store.rows("SELECT len(vector) AS n FROM clip_embeddings WHERE encoder = ?", [enc])
+        dims = store.query("SELECT len(vector) AS n FROM clip_embeddings WHERE encoder = ?", [enc])
         assert [r["n"] for r in dims] == [192] * n
-        partials = store.rows("SELECT len(vector) AS n FROM clip_embeddings WHERE encoder = ?", [enc + "/partials"])
+        partials = store.query("SELECT len(vector) AS n FROM clip_embeddings WHERE encoder = ?", [enc + "/partials"])
         assert len(partials) == n and all(r["n"] % 192 == 0 and r["n"] >= 192 for r in partials)
-        frames = store.rows("SELECT f.*, c.duration_s FROM clip_frames f JOIN clips c USING (clip_id)")
+        frames = store.query("SELECT f.*, c.duration_s FROM clip_frames f JOIN clips c USING (clip_id)")
         assert len(frames) == n and all(f["name"] == "overlap_prob" and f["producer"].startswith("pyannote:") for f in frames)
         assert all(abs(len(f["values"]) * f["hop_s"] - f["duration_s"]) < 2 * f["hop_s"] for f in frames)
-        assert store.scalar("SELECT count(*) FROM metrics WHERE name = 'overlap_s'") == n
-        producers = {r["producer"] for r in store.rows("SELECT producer FROM transcripts")}
+        assert one(store, "SELECT count(*) FROM metrics WHERE name = 'overlap_s'") == n
+        producers = {r["producer"] for r in store.query("SELECT producer FROM transcripts")}
         assert len(producers) == 1 and producers.pop().startswith("openai-whisper:tiny-random.pt@")
-        words = store.rows("SELECT w.start_s, w.end_s, c.duration_s FROM words w JOIN clips c USING (clip_id)")
+        words = store.query("SELECT w.start_s, w.end_s, c.duration_s FROM words w JOIN clips c USING (clip_id)")
         assert all(0 <= w["start_s"] <= w["end_s"] <= w["duration_s"] + 1e-3 for w in words)  # ms precision
-        assert store.scalar("SELECT count(*) FROM metrics WHERE name = 'spk_consistency'") == n
-        lib = store.rows("SELECT * FROM speaker_embeddings WHERE encoder = ?", [enc])
+        assert one(store, "SELECT count(*) FROM metrics WHERE name = 'spk_consistency'") == n
+        lib = store.query("SELECT * FROM speaker_embeddings WHERE encoder = ?", [enc])
         assert all(len(r["vector"]) == 192 for r in lib)
         before = counts(store)
     code, doc2, err = run_cli(*args)  # everything done: nothing added, same verdicts
@@ -247,11 +247,11 @@ def test_vet_and_evaluate_with_local_models(toys, en_utterances, tmp_path):
                             *flags(toys, "asr", "ecapa", "utmos"))
     assert code == 0, err
     with Store(db) as store:
-        run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [ev["run_id"]])[0]
+        run = store.query("SELECT * FROM eval_runs WHERE run_id = ?", [ev["run_id"]])[0]
         assert run["encoder"] == enc
         assert run["asr_model"].startswith("openai-whisper:tiny-random.pt@")
         assert run["utmos_model"].startswith("utmos22-strong:utmos-random@")
-        items = store.rows("SELECT * FROM eval_items WHERE run_id = ?", [ev["run_id"]])
+        items = store.query("SELECT * FROM eval_items WHERE run_id = ?", [ev["run_id"]])
         assert len(items) == 2
         assert all(i["utmos"] is not None and np.isfinite(i["utmos"]) and -1 <= i["sim"] <= 1 for i in items)
     assert json.dumps(ev)  # the document is plain JSON

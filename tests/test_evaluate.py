@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clonebench.store import Store
+from store import Store
 from curate import corpus, degrade
 from evaluate import aggregate
 from evaluate.stats import equal_error_rate, roc_auc
 
-from conftest import run_cli, write
+from conftest import one, run_cli, write
 
 N_TRUE = 12
 
@@ -78,7 +78,7 @@ def test_wer_on_real_prompts_is_near_the_asr_accuracy(eval_data):
     assert 0 <= errors / ref_words < 0.08  # tiny.en reads these studio prompts at ~3 % WER
     # the stored corpus WER is exactly the re-summed counts; the per-utterance mean is separate
     with Store(eval_data["db"], read_only=True) as store:
-        rows = store.rows("SELECT * FROM eval_items WHERE run_id = ? AND status = 'ok' AND speaker = 'allison'",
+        rows = store.query("SELECT * FROM eval_items WHERE run_id = ? AND status = 'ok' AND speaker = 'allison'",
                           [eval_data["clean"]["run_id"]])
     assert len(rows) == N_TRUE + 8
     corpus_wer = sum(r["subs"] + r["dels"] + r["ins"] for r in rows) / sum(r["hits"] + r["subs"] + r["dels"] for r in rows)
@@ -146,8 +146,8 @@ def test_degraded_audio_scores_worse_and_fails_the_gate(eval_data):
 
 def test_a_run_compared_with_itself_has_no_significant_change(eval_data):
     with Store(eval_data["db"], read_only=True) as store:
-        run = store.rows("SELECT * FROM eval_runs WHERE run_id = ?", [eval_data["clean"]["run_id"]])[0]
-        items = store.rows("SELECT * FROM eval_items WHERE run_id = ?", [run["run_id"]])
+        run = store.query("SELECT * FROM eval_runs WHERE run_id = ?", [eval_data["clean"]["run_id"]])[0]
+        items = store.query("SELECT * FROM eval_items WHERE run_id = ?", [run["run_id"]])
     cmp = aggregate.compare(run, items, run, items, n_boot=500, seed=1)
     verdicts = [f["verdict"] for figs in [cmp["overall"], *cmp["speakers"].values()] for f in figs.values()]
     assert verdicts and set(verdicts) == {"no_significant_change"}
@@ -197,8 +197,9 @@ def test_an_interrupted_run_resumes_without_duplicates(eval_data, tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         eval_run.evaluate_audio(opts, models)
     with Store(opts.db, read_only=True) as store:
-        (run_id, status), = store.con.execute("SELECT run_id, status FROM eval_runs").fetchall()
-        kept = store.scalar("SELECT count(*) FROM eval_items")
+        (run,) = store.query("SELECT run_id, status FROM eval_runs")
+        run_id, status = run["run_id"], run["status"]
+        kept = one(store, "SELECT count(*) FROM eval_items")
     assert status == "running" and kept == 4  # two committed batches survive
 
     models.transcriber = real
@@ -206,8 +207,8 @@ def test_an_interrupted_run_resumes_without_duplicates(eval_data, tmp_path, monk
     doc = eval_run.evaluate_audio(opts, models)
     assert doc["run_id"] == run_id and len(doc["items"]) == 6
     with Store(opts.db, read_only=True) as store:
-        assert store.scalar("SELECT count(*) FROM eval_items") == 6
-        assert store.scalar("SELECT status FROM eval_runs") == "complete"
+        assert one(store, "SELECT count(*) FROM eval_items") == 6
+        assert one(store, "SELECT status FROM eval_runs") == "complete"
     unbroken = {r["item_key"]: r for r in eval_data["clean"]["items"]}
     for r in doc["items"]:
         assert (r["hyp_text"], r["sim"]) == (unbroken[r["item_key"]]["hyp_text"], pytest.approx(unbroken[r["item_key"]]["sim"], abs=1e-5))

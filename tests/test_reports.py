@@ -3,7 +3,6 @@ no browser download), from a store the test fills with real speech and hostile t
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from clonebench.audio import write_wav
-from clonebench.store import Store
+from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Word
 from curate import corpus
 from curate.speakers import ENCODER
 
@@ -30,35 +29,31 @@ def hostile_store(tmp_path_factory) -> Path:
     db = root / "clonebench.duckdb"
     rng = np.random.default_rng(0)
     with Store(db) as store:
-        store.con.execute("INSERT INTO speakers (speaker, lang) VALUES ('mallory', 'en')")
+        store.put_speaker("mallory", "en")
         prompts = corpus.prompts("en")[:12]
         for k, p in enumerate(prompts):
             x = corpus.load_prompt(p)
-            sha = f"{k:064x}"
+            sha, dur = f"{k:064x}", len(x) / 16000
             source = f'{XSS[1]}take{k}.wav' if k == 0 else f"take{k}.wav"
-            store.con.execute("INSERT INTO recordings (sha256, speaker, source, duration_s) VALUES (?, 'mallory', ?, ?)",
-                              [sha, source, len(x) / 16000])
             p16, p32 = root / "clips" / f"c{k}_16k.wav", root / "clips" / f"c{k}_32k.wav"
             write_wav(p16, x, 16000)
             write_wav(p32, np.repeat(x, 2), 32000)
             cid = f"clip{k:02d}"
-            store.con.execute("INSERT INTO clips VALUES (?, ?, 'mallory', 0, ?, ?, ?, ?, 'test')",
-                              [cid, sha, len(x) / 16000, len(x) / 16000, str(p32), str(p16)])
+            store.add_recording(Recording(sha, "mallory", source, None, None, None, dur),
+                                [Clip(cid, sha, "mallory", 0.0, dur, dur, str(p32), str(p16), "test")], {}, "test")
             rejected = k % 4 == 0
-            store.con.execute("INSERT INTO verdicts (clip_id, rule_set, status, reasons) VALUES (?, 'vet-rules-1+test', ?, ?)",
-                              [cid, "rejected" if rejected else "accepted", ["noise"] if rejected else []])
+            store.record_verdicts("vet-rules-1+test", [cid], [(cid, "rejected" if rejected else "accepted",
+                                                               ["noise"] if rejected else [])])
             text = f"{XSS[k % 2]} {p.text}" if k < 4 else p.text
-            store.con.execute("INSERT INTO transcripts (clip_id, kind, text) VALUES (?, 'asr', ?)", [cid, text])
+            store.put_asr(Transcript(cid, ASR, text, producer="test"),
+                          [Word(cid, i, w, 0.0, 0.0, 0.3 if i == 1 else 0.9) for i, w in enumerate(text.split())])
             if k == 1:
-                store.con.execute("INSERT INTO transcripts (clip_id, kind, text) VALUES (?, 'given', ?)", [cid, XSS[0] + " hello"])
-            for i, w in enumerate(text.split()):
-                store.con.execute("INSERT INTO words VALUES (?, ?, ?, 0, 0, ?, 'test')", [cid, i, w, 0.3 if i == 1 else 0.9])
+                store.put_clip_texts([Transcript(cid, GIVEN, XSS[0] + " hello", producer="test")])
             store.put_metrics(cid, {"snr_db": 40 - 30 * rejected + k, "dnsmos_ovrl": 3.0 - rejected, "speech_rate": 4.0 + k / 10,
                                     "spk_centroid_cos": 0.9}, "test")
-            store.con.execute("INSERT INTO clip_embeddings VALUES (?, ?, ?)", [cid, ENCODER, rng.normal(size=256).tolist()])
-        store.con.execute("INSERT INTO enrolments (speaker, rule_set, status, accepted_s, rejected_s, advice) "
-                          "VALUES ('mallory', 'vet-rules-1+test', 'insufficient', 30, 12, ?)",
-                          [json.dumps([f"background noise in 3 clips {XSS[0]}"])])
+            store.put_embedding(cid, ENCODER, rng.normal(size=256), None)
+        store.record_enrolment(Enrolment("mallory", "vet-rules-1+test", "insufficient", 30, 12,
+                                         [f"background noise in 3 clips {XSS[0]}"]))
     return db
 
 

@@ -77,7 +77,7 @@ def test_rerun_adds_nothing_and_reuses_work(bad_inputs):
 def test_store_in_use_is_a_clear_error(bad_inputs, tmp_path):
     db = tmp_path / "locked.duckdb"
     holder = subprocess.Popen([sys.executable, "-c",
-                               f"from clonebench.store import Store; s = Store({str(db)!r}); print('ready', flush=True); import time; time.sleep(120)"],
+                               f"from store import Store; s = Store({str(db)!r}); print('ready', flush=True); import time; time.sleep(120)"],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline().strip() == "ready"

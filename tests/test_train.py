@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from clonebench.store import Store
-from conftest import ROOT, run_cli, write
+from store import Store
+from conftest import ROOT, one, run_cli, write
 from curate import corpus
 from model import checkpoint
-from model.export import read_list
+from clonebench.gsvlist import read_list
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def _train(store: Path, out: Path, *extra: str, check: bool = True):
 
 def _steps(store: Path, run: str, stage: str) -> list[dict]:
     with Store(store, read_only=True) as s:
-        rows = s.rows("SELECT step, losses FROM train_steps WHERE run_name = ? AND stage = ? ORDER BY step", [run, stage])
+        rows = s.query("SELECT step, losses FROM train_steps WHERE run_name = ? AND stage = ? ORDER BY step", [run, stage])
     return [{"step": r["step"], **json.loads(r["losses"])} for r in rows]
 
 
@@ -96,7 +96,7 @@ def test_losses_fall_and_the_gpt_overfits(store, trained):
 
 def test_checkpoints_are_registered_synthesize_and_evaluate(store, trained, tmp_path):
     with Store(store, read_only=True) as s:
-        rows = {r["kind"]: r for r in s.rows("SELECT * FROM checkpoints WHERE run_name = 'tiny-main'")}
+        rows = {r["kind"]: r for r in s.query("SELECT * FROM checkpoints WHERE run_name = 'tiny-main'")}
     assert set(rows) == {"gpt", "sovits"} and rows["gpt"]["data_hash"] == trained["data_hash"]
     config, state, raw = checkpoint.load_sovits(Path(rows["sovits"]["path"]))
     assert config.sv_dim == 256 and "sv_emb.weight" in state and raw["clonebench"]["ssl_extractor"] == "whisper-base"
@@ -153,7 +153,7 @@ def test_export_round_trips(store, tmp_path):
     entries = read_list(Path(doc["list"]))
     assert len(entries) == doc["clips"] and {e.speaker for e in entries} == {"allison", "robo"}
     with Store(store, read_only=True) as s:
-        expected = {(r["speaker"], " ".join(r["text"].split())) for r in s.rows(
+        expected = {(r["speaker"], " ".join(r["text"].split())) for r in s.query(
             "SELECT speaker, text FROM clip_verdicts WHERE status = 'accepted'")}
     assert {(e.speaker, e.text) for e in entries} == expected
     assert all(e.lang == "en" and sf.info(e.path).samplerate == 32000 for e in entries)
@@ -202,5 +202,5 @@ def test_torchrun_ddp_on_two_cpu_processes(store, tmp_path):
     assert [r["step"] for r in _steps(store, "ddp", "s2")] == list(range(1, 2 * per_rank + 1))
     assert checkpoint.load_gpt(Path(doc["gpt"]))[1] and checkpoint.load_sovits(Path(doc["sovits"]))[1]
     with Store(store, read_only=True) as s:
-        assert s.scalar("SELECT count(*) FROM checkpoints WHERE run_name = 'ddp'") == 2
-        assert s.scalar("SELECT status FROM train_runs WHERE run_name = 'ddp'") == "complete"
+        assert one(s, "SELECT count(*) FROM checkpoints WHERE run_name = 'ddp'") == 2
+        assert one(s, "SELECT status FROM train_runs WHERE run_name = 'ddp'") == "complete"

@@ -1,4 +1,4 @@
-"""The DuckDB store: the single source of truth for metadata. Audio stays on disk.
+"""The store's schema: every table, the stable view, the schema version and the migrations.
 
 Schema (documented for people who query the file directly; README repeats it):
 
@@ -7,11 +7,16 @@ recordings          sha256 PK, speaker, source, format, sample_rate, channels, d
                     decoder, ingested_at            -- keyed by content hash: re-ingest is a no-op
 clips               clip_id PK, recording_sha256, speaker, start_s, end_s, duration_s,
                     path_32k, path_16k, slicer      -- slicer = version of the slicing rule
-given_transcripts   recording_sha256 PK, text, source  -- the user's transcript of a whole file
+given_transcripts   recording_sha256 PK, text, source, lang  -- the user's transcript of a whole file
+                    (source: 'FILE:LINE' of a TSV or .list, or a .lab/.txt sidecar's path)
+rule_sets           version PK, thresholds JSON, source  -- each rule set whole, as it decided
 metrics             clip_id, name, value, producer  PK (clip_id, name)
 clip_stages         clip_id, stage, producer, done_at  PK (clip_id, stage): finished work
 transcripts         clip_id, kind ('asr'|'given'), text, language, language_prob, lid_scope,
-                    avg_logprob, producer           PK (clip_id, kind)
+                    avg_logprob, producer, alignment_score   PK (clip_id, kind)
+                    -- 'given' rows are the clip's share of the recording's given text: the whole
+                    text for a one-clip recording (alignment_score NULL), else the words aligned
+                    with the clip's ASR words (alignment_score = matched share, 1 = exact)
 words               clip_id, idx, word, start_s, end_s, probability, producer  PK (clip_id, idx)
 clip_embeddings     clip_id, encoder, vector FLOAT[]  PK (clip_id, encoder)
 clip_frames         clip_id, name, producer, hop_s, values FLOAT[]  PK (clip_id, name)
@@ -47,15 +52,13 @@ clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text)
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterable, Iterator
+import logging
 
-from .errors import StoreInUse, UserError
+log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_DDL = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS speakers (
     speaker VARCHAR PRIMARY KEY, lang VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp);
@@ -68,7 +71,10 @@ CREATE TABLE IF NOT EXISTS clips (
     start_s DOUBLE, end_s DOUBLE, duration_s DOUBLE, path_32k VARCHAR, path_16k VARCHAR,
     slicer VARCHAR);
 CREATE TABLE IF NOT EXISTS given_transcripts (
-    recording_sha256 VARCHAR PRIMARY KEY, text VARCHAR, source VARCHAR);
+    recording_sha256 VARCHAR PRIMARY KEY, text VARCHAR, source VARCHAR, lang VARCHAR);
+CREATE TABLE IF NOT EXISTS rule_sets (
+    version VARCHAR PRIMARY KEY, thresholds JSON, source VARCHAR,
+    created_at TIMESTAMP DEFAULT current_timestamp);
 CREATE TABLE IF NOT EXISTS metrics (
     clip_id VARCHAR, name VARCHAR, value DOUBLE, producer VARCHAR, PRIMARY KEY (clip_id, name));
 CREATE TABLE IF NOT EXISTS clip_stages (
@@ -76,7 +82,8 @@ CREATE TABLE IF NOT EXISTS clip_stages (
     done_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (clip_id, stage));
 CREATE TABLE IF NOT EXISTS transcripts (
     clip_id VARCHAR, kind VARCHAR, text VARCHAR, language VARCHAR, language_prob DOUBLE,
-    lid_scope VARCHAR, avg_logprob DOUBLE, producer VARCHAR, PRIMARY KEY (clip_id, kind));
+    lid_scope VARCHAR, avg_logprob DOUBLE, producer VARCHAR, alignment_score DOUBLE,
+    PRIMARY KEY (clip_id, kind));
 CREATE TABLE IF NOT EXISTS words (
     clip_id VARCHAR, idx INTEGER, word VARCHAR, start_s DOUBLE, end_s DOUBLE,
     probability DOUBLE, producer VARCHAR, PRIMARY KEY (clip_id, idx));
@@ -119,6 +126,9 @@ CREATE TABLE IF NOT EXISTS train_steps (
 CREATE TABLE IF NOT EXISTS checkpoints (
     path VARCHAR PRIMARY KEY, kind VARCHAR, run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER,
     sha256 VARCHAR, data_hash VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp);
+"""
+
+VIEWS = """
 CREATE OR REPLACE VIEW clip_verdicts AS
 WITH newest AS (
     SELECT v.*, row_number() OVER (PARTITION BY clip_id ORDER BY decided_at DESC, rule_set DESC) AS rn
@@ -133,96 +143,68 @@ LEFT JOIN transcripts a ON a.clip_id = c.clip_id AND a.kind = 'asr';
 """
 
 
-class Store:
-    """A DuckDB connection held for the life of a command.
+def schema_version(con) -> int | None:
+    """The version written in the file; None for a new, empty file."""
+    has_info = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'").fetchone()[0]
+    if not has_info:
+        return None
+    row = con.execute("SELECT value FROM schema_info WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
 
-    DuckDB lets one process open a file for writing; a second one gets a lock error, which we
-    turn into a clear "store is in use" message instead of risking a corrupt file.
-    """
 
-    def __init__(self, path: Path, read_only: bool = False):
-        import duckdb
+def create(con) -> None:
+    con.execute(TABLES)
+    con.execute(VIEWS)
+    _set_version(con, SCHEMA_VERSION)
 
-        self.path = Path(path)
-        if read_only and not self.path.exists():
-            raise UserError(f"{self.path}: no store here yet (run `clonebench vet` first)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+def _set_version(con, version: int) -> None:
+    con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(version)])
+
+
+def _v1_to_v2(con) -> None:
+    """v2: the user's text reaches the clips (per-clip 'given' transcripts, split by alignment),
+    given texts keep their language, rule sets are stored whole."""
+    from clonebench.align import split_text
+
+    con.execute("ALTER TABLE transcripts ADD COLUMN IF NOT EXISTS alignment_score DOUBLE")
+    con.execute("ALTER TABLE given_transcripts ADD COLUMN IF NOT EXISTS lang VARCHAR")
+    con.execute(TABLES)  # the new tables
+    given = con.execute(
+        """SELECT g.recording_sha256, g.text, s.lang FROM given_transcripts g
+           JOIN recordings r ON r.sha256 = g.recording_sha256 JOIN speakers s ON s.speaker = r.speaker""").fetchall()
+    for sha, text, lang in given:
+        clips = [c for (c,) in con.execute(
+            "SELECT clip_id FROM clips WHERE recording_sha256 = ? ORDER BY start_s", [sha]).fetchall()]
+        words = {c: [w for (w,) in con.execute("SELECT word FROM words WHERE clip_id = ? ORDER BY idx", [c]).fetchall()]
+                 for c in clips}
+        for cid, part in zip(clips, split_text(text, [words[c] for c in clips], lang or "en")):
+            if part.text:
+                con.execute(
+                    "INSERT OR REPLACE INTO transcripts (clip_id, kind, text, producer, alignment_score) "
+                    "VALUES (?, 'given', ?, ?, ?)", [cid, part.text, "user+migration-v2", part.score])
+    log.info("store upgraded to schema 2: %d given transcripts split onto their clips", len(given))
+
+
+# version found in the file -> the step that brings it to the next version
+MIGRATIONS = {1: _v1_to_v2}
+
+
+def upgrade(con, found: int) -> None:
+    """Bring a store written by an older release to SCHEMA_VERSION, one step at a time, each in
+    its own transaction: a kill leaves the file at a whole version."""
+    for version in range(found, SCHEMA_VERSION):
+        con.execute("BEGIN TRANSACTION")
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as e:
-            if "lock" in str(e).lower():
-                raise StoreInUse(f"{self.path}: store is in use by another clonebench process; wait for it to finish") from None
-            raise UserError(f"{self.path}: cannot open store ({str(e).splitlines()[0]})") from None
-        if not read_only:
-            self.con.execute(_DDL)
-            self.con.execute(
-                "INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
-
-    def close(self) -> None:
-        self.con.close()
-
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All-or-nothing: a kill inside leaves the store as it was before."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
+            MIGRATIONS[version](con)
+            _set_version(con, version + 1)
         except BaseException:
-            self.con.execute("ROLLBACK")
+            con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
-
-    # -- small query helpers -------------------------------------------------------------
-    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
-        cur = self.con.execute(sql, list(params))
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-    def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        row = self.con.execute(sql, list(params)).fetchone()
-        return row[0] if row else None
-
-    # -- writers used by several stages ---------------------------------------------------
-    def put_metrics(self, clip_id: str, values: dict[str, float | None], producer: str) -> None:
-        rows = [(clip_id, k, None if v is None else float(v), producer) for k, v in values.items()]
-        if rows:
-            self.con.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", rows)
-
-    def mark_done(self, clip_id: str, stage: str, producer: str) -> None:
-        self.con.execute(
-            "INSERT OR REPLACE INTO clip_stages (clip_id, stage, producer) VALUES (?, ?, ?)",
-            [clip_id, stage, producer],
-        )
-
-    def pending(self, speaker: str, stage: str, producer: str) -> list[dict]:
-        """Clips of a speaker whose stage has not been done by this producer version."""
-        return self.rows(
-            """SELECT c.* FROM clips c
-               LEFT JOIN clip_stages s ON s.clip_id = c.clip_id AND s.stage = ? AND s.producer = ?
-               WHERE c.speaker = ? AND s.clip_id IS NULL ORDER BY c.clip_id""",
-            [stage, producer, speaker],
-        )
-
-    def metrics_for(self, clip_ids: list[str]) -> dict[str, dict[str, float | None]]:
-        out: dict[str, dict[str, float | None]] = {c: {} for c in clip_ids}
-        if clip_ids:
-            for r in self.rows("SELECT clip_id, name, value FROM metrics WHERE list_contains(?, clip_id)", [clip_ids]):
-                out[r["clip_id"]][r["name"]] = r["value"]
-        return out
-
-    def log_error(self, source: str, speaker: str, error: str) -> None:
-        self.con.execute("INSERT OR REPLACE INTO ingest_errors (source, speaker, error) VALUES (?, ?, ?)", [source, speaker, error])
-
-    def clear_error(self, source: str, speaker: str) -> None:
-        self.con.execute("DELETE FROM ingest_errors WHERE source = ? AND speaker = ?", [source, speaker])
+        con.execute("COMMIT")
+    con.execute(VIEWS)
 
 
-def to_json(value: Any) -> str:
+def to_json(value) -> str:
     return json.dumps(value, ensure_ascii=False)

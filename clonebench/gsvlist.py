@@ -1,0 +1,58 @@
+"""GPT-SoVITS training lists: `path|speaker|lang|text`, one clip per line.
+
+`vet --list` reads them (many speakers at once) and `export --format gpt-sovits` writes them.
+Upstream's language codes are zh, ja, en, ko and yue, plus `all_*` variants meaning the same
+language without mixed-script handling; clonebench reads both and writes the plain ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+LANGS = {"zh": "zh", "ja": "ja", "en": "en", "ko": "ko", "yue": "yue",
+         "all_zh": "zh", "all_ja": "ja", "all_ko": "ko", "all_yue": "yue"}
+WRITTEN_LANGS = {"zh", "ja", "en", "ko", "yue"}
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    path: str          # as written in the list
+    speaker: str
+    lang: str          # clonebench's code (all_zh -> zh)
+    text: str
+    line: int = 0      # 1-based line number in the file it was read from
+
+
+def parse(path: Path) -> tuple[list[ListEntry], list[str]]:
+    """The well-formed entries of a list, and a `FILE:LINE: what is wrong` message for each other line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read the list ({type(e).__name__})") from None
+    entries, errors = [], []
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("|", 3)]
+        if len(parts) != 4 or not all(parts):
+            errors.append(f"{path}:{n}: expected path|speaker|lang|text")
+        elif parts[2].lower() not in LANGS:
+            errors.append(f"{path}:{n}: unknown language {parts[2]!r} (use one of {', '.join(sorted(LANGS))})")
+        else:
+            entries.append(ListEntry(parts[0], parts[1], LANGS[parts[2].lower()], " ".join(parts[3].split()), n))
+    return entries, errors
+
+
+def read_list(path: Path) -> list[ListEntry]:
+    """A list that must be wholly well-formed: the first bad line is a one-line error."""
+    entries, errors = parse(path)
+    if errors:
+        raise UserError(errors[0])
+    return entries
+
+
+def format_line(e: ListEntry) -> str:
+    return f"{e.path}|{e.speaker}|{e.lang}|{' '.join(e.text.split()).replace('|', ' ')}\n"

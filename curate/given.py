@@ -1,0 +1,112 @@
+"""The user's transcripts, from any of the three places they come from, keyed by audio file.
+
+- `--transcripts FILE.tsv`: `name<TAB>text` lines; name is a file name, a stem or a path ending.
+- `--list FILE.list`: GPT-SoVITS training lists, `path|speaker|lang|text`, many speakers at once;
+  relative paths are resolved against the list's folder.
+- A `.lab` or `.txt` file beside the audio file, holding its text (MFA's convention).
+
+Every malformed line is reported on its own (`FILE:LINE: ...`) and the others are used. The
+text goes to the store per recording (`given_transcripts`); `vet` splits it onto the clips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from clonebench import gsvlist
+from clonebench.config import check_speaker_name
+from clonebench.errors import UserError
+
+SIDECARS = (".lab", ".txt")
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    source: str          # "FILE:LINE" or the sidecar path
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    path: Path
+    speaker: str
+    lang: str
+    text: TextLine
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read {what} ({type(e).__name__})") from None
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def read_tsv(path: Path) -> tuple[dict[str, TextLine], list[dict]]:
+    """`name<TAB>text` lines -> {name: text}, plus one error row per malformed line."""
+    out, errors = {}, []
+    for n, line in enumerate(_read_lines(path, "transcripts"), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, text = line.partition("\t")
+        if not sep or not name.strip() or not text.strip():
+            errors.append({"source": f"{path}:{n}", "error": f"{path}:{n}: expected 'name<TAB>text'"})
+            continue
+        out[name.strip()] = TextLine(_clean(text), f"{path}:{n}")
+    return out, errors
+
+
+def read_list(path: Path) -> tuple[list[ListEntry], list[dict]]:
+    """A GPT-SoVITS `.list`: the good entries with their audio paths resolved against the list's
+    folder, plus one error row per malformed line."""
+    path = Path(path)
+    parsed, problems = gsvlist.parse(path)
+    errors = [{"source": p.split(": ", 1)[0], "error": p} for p in problems]
+    entries = []
+    for e in parsed:
+        where = f"{path}:{e.line}"
+        try:
+            check_speaker_name(e.speaker)
+        except UserError as err:
+            errors.append({"source": where, "error": f"{where}: {err}"})
+            continue
+        audio = Path(e.path).expanduser()
+        if not audio.is_absolute():
+            audio = path.parent / audio
+        entries.append(ListEntry(audio, e.speaker, e.lang, TextLine(e.text, where, e.lang)))
+    return entries, errors
+
+
+def sidecar_text(audio: Path) -> TextLine | None:
+    """The text of `audio.lab` or `audio.txt` beside the file, when there is one."""
+    for suffix in SIDECARS:
+        side = audio.with_suffix(suffix)
+        if side.is_file():
+            text = _clean(" ".join(_read_lines(side, "transcript")))
+            if text:
+                return TextLine(text, str(side))
+    return None
+
+
+class GivenTexts:
+    """Looks up the user's text of an audio file: an explicit entry (TSV or list) first, then
+    a sidecar file."""
+
+    def __init__(self, by_name: dict[str, TextLine] | None = None, by_path: dict[Path, TextLine] | None = None):
+        self.by_name = by_name or {}
+        self.by_path = {p.resolve(): t for p, t in (by_path or {}).items()}
+
+    def for_file(self, file: Path) -> TextLine | None:
+        hit = self.by_path.get(file.resolve())
+        if hit:
+            return hit
+        for key in (file.name, file.stem, str(file)):
+            if key in self.by_name:
+                return self.by_name[key]
+        hit = next((t for k, t in self.by_name.items() if str(file).endswith("/" + k)), None)
+        return hit or sidecar_text(file)

@@ -1,0 +1,105 @@
+"""The DuckDB store: the data model of clonebench and the single source of truth for metadata.
+
+Every table and every query lives in this package (`schema.py` for the tables and migrations;
+`vetting.py`, `evaluation.py`, `training.py` for the named reads and writes); stages call
+`Store` methods and get typed records (`records.py`) back. Audio stays on disk.
+
+DuckDB lets one process open a file for writing; a second one gets "store is in use" (exit 2)
+instead of risking a corrupt file. A store written by an older release is upgraded in place
+when it is opened (`schema.MIGRATIONS`), keeping every row.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from clonebench.errors import StoreInUse, UserError
+
+from . import schema
+from .evaluation import EvaluationTables
+from .records import (ASR, GIVEN, Checkpoint, Clip, ClipView, Enrolment, GivenText, Recording, Speaker,
+                      TrainRun, TrainStep, Transcript, Verdict, Word)
+from .schema import SCHEMA_VERSION, to_json
+from .training import TrainingTables
+from .vetting import VettingTables
+
+__all__ = ["Store", "SCHEMA_VERSION", "ASR", "GIVEN", "Checkpoint", "Clip", "ClipView", "Enrolment", "GivenText",
+           "Recording", "Speaker", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word", "to_json"]
+
+
+class Store(VettingTables, EvaluationTables, TrainingTables):
+    """A DuckDB connection held for the life of a command."""
+
+    def __init__(self, path: Path, read_only: bool = False):
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise UserError(f"{self.path}: no store here yet (run `clonebench vet` first)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = self._connect(read_only)
+        found = schema.schema_version(self.con)
+        if found is not None and found > SCHEMA_VERSION:
+            self.close()
+            raise UserError(f"{self.path}: written by a newer clonebench (schema {found}, this one reads {SCHEMA_VERSION}); upgrade clonebench")
+        if found is not None and found < SCHEMA_VERSION and read_only:
+            # an older file is upgraded once by a short writing open, then read as asked
+            self.close()
+            self.con = self._connect(False)
+            schema.upgrade(self.con, schema.schema_version(self.con))
+            self.close()
+            self.con = self._connect(True)
+        elif not read_only:
+            if found is None:
+                schema.create(self.con)
+            elif found < SCHEMA_VERSION:
+                schema.upgrade(self.con, found)
+
+    def _connect(self, read_only: bool):
+        import duckdb
+
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise StoreInUse(f"{self.path}: store is in use by another clonebench process; wait for it to finish") from None
+            raise UserError(f"{self.path}: cannot open store ({str(e).splitlines()[0]})") from None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing: a kill inside leaves the store as it was before."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int | None:
+        return schema.schema_version(self.con)
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        """Ad-hoc SQL, as rows of dicts: for people and tests looking inside. Stages use the
+        named methods instead, so that a fact is written and read in one shape."""
+        return self._rows(sql, params)
+
+    # -- helpers for the named methods --------------------------------------------------
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        cur = self.con.execute(sql, list(params))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        row = self.con.execute(sql, list(params)).fetchone()
+        return row[0] if row else None

@@ -1,0 +1,144 @@
+"""Typed records of the data model, one per table that stages pass around.
+
+They are frozen: a stage reads a record, computes, and writes a new fact through a named
+`Store` method; it never edits a row in place. Records are joined by ids, as lhotse's
+Recording / Supervision / Cut are: a `Clip` names its `recording_sha256`, a `Transcript`
+its `clip_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Transcript kinds. `given` rows are the user's text for one clip: the whole text of a
+# one-clip recording, or the part of a recording's text that aligns with the clip.
+ASR, GIVEN = "asr", "given"
+
+
+@dataclass(frozen=True)
+class Speaker:
+    speaker: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    sha256: str
+    speaker: str
+    source: str
+    format: str | None
+    sample_rate: int | None
+    channels: int | None
+    duration_s: float
+    decoder: str | None = None
+
+
+@dataclass(frozen=True)
+class Clip:
+    clip_id: str
+    recording_sha256: str
+    speaker: str
+    start_s: float
+    end_s: float
+    duration_s: float
+    path_32k: str
+    path_16k: str
+    slicer: str
+
+
+@dataclass(frozen=True)
+class GivenText:
+    """The user's transcript of a whole recording, as read from a TSV, a .list or a .lab file."""
+    recording_sha256: str
+    text: str
+    source: str           # where it was read: "FILE:LINE" or the sidecar's path
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    clip_id: str
+    kind: str             # ASR or GIVEN
+    text: str
+    language: str | None = None
+    language_prob: float | None = None
+    lid_scope: str | None = None      # 'clip', 'packed' or 'forced' (ASR); None for given text
+    avg_logprob: float | None = None  # ASR: mean word log-prob; GIVEN: None
+    producer: str = ""
+    # GIVEN only: how well the clip's share of the recording's text was found (1 = exact)
+    alignment_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Word:
+    clip_id: str
+    idx: int
+    word: str
+    start_s: float
+    end_s: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    clip_id: str
+    rule_set: str
+    status: str                       # 'accepted' | 'rejected'
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    speaker: str
+    rule_set: str
+    status: str                       # 'ready' | 'insufficient'
+    accepted_s: float
+    rejected_s: float
+    advice: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClipView:
+    """One row of the `clip_verdicts` view joined with its clip: what training, export,
+    prompts and reports read. `text` is the clip's given text when there is one, else ASR."""
+    clip: Clip
+    source: str
+    lang: str | None
+    status: str | None
+    reasons: tuple[str, ...]
+    text: str | None
+    text_kind: str | None             # GIVEN, ASR or None
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    run_name: str
+    preset: str
+    speakers: tuple[str, ...]
+    data_hash: str
+    out_dir: str
+    config: dict
+    status: str                       # 'running' | 'complete'
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: str
+    kind: str                         # 'gpt' | 'sovits'
+    run_name: str
+    stage: str
+    step: int
+    epoch: int
+    sha256: str
+    data_hash: str
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    run_name: str
+    stage: str                        # 's2', 's1', 's2-val', 's1-val'
+    step: int
+    epoch: int
+    losses: dict
+    lr: float | None
+    samples_per_s: float | None

@@ -1,0 +1,52 @@
+"""Named reads and writes of training: runs, their logged steps and the checkpoints they export."""
+
+from __future__ import annotations
+
+import json
+
+from .records import Checkpoint, TrainRun, TrainStep
+from .schema import to_json
+
+
+def _loads(v):
+    return json.loads(v) if isinstance(v, str) else (v or {})
+
+
+class TrainingTables:
+    def start_train_run(self, run_name: str, preset: str, speakers: list[str], data_hash: str, out_dir: str,
+                        config: dict) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO train_runs (run_name, preset, speakers, data_hash, out_dir, config, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running')", [run_name, preset, speakers, data_hash, out_dir, to_json(config)])
+
+    def finish_train_run(self, run_name: str) -> None:
+        self.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [run_name])
+
+    def train_run(self, run_name: str) -> TrainRun | None:
+        rows = self._rows("SELECT * FROM train_runs WHERE run_name = ?", [run_name])
+        if not rows:
+            return None
+        r = rows[0]
+        return TrainRun(r["run_name"], r["preset"], tuple(r["speakers"] or ()), r["data_hash"], r["out_dir"],
+                        _loads(r["config"]), r["status"])
+
+    def log_train_steps(self, steps: list[TrainStep]) -> None:
+        self.con.executemany(
+            "INSERT OR REPLACE INTO train_steps (run_name, stage, step, epoch, losses, lr, samples_per_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(s.run_name, s.stage, s.step, s.epoch, to_json(s.losses), s.lr, s.samples_per_s) for s in steps])
+
+    def train_steps(self, run_name: str, stage: str | None = None) -> list[TrainStep]:
+        rows = self._rows("SELECT * FROM train_steps WHERE run_name = ? AND (? IS NULL OR stage = ?) ORDER BY stage, step",
+                          [run_name, stage, stage])
+        return [TrainStep(r["run_name"], r["stage"], r["step"], r["epoch"], _loads(r["losses"]), r["lr"], r["samples_per_s"])
+                for r in rows]
+
+    def register_checkpoint(self, c: Checkpoint) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO checkpoints (path, kind, run_name, stage, step, epoch, sha256, data_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [c.path, c.kind, c.run_name, c.stage, c.step, c.epoch, c.sha256, c.data_hash])
+
+    def checkpoints(self, run_name: str) -> list[Checkpoint]:
+        return [Checkpoint(r["path"], r["kind"], r["run_name"], r["stage"], r["step"], r["epoch"], r["sha256"], r["data_hash"])
+                for r in self._rows("SELECT * FROM checkpoints WHERE run_name = ? ORDER BY stage, step", [run_name])]
