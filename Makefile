@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# the optional bring-your-own-model libraries (backends/): the tests need them, the demo does not
+# the optional bring-your-own-model libraries (instruments/): the tests need them, the demo does not
 BYO_STAMP := $(VENV)/.byo-stamp
 export HF_HUB_OFFLINE := 1
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_backends.py [--seconds 60]
 
 No released weights can be downloaded here, so each backend is built with random weights at
-its released model's size (`backends.toy`) and loaded through the same code as a user's
+its released model's size (`testing.toy_models`) and loaded through the same code as a user's
 folder. These are RANDOM-WEIGHT SPEED FIGURES, NOT QUALITY: compute per audio-second depends
 on the architecture and size only, except for ASR decoding, whose length depends on what the
 model says (a random model babbles to the token limit and falls back through every
@@ -35,8 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from backends import mos_predictor, overlap_detector, speaker_encoder, toy, transcriber  # noqa: E402
-from curate import corpus  # noqa: E402
+from instruments import mos_predictor, overlap_detector, speaker_encoder, toy, transcriber  # noqa: E402
+from testing import corpus  # noqa: E402
 
 SR = 16000
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clonebench.audio import write_wav  # noqa: E402
 from store import ASR, Clip, Enrolment, Recording, Store, Transcript, Word  # noqa: E402
-from curate import corpus  # noqa: E402
-from curate.speakers import ENCODER  # noqa: E402
+from testing import corpus  # noqa: E402
+from instruments.speakers import ENCODER  # noqa: E402
 from reports.speaker import speaker_report  # noqa: E402
 
 

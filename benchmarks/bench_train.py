@@ -92,7 +92,7 @@ def s1_step_time(name: str, steps: int, batch: int, dev: str) -> float:
 
 
 def feature_throughput() -> tuple[float, float]:
-    from curate import corpus
+    from testing import corpus
     from model.features import WhisperEncoderContent
 
     _, audio = corpus.take_seconds(corpus.prompts("en"), 60)

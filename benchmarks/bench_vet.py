@@ -30,7 +30,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from curate import corpus, degrade  # noqa: E402
+from testing import corpus, degrade  # noqa: E402
 from curate.vet import VetOptions, vet  # noqa: E402
 
 SR = 16000
@@ -51,7 +51,7 @@ def whisper_alone(x: np.ndarray) -> float:
     from faster_whisper import WhisperModel
 
     from clonebench.registry import whisper_tiny_en_dir
-    from curate.onnx_session import cpu_threads
+    from instruments.onnx_session import cpu_threads
 
     model = WhisperModel(str(whisper_tiny_en_dir()), device="cpu", compute_type="int8", cpu_threads=cpu_threads())
     list(model.transcribe(x[: SR * 5], language="en")[0])  # warm-up

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -47,102 +47,118 @@ def _run(fn, *args, **kwargs):
         raise typer.Exit(1)
 
 
-def _report(make, *args) -> str | None:
-    """Write a report after a command; a report that fails is a warning, never the command's failure."""
-    try:
-        return str(make(*args))
-    except Exception as e:  # the command's own work is done and stored: keep its exit status
-        if _state["debug"]:
-            raise
-        logging.getLogger("clonebench").warning("report not written: %s: %s", type(e).__name__, e)
-        return None
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
-ASR_HELP = "faster-whisper (embedded, default) or openai-whisper:FILE.pt (a local openai-whisper checkpoint)."
-ENCODER_HELP = ("resemblyzer (embedded, default), ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder) "
-                "or wavlm:DIR (a transformers WavLMForXVector folder).")
+# options that several commands share, declared once
+Db = Annotated[Path, typer.Option("--db", help="The DuckDB store.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+NoReport = Annotated[bool, typer.Option("--no-report", help="Do not write the reports.")]
+Asr = Annotated[Optional[str], typer.Option(
+    "--asr", envvar="CLONEBENCH_ASR",
+    help="faster-whisper (embedded, default) or openai-whisper:FILE.pt (a local openai-whisper checkpoint).")]
+Encoder = Annotated[Optional[str], typer.Option(
+    "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER",
+    help="resemblyzer (embedded, default), ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder) "
+         "or wavlm:DIR (a transformers WavLMForXVector folder).")]
+Utmos = Annotated[Optional[str], typer.Option("--utmos", envvar="CLONEBENCH_UTMOS",
+                                              help="DIR: a local UTMOS folder; adds the utmos metric.")]
+Speakers = Annotated[Optional[str], typer.Option("--speakers", help="Comma-separated speakers.")]
+Content = Annotated[Optional[str], typer.Option(
+    "--content", help="Content features: whisper-base or cnhubert:/folder (default: what the model was trained with).")]
+Bert = Annotated[Optional[Path], typer.Option(
+    "--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text; zeros without it).")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
+Device = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+Precision = Annotated[str, typer.Option("--precision", help="fp32, or fp16 (on a CPU: the GPT only).")]
+ReportOut = Annotated[Optional[Path], typer.Option("--out", help="Output file (default: under <store folder>/reports/).")]
+EmbedAudio = Annotated[bool, typer.Option("--embed-audio", help="Put the audio inside the HTML instead of linking it.")]
+
+
+def _names(csv: str | None) -> list[str] | None:
+    return [s for s in (csv or "").split(",") if s] or None
+
+
+def _print(doc, as_json: bool, text) -> None:
+    """The command's result: the JSON document, or `text(doc)` for people."""
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+    else:
+        text(doc)
+
+
+def _reports(doc: dict) -> None:
+    paths = doc.get("reports") or [doc.get("report")]
+    for path in filter(None, paths):
+        typer.echo(f"report: {path}")
 
 
 @app.command()
 def vet(
-    inputs: Optional[list[Path]] = typer.Argument(None, help="Audio files or folders (searched recursively)."),
-    speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Speaker name (letters, digits, _ - .)."),
-    lang: str = typer.Option("en", "--lang", help="Expected language: en, zh, fr, ... or auto."),
-    transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="TSV of name<TAB>text for the files "
-                                               "(a .lab or .txt file beside an audio file is read too)."),
-    list_file: Optional[Path] = typer.Option(None, "--list", help="A GPT-SoVITS list (path|speaker|lang|text): vet "
-                                             "every speaker in it, instead of INPUTS and --speaker."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="A rule-set TOML to use instead of the built-in one."),
-    min_clip: float = typer.Option(3.0, "--min-clip", help="Slicer: shortest clip, seconds."),
-    max_clip: float = typer.Option(15.0, "--max-clip", help="Slicer: longest clip, seconds."),
-    silence_db: float = typer.Option(-40.0, "--silence-db", help="Slicer: RMS threshold for silence, dBFS."),
-    max_recording_min: float = typer.Option(20.0, "--max-recording-min", help="Refuse recordings longer than this."),
-    asr: Optional[str] = typer.Option(None, "--asr", envvar="CLONEBENCH_ASR", help=ASR_HELP),
-    speaker_encoder: Optional[str] = typer.Option(None, "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER", help=ENCODER_HELP),
-    overlap: Optional[str] = typer.Option(None, "--overlap", envvar="CLONEBENCH_OVERLAP",
-                                          help="pyannote:PATH: overlapped-speech evidence for the multiple_speakers screen."),
-    no_report: bool = typer.Option(False, "--no-report", help="Do not write the speaker and dataset reports."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    inputs: Annotated[Optional[list[Path]], typer.Argument(help="Audio files or folders (searched recursively).")] = None,
+    speaker: Annotated[Optional[str], typer.Option("--speaker", "-s", help="Speaker name (letters, digits, _ - .).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Expected language: en, zh, fr, ... or auto.")] = "en",
+    transcripts: Annotated[Optional[Path], typer.Option(
+        "--transcripts", help="TSV of name<TAB>text for the files (a .lab or .txt file beside an audio file is read too).")] = None,
+    list_file: Annotated[Optional[Path], typer.Option(
+        "--list", help="A GPT-SoVITS list (path|speaker|lang|text): vet every speaker in it, instead of INPUTS and --speaker.")] = None,
+    rules: Annotated[Optional[Path], typer.Option("--rules", help="A rule-set TOML to use instead of the built-in one.")] = None,
+    min_clip: Annotated[float, typer.Option("--min-clip", help="Slicer: shortest clip, seconds.")] = 3.0,
+    max_clip: Annotated[float, typer.Option("--max-clip", help="Slicer: longest clip, seconds.")] = 15.0,
+    silence_db: Annotated[float, typer.Option("--silence-db", help="Slicer: RMS threshold for silence, dBFS.")] = -40.0,
+    max_recording_min: Annotated[float, typer.Option("--max-recording-min", help="Refuse recordings longer than this.")] = 20.0,
+    asr: Asr = None,
+    speaker_encoder: Encoder = None,
+    overlap: Annotated[Optional[str], typer.Option(
+        "--overlap", envvar="CLONEBENCH_OVERLAP",
+        help="pyannote:PATH: overlapped-speech evidence for the multiple_speakers screen.")] = None,
+    db: Db = default_db_path(),
+    no_report: NoReport = False,
+    as_json: Json = False,
 ) -> None:
     """Screen recordings of one speaker (or every speaker of a --list) and decide which clips are fit for cloning."""
     from curate.slicer import SliceConfig
-    from curate.vet import VetOptions, vet as run_vet, vet_list
+    from curate.vet import VetOptions
+
+    from . import workflows
 
     opts = _run(VetOptions, speaker=speaker, db=db, lang=lang, transcripts=transcripts, list_file=list_file,
                 inputs=list(inputs or []), rules=rules,
                 slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
                 max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap)
-    result = _run(vet_list if list_file else run_vet, opts)
-    docs = result["speakers"] if list_file else [result]
-    if not no_report:
-        from reports.dataset import dataset_report
-        from reports.speaker import speaker_report
+    result = _run(workflows.vet, opts, not no_report)
 
-        result["reports"] = [p for p in [*(_report(speaker_report, db, d["speaker"]) for d in docs),
-                                         _report(dataset_report, db)] if p]
-    if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
-    else:
+    def text(result: dict) -> None:
         from .summary import print_vet_summary
 
+        docs = result["speakers"] if list_file else [result]
         for d in docs:
             print_vet_summary({**d, "errors": result["errors"] if d is docs[-1] else []})
-        for path in result.get("reports", []):
-            typer.echo(f"report: {path}")
+        _reports(result)
+
+    _print(result, as_json, text)
 
 
 @app.command()
 def demo(
-    data: Path = typer.Option(Path("datasets"), "--data", help="Data root: the demo corpus and store go here."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"vet": [...], "evaluate": [...]} as JSON.'),
+    data: Annotated[Path, typer.Option("--data", help="Data root: the demo corpus and store go here.")] = Path("datasets"),
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"vet": [...], "evaluate": [...]} as JSON.')] = False,
 ) -> None:
     """Build the demo corpus from Debian's speech packages, vet it, and evaluate two demo systems."""
-    from curate.demo import run_demo
-    from evaluate.demo import run_eval_demo
+    from . import workflows
 
-    from reports.dataset import dataset_report
-    from reports.evaluation import eval_report
-    from reports.speaker import speaker_report
-
-    results = _run(run_demo, data)
-    evals = _run(run_eval_demo, data)
-    db = Path(data) / "clonebench.duckdb"
-    reports = [_report(speaker_report, db, r["speaker"]) for r in results] + [_report(dataset_report, db)]
-    reports += [_report(eval_report, db, doc["run_id"]) for doc in evals]
-    reports = [p for p in reports if p]
-    if as_json:
-        typer.echo(json.dumps({"vet": results, "evaluate": evals, "reports": reports}, ensure_ascii=False, indent=1,
-                              default=str))
-    else:
+    def text(result: dict) -> None:
         from .summary import print_eval_summary, print_vet_summary
 
-        for r in results:
+        for r in result["vet"]:
             print_vet_summary(r)
-        for doc in evals:
+        for doc in result["evaluate"]:
             print_eval_summary(doc)
-        for path in reports:
-            typer.echo(f"report: {path}")
+        _reports(result)
+
+    _print(_run(workflows.demo, data), as_json, text)
 
 
 GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 usage error)
@@ -150,224 +166,201 @@ GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 
 
 @app.command()
 def evaluate(
-    audio_dir: Optional[Path] = typer.Option(None, "--audio-dir", help="Audio mode: a folder of audio made by any system."),
-    gpt: Optional[Path] = typer.Option(None, "--gpt", help="Model mode: GPT .ckpt to synthesize the eval set with."),
-    sovits: Optional[Path] = typer.Option(None, "--sovits", help="Model mode: SoVITS .pth."),
-    baseline_gpt: Optional[Path] = typer.Option(None, "--baseline-gpt", help="Model mode: baseline GPT .ckpt to compare with."),
-    baseline_sovits: Optional[Path] = typer.Option(None, "--baseline-sovits", help="Model mode: baseline SoVITS .pth."),
-    eval_set: str = typer.Option("default", "--eval-set", help="Model mode: default, en, zh, zh-en, or a TSV id<TAB>lang<TAB>text."),
-    speakers: Optional[str] = typer.Option(None, "--speakers", help="Model mode: comma-separated speakers (default: all with accepted clips)."),
-    content: Optional[str] = typer.Option(None, "--content", help="Model mode: content features (whisper-base or cnhubert:/folder)."),
-    bert: Optional[Path] = typer.Option(None, "--bert", help="Model mode: chinese-roberta-wwm-ext-large folder."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Model mode: CPU threads for synthesis."),
-    device: str = typer.Option("cpu", "--device", help="Model mode: cpu or cuda."),
-    precision: str = typer.Option("fp32", "--precision", help="Model mode: fp32, or fp16 (on a CPU: the GPT only)."),
-    no_report: bool = typer.Option(False, "--no-report", help="Do not write the evaluation report."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]] "
-                                            "(default: AUDIO_DIR/manifest.tsv)."),
-    reference: list[str] = typer.Option([], "--reference", help="speaker=path (file or folder) for similarity; "
-                                        "default: the speaker's accepted clips in the store. Repeatable."),
-    baseline_run: Optional[str] = typer.Option(None, "--baseline-run", help="Compare paired with this earlier run."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", help='Regression gate, e.g. "sim<-0.02,wer>+0.01": exit 3 when '
-                                          "a difference is significantly worse and beyond its threshold."),
-    gate_scope: str = typer.Option("overall", "--gate-scope", help="overall, or speaker: every speaker's difference is gated too."),
-    label: Optional[str] = typer.Option(None, "--label", help="A name for this run in `clonebench runs`."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Finish a run that was interrupted."),
-    asr: Optional[str] = typer.Option(None, "--asr", envvar="CLONEBENCH_ASR", help=ASR_HELP),
-    speaker_encoder: Optional[str] = typer.Option(None, "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER", help=ENCODER_HELP),
-    utmos: Optional[str] = typer.Option(None, "--utmos", envvar="CLONEBENCH_UTMOS", help="DIR: a local UTMOS folder; adds the utmos metric."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    audio_dir: Annotated[Optional[Path], typer.Option("--audio-dir", help="Audio mode: a folder of audio made by any system.")] = None,
+    gpt: Annotated[Optional[Path], typer.Option("--gpt", help="Model mode: GPT .ckpt to synthesize the eval set with.")] = None,
+    sovits: Annotated[Optional[Path], typer.Option("--sovits", help="Model mode: SoVITS .pth.")] = None,
+    baseline_gpt: Annotated[Optional[Path], typer.Option("--baseline-gpt", help="Model mode: baseline GPT .ckpt to compare with.")] = None,
+    baseline_sovits: Annotated[Optional[Path], typer.Option("--baseline-sovits", help="Model mode: baseline SoVITS .pth.")] = None,
+    eval_set: Annotated[str, typer.Option(
+        "--eval-set", help="Model mode: default, en, zh, zh-en, or a TSV id<TAB>lang<TAB>text.")] = "default",
+    speakers: Speakers = None,
+    content: Content = None,
+    bert: Bert = None,
+    threads: Threads = None,
+    device: Device = "cpu",
+    precision: Precision = "fp32",
+    manifest: Annotated[Optional[Path], typer.Option(
+        "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]] "
+                           "(default: AUDIO_DIR/manifest.tsv).")] = None,
+    reference: Annotated[list[str], typer.Option(
+        "--reference", help="speaker=path (file or folder) for similarity; default: the speaker's accepted clips in "
+                            "the store. Repeatable.")] = [],  # noqa: B006 (typer reads the default, never mutates it)
+    baseline_run: Annotated[Optional[str], typer.Option("--baseline-run", help="Compare paired with this earlier run.")] = None,
+    fail_on: Annotated[Optional[str], typer.Option(
+        "--fail-on", help='Regression gate, e.g. "sim<-0.02,wer>+0.01": exit 3 when a difference is significantly '
+                          "worse and beyond its threshold.")] = None,
+    gate_scope: Annotated[str, typer.Option(
+        "--gate-scope", help="overall, or speaker: every speaker's difference is gated too.")] = "overall",
+    label: Annotated[Optional[str], typer.Option("--label", help="A name for this run in `clonebench runs`.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Finish a run that was interrupted.")] = None,
+    asr: Asr = None,
+    speaker_encoder: Encoder = None,
+    utmos: Utmos = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (and of synthesis in model mode).")] = 0,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples.")] = 2000,
+    db: Db = default_db_path(),
+    no_report: NoReport = False,
+    as_json: Json = False,
 ) -> None:
     """Score synthesized speech: speaker similarity, Whisper WER/CER, DNSMOS, RTF; CIs, baseline, gate."""
-    from evaluate.run import EvalOptions, evaluate_audio, parse_references
+    from evaluate.model_mode import ModelEvalOptions
+    from evaluate.run import EvalOptions, parse_references
 
-    if gate_scope not in ("overall", "speaker"):
-        typer.echo("error: --gate-scope is overall or speaker", err=True)
-        raise typer.Exit(2)
-    if n_boot < 100:
-        typer.echo("error: --n-boot must be at least 100", err=True)
-        raise typer.Exit(2)
+    from . import workflows
+
     if (audio_dir is None) == (gpt is None and sovits is None):
-        typer.echo("error: give --audio-dir (audio mode) or --gpt and --sovits (model mode)", err=True)
-        raise typer.Exit(2)
+        _fail("give --audio-dir (audio mode) or --gpt and --sovits (model mode)")
+    scoring = dict(db=db, label=label, fail_on=fail_on, gate_scope=gate_scope, seed=seed, n_boot=n_boot, asr=asr,
+                   speaker_encoder=speaker_encoder, utmos=utmos)
     if audio_dir is None:
-        from evaluate.model_mode import ModelEvalOptions, evaluate_model
-
         if gpt is None or sovits is None:
-            typer.echo("error: model mode needs both --gpt and --sovits", err=True)
-            raise typer.Exit(2)
-        mopts = ModelEvalOptions(db=db, gpt=gpt, sovits=sovits, baseline_gpt=baseline_gpt, baseline_sovits=baseline_sovits,
-                                 eval_set=eval_set, speakers=[s for s in (speakers or "").split(",") if s],
-                                 content=content, bert=bert, threads=threads, device=device, precision=precision,
-                                 seed=seed, label=label,
-                                 fail_on=fail_on, gate_scope=gate_scope, n_boot=n_boot,
-                                 asr=asr, speaker_encoder=speaker_encoder, utmos=utmos)
-        doc = _run(evaluate_model, mopts)
+            _fail("model mode needs both --gpt and --sovits")
+        opts = _run(ModelEvalOptions, gpt=gpt, sovits=sovits, scoring=_run(EvalOptions, **scoring),
+                    baseline_gpt=baseline_gpt, baseline_sovits=baseline_sovits, eval_set=eval_set,
+                    speakers=_names(speakers) or [], content=content, bert=bert, threads=threads, device=device,
+                    precision=precision)
     else:
-        refs = _run(parse_references, reference)
-        opts = EvalOptions(db=db, audio_dir=audio_dir, manifest=manifest, references=refs, baseline_run=baseline_run,
-                           fail_on=fail_on, gate_scope=gate_scope, label=label, resume=resume, seed=seed, n_boot=n_boot,
-                           asr=asr, speaker_encoder=speaker_encoder, utmos=utmos)
-        doc = _run(evaluate_audio, opts)
-    if not no_report:
-        from reports.evaluation import eval_report
+        opts = _run(EvalOptions, audio_dir=audio_dir, manifest=manifest, references=_run(parse_references, reference),
+                    baseline_run=baseline_run, resume=resume, **scoring)
+    doc = _run(workflows.evaluate, opts, not no_report)
 
-        doc["report"] = _report(eval_report, db, doc["run_id"])
-    if as_json:
-        typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
-    else:
+    def text(doc: dict) -> None:
         from .summary import print_eval_summary
 
         print_eval_summary(doc)
-        if doc.get("report"):
-            typer.echo(f"report: {doc['report']}")
+        _reports(doc)
+
+    _print(doc, as_json, text)
     if doc["gate"] and not doc["gate"]["passed"]:
-        typer.echo("regression gate failed", err=True)
         raise typer.Exit(GATE_FAILED)
 
 
 @app.command()
 def runs(
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-    limit: int = typer.Option(50, "--limit", help="Newest runs to list."),
-    as_json: bool = typer.Option(False, "--json"),
+    limit: Annotated[int, typer.Option("--limit", help="Newest runs to list.")] = 50,
+    db: Db = default_db_path(),
+    as_json: Json = False,
 ) -> None:
     """List evaluation runs, newest first, with their overall figures."""
     from evaluate.run import list_runs
 
-    rows = _run(list_runs, db, limit)
-    if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
-    else:
-        from .summary import print_runs
+    from .summary import print_runs
 
-        print_runs(rows)
+    _print(_run(list_runs, db, limit), as_json, print_runs)
 
 
 @app.command()
 def synth(
-    gpt: Path = typer.Option(..., "--gpt", help="GPT .ckpt (GPT-SoVITS v2 format)."),
-    sovits: Path = typer.Option(..., "--sovits", help="SoVITS .pth (GPT-SoVITS v2 format)."),
-    text: str = typer.Option(..., "--text", help="What to say (zh, en or mixed)."),
-    lang: str = typer.Option("auto", "--lang", help="zh, en, or auto (mixed zh+en)."),
-    speaker: Optional[str] = typer.Option(None, "--speaker", help="Take the reference clip and its text from this vetted speaker."),
-    ref_audio: Optional[Path] = typer.Option(None, "--ref-audio", help="A 3-10 s reference clip instead of --speaker."),
-    prompt_text: Optional[str] = typer.Option(None, "--prompt-text", help="Transcript of --ref-audio."),
-    prompt_lang: str = typer.Option("auto", "--prompt-lang", help="Language of --prompt-text."),
-    out: Path = typer.Option(Path("out.wav"), "--out", help="Output wav (32 kHz)."),
-    seed: int = typer.Option(0, "--seed"),
-    top_k: int = typer.Option(15, "--top-k"),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    temperature: float = typer.Option(1.0, "--temperature"),
-    repetition_penalty: float = typer.Option(1.35, "--repetition-penalty"),
-    speed: float = typer.Option(1.0, "--speed", help="Speaking rate factor (0.25-4)."),
-    content: Optional[str] = typer.Option(None, "--content", help="Content features: whisper-base or cnhubert:/folder (default: what the model was trained with)."),
-    bert: Optional[Path] = typer.Option(None, "--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text; zeros without it)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or fp16 (on a CPU: the GPT only)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store (for --speaker)."),
-    as_json: bool = typer.Option(False, "--json"),
+    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format).")],
+    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2 format).")],
+    text: Annotated[str, typer.Option("--text", help="What to say (zh, en or mixed).")],
+    lang: Annotated[str, typer.Option("--lang", help="zh, en, or auto (mixed zh+en).")] = "auto",
+    speaker: Annotated[Optional[str], typer.Option(
+        "--speaker", help="Take the reference clip and its text from this vetted speaker.")] = None,
+    ref_audio: Annotated[Optional[Path], typer.Option("--ref-audio", help="A 3-10 s reference clip instead of --speaker.")] = None,
+    prompt_text: Annotated[Optional[str], typer.Option("--prompt-text", help="Transcript of --ref-audio.")] = None,
+    prompt_lang: Annotated[str, typer.Option("--prompt-lang", help="Language of --prompt-text.")] = "auto",
+    out: Annotated[Path, typer.Option("--out", help="Output wav (32 kHz).")] = Path("out.wav"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    top_k: Annotated[int, typer.Option("--top-k")] = 15,
+    top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
+    temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
+    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty")] = 1.35,
+    speed: Annotated[float, typer.Option("--speed", help="Speaking rate factor (0.25-4).")] = 1.0,
+    content: Content = None,
+    bert: Bert = None,
+    threads: Threads = None,
+    precision: Precision = "fp32",
+    device: Device = "cpu",
+    db: Annotated[Path, typer.Option("--db", help="The DuckDB store (for --speaker).")] = default_db_path(),
+    as_json: Json = False,
 ) -> None:
     """Synthesize speech in a reference voice with a GPT + SoVITS pair."""
     from model.gpt import SamplingParams
-    from model.speak import prompt_from_file, prompt_from_store, synth as run_synth
+    from model.speak import SynthOptions, synth as run_synth
 
-    if (speaker is None) == (ref_audio is None):
-        typer.echo("error: give exactly one of --speaker or --ref-audio", err=True)
-        raise typer.Exit(2)
-    prompt = _run(prompt_from_store, db, speaker) if speaker else _run(prompt_from_file, ref_audio, prompt_text, prompt_lang)
-    params = SamplingParams(top_k, top_p, temperature, repetition_penalty)
-    result = _run(run_synth, gpt, sovits, text, lang, out, prompt, params, seed, speed, content, bert, threads,
-                  precision, device)
-    if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
-    else:
-        typer.echo(f"{result['out']}: {result['duration_s']:.2f} s, {result['tokens']} tokens, RTF {result['rtf']:.3f}")
+    opts = _run(SynthOptions, gpt=gpt, sovits=sovits, text=text, out=out, lang=lang, speaker=speaker, db=db,
+                ref_audio=ref_audio, prompt_text=prompt_text, prompt_lang=prompt_lang,
+                params=SamplingParams(top_k, top_p, temperature, repetition_penalty), seed=seed, speed=speed,
+                content=content, bert=bert, threads=threads, precision=precision, device=device)
+    _print(_run(run_synth, opts), as_json, lambda r: typer.echo(
+        f"{r['out']}: {r['duration_s']:.2f} s, {r['tokens']} tokens, RTF {r['rtf']:.3f}"))
 
 
 @app.command("init-model")
 def init_model(
-    preset: str = typer.Option("tiny", "--preset", help="tiny or v2."),
-    out: Path = typer.Option(..., "--out", help="Folder for the two files."),
-    seed: int = typer.Option(0, "--seed"),
-    sv_dim: int = typer.Option(0, "--sv-dim", help="Add the speaker-embedding path (256 for Resemblyzer)."),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the two files.")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny or v2.")] = "tiny",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    sv_dim: Annotated[int, typer.Option("--sv-dim", help="Add the speaker-embedding path (256 for Resemblyzer).")] = 0,
 ) -> None:
     """Write random-weight GPT + SoVITS files of a preset (for trying the pipeline and measuring speed)."""
     from model.speak import init_model as run_init
 
-    typer.echo(json.dumps(_run(run_init, preset, out, seed, sv_dim), indent=1))
+    _print(_run(run_init, preset, out, seed, sv_dim), True, None)
 
 
 @app.command()
 def train(
-    out: Path = typer.Option(..., "--out", help="Run folder (its name is the run's name)."),
-    speakers: Optional[str] = typer.Option(None, "--speakers", help="Comma-separated speakers to train on."),
-    all_speakers: bool = typer.Option(False, "--all", help="Every speaker with enough accepted audio."),
-    preset: str = typer.Option("tiny", "--preset", help="tiny or v2."),
-    init_gpt: Optional[Path] = typer.Option(None, "--init-gpt", help="Fine-tune from this GPT .ckpt."),
-    init_sovits: Optional[Path] = typer.Option(None, "--init-sovits", help="Fine-tune from this SoVITS .pth (quantizer frozen)."),
-    s2_epochs: int = typer.Option(8, "--s2-epochs"),
-    s1_epochs: int = typer.Option(8, "--s1-epochs"),
-    batch_size: int = typer.Option(4, "--batch-size"),
-    grad_accum: int = typer.Option(1, "--grad-accum", help="GPT: optimizer step every N batches."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
-    seed: int = typer.Option(1234, "--seed"),
-    save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints (and at each epoch's end)."),
-    keep: int = typer.Option(3, "--keep", help="Checkpoints kept per stage."),
-    content: Optional[str] = typer.Option(None, "--content", help="Content features: whisper-base or cnhubert:/folder."),
-    no_speaker_embeddings: bool = typer.Option(False, "--no-speaker-embeddings", help="Train without the sv_emb path (files exactly v2's)."),
-    no_report: bool = typer.Option(False, "--no-report", help="Do not write the training report."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-    as_json: bool = typer.Option(False, "--json"),
+    out: Annotated[Path, typer.Option("--out", help="Run folder (its name is the run's name).")],
+    speakers: Speakers = None,
+    all_speakers: Annotated[bool, typer.Option("--all", help="Every speaker with enough accepted audio.")] = False,
+    preset: Annotated[str, typer.Option("--preset", help="tiny or v2.")] = "tiny",
+    init_gpt: Annotated[Optional[Path], typer.Option("--init-gpt", help="Fine-tune from this GPT .ckpt.")] = None,
+    init_sovits: Annotated[Optional[Path], typer.Option(
+        "--init-sovits", help="Fine-tune from this SoVITS .pth (quantizer frozen).")] = None,
+    s2_epochs: Annotated[int, typer.Option("--s2-epochs")] = 8,
+    s1_epochs: Annotated[int, typer.Option("--s1-epochs")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    grad_accum: Annotated[int, typer.Option("--grad-accum", help="GPT: optimizer step every N batches.")] = 1,
+    device: Device = "cpu",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 1234,
+    save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints (and at each epoch's end).")] = 50,
+    keep: Annotated[int, typer.Option("--keep", help="Checkpoints kept per stage.")] = 3,
+    content: Content = None,
+    no_speaker_embeddings: Annotated[bool, typer.Option(
+        "--no-speaker-embeddings", help="Train without the sv_emb path (files exactly v2's).")] = False,
+    db: Db = default_db_path(),
+    no_report: NoReport = False,
+    as_json: Json = False,
 ) -> None:
     """Train SoVITS (s2) then the GPT (s1) on the accepted clips; export GPT-SoVITS-format files."""
-    from model.train import TrainOptions, train as run_train
+    from model.train import TrainOptions
+
+    from . import workflows
 
     if (speakers is None) == (not all_speakers):
-        typer.echo("error: give --speakers a,b or --all", err=True)
-        raise typer.Exit(2)
-    opts = TrainOptions(db=db, out=out, speakers=[s for s in (speakers or "").split(",") if s] or None, preset=preset,
-                        init_gpt=init_gpt, init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs,
-                        batch_size=batch_size, grad_accum=grad_accum, device=device, resume=resume, seed=seed,
-                        save_every=save_every, keep=keep, content=content,
-                        speaker_embeddings=not no_speaker_embeddings)
-    result = _run(run_train, opts)
+        _fail("give --speakers a,b or --all")
+    opts = _run(TrainOptions, db=db, out=out, speakers=_names(speakers), preset=preset, init_gpt=init_gpt,
+                init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs, batch_size=batch_size,
+                grad_accum=grad_accum, device=device, resume=resume, seed=seed, save_every=save_every, keep=keep,
+                content=content, speaker_embeddings=not no_speaker_embeddings)
+    result = _run(workflows.train, opts, not no_report)
     if result.get("rank", 0) != 0:  # under torchrun, rank 0 reports for the run
         return
-    from reports.training import training_report
 
-    result["report"] = None if no_report else _report(training_report, db, result["run"])
-    if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
-    else:
-        typer.echo(f"trained {', '.join(result['speakers'])} on {result['train_clips']} clips "
-                   f"({result['val_clips']} held out): {result['gpt']} {result['sovits']}")
-        if result["report"]:
-            typer.echo(f"report: {result['report']}")
+    def text(r: dict) -> None:
+        typer.echo(f"trained {', '.join(r['speakers'])} on {r['train_clips']} clips ({r['val_clips']} held out): "
+                   f"{r['gpt']} {r['sovits']}")
+        _reports(r)
+
+    _print(result, as_json, text)
 
 
 @app.command()
 def export(
-    out: Path = typer.Option(..., "--out", help="Folder for the .list, the 32 kHz wavs and the timbre library."),
-    fmt: str = typer.Option("gpt-sovits", "--format", help="gpt-sovits (the only format)."),
-    speakers: Optional[str] = typer.Option(None, "--speakers", help="Comma-separated speakers (default: all)."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-    as_json: bool = typer.Option(False, "--json"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the .list, the 32 kHz wavs and the timbre library.")],
+    fmt: Annotated[str, typer.Option("--format", help="gpt-sovits (the only format).")] = "gpt-sovits",
+    speakers: Speakers = None,
+    db: Db = default_db_path(),
+    as_json: Json = False,
 ) -> None:
     """Export the accepted clips as a GPT-SoVITS training list with 32 kHz wavs, plus the timbre library."""
-    from model.export import export_gpt_sovits
+    from model.export import export as run_export
 
-    if fmt != "gpt-sovits":
-        typer.echo(f"error: unknown --format {fmt!r}: use gpt-sovits", err=True)
-        raise typer.Exit(2)
-    result = _run(export_gpt_sovits, db, out, [s for s in (speakers or "").split(",") if s] or None)
-    typer.echo(json.dumps(result, ensure_ascii=False, indent=1) if as_json else
-               f"{result['list']}: {result['clips']} clips of {', '.join(result['speakers'])}")
+    _print(_run(run_export, db, out, fmt, _names(speakers)), as_json, lambda r: typer.echo(
+        f"{r['list']}: {r['clips']} clips of {', '.join(r['speakers'])}"))
 
 
 report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")
@@ -375,12 +368,8 @@ app.add_typer(report_app, name="report")
 
 
 @report_app.command("speaker")
-def report_speaker(
-    name: str = typer.Argument(..., help="Speaker name."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/NAME.html)."),
-    embed_audio: bool = typer.Option(False, "--embed-audio", help="Put the audio inside the HTML instead of linking it."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-) -> None:
+def report_speaker(name: Annotated[str, typer.Argument(help="Speaker name.")], out: ReportOut = None,
+                   embed_audio: EmbedAudio = False, db: Db = default_db_path()) -> None:
     """Per-speaker quality report: verdict, advice, metric distributions, clip table, embedding map."""
     from reports.speaker import speaker_report
 
@@ -388,10 +377,7 @@ def report_speaker(
 
 
 @report_app.command("dataset")
-def report_dataset(
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/dataset.html)."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-) -> None:
+def report_dataset(out: ReportOut = None, db: Db = default_db_path()) -> None:
     """Dataset overview: speakers with status, totals and accept rates; the reasons histogram; links."""
     from reports.dataset import dataset_report
 
@@ -399,11 +385,8 @@ def report_dataset(
 
 
 @report_app.command("training")
-def report_training(
-    run_name: str = typer.Argument(..., help="The training run (its --out folder name)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/training-RUN.html)."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
-) -> None:
+def report_training(run_name: Annotated[str, typer.Argument(help="The training run (its --out folder name).")],
+                    out: ReportOut = None, db: Db = default_db_path()) -> None:
     """Training report: loss curves, learning rate, throughput, validation, checkpoints and their evaluations."""
     from reports.training import training_report
 
@@ -412,10 +395,10 @@ def report_training(
 
 @report_app.command("trend")
 def report_trend(
-    speaker: Optional[str] = typer.Option(None, "--speaker", help="One speaker's figures instead of the overall ones."),
-    mode: str = typer.Option("all", "--mode", help="all, model (checkpoint runs) or audio."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/trend[-SPEAKER].html)."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    speaker: Annotated[Optional[str], typer.Option("--speaker", help="One speaker's figures instead of the overall ones.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="all, model (checkpoint runs) or audio.")] = "all",
+    out: ReportOut = None,
+    db: Db = default_db_path(),
 ) -> None:
     """Metrics across evaluation runs over time, with 95 % intervals."""
     from reports.trend import trend_report
@@ -425,11 +408,12 @@ def report_trend(
 
 @report_app.command("eval")
 def report_eval(
-    run_id: str = typer.Argument(..., help="The run (see `clonebench runs`)."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Compare with this run (default: the run's own baseline)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: <store folder>/reports/eval-RUN.html)."),
-    embed_audio: bool = typer.Option(False, "--embed-audio", help="Put the audio inside the HTML instead of linking it."),
-    db: Path = typer.Option(default_db_path(), "--db", help="The DuckDB store."),
+    run_id: Annotated[str, typer.Argument(help="The run (see `clonebench runs`).")],
+    baseline: Annotated[Optional[str], typer.Option(
+        "--baseline", help="Compare with this run (default: the run's own baseline).")] = None,
+    out: ReportOut = None,
+    embed_audio: EmbedAudio = False,
+    db: Db = default_db_path(),
 ) -> None:
     """Evaluation report: figures with CIs, forest plot against a baseline, gate, worst items with players."""
     from reports.evaluation import eval_report
@@ -439,29 +423,25 @@ def report_eval(
 
 @app.command()
 def models(
-    asr: Optional[str] = typer.Option(None, "--asr", envvar="CLONEBENCH_ASR", help=ASR_HELP),
-    speaker_encoder: Optional[str] = typer.Option(None, "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER", help=ENCODER_HELP),
-    overlap: Optional[str] = typer.Option(None, "--overlap", envvar="CLONEBENCH_OVERLAP", help="pyannote:PATH"),
-    utmos: Optional[str] = typer.Option(None, "--utmos", envvar="CLONEBENCH_UTMOS", help="DIR: a local UTMOS folder."),
-    as_json: bool = typer.Option(False, "--json"),
+    asr: Asr = None,
+    speaker_encoder: Encoder = None,
+    overlap: Annotated[Optional[str], typer.Option("--overlap", envvar="CLONEBENCH_OVERLAP", help="pyannote:PATH")] = None,
+    utmos: Utmos = None,
+    as_json: Json = False,
 ) -> None:
     """List every model: the embedded ones (wheel, SHA-256 checked) and the local ones given
     (path, SHA-256, and whether they load). Exit 1 when any of them is not usable."""
-    from backends import backend_report
+    from instruments import model_report
 
-    from .registry import model_report
+    rows = model_report({"--asr": asr, "--speaker-encoder": speaker_encoder, "--overlap": overlap, "--utmos": utmos})
 
-    rows = model_report() + backend_report(
-        {"--asr": asr, "--speaker-encoder": speaker_encoder, "--overlap": overlap, "--utmos": utmos})
-    usable = all(r["status"] == "ok" for r in rows if "configured" not in r) and all(
-        r["status"].startswith("ok") for r in rows if r.get("configured"))
-    if as_json:
-        typer.echo(json.dumps(rows, indent=1))
-    else:
+    def text(rows: list[dict]) -> None:
         for r in rows:
             sha = f" sha256 {r['sha256'][:12]}" if r.get("sha256") and len(r["sha256"]) == 64 else ""
             typer.echo(f"{r['name']:<20} {r['source']:<42} {r['status']}{sha}")
-    if not usable:
+
+    _print(rows, as_json, text)
+    if not all(r["usable"] for r in rows):
         raise typer.Exit(1)
 
 

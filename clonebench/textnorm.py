@@ -129,3 +129,18 @@ def error_counts(reference: str, hypothesis: str, lang: str) -> tuple[ErrorCount
         return None
     hyp = tokens(hypothesis, lang)
     return count_errors(ref, hyp), count_errors(list("".join(ref)), list("".join(hyp)))
+
+
+def error_rates(reference: str, hypothesis: str, lang: str) -> tuple[float, float] | None:
+    """(WER, CER) of the ASR text against a given transcript, after normalization
+    (for Chinese the "WER" is the CER).
+
+    The CER is what the transcript_mismatch rule reads for every language: an ASR spelling slip
+    ("dies" for "dièse") costs a whole word in WER but two characters in CER, while a transcript
+    of the wrong line differs in most characters either way.
+    """
+    counts = error_counts(reference, hypothesis, lang)
+    if counts is None:
+        return None
+    unit, chars = counts
+    return unit.rate, chars.rate

@@ -32,27 +32,6 @@ class IngestOptions:
     max_recording_s: float
 
 
-def find_audio(inputs: list[Path]) -> tuple[list[Path], list[dict]]:
-    """Files named directly are taken whatever their extension; folders are searched
-    recursively for audio extensions. Missing inputs become error rows."""
-    files, errors = [], []
-    for p in inputs:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
-                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
-        elif p.is_file():
-            files.append(p)
-        else:
-            errors.append({"source": str(p), "error": f"{p}: no such file or folder"})
-    seen, unique = set(), []
-    for f in files:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, errors
-
-
 def clip_id(sha: str, start_s: float, end_s: float) -> str:
     return f"{sha[:16]}-{int(round(start_s * 1000)):08d}-{int(round(end_s * 1000)):08d}"
 

@@ -12,14 +12,14 @@ from clonebench import audio
 from store import Clip, Store, Transcript, Word
 
 from . import acoustics
-from .asr import Transcriber
-from .dnsmos import DNSMOS
-from .dnsmos import PRODUCER as DNSMOS_PRODUCER
-from .text import count_syllables
-from .vad import FRAME_S, SileroVAD, speech_mask
-from .vad import PRODUCER as VAD_PRODUCER
-from .yamnet import PRODUCER as YAMNET_PRODUCER
-from .yamnet import YAMNet
+from instruments.asr import Transcriber
+from instruments.dnsmos import DNSMOS
+from instruments.dnsmos import PRODUCER as DNSMOS_PRODUCER
+from clonebench.syllables import count_syllables
+from instruments.vad import FRAME_S, SileroVAD, speech_mask
+from instruments.vad import PRODUCER as VAD_PRODUCER
+from instruments.yamnet import PRODUCER as YAMNET_PRODUCER
+from instruments.yamnet import YAMNet
 
 log = logging.getLogger(__name__)
 

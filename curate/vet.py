@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
+from clonebench import audio
 from clonebench.config import check_speaker_name, data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
@@ -20,11 +20,12 @@ from store import ASR, GIVEN, Enrolment, Store, Transcript
 
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
-from .ingest import IngestOptions, find_audio, ingest
+from .ingest import IngestOptions, ingest
 from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence
 from .slicer import SliceConfig
-from .speakers import robust_centroid, split_consistency, split_gap
-from .text import error_rates
+from instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
+from instruments.speakers import centroid as speaker_centroid, split_consistency, split_gap
+from clonebench.textnorm import error_rates
 
 log = logging.getLogger(__name__)
 LANGS = ("en", "zh", "fr", "de", "es", "it", "ja", "ko", "pt", "ru", "yue", "auto")
@@ -42,7 +43,7 @@ class VetOptions:
     rules: Path | None = None
     slicing: SliceConfig = field(default_factory=SliceConfig)
     max_recording_min: float = 20.0
-    # local models (see `backends`); None = the embedded defaults, no overlap detector
+    # local models (see `instruments`); None = the embedded defaults, no overlap detector
     asr: str | None = None
     speaker_encoder: str | None = None
     overlap: str | None = None
@@ -68,7 +69,7 @@ class VetOptions:
 def vet(opts: VetOptions) -> dict:
     """Vet recordings of one speaker; returns the JSON document described in the README."""
     by_name, errors = read_tsv(opts.transcripts) if opts.transcripts else ({}, [])
-    files, missing = find_audio(opts.inputs)
+    files, missing = audio.find_audio(opts.inputs)
     models = load_models(opts)
     with Store(opts.db) as store:
         result = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models)
@@ -107,10 +108,10 @@ def vet_list(opts: VetOptions) -> dict:
 
 def load_models(opts: VetOptions) -> "VetModels":
     """Models load before any work, so a bad --asr/--speaker-encoder/--overlap fails at once."""
-    import backends
+    import instruments
 
-    return VetModels(backends.transcriber(opts.asr), backends.speaker_encoder(opts.speaker_encoder),
-                     backends.overlap_detector(opts.overlap))
+    return VetModels(instruments.transcriber(opts.asr), instruments.speaker_encoder(opts.speaker_encoder),
+                     instruments.overlap_detector(opts.overlap))
 
 
 def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts: GivenTexts, opts: VetOptions,
@@ -133,9 +134,9 @@ def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts
 
 @dataclass
 class VetModels:
-    transcriber: object  # curate.asr.Transcriber
-    encoder: object  # .name, .embed(x16) -> (embedding, window embeddings)
-    overlap: object | None = None  # .name, .evidence(x16) (backends.overlap)
+    transcriber: Transcriber
+    encoder: SpeakerEncoder
+    overlap: OverlapDetector | None = None
 
 
 def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, models: VetModels) -> None:
@@ -217,7 +218,7 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
     given, warnings = split_given_texts(store, speaker, expected, asr)
 
     usable = [embeds[i] for i in ids if i in embeds]
-    centroid = robust_centroid(np.stack(usable)) if len(usable) >= rules.clip["min_clips_for_centroid"] else None
+    centroid = speaker_centroid(usable, robust=True) if len(usable) >= rules.clip["min_clips_for_centroid"] else None
     fence = rate_fence([metrics[i].get("speech_rate") for i in ids], rules)
     ctx = SpeakerContext(expected, centroid, fence)
 
@@ -247,14 +248,14 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
     rows = [{"duration_s": c.duration_s, "status": v[1], "reasons": v[2]} for c, v in zip(clips, verdicts)]
     enrol = enrolment(rows, rules)
     accepted = [embeds[i] for i, s, _ in verdicts if s == "accepted" and i in embeds]
-    mean = np.mean(accepted, axis=0) if accepted else None
+    timbre = speaker_centroid(accepted) if accepted else None
     with store.transaction():
         for i, values in derived.items():
             store.put_metrics(i, values, f"decide:{rules.version}:{encoder}")
         store.record_verdicts(rules.version, ids, verdicts)
         store.record_enrolment(Enrolment(speaker, rules.version, enrol["status"], enrol["accepted_s"], enrol["rejected_s"],
                                          enrol["advice"]))
-        store.put_speaker_embedding(speaker, encoder, None if mean is None else mean / np.linalg.norm(mean), len(accepted))
+        store.put_speaker_embedding(speaker, encoder, timbre, len(accepted))
     return warnings
 
 

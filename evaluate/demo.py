@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from curate import corpus, degrade
-from curate.demo import _write
+from testing import corpus, degrade
+from testing.demo_corpus import write_audio
 
 log = logging.getLogger(__name__)
 GATE = "sim<-0.02,wer>+0.01,dnsmos_ovrl<-0.1"
@@ -34,8 +34,8 @@ def build_eval_demo(root: Path) -> tuple[Path, Path]:
         for k, p in enumerate(prompts):
             x = corpus.load_prompt(p)
             name = f"{speaker}_{k:02d}.wav"
-            _write(a / name, x)
-            _write(b / name, degrade.hard_clip(degrade.add_white_noise(x, 10.0, seed=k), 6.0))
+            write_audio(a / name, x)
+            write_audio(b / name, degrade.hard_clip(degrade.add_white_noise(x, 10.0, seed=k), 6.0))
             lines.append(f"{name}\t{speaker}\t{lang}\t{p.text}")
     for folder in (a, b):
         (folder / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -48,7 +48,7 @@ def run_eval_demo(root: Path) -> list[dict]:
     so running the demo again adds no runs."""
     from store import Store
 
-    from .run import EvalOptions, evaluate_audio, run_document
+    from .run import EvalOptions, evaluate_audio
     from .score import Models
 
     root = Path(root)
@@ -59,7 +59,7 @@ def run_eval_demo(root: Path) -> list[dict]:
         with Store(db) as store:
             done = store.newest_complete_run(label)
             if done:
-                docs.append(run_document(store, done))
+                docs.append(store.run_document(done))
                 baseline = done
                 continue
         log.info("scoring demo %s", label)

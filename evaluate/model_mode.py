@@ -10,6 +10,8 @@ compared with it, item by item, through the regression gate.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,17 +23,19 @@ from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
 from store import Store
 
-from .items import load_eval_set
-from .run import EvalOptions, evaluate_audio, new_run_id
+from .items import EvalItem, item_key, load_eval_set
+from .run import EvalOptions, new_run_id, score_items
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ModelEvalOptions:
-    db: Path
+    """What to synthesize and with what; `scoring` says how the audio is scored and gated
+    (its `db`, `label`, `fail_on`, `seed`, models ...), as in audio mode."""
     gpt: Path
     sovits: Path
+    scoring: EvalOptions
     baseline_gpt: Path | None = None
     baseline_sovits: Path | None = None
     eval_set: str = "default"
@@ -41,14 +45,20 @@ class ModelEvalOptions:
     threads: int | None = None
     device: str = "cpu"
     precision: str = "fp32"
-    seed: int = 0
-    label: str | None = None
-    fail_on: str | None = None
-    gate_scope: str = "overall"
-    n_boot: int = 2000
-    asr: str | None = None
-    speaker_encoder: str | None = None
-    utmos: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.baseline_gpt is None) != (self.baseline_sovits is None):
+            raise UserError("give both --baseline-gpt and --baseline-sovits, or neither")
+        if self.scoring.fail_on and self.baseline_gpt is None:
+            raise UserError("--fail-on needs baseline checkpoints (--baseline-gpt and --baseline-sovits)")
+
+    @property
+    def db(self) -> Path:
+        return self.scoring.db
+
+    @property
+    def seed(self) -> int:
+        return self.scoring.seed
 
 
 def enrolled_speakers(db: Path) -> list[str]:
@@ -56,10 +66,10 @@ def enrolled_speakers(db: Path) -> list[str]:
         return store.enrolled_speakers()
 
 
-def _record_failed_run(db: Path, opts: ModelEvalOptions, gpt: Path, sovits: Path, label: str | None, message: str) -> str:
+def _record_failed_run(opts: ModelEvalOptions, gpt: Path, sovits: Path, label: str | None, message: str) -> str:
     """A checkpoint that cannot be loaded still leaves a row in the history, with the reason."""
     run_id = new_run_id()
-    with Store(db) as store:
+    with Store(opts.db) as store:
         store.start_eval_run({"run_id": run_id, "status": "failed", "mode": "model", "label": label,
                               "source": f"gpt={gpt} sovits={sovits}", "seed": opts.seed, "device": opts.device,
                               "threads": opts.threads, "n_items": 0, "n_errors": 1, "summary": {"messages": [message]}})
@@ -69,8 +79,8 @@ def _record_failed_run(db: Path, opts: ModelEvalOptions, gpt: Path, sovits: Path
 def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
     """Each speaker's reference clip and transcript, chosen once for every checkpoint pair;
     speakers without a usable one are named in the notes."""
-    from curate.speakers import SpeakerEncoder
-    from model.speak import prompt_from_store
+    from instruments.speakers import SpeakerEncoder
+    from instruments.references import prompt_from_store
 
     encoder = SpeakerEncoder()
     prompts, notes = {}, []
@@ -84,9 +94,10 @@ def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
 
 
 def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: dict,
-                        notes: list[str]) -> tuple[Path, dict, list[str]]:
-    """Make (or reuse) the eval audio of one checkpoint pair; return its folder, the run fields
-    and the problems met (a speaker without a usable prompt, an item that could not be said)."""
+                        notes: list[str]) -> tuple[list[EvalItem], str, dict, list[str]]:
+    """Make (or reuse) the eval audio of one checkpoint pair; return its items, their digest, the
+    run fields and the problems met (a speaker without a usable prompt, an item that could not
+    be said). The folder also gets a manifest, so `evaluate --audio-dir` can score it again."""
     import torch
 
     from clonebench.audio import write_wav
@@ -105,7 +116,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
             name, synth_s, ttfa_s = line.split("\t")
             if (folder / name).is_file():
                 done[name] = (synth_s, ttfa_s)
-    lines, notes, warmed = [], list(notes), False
+    lines, items, seen, notes, warmed = [], [], {}, list(notes), False
     with progress_bar(len(prompts) * len(sentences), "synthesizing") as advance:
         for speaker, prompt in prompts.items():
             try:
@@ -138,15 +149,19 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
                         f.write(f"{name}\t{done[name][0]}\t{done[name][1]}\n")
                 synth_s, ttfa_s = done[name]
                 lines.append("\t".join([name, speaker, s.lang, s.text, str(prompt_rel), synth_s, ttfa_s]))
+                items.append(EvalItem(item_key(speaker, s.lang, s.text, seen), speaker, s.lang, s.text, folder / name,
+                                      prompt_rel, float(synth_s), None, float(ttfa_s)))
                 advance()
     if not lines:
         raise UserError("nothing was synthesized: " + "; ".join(notes))
-    (folder / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = "\n".join(lines) + "\n"
+    (folder / "manifest.tsv").write_text(manifest, encoding="utf-8")
     device = opts.device + (f" ({torch.cuda.get_device_name()})" if opts.device.startswith("cuda") else "")
     if opts.precision != "fp32":
         device += f", {opts.precision}"
-    return folder, {**hashes, "device": device, "threads": torch.get_num_threads(),
-                    "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}, notes
+    return items, hashlib.sha256(manifest.encode()).hexdigest(), {
+        **hashes, "audio_dir": folder, "device": device, "threads": torch.get_num_threads(),
+        "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}, notes
 
 
 def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tuple[dict, list[str]],
@@ -154,41 +169,38 @@ def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tup
     from model.checkpoint import CheckpointError
 
     try:
-        folder, fields, notes = synthesize_eval_set(opts, gpt, sovits, *prompts)
+        items, digest, fields, notes = synthesize_eval_set(opts, gpt, sovits, *prompts)
     except CheckpointError as e:
-        run_id = _record_failed_run(opts.db, opts, gpt, sovits, label, str(e))
+        run_id = _record_failed_run(opts, gpt, sovits, label, str(e))
         return {"run_id": run_id, "status": "failed", "error": str(e)}
-    return evaluate_audio(EvalOptions(
-        db=opts.db, audio_dir=folder, label=label, baseline_run=baseline_run, fail_on=fail_on,
-        gate_scope=opts.gate_scope, seed=opts.seed, n_boot=opts.n_boot, mode="model", notes=notes, **fields), models)
+    scoring = dataclasses.replace(opts.scoring, label=label, baseline_run=baseline_run, fail_on=fail_on, mode="model",
+                                  notes=notes, **fields)
+    return score_items(scoring, items, digest, models)
 
 
 def evaluate_model(opts: ModelEvalOptions) -> dict:
     """Evaluate a checkpoint pair (and its baseline pair first, when given)."""
-    if (opts.baseline_gpt is None) != (opts.baseline_sovits is None):
-        raise UserError("give both --baseline-gpt and --baseline-sovits, or neither")
-    if opts.fail_on and opts.baseline_gpt is None:
-        raise UserError("--fail-on needs baseline checkpoints (--baseline-gpt and --baseline-sovits)")
     speakers = opts.speakers or enrolled_speakers(opts.db)
     if not speakers:
         raise UserError(f"no speakers with accepted clips in {opts.db}: vet recordings first, or name --speakers")
     from .score import Models
 
-    models = Models.load(opts.asr, opts.speaker_encoder, opts.utmos)  # scorers load (or fail) before any synthesis
+    sc = opts.scoring
+    models = Models.load(sc.asr, sc.speaker_encoder, sc.utmos)  # scorers load (or fail) before any synthesis
     prompts = speaker_prompts(opts.db, speakers)
     baseline = None
     if opts.baseline_gpt is not None:
         baseline = _evaluate_pair(opts, opts.baseline_gpt, opts.baseline_sovits, prompts,
-                                  f"{opts.label or 'model'} (baseline)", None, None, models)
+                                  f"{sc.label or 'model'} (baseline)", None, None, models)
     baseline_ok = baseline is not None and baseline.get("status") != "failed"
-    result = _evaluate_pair(opts, opts.gpt, opts.sovits, prompts, opts.label,
-                            baseline["run_id"] if baseline_ok else None, opts.fail_on if baseline_ok else None, models)
+    result = _evaluate_pair(opts, opts.gpt, opts.sovits, prompts, sc.label,
+                            baseline["run_id"] if baseline_ok else None, sc.fail_on if baseline_ok else None, models)
     if result.get("status") == "failed":
         raise UserError(result["error"])
     if baseline is not None and not baseline_ok:
         result["errors"].append({"item": None, "error": f"baseline not evaluated: {baseline['error']}"})
-        if opts.fail_on:
-            result["gate"] = {"passed": False, "rules": [opts.fail_on], "scope": opts.gate_scope, "failures": [],
+        if sc.fail_on:
+            result["gate"] = {"passed": False, "rules": [sc.fail_on], "scope": sc.gate_scope, "failures": [],
                               "unchecked": ["the baseline checkpoints could not be evaluated"]}
     result["baseline"] = baseline["run_id"] if baseline else None
     return result

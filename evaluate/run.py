@@ -22,7 +22,7 @@ from store.evaluation import summary_of
 
 from . import aggregate, gate
 from .items import EvalItem, read_manifest
-from .references import SpeakerReference, from_paths, from_store
+from instruments.references import SpeakerReference, from_paths, from_store
 from .score import Models, score_item
 from .stats import N_BOOT
 
@@ -31,8 +31,10 @@ BATCH = 8  # items per commit
 
 @dataclass
 class EvalOptions:
+    """How a run is scored, compared and gated. Audio mode reads `audio_dir` (and its manifest);
+    model mode (`ModelEvalOptions.scoring`) passes the items it synthesized instead."""
     db: Path
-    audio_dir: Path
+    audio_dir: Path | None = None
     manifest: Path | None = None
     references: dict[str, list[Path]] = field(default_factory=dict)
     baseline_run: str | None = None
@@ -42,7 +44,7 @@ class EvalOptions:
     resume: str | None = None
     seed: int = 0
     n_boot: int = N_BOOT
-    # local models (see `backends`); None = the embedded defaults, no UTMOS
+    # local models (see `instruments`); None = the embedded defaults, no UTMOS
     asr: str | None = None
     speaker_encoder: str | None = None
     utmos: str | None = None
@@ -54,6 +56,12 @@ class EvalOptions:
     device: str = "external"
     threads: int | None = None
     notes: list[str] = field(default_factory=list)   # problems found before scoring (e.g. synthesis)
+
+    def __post_init__(self) -> None:
+        if self.gate_scope not in ("overall", "speaker"):
+            raise UserError("--gate-scope is overall or speaker")
+        if self.n_boot < 100:
+            raise UserError("--n-boot must be at least 100")
 
 
 def parse_references(specs: list[str]) -> dict[str, list[Path]]:
@@ -72,17 +80,27 @@ def new_run_id() -> str:
 
 def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
     """Score a folder of audio described by a manifest; see `evaluate.items`."""
-    rules = gate.parse_rules(opts.fail_on) if opts.fail_on else None
-    if rules and not opts.baseline_run:
-        raise UserError("--fail-on needs a baseline to compare with (--baseline-run RUN_ID)")
-    if not opts.audio_dir.is_dir():
+    if opts.audio_dir is None or not opts.audio_dir.is_dir():
         raise UserError(f"{opts.audio_dir}: no such folder")
     manifest = opts.manifest or opts.audio_dir / "manifest.tsv"
     if not manifest.is_file():
         raise UserError(f"{manifest}: manifest not found (file<TAB>speaker<TAB>lang<TAB>text per line)")
-    items = read_manifest(manifest, opts.audio_dir)
-    manifest_sha = sha256_file(manifest)
+    gate_rules(opts)
+    return score_items(opts, read_manifest(manifest, opts.audio_dir), sha256_file(manifest), models)
 
+
+def gate_rules(opts: EvalOptions):
+    rules = gate.parse_rules(opts.fail_on) if opts.fail_on else None
+    if rules and not opts.baseline_run:
+        raise UserError("--fail-on needs a baseline to compare with (--baseline-run RUN_ID)")
+    return rules
+
+
+def score_items(opts: EvalOptions, items: list[EvalItem], items_sha: str, models: Models | None = None) -> dict:
+    """The core of both modes: score the items (resuming a run), aggregate, compare, gate.
+    `items_sha` identifies the item list (the manifest's SHA-256): a resumed run must match it."""
+    rules = gate_rules(opts)
+    manifest_sha = items_sha
     models = models or Models.load(opts.asr, opts.speaker_encoder, opts.utmos)  # a bad model fails before any row
     with Store(opts.db) as store:
         baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None
@@ -171,30 +189,7 @@ def finish_run(store: Store, run_id: str, baseline: dict | None, rules, gate_sco
     n_errors = sum(r["status"] == "error" for r in items)
     doc_summary = {**summary, "comparison": comparison, "gate": verdict, "messages": messages}
     store.finish_eval_run(run_id, len(items), n_errors, baseline["run_id"] if baseline else None, doc_summary)
-    return run_document(store, run_id)
-
-
-def run_document(store: Store, run_id: str) -> dict:
-    """The JSON document of a finished run, from the store."""
-    run = store.eval_run(run_id)
-    if not run or run["status"] != "complete":
-        raise UserError(f"run {run_id!r}: no finished run with that id (see `clonebench runs`)")
-    items = store.eval_items(run_id)
-    summary = summary_of(run)
-    env_keys = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
-                "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
-    return {
-        "run_id": run_id,
-        "store": str(store.path),
-        "environment": {k: run[k] for k in env_keys},
-        "items": [{k: v for k, v in r.items() if k != "run_id"} for r in items],
-        "speakers": summary["speakers"],
-        "overall": summary["overall"],
-        "comparison": summary["comparison"],
-        "gate": summary["gate"],
-        "errors": [{"item": r["item_key"], "error": r["error"]} for r in items if r["error"]] +
-                  [{"item": None, "error": m} for m in summary["messages"]],
-    }
+    return store.run_document(run_id)
 
 
 def list_runs(db: Path, limit: int = 50) -> list[dict]:

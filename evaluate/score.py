@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from instruments.jobs import NaturalnessMOS, QualityMOS, SpeakerEncoder, Transcriber, VoiceActivity
+
 from clonebench import textnorm
 from clonebench.registry import sha256_file
 from clonebench.errors import AudioError
 
 from .items import EvalItem
-from .references import SR, SpeakerReference, load_16k
+from instruments.references import SR, SpeakerReference, load_16k
 
 # Sanity flags. Speaking rates outside these bounds (syllables, or Han characters, per second
 # of speech) mean words were skipped or repeated, or the audio babbles; normal read speech is
@@ -35,22 +37,22 @@ MIN_AUDIO_S = 0.2
 class Models:
     """The models scoring needs, loaded once per run."""
 
-    encoder: object  # .name, .embedding(x16) -> unit vector
-    transcriber: object  # curate.asr.Transcriber
-    dnsmos: object
-    vad: object
-    utmos: object | None = None  # .name, .score(x16) -> float
+    encoder: SpeakerEncoder
+    transcriber: Transcriber
+    dnsmos: QualityMOS
+    vad: VoiceActivity
+    utmos: NaturalnessMOS | None = None
     prompt_cache: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, asr: str | None = None, speaker_encoder: str | None = None, utmos: str | None = None) -> "Models":
-        """The embedded defaults, or the local models named as in `backends`."""
-        import backends
-        from curate.dnsmos import DNSMOS
-        from curate.vad import SileroVAD
+        """The embedded defaults, or the local models named as in `instruments`."""
+        import instruments
+        from instruments.dnsmos import DNSMOS
+        from instruments.vad import SileroVAD
 
-        return cls(backends.speaker_encoder(speaker_encoder), backends.transcriber(asr), DNSMOS(), SileroVAD(),
-                   backends.mos_predictor(utmos))
+        return cls(instruments.speaker_encoder(speaker_encoder), instruments.transcriber(asr), DNSMOS(), SileroVAD(),
+                   instruments.mos_predictor(utmos))
 
     def prompt_embedding(self, path) -> np.ndarray:
         key = str(path)
@@ -122,8 +124,8 @@ def score_item(models: Models, item: EvalItem, reference: SpeakerReference | Non
 
 
 def _sanity(models: Models, x16: np.ndarray, item: EvalItem, clip_ratio: float) -> dict:
-    from curate.text import count_syllables
-    from curate.vad import FRAME_S, speech_mask
+    from clonebench.syllables import count_syllables
+    from instruments.vad import FRAME_S, speech_mask
 
     mask = speech_mask(models.vad.probabilities(x16))
     speech_s = float(mask.sum() * FRAME_S)

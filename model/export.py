@@ -1,7 +1,8 @@
 """Export the accepted set for upstream GPT-SoVITS tools.
 
 `<out>/<name>.list` has one line per clip, `path|speaker|lang|text` (upstream's training-list
-format, `clonebench.gsvlist`; paths absolute; the clip's text from the store, the user's when given), with the clips as 32 kHz wavs in `<out>/wav32k/`. The timbre library
+format, `clonebench.gsvlist`; absolute paths; each clip's text from the store, the user's when
+given), with the clips as 32 kHz wavs in `<out>/wav32k/`. The timbre library
 (each speaker's L2-normalised mean embedding of accepted clips) goes to `<out>/timbre/<speaker>.npy`.
 """
 
@@ -17,8 +18,18 @@ from clonebench.errors import UserError
 from store import Store
 
 
+FORMATS = ("gpt-sovits",)
+
+
+def export(db: Path, out: Path, fmt: str = "gpt-sovits", speakers: list[str] | None = None) -> dict:
+    """`clonebench export`: the accepted set in one of FORMATS."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown --format {fmt!r}: use {' or '.join(FORMATS)}")
+    return export_gpt_sovits(db, out, speakers)
+
+
 def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, name: str = "clonebench") -> dict:
-    from curate.speakers import ENCODER
+    from instruments.speakers import ENCODER
 
     out = Path(out)
     with Store(db, read_only=True) as store:

@@ -38,7 +38,7 @@ class WhisperEncoderContent:
         import ctranslate2
 
         from clonebench import registry
-        from curate.onnx_session import cpu_threads
+        from instruments.onnx_session import cpu_threads
 
         return ctranslate2.models.Whisper(str(registry.whisper_base_dir()), device="cpu",
                                           compute_type="int8", intra_threads=self.threads or cpu_threads())

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from clonebench.errors import UserError
 
@@ -15,62 +13,48 @@ from .gpt import SamplingParams
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PromptChoice:
-    wav16: np.ndarray
+@dataclass(frozen=True)
+class SynthOptions:
+    """`clonebench synth`: the voice comes from a vetted `speaker` in `db`, or from `ref_audio`
+    with its `prompt_text`."""
+    gpt: Path
+    sovits: Path
     text: str
-    lang: str
-    source: str               # file the reference came from
-    speaker_embedding: np.ndarray | None = None
+    out: Path
+    lang: str = "auto"
+    speaker: str | None = None
+    db: Path | None = None
+    ref_audio: Path | None = None
+    prompt_text: str | None = None
+    prompt_lang: str = "auto"
+    params: SamplingParams = field(default_factory=SamplingParams)
+    seed: int = 0
+    speed: float = 1.0
+    content: str | None = None
+    bert: Path | None = None
+    threads: int | None = None
+    precision: str = "fp32"
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if (self.speaker is None) == (self.ref_audio is None):
+            raise UserError("give exactly one of --speaker or --ref-audio")
 
 
-def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
-    """The speaker's accepted clip (3-10 s, closest to the centroid) and its transcript.
-    `encoder` (Resemblyzer by default) embeds clips the store has no vector for."""
-    from clonebench import audio
-    from curate.speakers import SpeakerEncoder
-    from store import Store
-    from evaluate.references import from_store
-
-    with Store(db, read_only=True) as store:
-        ref = from_store(store, speaker, encoder or SpeakerEncoder())
-        if ref is None:
-            raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
-        view = store.clip_by_path(ref.prompt_path)
-    if view is None or not (view.text or "").strip():
-        raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
-                        "pass --ref-audio and --prompt-text")
-    lang = view.lang
-    if lang not in ("zh", "en", "auto"):
-        raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
-                        "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
-    wav, _ = audio.read_wav(ref.prompt_path)
-    return PromptChoice(wav, view.text, lang, ref.prompt_path, ref.centroid)
-
-
-def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:
-    from evaluate.references import load_16k
-
-    if not text or not text.strip():
-        raise UserError("--prompt-text is required with --ref-audio (the words spoken in the reference)")
-    wav, _ = load_16k(Path(path))
-    return PromptChoice(wav, text, lang, str(path))
-
-
-def synth(gpt: Path, sovits: Path, text: str, lang: str, out: Path, prompt: PromptChoice,
-          params: SamplingParams, seed: int = 0, speed: float = 1.0, content: str | None = None,
-          bert: Path | None = None, threads: int | None = None, precision: str = "fp32",
-          device: str = "cpu") -> dict:
+def synth(opts: SynthOptions) -> dict:
     from clonebench.audio import write_wav
+    from instruments.references import prompt_from_file, prompt_from_store
 
     from .synthesize import Synthesizer
 
-    synthesizer = Synthesizer(gpt, sovits, content=content, bert_folder=bert, threads=threads,
-                              precision=precision, device=device)
+    prompt = (prompt_from_store(opts.db, opts.speaker) if opts.speaker
+              else prompt_from_file(opts.ref_audio, opts.prompt_text, opts.prompt_lang))
+    synthesizer = Synthesizer(opts.gpt, opts.sovits, content=opts.content, bert_folder=opts.bert, threads=opts.threads,
+                              precision=opts.precision, device=opts.device)
     ref = synthesizer.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
-    result = synthesizer.synthesize(text, lang, ref, params, seed=seed, speed=speed)
-    write_wav(out, result.audio, result.sample_rate)
-    return {"out": str(out), "sample_rate": result.sample_rate, "duration_s": round(result.duration_s, 3),
+    result = synthesizer.synthesize(opts.text, opts.lang, ref, opts.params, seed=opts.seed, speed=opts.speed)
+    write_wav(opts.out, result.audio, result.sample_rate)
+    return {"out": str(opts.out), "sample_rate": result.sample_rate, "duration_s": round(result.duration_s, 3),
             "tokens": len(result.tokens), "sentences": result.sentences, "reference": prompt.source,
             "rtf": round(result.rtf, 4), "ttfa_s": round(result.ttfa_s, 4),
             "timings_s": {k: round(v, 4) for k, v in result.timings.items()}}

@@ -137,7 +137,7 @@ class Synthesizer:
             if self.sovits.config.sv_encoder not in ("", "resemblyzer"):
                 raise UserError(f"this model takes {self.sovits.config.sv_encoder} speaker embeddings: pass one")
             if self._sv_encoder is None:
-                from curate.speakers import SpeakerEncoder
+                from instruments.speakers import SpeakerEncoder
 
                 self._sv_encoder = SpeakerEncoder()
                 torch.set_num_threads(self._threads)   # the encoder sets its own thread count

@@ -17,7 +17,6 @@ decaying adaptive optimiser).
 from __future__ import annotations
 
 import contextlib
-import csv
 import glob
 import logging
 import math
@@ -33,10 +32,10 @@ import torch.nn.functional as F
 
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
-from clonebench.registry import sha256_file
-from store import Checkpoint, Store, TrainStep, to_json
+from store import Store
 
 from . import checkpoint, distributed
+from .run_log import RunLog, run_config
 from .config import HOP, preset
 from .discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss, generator_loss,
                             kl_loss)
@@ -71,6 +70,13 @@ class TrainOptions:
     content: str | None = None                 # default: the preset's / init file's extractor
     speaker_embeddings: bool = True            # the sv_emb path (off: files are exactly v2's)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "grad_accum", "save_every", "keep"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.s2_epochs < 0 or self.s1_epochs < 0:
+            raise UserError("--s2-epochs and --s1-epochs cannot be negative")
 
 
 # -- batching -------------------------------------------------------------------------------
@@ -129,9 +135,8 @@ class Trainer:
         self.out = Path(opts.out)
         self.world = distributed.from_env()
         self.device = distributed.start(self.world, torch.device(opts.device))
-        self.log_rows: list[dict] = []
         self.run_name = self.out.name
-        self.tb = None
+        self.log = RunLog(opts.db, self.out, self.run_name, main=self.world.main)
 
     def autocast(self):
         """bf16 autocast on CUDA (no loss scaling needed); plain fp32 on a CPU."""
@@ -166,7 +171,7 @@ class Trainer:
         self.timbre = self._timbre_library() if s_config.sv_dim else {}
 
     def _timbre_library(self) -> dict[str, torch.Tensor]:
-        from curate.speakers import ENCODER
+        from instruments.speakers import ENCODER
 
         with Store(self.opts.db, read_only=True) as store:
             lib = {s: torch.from_numpy(v) for s, v in store.speaker_embeddings(ENCODER).items()}
@@ -215,8 +220,8 @@ class Trainer:
                     t0 = time.perf_counter()
                     losses = step_fn(make_batch([clips[k] for k in batches[b]]), step)
                     step += 1
-                    self._log(stage, step, epoch, losses, optims,
-                              len(batches[b]) * world.size / (time.perf_counter() - t0))
+                    self.log.step(stage, step, epoch, losses, _lr(optims),
+                                  len(batches[b]) * world.size / (time.perf_counter() - t0))
                     advance()
                     last_of_epoch = b == len(batches) - 1
                     if last_of_epoch:
@@ -225,36 +230,8 @@ class Trainer:
                     if world.main and (step % self.opts.save_every == 0 or last_of_epoch):
                         nxt = (epoch + 1, 0) if last_of_epoch else (epoch, b + 1)
                         if last_of_epoch and val_fn and self.data.val:
-                            self._log(f"{stage}-val", step, epoch, val_fn(), optims, 0.0)
+                            self.log.step(f"{stage}-val", step, epoch, val_fn(), _lr(optims), 0.0)
                         self._save(stage, models, optims, scheds, {"epoch": nxt[0], "batch": nxt[1], "step": step})
-
-    def _log(self, stage, step, epoch, losses, optims, samples_per_s) -> None:
-        if not self.world.main:  # rank 0's losses stand for the run
-            return
-        lr = next(iter(optims.values())).param_groups[0]["lr"]
-        row = {"stage": stage, "step": step, "epoch": epoch, "lr": lr, "samples_per_s": samples_per_s,
-               **{k: float(v) for k, v in losses.items()}}
-        self.log_rows.append(row)
-        csv_path = self.out / "log.csv"
-        new = not csv_path.exists()
-        with open(csv_path, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["stage", "step", "epoch", "lr", "samples_per_s", "losses"])
-            w.writerow([stage, step, epoch, f"{lr:.6g}", f"{samples_per_s:.3f}", to_json(losses)])
-        if self.tb is not None:
-            for k, v in losses.items():
-                self.tb.add_scalar(f"{stage}/{k}", float(v), step)
-
-    def _flush_log(self) -> None:
-        if not self.log_rows:
-            return
-        with Store(self.opts.db) as store:
-            fixed = ("stage", "step", "epoch", "lr", "samples_per_s")
-            store.log_train_steps([TrainStep(self.run_name, r["stage"], r["step"], r["epoch"],
-                                             {k: v for k, v in r.items() if k not in fixed}, r["lr"], r["samples_per_s"])
-                                   for r in self.log_rows])
-        self.log_rows = []
 
     def _save(self, stage, models, optims, scheds, position) -> None:
         path = self.out / "native" / f"{stage}-{position['step']:07d}.pt"
@@ -267,7 +244,7 @@ class Trainer:
                                    "scheds": {k: s.state_dict() for k, s in scheds.items()}})
         for old in _native_paths(self.out, stage)[:-self.opts.keep]:
             old.unlink(missing_ok=True)
-        self._flush_log()
+        self.log.flush()
 
     # stage s2 --------------------------------------------------------------------------------
     def train_s2(self, state: dict | None) -> None:
@@ -405,20 +382,14 @@ class Trainer:
             if turn == self.world.rank:      # others then find them cached (and the store is never shared)
                 self.prepare()
             self.world.barrier()
-        if self.world.main:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(str(self.out / "tensorboard"))
-            except Exception:   # TensorBoard is optional
-                self.tb = None
         self.sovits = SoVITS(self.s_config).to(self.device)
         self.gpt = Text2Semantic(self.g_config).to(self.device)
         if self.init_sovits_state:
             checkpoint.load_into(self.sovits, self.init_sovits_state, o.init_sovits, ("enc_q.", "sv_emb."))
         if self.init_gpt_state:
             checkpoint.load_into(self.gpt, self.init_gpt_state, o.init_gpt)
-        if self.world.main:
-            self._register_run()
+        self.log.start(o.preset, self.data.speakers, self.data.data_hash,
+                       run_config(self.s_config, self.g_config, _plain_options(o)))
         state = None
         if resume_from is not None:
             native = checkpoint.load_native(resume_from)
@@ -437,9 +408,6 @@ class Trainer:
         result = {"run": self.run_name, "rank": self.world.rank}
         if self.world.main:
             result = self._export()
-            self._flush_log()
-            with Store(o.db) as store:
-                store.finish_train_run(self.run_name)
         result["processes"] = {"world_size": self.world.size, "replicas_identical": in_sync}
         self.world.barrier()
         distributed.stop(self.world)
@@ -447,33 +415,24 @@ class Trainer:
             raise RuntimeError("the DDP replicas ended with different weights")
         return result
 
-    def _register_run(self) -> None:
-        with Store(self.opts.db) as store:
-            store.start_train_run(self.run_name, self.opts.preset, self.data.speakers, self.data.data_hash,
-                                  str(self.out.resolve()), {"sovits": asdict(self.s_config), "gpt": asdict(self.g_config),
-                                                            "options": _plain_options(self.opts)})
-
     def _export(self) -> dict:
         """GPT-SoVITS-format inference files, registered in the checkpoints table."""
-        s2_steps = max((r.step for r in self._steps("s2")), default=0)
-        s1_steps = max((r.step for r in self._steps("s1")), default=0)
-        paths = {"sovits": self.out / f"{self.run_name}-s2-e{self.opts.s2_epochs}.pth",
-                 "gpt": self.out / f"{self.run_name}-s1-e{self.opts.s1_epochs}.ckpt"}
-        checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, self.opts.s2_epochs, s2_steps)
-        checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, self.opts.s1_epochs)
-        with Store(self.opts.db) as store:
-            for kind, stage, step, epoch in (("sovits", "s2", s2_steps, self.opts.s2_epochs),
-                                             ("gpt", "s1", s1_steps, self.opts.s1_epochs)):
-                store.register_checkpoint(Checkpoint(str(paths[kind].resolve()), kind, self.run_name, stage, step, epoch,
-                                                     sha256_file(paths[kind]), self.data.data_hash))
+        o, data = self.opts, self.data
+        s2_steps, s1_steps = self.log.last_step("s2"), self.log.last_step("s1")
+        paths = {"sovits": self.out / f"{self.run_name}-s2-e{o.s2_epochs}.pth",
+                 "gpt": self.out / f"{self.run_name}-s1-e{o.s1_epochs}.ckpt"}
+        checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, o.s2_epochs, s2_steps)
+        checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, o.s1_epochs)
+        self.log.finish([RunLog.checkpoint(paths["sovits"], "sovits", self.run_name, "s2", s2_steps, o.s2_epochs, data.data_hash),
+                         RunLog.checkpoint(paths["gpt"], "gpt", self.run_name, "s1", s1_steps, o.s1_epochs, data.data_hash)])
         return {"run": self.run_name, "out": str(self.out), "gpt": str(paths["gpt"]), "sovits": str(paths["sovits"]),
-                "speakers": self.data.speakers, "train_clips": len(self.data.train), "val_clips": len(self.data.val),
-                "skipped": self.data.skipped, "data_hash": self.data.data_hash,
+                "speakers": data.speakers, "train_clips": len(data.train), "val_clips": len(data.val),
+                "skipped": data.skipped, "data_hash": data.data_hash,
                 "feature_cache": {"hits": self.cache.hits, "computed": self.cache.misses}}
 
-    def _steps(self, stage: str) -> list[TrainStep]:
-        with Store(self.opts.db, read_only=True) as store:
-            return store.train_steps(self.run_name, stage)
+
+def _lr(optims: dict) -> float:
+    return next(iter(optims.values())).param_groups[0]["lr"]
 
 
 def _restore(state: dict, models: dict, optims: dict, scheds: dict) -> None:

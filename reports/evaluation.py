@@ -34,10 +34,9 @@ def _figures(block: dict) -> dict[str, dict]:
 def eval_report(db: Path, run_id: str, baseline: str | None = None, out: Path | None = None,
                 embed_audio: bool = False) -> Path:
     from evaluate.aggregate import compare
-    from evaluate.run import run_document
 
     with Store(db, read_only=True) as store:
-        doc = run_document(store, run_id)
+        doc = store.run_document(run_id)
         baseline = baseline or (doc["comparison"] or {}).get("baseline_run")
         comparison, base_items = doc["comparison"], {}
         if baseline:

@@ -42,7 +42,7 @@ def default_out(db: Path, name: str) -> Path:
 
 def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio: bool = False) -> Path:
     from curate.rules import ADVICE, RuleSet
-    from curate.speakers import ENCODER
+    from instruments.speakers import ENCODER
 
     out = Path(out) if out else default_out(db, speaker)
     with Store(db, read_only=True) as store:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from clonebench.errors import UserError
+
 from .schema import to_json
 
 ITEM_COLUMNS = [
@@ -65,11 +67,35 @@ class EvaluationTables:
     def eval_item_keys(self, run_id: str) -> set[str]:
         return {r["item_key"] for r in self._rows("SELECT item_key FROM eval_items WHERE run_id = ?", [run_id])}
 
+    def run_document(self, run_id: str) -> dict:
+        """The JSON document of a finished run (`evaluate --json`, the evaluation report)."""
+        run = self.eval_run(run_id)
+        if not run or run["status"] != "complete":
+            raise UserError(f"run {run_id!r}: no finished run with that id (see `clonebench runs`)")
+        items = self.eval_items(run_id)
+        summary = summary_of(run)
+        return {
+            "run_id": run_id,
+            "store": str(self.path),
+            "environment": {k: run[k] for k in ENVIRONMENT},
+            "items": [{k: v for k, v in r.items() if k != "run_id"} for r in items],
+            "speakers": summary["speakers"],
+            "overall": summary["overall"],
+            "comparison": summary["comparison"],
+            "gate": summary["gate"],
+            "errors": [{"item": r["item_key"], "error": r["error"]} for r in items if r["error"]] +
+                      [{"item": None, "error": m} for m in summary["messages"]],
+        }
+
     def finish_eval_run(self, run_id: str, n_items: int, n_errors: int, baseline_run: str | None, summary: dict) -> None:
         self.con.execute(
             """UPDATE eval_runs SET status = 'complete', finished_at = current_timestamp, n_items = ?, n_errors = ?,
                baseline_run = ?, summary = ? WHERE run_id = ?""",
             [n_items, n_errors, baseline_run, to_json(summary), run_id])
+
+
+ENVIRONMENT = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
+               "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
 
 
 def summary_of(run: dict) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from curate import corpus, degrade
+from testing import corpus, degrade
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 SR = 16000

@@ -17,7 +17,7 @@ import numpy as np
 
 from clonebench.errors import ModelError, first_line
 from clonebench.registry import sha256_file
-from curate.asr import Decoded, Transcriber, Word, whisper_language
+from instruments.asr import Decoded, Transcriber, Word, whisper_language
 
 from .local import Spec, check_weights_only
 

@@ -1,7 +1,7 @@
 """Speaker screens with Resemblyzer (256-d GE2E, weights from the `resemblyzer` wheel).
 
 Any encoder with `.name`, `.embed(x) -> (embedding, window embeddings)` and `.embedding(x)`
-serves (`--speaker-encoder`, see `backends`); Resemblyzer is the embedded default.
+serves (`--speaker-encoder`, see `instruments`); Resemblyzer is the embedded default.
 
 - Within a clip: embeddings of 1.6 s windows. A second voice shows as a point in time where
   the windows before and the windows after point in different directions; we report the
@@ -98,11 +98,15 @@ class SpeakerEncoder:
         return _unit(self.embed(x)[0]).astype(np.float32)
 
 
-def robust_centroid(embeddings: np.ndarray, keep: float = 0.8) -> np.ndarray:
-    """Mean of the clips closest to the plain mean, so a few foreign clips do not pull it."""
-    c = _unit(embeddings.mean(axis=0))
-    if len(embeddings) >= 5:
-        sims = embeddings @ c
-        best = np.argsort(-sims)[: max(3, int(np.ceil(keep * len(embeddings))))]
-        c = _unit(embeddings[best].mean(axis=0))
+def centroid(embeddings, robust: bool = False, keep: float = 0.8) -> np.ndarray:
+    """A speaker's centroid: the unit mean of unit clip embeddings. The one function behind the
+    vetting screens (`robust`), the timbre library and the references for similarity.
+
+    `robust` keeps the `keep` share of clips closest to the plain mean (with 5 clips or more),
+    so a few foreign clips do not pull the centroid the speaker screens compare with."""
+    e = unit_rows(np.stack(list(embeddings)))
+    c = _unit(e.mean(axis=0))
+    if robust and len(e) >= 5:
+        best = np.argsort(-(e @ c))[: max(3, int(np.ceil(keep * len(e))))]
+        c = _unit(e[best].mean(axis=0))
     return c.astype(np.float32)

@@ -92,7 +92,7 @@ def whisper_pt(out: Path, size: str = "toy", seed: int = 0) -> Path:
 
 
 def utmos_folder(out: Path, real_size: bool = False, seed: int = 0) -> Path:
-    """A UTMOS folder (see `backends.utmos`) with random weights: small, or (`real_size`) with
+    """A UTMOS folder (see `instruments.utmos`) with random weights: small, or (`real_size`) with
     wav2vec 2.0 base and UTMOS22-strong's head dimensions."""
     import torch
     from safetensors.torch import save_file

@@ -4,7 +4,7 @@
     --speaker-encoder resemblyzer (default)    | ecapa:DIR   (speechbrain spkrec-ecapa-voxceleb layout)
                                                | wavlm:DIR   (transformers WavLMForXVector folder)
     --overlap         (none by default)        | pyannote:PATH (segmentation checkpoint or its folder)
-    --utmos           (none by default)        | utmos:DIR   (see backends.utmos)
+    --utmos           (none by default)        | utmos:DIR   (see instruments.utmos)
 
 Each option also reads an environment variable (CLONEBENCH_ASR, CLONEBENCH_SPEAKER_ENCODER,
 CLONEBENCH_OVERLAP, CLONEBENCH_UTMOS). speechbrain and pyannote.audio are optional
@@ -39,7 +39,7 @@ def _needs(package: str, option: str, kind: str) -> None:
 
 
 def transcriber(value: str | None = None):
-    from curate.asr import FasterWhisper
+    from instruments.asr import FasterWhisper
 
     if not value or value == "faster-whisper":
         return FasterWhisper()
@@ -50,7 +50,7 @@ def transcriber(value: str | None = None):
 
 
 def speaker_encoder(value: str | None = None):
-    from curate.speakers import SpeakerEncoder
+    from instruments.speakers import SpeakerEncoder
 
     if not value or value == "resemblyzer":
         return SpeakerEncoder()
@@ -116,4 +116,18 @@ def backend_report(choices: dict[str, str | None]) -> list[dict]:
         except ModelError as e:
             row["status"] = str(e)
         rows.append(row)
+    return rows
+
+
+def model_report(choices: dict[str, str | None]) -> list[dict]:
+    """`clonebench models`: the embedded models (wheel, SHA-256 checked) and the local ones given,
+    each with `usable` (an embedded model verifies; a configured local model loads)."""
+    from clonebench.registry import model_report as embedded
+
+    rows = embedded()
+    for r in rows:
+        r["usable"] = r["status"] == "ok"
+    for r in backend_report(choices):
+        r["usable"] = not r["configured"] or r["status"].startswith("ok")
+        rows.append(r)
     return rows

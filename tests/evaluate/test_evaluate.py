@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from store import Store
-from curate import corpus, degrade
+from testing import corpus, degrade
 from evaluate import aggregate
 from evaluate.stats import equal_error_rate, roc_auc
 

@@ -14,7 +14,7 @@ import pytest
 from clonebench.align import split_text
 from clonebench.gsvlist import parse
 from conftest import ROOT, one, run_cli, write
-from curate import corpus
+from testing import corpus
 from store import ASR, GIVEN, SCHEMA_VERSION, Store
 
 V1_TABLES = ["speakers", "recordings", "clips", "metrics", "clip_stages", "transcripts", "words", "given_transcripts",
@@ -93,7 +93,7 @@ _SQL = re.compile(r"""["'](?:\s*)(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP)
 
 def test_no_sql_outside_the_store_package():
     offenders = []
-    for folder in ("clonebench", "curate", "model", "evaluate", "reports", "backends"):
+    for folder in ("clonebench", "curate", "model", "evaluate", "reports", "instruments", "testing"):
         for f in (ROOT / folder).rglob("*.py"):
             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
                 if _SQL.search(line) or ".execute(" in line and "duckdb" in line:

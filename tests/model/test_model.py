@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from conftest import ROOT, run_cli, write
-from curate import corpus
+from testing import corpus
 from model import checkpoint
 from model.config import preset
 from model.gpt import SamplingParams, Text2Semantic

@@ -1,12 +1,13 @@
-"""Speaker references for similarity: a speaker's accepted clips in the store (from vetting) or
-files and folders given with `--reference speaker=path`.
+"""Speaker references, for similarity and for synthesis prompts: a speaker's accepted clips in
+the store (from vetting), or files and folders given with `--reference speaker=path`.
 
 Two embeddings per speaker:
 - the centroid: the unit mean of the reference clips' embeddings (what `sim` compares with);
 - the prompt: one clip, the one a cloning system would be given (what `sim_o` compares with).
   When the manifest names the prompt of an item, that clip is used; otherwise the speaker's
   default prompt, the 3-10 s reference clip closest to the centroid (the longest clip when none
-  is 3-10 s). Model-mode synthesis uses the same clip as its reference audio.
+  is 3-10 s). Synthesis (`synth --speaker`, model-mode evaluation, the voice service) uses the
+  same clip as its reference audio, with the clip's text from the store (`prompt_from_store`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from clonebench import audio
-from clonebench.errors import AudioError
+from clonebench.errors import AudioError, UserError
 from store import Store
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,6 @@ class SpeakerReference:
     source: str  # "store" or "--reference"
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / max(float(np.linalg.norm(v)), 1e-9)).astype(np.float32)
-
-
 def choose_prompt(embeddings: np.ndarray, durations: list[float], centroid: np.ndarray) -> int:
     lo, hi = PROMPT_RANGE_S
     fitting = [i for i, d in enumerate(durations) if lo <= d <= hi]
@@ -49,8 +46,10 @@ def choose_prompt(embeddings: np.ndarray, durations: list[float], centroid: np.n
 
 
 def _build(speaker: str, paths: list[str], embeddings: list[np.ndarray], durations: list[float], source: str) -> SpeakerReference:
-    embs = np.stack([_unit(e) for e in embeddings])
-    centroid = _unit(embs.mean(axis=0))
+    from instruments.speakers import centroid as speaker_centroid, unit_rows
+
+    embs = unit_rows(np.stack(embeddings))
+    centroid = speaker_centroid(embs)
     k = choose_prompt(embs, durations, centroid)
     return SpeakerReference(speaker, centroid, paths[k], embs[k], len(paths), source)
 
@@ -83,9 +82,7 @@ def from_store(store: Store, speaker: str, encoder) -> SpeakerReference | None:
 
 def from_paths(speaker: str, inputs: list[Path], encoder) -> tuple[SpeakerReference | None, list[str]]:
     """Reference files (folders searched recursively). Unreadable files are reported, not fatal."""
-    from curate.ingest import find_audio
-
-    files, missing = find_audio(inputs)
+    files, missing = audio.find_audio(inputs)
     errors = [m["error"] for m in missing]
     paths, embs, durs = [], [], []
     for f in files:
@@ -98,3 +95,41 @@ def from_paths(speaker: str, inputs: list[Path], encoder) -> tuple[SpeakerRefere
         embs.append(encoder.embedding(x))
         durs.append(len(x) / SR)
     return (_build(speaker, paths, embs, durs, "--reference") if paths else None), errors
+
+
+@dataclass
+class PromptChoice:
+    wav16: np.ndarray
+    text: str
+    lang: str
+    source: str               # file the reference came from
+    speaker_embedding: np.ndarray | None = None
+
+
+def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
+    """The speaker's accepted clip (3-10 s, closest to the centroid) and its transcript.
+    `encoder` (Resemblyzer by default) embeds clips the store has no vector for."""
+    from .speakers import SpeakerEncoder
+
+    with Store(db, read_only=True) as store:
+        ref = from_store(store, speaker, encoder or SpeakerEncoder())
+        if ref is None:
+            raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
+        view = store.clip_by_path(ref.prompt_path)
+    if view is None or not (view.text or "").strip():
+        raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
+                        "pass --ref-audio and --prompt-text")
+    lang = view.lang
+    if lang not in ("zh", "en", "auto"):
+        raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
+                        "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
+    wav, _ = audio.read_wav(ref.prompt_path)
+    return PromptChoice(wav, view.text, lang, ref.prompt_path, ref.centroid)
+
+
+def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:
+    """A reference file the user names (`synth --ref-audio`) with the words spoken in it."""
+    if not text or not text.strip():
+        raise UserError("--prompt-text is required with --ref-audio (the words spoken in the reference)")
+    wav, _ = load_16k(Path(path))
+    return PromptChoice(wav, text, lang, str(path))

@@ -12,8 +12,8 @@ import pytest
 
 from clonebench.audio import write_wav
 from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Word
-from curate import corpus
-from curate.speakers import ENCODER
+from testing import corpus
+from instruments.speakers import ENCODER
 
 from conftest import ROOT, run_cli
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clonebench.errors import ModelError
-from curate import corpus
+from testing import corpus
 from model.features import BertFeatures, WhisperEncoderContent, check_compatible, content_extractor
 from model.text.frontend import phonemize
 

@@ -19,7 +19,7 @@ import torch
 
 from store import Store
 from conftest import ROOT, one, run_cli, write
-from curate import corpus
+from testing import corpus
 from model import checkpoint
 from clonebench.gsvlist import read_list
 

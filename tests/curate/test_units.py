@@ -8,7 +8,8 @@ from clonebench.audio import decode
 from clonebench.errors import ModelError
 from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment
 from curate.slicer import SliceConfig, slice_audio
-from curate.text import count_syllables, error_rates
+from clonebench.syllables import count_syllables
+from clonebench.textnorm import error_rates
 
 SR = 16000
 
@@ -120,7 +121,7 @@ def test_registry_detects_a_corrupt_weight_file(tmp_path):
 def test_word_times_are_clamped_to_their_clip():
     """A word belongs to the clip holding its midpoint, so its edges can stick out of a packed
     window's slot (or an engine can return end < start): stored times stay ordered and inside."""
-    from curate.asr import Decoded, Word, _clip_transcript
+    from instruments.asr import Decoded, Word, _clip_transcript
 
     words = [Word("over", 10.9, 11.4, 0.9), Word("inside", 7.0, 7.5, 0.9), Word("reversed", 8.2, 8.1, 0.5),
              Word("early", 5.8, 6.2, 0.9)]

@@ -8,7 +8,7 @@ import pytest
 
 from clonebench.registry import sha256_file
 from conftest import run_cli, write
-from curate import corpus
+from testing import corpus
 from model.speak import init_model
 
 HOSTILE = 'Say <script>window.__xss = 1</script> and "><img src=x onerror=alert(1)> now.'

@@ -2,7 +2,7 @@
 
 The default engine is faster-whisper with the embedded CTranslate2 models: English clips use
 Whisper tiny.en; every other language (and `auto`) uses Whisper base. A local openai-whisper
-`.pt` file can replace it (`--asr openai-whisper:PATH`, see `backends.openai_whisper`).
+`.pt` file can replace it (`--asr openai-whisper:PATH`, see `instruments.openai_whisper`).
 
 Clips are *packed*: consecutive clips are joined, with 0.6 s of silence between them, into
 windows of at most 28 s, and each window is transcribed once. Whisper always encodes 30 s, so
@@ -68,7 +68,7 @@ class Decoded:
 class Transcriber:
     """Packing, word mapping and the language-ID policy; an engine supplies `_decode`,
     `detect_language` and `producer`. Engines: `FasterWhisper` (the embedded default) and
-    `backends.openai_whisper.OpenAIWhisper` (a local `.pt` file)."""
+    `instruments.openai_whisper.OpenAIWhisper` (a local `.pt` file)."""
 
     def producer(self, lang: str) -> str:
         raise NotImplementedError

@@ -1,7 +1,7 @@
 """Bring-your-own models: openai-whisper `.pt`, speechbrain ECAPA, pyannote segmentation, UTMOS.
 
 Each model is built here with its library's own classes, randomly initialised and saved in its
-real on-disk layout (`backends.toy`), then loaded through the same code a user's folder goes
+real on-disk layout (`testing.toy_models`), then loaded through the same code a user's folder goes
 through. Outputs of random weights are meaningless, so the tests check shapes, determinism,
 store rows and errors, never the text or the scores.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import toy
-from backends.local import Spec, content_sha256
+from testing import toy_models as toy
+from instruments.local import Spec, content_sha256
 from clonebench.errors import ModelError
 from store import Store
 from curate.rules import RuleSet, SpeakerContext, clip_reasons
@@ -140,7 +140,7 @@ def test_broken_models_get_one_line_and_run_nothing(toys, tmp_path):
 
 
 def test_ecapa_embeds_real_speech_192d_deterministic(toys, en_utterances, no_network):
-    from backends.ecapa import EcapaEncoder
+    from instruments.ecapa import EcapaEncoder
 
     enc = EcapaEncoder(Spec("--speaker-encoder", "ecapa", toys["ecapa"]))
     a, b = en_utterances[0], en_utterances[1]
@@ -155,7 +155,7 @@ def test_ecapa_embeds_real_speech_192d_deterministic(toys, en_utterances, no_net
 
 
 def test_wavlm_xvectors_from_a_transformers_folder(tmp_path, en_utterances, no_network):
-    from backends import speaker_encoder
+    from instruments import speaker_encoder
 
     folder = toy.wavlm_folder(tmp_path / "wavlm-sv-random")
     enc = speaker_encoder(f"wavlm:{folder}")
@@ -170,8 +170,8 @@ def test_wavlm_xvectors_from_a_transformers_folder(tmp_path, en_utterances, no_n
 
 
 def test_overlap_and_whisper_outputs_are_shaped(toys, en_utterances, no_network):
-    from backends.openai_whisper import OpenAIWhisper
-    from backends.overlap import PyannoteOverlap
+    from instruments.openai_whisper import OpenAIWhisper
+    from instruments.overlap import PyannoteOverlap
 
     det = PyannoteOverlap(Spec("--overlap", "pyannote", toys["pyannote"]))
     x = en_utterances[2]

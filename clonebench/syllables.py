@@ -1,11 +1,11 @@
-"""Text helpers for the screens: syllable counts (speaking rate) and transcript comparison."""
+"""Syllable counts of a transcript: the speaking-rate figure of vetting and of evaluation."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 
-from clonebench import textnorm
+from . import textnorm
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+", re.UNICODE)
 _VOWEL_GROUPS = {
@@ -50,18 +50,3 @@ def count_syllables(text: str, lang: str) -> int:
         else:
             n += _vowel_group_syllables(tok, lang)
     return n
-
-
-def error_rates(reference: str, hypothesis: str, lang: str) -> tuple[float, float] | None:
-    """(WER, CER) of the ASR text against a given transcript, after normalization
-    (`clonebench.textnorm`: for Chinese the "WER" is the CER).
-
-    The CER is what the transcript_mismatch rule reads for every language: an ASR spelling slip
-    ("dies" for "dièse") costs a whole word in WER but two characters in CER, while a transcript
-    of the wrong line differs in most characters either way.
-    """
-    counts = textnorm.error_counts(reference, hypothesis, lang)
-    if counts is None:
-        return None
-    unit, chars = counts
-    return unit.rate, chars.rate

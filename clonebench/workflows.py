@@ -1,0 +1,75 @@
+"""What each command does end to end: run a stage, then write its reports. The CLI parses
+options and calls one of these; a Python user calls them the same way.
+
+A report that fails to render is a warning on the result, never the stage's failure: the
+stage's work is done and stored by then.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("clonebench")
+
+
+def _report(make, *args) -> str | None:
+    try:
+        return str(make(*args))
+    except Exception as e:  # the stage's own work is stored: keep its result
+        log.warning("report not written: %s: %s", type(e).__name__, e, exc_info=log.isEnabledFor(logging.DEBUG))
+        return None
+
+
+def vet(opts, report: bool = True) -> dict:
+    """`clonebench vet`: one speaker's files, or every speaker of a GPT-SoVITS list (`opts.list_file`);
+    then each speaker's report and the dataset overview."""
+    from curate.vet import vet as vet_speaker, vet_list
+    from reports.dataset import dataset_report
+    from reports.speaker import speaker_report
+
+    result = vet_list(opts) if opts.list_file else vet_speaker(opts)
+    docs = result["speakers"] if opts.list_file else [result]
+    if report:
+        result["reports"] = [p for p in [*(_report(speaker_report, opts.db, d["speaker"]) for d in docs),
+                                         _report(dataset_report, opts.db)] if p]
+    return result
+
+
+def evaluate(opts, report: bool = True) -> dict:
+    """`clonebench evaluate`: audio mode (`EvalOptions`) or model mode (`ModelEvalOptions`); then the run's report."""
+    from evaluate.model_mode import ModelEvalOptions, evaluate_model
+    from evaluate.run import evaluate_audio
+    from reports.evaluation import eval_report
+
+    doc = evaluate_model(opts) if isinstance(opts, ModelEvalOptions) else evaluate_audio(opts)
+    if report:
+        doc["report"] = _report(eval_report, opts.db, doc["run_id"])
+    return doc
+
+
+def train(opts, report: bool = True) -> dict:
+    """`clonebench train`; then the training report (rank 0 of a distributed run alone writes it)."""
+    from model.train import train as run_train
+    from reports.training import training_report
+
+    result = run_train(opts)
+    if result.get("rank", 0) == 0:
+        result["report"] = _report(training_report, opts.db, result["run"]) if report else None
+    return result
+
+
+def demo(data: Path) -> dict:
+    """`clonebench demo`: build the demo corpus, vet it, score two demo systems, write every report."""
+    from curate.demo import run_demo
+    from evaluate.demo import run_eval_demo
+    from reports.dataset import dataset_report
+    from reports.evaluation import eval_report
+    from reports.speaker import speaker_report
+
+    results = run_demo(data)
+    evals = run_eval_demo(data)
+    db = Path(data) / "clonebench.duckdb"
+    reports = [_report(speaker_report, db, r["speaker"]) for r in results] + [_report(dataset_report, db)]
+    reports += [_report(eval_report, db, doc["run_id"]) for doc in evals]
+    return {"vet": results, "evaluate": evals, "reports": [p for p in reports if p]}
