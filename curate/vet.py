@@ -58,10 +58,10 @@ class VetOptions:
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{flag} {path}: file not found")
         if self.list_file is not None:
-            if self.inputs or self.speaker or self.transcripts:
+            if self.inputs or self.speaker is not None or self.transcripts:
                 raise UserError("--list names the files, speakers and texts: give no INPUTS, --speaker or --transcripts with it")
         else:
-            if not self.speaker or not self.inputs:
+            if self.speaker is None or not self.inputs:
                 raise UserError("give INPUTS and --speaker (or a GPT-SoVITS --list)")
             check_speaker_name(self.speaker)
 

@@ -1,7 +1,7 @@
 """Per-speaker and overall figures with confidence intervals, and paired comparison with a
 baseline run.
 
-Item rows are dicts with the columns of the `eval_items` table. A metric is either:
+Items are `store.EvalItem` records (the rows of `eval_items`). A metric is either:
 - `mean`: the mean of an item column (items where it is missing are left out), or
 - `rate`: a corpus-level error rate, sum of errors over sum of reference tokens, from the
   stored alignment counts (`wer` from hits/subs/dels/ins, `cer` from the char_* counts).
@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from store import EvalItem, EvalRun
 
 from .stats import ratio_bootstrap, two_stage_bootstrap, verdict
 
@@ -47,28 +49,36 @@ def _num_den(metric: Metric, items: list[dict]) -> tuple[np.ndarray, np.ndarray]
     """Per-item numerator and denominator of the metric (items without the metric dropped)."""
     if metric.kind == "rate":
         p = metric.column
-        rows = [r for r in items if r.get(p + "hits") is not None]
-        num = [r[p + "subs"] + r[p + "dels"] + r[p + "ins"] for r in rows]
-        den = [r[p + "hits"] + r[p + "subs"] + r[p + "dels"] for r in rows]
+        rows = [r for r in items if getattr(r, p + "hits") is not None]
+        num = [_errors(r, p) for r in rows]
+        den = [_ref_len(r, p) for r in rows]
         return np.array(num, float), np.array(den, float)
-    vals = [r[metric.column] for r in items if _present(r.get(metric.column))]
+    vals = [getattr(r, metric.column) for r in items if _present(getattr(r, metric.column))]
     return np.array(vals, float), np.ones(len(vals))
+
+
+def _errors(r: EvalItem, p: str) -> int:
+    return getattr(r, p + "subs") + getattr(r, p + "dels") + getattr(r, p + "ins")
+
+
+def _ref_len(r: EvalItem, p: str) -> int:
+    return getattr(r, p + "hits") + getattr(r, p + "subs") + getattr(r, p + "dels")
 
 
 def _present(v) -> bool:
     return v is not None and not (isinstance(v, float) and np.isnan(v))
 
 
-def _by_speaker(items: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def _by_speaker(items: list[EvalItem]) -> dict[str, list[EvalItem]]:
+    out: dict[str, list[EvalItem]] = {}
     for r in items:
-        out.setdefault(r["speaker"], []).append(r)
+        out.setdefault(r.speaker, []).append(r)
     return dict(sorted(out.items()))
 
 
-def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
+def aggregate(items: list[EvalItem], n_boot: int, seed: int) -> dict:
     """{"speakers": {speaker: {metric: Estimate dict}}, "overall": {metric: Estimate dict}}."""
-    ok = [r for r in items if r["status"] != "error"]
+    ok = [r for r in items if r.status != "error"]
     speakers = _by_speaker(ok)
     out = {"speakers": {s: {} for s in speakers}, "overall": {}}
     for m in METRICS:
@@ -83,42 +93,43 @@ def aggregate(items: list[dict], n_boot: int, seed: int) -> dict:
     return out
 
 
-def _paired(metric: Metric, new: list[dict], base: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def _paired(metric: Metric, new: list[EvalItem], base: list[EvalItem]) -> tuple[np.ndarray, np.ndarray]:
     """Per-item numerator/denominator of the *difference* new - base over items both runs have."""
     if metric.kind == "rate":
         p = metric.column
-        pairs = [(a, b) for a, b in zip(new, base) if a.get(p + "hits") is not None and b.get(p + "hits") is not None]
-        err = lambda r: r[p + "subs"] + r[p + "dels"] + r[p + "ins"]  # noqa: E731
-        num = [err(a) - err(b) for a, b in pairs]
+        pairs = [(a, b) for a, b in zip(new, base)
+                 if getattr(a, p + "hits") is not None and getattr(b, p + "hits") is not None]
+        num = [_errors(a, p) - _errors(b, p) for a, b in pairs]
         # the same text gives the same reference length in both runs
-        den = [a[p + "hits"] + a[p + "subs"] + a[p + "dels"] for a, _ in pairs]
+        den = [_ref_len(a, p) for a, _ in pairs]
         return np.array(num, float), np.array(den, float)
     c = metric.column
-    diffs = [a[c] - b[c] for a, b in zip(new, base) if _present(a.get(c)) and _present(b.get(c))]
+    diffs = [getattr(a, c) - getattr(b, c) for a, b in zip(new, base)
+             if _present(getattr(a, c)) and _present(getattr(b, c))]
     return np.array(diffs, float), np.ones(len(diffs))
 
 
-def compare(new_run: dict, new_items: list[dict], base_run: dict, base_items: list[dict],
+def compare(new_run: EvalRun, new_items: list[EvalItem], base_run: EvalRun, base_items: list[EvalItem],
             n_boot: int, seed: int) -> dict:
     """Paired bootstrap of new - baseline on the items both runs scored (matched by item key).
 
     Metrics whose producer differs between the runs (another speaker encoder, ASR model, device)
     are not compared; they are listed under `not_compared` with the reason.
     """
-    base_by_key = {r["item_key"]: r for r in base_items if r["status"] != "error"}
-    pairs = [(r, base_by_key[r["item_key"]]) for r in new_items if r["status"] != "error" and r["item_key"] in base_by_key]
-    out: dict = {"baseline_run": base_run["run_id"], "paired_items": len(pairs), "speakers": {}, "overall": {},
+    base_by_key = {r.item_key: r for r in base_items if r.status != "error"}
+    pairs = [(r, base_by_key[r.item_key]) for r in new_items if r.status != "error" and r.item_key in base_by_key]
+    out: dict = {"baseline_run": base_run.run_id, "paired_items": len(pairs), "speakers": {}, "overall": {},
                  "not_compared": {}}
-    by_spk: dict[str, list[tuple[dict, dict]]] = {}
+    by_spk: dict[str, list[tuple[EvalItem, EvalItem]]] = {}
     for a, b in pairs:
-        by_spk.setdefault(a["speaker"], []).append((a, b))
+        by_spk.setdefault(a.speaker, []).append((a, b))
     by_spk = dict(sorted(by_spk.items()))
     for s in by_spk:
         out["speakers"][s] = {}
     for m in METRICS:
-        if m.depends_on and new_run.get(m.depends_on) != base_run.get(m.depends_on):
-            out["not_compared"][m.name] = (f"{m.depends_on} differs: {base_run.get(m.depends_on)!r} in the baseline, "
-                                           f"{new_run.get(m.depends_on)!r} now")
+        if m.depends_on and getattr(new_run, m.depends_on) != getattr(base_run, m.depends_on):
+            out["not_compared"][m.name] = (f"{m.depends_on} differs: {getattr(base_run, m.depends_on)!r} in the baseline, "
+                                           f"{getattr(new_run, m.depends_on)!r} now")
             continue
         per = {}
         for s, ps in by_spk.items():

@@ -28,7 +28,7 @@ BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv"}
 
 
 @dataclass
-class EvalItem:
+class ManifestItem:
     item_key: str
     speaker: str
     lang: str
@@ -101,9 +101,9 @@ def item_key(speaker: str, lang: str, text: str, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}#{seen[base]}"
 
 
-def read_manifest(path: Path, audio_dir: Path) -> list[EvalItem]:
+def read_manifest(path: Path, audio_dir: Path) -> list[ManifestItem]:
     """Items of a manifest. A bad line becomes an item with an error, never an exception."""
-    items: list[EvalItem] = []
+    items: list[ManifestItem] = []
     seen: dict[str, int] = {}
     for n, line in enumerate(_read_lines(path), 1):
         if not line.strip() or line.startswith("#") or (n == 1 and line.split("\t")[0].strip().lower() == "file"):
@@ -111,7 +111,7 @@ def read_manifest(path: Path, audio_dir: Path) -> list[EvalItem]:
         cols = [c.strip() for c in line.split("\t")]
         where = f"{path.name}:{n}"
         if len(cols) < 4:
-            items.append(EvalItem(f"!{where}", "?", "?", line[:200], error=f"{where}: expected file<TAB>speaker<TAB>lang<TAB>text, got {len(cols)} column(s)"))
+            items.append(ManifestItem(f"!{where}", "?", "?", line[:200], error=f"{where}: expected file<TAB>speaker<TAB>lang<TAB>text, got {len(cols)} column(s)"))
             continue
         file, speaker, lang, text = cols[:4]
         error = None
@@ -131,7 +131,7 @@ def read_manifest(path: Path, audio_dir: Path) -> list[EvalItem]:
                 except ValueError:
                     error = f"{where}: {name} must be a positive number of seconds, got {cols[col]!r}"
         key = item_key(speaker or "?", lang, text, seen) if error is None else f"!{where}"
-        items.append(EvalItem(key, speaker or "?", lang, text, _resolve(audio_dir, file) if file else None,
+        items.append(ManifestItem(key, speaker or "?", lang, text, _resolve(audio_dir, file) if file else None,
                               _resolve(audio_dir, cols[4]) if len(cols) > 4 and cols[4] else None,
                               timing["synth_s"], error, timing["ttfa_s"]))
     if not items:

@@ -21,9 +21,9 @@ from clonebench.config import data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
-from store import Store
+from store import EvalRun, Store
 
-from .items import EvalItem, item_key, load_eval_set
+from .items import ManifestItem, item_key, load_eval_set
 from .run import EvalOptions, new_run_id, score_items
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,9 @@ def _record_failed_run(opts: ModelEvalOptions, gpt: Path, sovits: Path, label: s
     """A checkpoint that cannot be loaded still leaves a row in the history, with the reason."""
     run_id = new_run_id()
     with Store(opts.db) as store:
-        store.start_eval_run({"run_id": run_id, "status": "failed", "mode": "model", "label": label,
-                              "source": f"gpt={gpt} sovits={sovits}", "seed": opts.seed, "device": opts.device,
-                              "threads": opts.threads, "n_items": 0, "n_errors": 1, "summary": {"messages": [message]}})
+        store.start_eval_run(EvalRun(run_id, "failed", "model", label=label, source=f"gpt={gpt} sovits={sovits}",
+                                     seed=opts.seed, device=opts.device, threads=opts.threads, n_items=0, n_errors=1,
+                                     summary={"messages": [message]}))
     return run_id
 
 
@@ -94,7 +94,7 @@ def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
 
 
 def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: dict,
-                        notes: list[str]) -> tuple[list[EvalItem], str, dict, list[str]]:
+                        notes: list[str]) -> tuple[list[ManifestItem], str, dict, list[str]]:
     """Make (or reuse) the eval audio of one checkpoint pair; return its items, their digest, the
     run fields and the problems met (a speaker without a usable prompt, an item that could not
     be said). The folder also gets a manifest, so `evaluate --audio-dir` can score it again."""
@@ -149,7 +149,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
                         f.write(f"{name}\t{done[name][0]}\t{done[name][1]}\n")
                 synth_s, ttfa_s = done[name]
                 lines.append("\t".join([name, speaker, s.lang, s.text, str(prompt_rel), synth_s, ttfa_s]))
-                items.append(EvalItem(item_key(speaker, s.lang, s.text, seen), speaker, s.lang, s.text, folder / name,
+                items.append(ManifestItem(item_key(speaker, s.lang, s.text, seen), speaker, s.lang, s.text, folder / name,
                                       prompt_rel, float(synth_s), None, float(ttfa_s)))
                 advance()
     if not lines:

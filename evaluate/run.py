@@ -18,10 +18,10 @@ from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
 from store import Store
-from store.evaluation import summary_of
+from store import EvalItem, EvalRun
 
 from . import aggregate, gate
-from .items import EvalItem, read_manifest
+from .items import ManifestItem, read_manifest
 from instruments.references import SpeakerReference, from_paths, from_store
 from .score import Models, score_item
 from .stats import N_BOOT
@@ -96,7 +96,7 @@ def gate_rules(opts: EvalOptions):
     return rules
 
 
-def score_items(opts: EvalOptions, items: list[EvalItem], items_sha: str, models: Models | None = None) -> dict:
+def score_items(opts: EvalOptions, items: list[ManifestItem], items_sha: str, models: Models | None = None) -> dict:
     """The core of both modes: score the items (resuming a run), aggregate, compare, gate.
     `items_sha` identifies the item list (the manifest's SHA-256): a resumed run must match it."""
     rules = gate_rules(opts)
@@ -106,40 +106,37 @@ def score_items(opts: EvalOptions, items: list[EvalItem], items_sha: str, models
         baseline = _load_complete_run(store, opts.baseline_run) if opts.baseline_run else None
         run = _start_run(store, opts, manifest_sha, models)
         errors = _resolve_references(store, opts, items, models)
-        done = store.eval_item_keys(run["run_id"])
+        done = store.eval_item_keys(run.run_id)
         todo = [it for it in items if it.item_key not in done]
         if done:
-            log.info("resuming %s: %d items already scored, %d to go", run["run_id"], len(done), len(todo))
-        _score_items(store, run["run_id"], todo, models, errors["refs"])
-        return finish_run(store, run["run_id"], baseline, rules, opts.gate_scope, opts.notes + errors["messages"])
+            log.info("resuming %s: %d items already scored, %d to go", run.run_id, len(done), len(todo))
+        _score_items(store, run.run_id, todo, models, errors["refs"])
+        return finish_run(store, run.run_id, baseline, rules, opts.gate_scope, opts.notes + errors["messages"])
 
 
-def _load_complete_run(store: Store, run_id: str) -> dict:
+def _load_complete_run(store: Store, run_id: str) -> EvalRun:
     run = store.eval_run(run_id)
     if not run:
         raise UserError(f"baseline run {run_id!r} is not in {store.path} (see `clonebench runs`)")
-    if run["status"] != "complete":
+    if run.status != "complete":
         raise UserError(f"baseline run {run_id!r} did not finish; resume it with --resume {run_id} first")
     return run
 
 
-def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Models) -> dict:
+def _start_run(store: Store, opts: EvalOptions, manifest_sha: str, models: Models) -> EvalRun:
     if opts.resume:
         run = store.eval_run(opts.resume)
         if not run:
             raise UserError(f"--resume {opts.resume}: no such run (see `clonebench runs`)")
-        if run["manifest_sha256"] != manifest_sha:
+        if run.manifest_sha256 != manifest_sha:
             raise UserError(f"--resume {opts.resume}: the manifest changed since that run started; start a new run")
         return run
-    run = {
-        "run_id": new_run_id(), "status": "running", "mode": opts.mode, "label": opts.label,
-        "source": opts.source or str(opts.audio_dir.resolve()), "manifest_sha256": manifest_sha,
-        "gpt_sha256": opts.gpt_sha256, "sovits_sha256": opts.sovits_sha256,
-        "encoder": models.encoder.name, "asr_model": _asr_name(models),
-        "utmos_model": models.utmos.name if models.utmos else None, "normalizer": textnorm.NORMALIZER_VERSION,
-        "seed": opts.seed, "n_boot": opts.n_boot, "device": opts.device, "threads": opts.threads,
-        "baseline_run": opts.baseline_run,
-    }
+    run = EvalRun(
+        new_run_id(), "running", opts.mode, label=opts.label, source=opts.source or str(opts.audio_dir.resolve()),
+        manifest_sha256=manifest_sha, gpt_sha256=opts.gpt_sha256, sovits_sha256=opts.sovits_sha256,
+        encoder=models.encoder.name, asr_model=_asr_name(models), utmos_model=models.utmos.name if models.utmos else None,
+        normalizer=textnorm.NORMALIZER_VERSION, seed=opts.seed, n_boot=opts.n_boot, device=opts.device,
+        threads=opts.threads, baseline_run=opts.baseline_run)
     store.start_eval_run(run)
     return run
 
@@ -150,7 +147,7 @@ def _asr_name(models: Models) -> str:
     return en if en == other else f"{en} (en); {other} (other languages)"
 
 
-def _resolve_references(store: Store, opts: EvalOptions, items: list[EvalItem], models: Models) -> dict:
+def _resolve_references(store: Store, opts: EvalOptions, items: list[ManifestItem], models: Models) -> dict:
     refs: dict[str, SpeakerReference | None] = {}
     messages: list[str] = []
     for speaker in sorted({it.speaker for it in items if not it.error}):
@@ -164,31 +161,31 @@ def _resolve_references(store: Store, opts: EvalOptions, items: list[EvalItem], 
     return {"refs": refs, "messages": messages}
 
 
-def _score_items(store: Store, run_id: str, items: list[EvalItem], models: Models, refs: dict) -> None:
-    batch: list[dict] = []
+def _score_items(store: Store, run_id: str, items: list[ManifestItem], models: Models, refs: dict) -> None:
+    batch: list[EvalItem] = []
     with progress_bar(len(items), "scoring") as advance:
         for item in items:
-            batch.append(score_item(models, item, refs.get(item.speaker)))
+            batch.append(EvalItem(run_id=run_id, **score_item(models, item, refs.get(item.speaker))))
             advance()
             if len(batch) >= BATCH:
-                store.put_eval_items(run_id, batch)
+                store.put_eval_items(batch)
                 batch = []
-        store.put_eval_items(run_id, batch)
+        store.put_eval_items(batch)
 
 
-def finish_run(store: Store, run_id: str, baseline: dict | None, rules, gate_scope: str, messages: list[str]) -> dict:
+def finish_run(store: Store, run_id: str, baseline: EvalRun | None, rules, gate_scope: str, messages: list[str]) -> dict:
     """Aggregate, compare, gate; store the summary and mark the run complete; return the JSON doc."""
     run = store.eval_run(run_id)
     items = store.eval_items(run_id)
-    summary = aggregate.aggregate(items, run["n_boot"], run["seed"])
+    summary = aggregate.aggregate(items, run.n_boot, run.seed)
     comparison = verdict = None
     if baseline:
-        comparison = aggregate.compare(run, items, baseline, store.eval_items(baseline["run_id"]), run["n_boot"], run["seed"])
+        comparison = aggregate.compare(run, items, baseline, store.eval_items(baseline.run_id), run.n_boot, run.seed)
         if rules:
             verdict = gate.apply(rules, comparison, gate_scope)
-    n_errors = sum(r["status"] == "error" for r in items)
+    n_errors = sum(it.status == "error" for it in items)
     doc_summary = {**summary, "comparison": comparison, "gate": verdict, "messages": messages}
-    store.finish_eval_run(run_id, len(items), n_errors, baseline["run_id"] if baseline else None, doc_summary)
+    store.finish_eval_run(run_id, len(items), n_errors, baseline.run_id if baseline else None, doc_summary)
     return store.run_document(run_id)
 
 
@@ -198,8 +195,8 @@ def list_runs(db: Path, limit: int = 50) -> list[dict]:
     keys = ("run_id", "created_at", "status", "mode", "label", "source", "n_items", "n_errors", "baseline_run", "encoder")
     out = []
     for run in runs:
-        summary = summary_of(run)
-        r = {k: run[k] for k in keys}
+        summary = run.summary
+        r = {k: getattr(run, k) for k in keys}
         overall = summary.get("overall", {})
         r["created_at"] = str(r["created_at"])
         r["overall"] = {m: overall[m]["value"] for m in ("sim", "sim_o", "wer", "cer", "dnsmos_ovrl", "rtf") if m in overall}

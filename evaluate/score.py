@@ -21,7 +21,7 @@ from clonebench import textnorm
 from clonebench.registry import sha256_file
 from clonebench.errors import AudioError
 
-from .items import EvalItem
+from .items import ManifestItem
 from instruments.references import SR, SpeakerReference, load_16k
 
 # Sanity flags. Speaking rates outside these bounds (syllables, or Han characters, per second
@@ -61,12 +61,12 @@ class Models:
         return self.prompt_cache[key]
 
 
-def error_row(item: EvalItem, error: str) -> dict:
+def error_row(item: ManifestItem, error: str) -> dict:
     return {"item_key": item.item_key, "speaker": item.speaker, "lang": item.lang, "text": item.text,
             "path": str(item.path) if item.path else None, "status": "error", "error": error, "flags": []}
 
 
-def score_item(models: Models, item: EvalItem, reference: SpeakerReference | None,
+def score_item(models: Models, item: ManifestItem, reference: SpeakerReference | None,
                x16: np.ndarray | None = None, clip_ratio: float = 0.0) -> dict:
     """Score one item. Audio comes from `item.path` unless given (model mode passes it).
     Problems with the item become an error row; a missing reference only blanks similarity."""
@@ -123,7 +123,7 @@ def score_item(models: Models, item: EvalItem, reference: SpeakerReference | Non
     return row
 
 
-def _sanity(models: Models, x16: np.ndarray, item: EvalItem, clip_ratio: float) -> dict:
+def _sanity(models: Models, x16: np.ndarray, item: ManifestItem, clip_ratio: float) -> dict:
     from clonebench.syllables import count_syllables
     from instruments.vad import FRAME_S, speech_mask
 

@@ -41,13 +41,13 @@ def eval_report(db: Path, run_id: str, baseline: str | None = None, out: Path | 
         comparison, base_items = doc["comparison"], {}
         if baseline:
             base_run = store.eval_run(baseline)
-            if not base_run or base_run["status"] != "complete":
+            if not base_run or base_run.status != "complete":
                 raise UserError(f"baseline run {baseline!r}: no finished run with that id (see `clonebench runs`)")
-            base_items = {r["item_key"]: r for r in store.eval_items(baseline)}
+            base_items = {r.item_key: r for r in store.eval_items(baseline)}
             if not comparison or comparison.get("baseline_run") != baseline:
                 run = store.eval_run(run_id)
                 comparison = compare(run, store.eval_items(run_id), base_run, list(base_items.values()),
-                                     run["n_boot"], run["seed"])
+                                     run.n_boot, run.seed)
     out = Path(out) if out else default_out(db, run_id, baseline)
 
     forests = []
@@ -64,8 +64,8 @@ def eval_report(db: Path, run_id: str, baseline: str | None = None, out: Path | 
         return {**r, "diff": word_diff(r["text"], r["hyp_text"] or "", r["lang"]) if r["hyp_text"] is not None else [],
                 "src": audio_src(r["path"], out.parent, embed_audio) if r["path"] else None,
                 "ref_src": audio_src(r["prompt_path"], out.parent, embed_audio) if r["prompt_path"] else None,
-                "base_src": audio_src(base["path"], out.parent, embed_audio) if base and base["path"] else None,
-                "base_wer": base["wer"] if base else None, "base_sim": base["sim"] if base else None}
+                "base_src": audio_src(base.path, out.parent, embed_audio) if base and base.path else None,
+                "base_wer": base.wer if base else None, "base_sim": base.sim if base else None}
 
     scored = [r for r in doc["items"] if r["status"] != "error"]
     worst_wer = [item_view(r) for r in sorted((r for r in scored if r["wer"] is not None or r["cer"] is not None),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from clonebench.errors import UserError
 from store import Store
-from store.evaluation import summary_of
 
 from . import plots
 from .html import render
@@ -46,9 +45,9 @@ def training_report(db: Path, run_name: str, out: Path | None = None) -> Path:
             charts.append(plots.lines(series, f"{stage} {name}"))
         charts.append(plots.lines({"lr": (x, [r["lr"] for r in rows])}, f"{stage} learning rate"))
         charts.append(plots.lines({"samples/s": (x, [r["samples_per_s"] for r in rows])}, f"{stage} throughput"))
-    for e in evals:
-        overall = summary_of(e).get("overall", {})
-        e["figures"] = {m: overall[m]["value"] for m in ("sim", "wer", "cer", "dnsmos_ovrl", "rtf") if m in overall}
+    evals = [{"run_id": e.run_id, "label": e.label, "created_at": e.created_at,
+              "figures": {m: f["value"] for m, f in e.summary.get("overall", {}).items()
+                          if m in ("sim", "wer", "cer", "dnsmos_ovrl", "rtf")}} for e in evals]
     final = {stage: rows[-1] for stage, rows in by_stage.items()}
     return render("training.html.j2", out, run=run, config=run.config, charts=charts,
                   checkpoints=ckpts, evals=evals, final=final)

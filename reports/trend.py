@@ -8,7 +8,6 @@ from pathlib import Path
 from clonebench.config import data_root_for
 from clonebench.errors import UserError
 from store import Store
-from store.evaluation import summary_of
 
 from . import plots
 from .evaluation import SHOWN
@@ -22,12 +21,10 @@ def trend_report(db: Path, speaker: str | None = None, mode: str = "all", out: P
     with Store(db, read_only=True) as store:
         runs = store.eval_runs(complete_only=True, mode=mode)
     rows = []
-    for r in runs:
-        summary = summary_of(r)
-        r = {k: r[k] for k in ("run_id", "created_at", "mode", "label", "gpt_sha256", "sovits_sha256", "encoder", "asr_model")}
-        block = summary.get("speakers", {}).get(speaker) if speaker else summary.get("overall")
+    for run in runs:
+        block = run.summary.get("speakers", {}).get(speaker) if speaker else run.summary.get("overall")
         if block:
-            rows.append({**r, "figures": block, "name": r["label"] or r["run_id"]})
+            rows.append({"run": run, "figures": block, "name": run.label or run.run_id})
     if not rows:
         raise UserError("no finished evaluation runs" + (f" with speaker {speaker!r}" if speaker else "") +
                         f" in {db}: run `clonebench evaluate` first")

@@ -142,3 +142,73 @@ class TrainStep:
     losses: dict
     lr: float | None
     samples_per_s: float | None
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """One evaluation run: what was scored, with which models, and (once complete) its summary
+    ({"speakers", "overall", "comparison", "gate", "messages"})."""
+    run_id: str
+    status: str                       # 'running' | 'complete' | 'failed'
+    mode: str                         # 'audio' | 'model'
+    label: str | None = None
+    source: str | None = None
+    manifest_sha256: str | None = None
+    gpt_sha256: str | None = None
+    sovits_sha256: str | None = None
+    encoder: str | None = None
+    asr_model: str | None = None
+    utmos_model: str | None = None
+    normalizer: str | None = None
+    seed: int | None = None
+    n_boot: int | None = None
+    device: str | None = None
+    threads: int | None = None
+    baseline_run: str | None = None
+    n_items: int | None = None
+    n_errors: int | None = None
+    summary: dict = field(default_factory=dict)
+    created_at: object = None
+    finished_at: object = None
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One scored item of a run. Error counts are in the language's unit (`unit`: word, char
+    or mixed) and in characters (`char_*`); metrics a run could not compute are None."""
+    run_id: str
+    item_key: str
+    speaker: str
+    lang: str | None = None
+    text: str | None = None
+    path: str | None = None
+    prompt_path: str | None = None
+    audio_sha256: str | None = None
+    status: str = "ok"                # 'ok' | 'partial' | 'error'
+    error: str | None = None
+    duration_s: float | None = None
+    hyp_text: str | None = None
+    unit: str | None = None
+    hits: int | None = None
+    subs: int | None = None
+    dels: int | None = None
+    ins: int | None = None
+    char_hits: int | None = None
+    char_subs: int | None = None
+    char_dels: int | None = None
+    char_ins: int | None = None
+    wer: float | None = None
+    cer: float | None = None
+    sim: float | None = None
+    sim_o: float | None = None
+    dnsmos_sig: float | None = None
+    dnsmos_bak: float | None = None
+    dnsmos_ovrl: float | None = None
+    utmos: float | None = None
+    synth_s: float | None = None
+    rtf: float | None = None
+    ttfa_s: float | None = None
+    clip_ratio: float | None = None
+    silence_ratio: float | None = None
+    speech_rate: float | None = None
+    flags: tuple[str, ...] = ()

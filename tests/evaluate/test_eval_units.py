@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from clonebench import textnorm
 from clonebench.errors import UserError
 from evaluate import aggregate, gate
+from store import EvalItem, EvalRun
 from evaluate.items import BUILTIN_SETS, builtin_set, read_manifest
 from evaluate.stats import ratio_bootstrap, verdict
 
@@ -36,8 +39,7 @@ def test_no_difference_is_rarely_called_significant():
 
 
 def _item(key, speaker, sim, errs, ref_len):
-    return {"item_key": key, "speaker": speaker, "status": "ok", "sim": sim, "hits": ref_len - errs, "subs": errs,
-            "dels": 0, "ins": 0, "char_hits": None}
+    return EvalItem("r", key, speaker, status="ok", sim=sim, hits=ref_len - errs, subs=errs, dels=0, ins=0)
 
 
 def test_overall_interval_resamples_speakers():
@@ -64,11 +66,11 @@ def test_overall_interval_keeps_item_noise_with_few_speakers():
 def test_paired_corpus_wer_difference():
     base = [_item(f"k{i}", "a", 0.8, 1, 10) for i in range(40)]
     new = [_item(f"k{i}", "a", 0.8, 3, 10) for i in range(40)]
-    run = {"run_id": "x", "asr_model": "m", "encoder": "e", "device": "d", "utmos_model": None}
-    cmp = aggregate.compare(run, new, {**run, "run_id": "b"}, base, n_boot=500, seed=0)
+    run = EvalRun("x", "complete", "audio", asr_model="m", encoder="e", device="d")
+    cmp = aggregate.compare(run, new, replace(run, run_id="b"), base, n_boot=500, seed=0)
     assert cmp["overall"]["wer"]["value"] == pytest.approx(0.2) and cmp["overall"]["wer"]["verdict"] == "worse"
     assert cmp["overall"]["sim"]["verdict"] == "no_significant_change"
-    other = aggregate.compare(run, new, {**run, "run_id": "b", "encoder": "ecapa"}, base, n_boot=500, seed=0)
+    other = aggregate.compare(run, new, replace(run, run_id="b", encoder="ecapa"), base, n_boot=500, seed=0)
     assert "sim" not in other["overall"] and "encoder differs" in other["not_compared"]["sim"]
 
 

@@ -146,8 +146,8 @@ def test_degraded_audio_scores_worse_and_fails_the_gate(eval_data):
 
 def test_a_run_compared_with_itself_has_no_significant_change(eval_data):
     with Store(eval_data["db"], read_only=True) as store:
-        run = store.query("SELECT * FROM eval_runs WHERE run_id = ?", [eval_data["clean"]["run_id"]])[0]
-        items = store.query("SELECT * FROM eval_items WHERE run_id = ?", [run["run_id"]])
+        run = store.eval_run(eval_data["clean"]["run_id"])
+        items = store.eval_items(run.run_id)
     cmp = aggregate.compare(run, items, run, items, n_boot=500, seed=1)
     verdicts = [f["verdict"] for figs in [cmp["overall"], *cmp["speakers"].values()] for f in figs.values()]
     assert verdicts and set(verdicts) == {"no_significant_change"}
