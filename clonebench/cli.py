@@ -232,6 +232,7 @@ def evaluate(
 
     _print(doc, as_json, text)
     if doc["gate"] and not doc["gate"]["passed"]:
+        typer.echo("regression gate failed", err=True)
         raise typer.Exit(GATE_FAILED)
 
 

@@ -120,7 +120,8 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
     with progress_bar(len(prompts) * len(sentences), "synthesizing") as advance:
         for speaker, prompt in prompts.items():
             try:
-                ref = synth.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
+                ref = synth.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding,
+                                      wav32=prompt.wav32)
             except UserError as e:
                 notes.append(f"speaker {speaker} not synthesized: {e}")
                 log.warning(notes[-1])

@@ -99,7 +99,10 @@ def from_paths(speaker: str, inputs: list[Path], encoder) -> tuple[SpeakerRefere
 
 @dataclass
 class PromptChoice:
+    """A synthesis prompt: the reference audio at 16 kHz (content features) and at 32 kHz, from
+    the original file (the style spectrogram reads up to 16 kHz), and the words spoken in it."""
     wav16: np.ndarray
+    wav32: np.ndarray
     text: str
     lang: str
     source: str               # file the reference came from
@@ -123,13 +126,16 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
     if lang not in ("zh", "en", "auto"):
         raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
                         "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
-    wav, _ = audio.read_wav(ref.prompt_path)
-    return PromptChoice(wav, view.text, lang, ref.prompt_path, ref.centroid)
+    wav16, _ = audio.read_wav(ref.prompt_path)
+    wav32, _ = audio.read_wav(view.clip.path_32k)   # cached at 32 kHz from the original recording
+    return PromptChoice(wav16, wav32, view.text, lang, ref.prompt_path, ref.centroid)
 
 
 def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:
     """A reference file the user names (`synth --ref-audio`) with the words spoken in it."""
     if not text or not text.strip():
         raise UserError("--prompt-text is required with --ref-audio (the words spoken in the reference)")
-    wav, _ = load_16k(Path(path))
-    return PromptChoice(wav, text, lang, str(path))
+    decoded = audio.decode(Path(path), max_duration_s=600)
+    wav16 = audio.resample(decoded.samples, decoded.sample_rate, SR)
+    wav32 = audio.resample(decoded.samples, decoded.sample_rate, 32000)
+    return PromptChoice(wav16, wav32, text, lang, str(path))

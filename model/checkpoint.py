@@ -170,6 +170,9 @@ def load_gpt(path: Path) -> tuple[GPTConfig, dict[str, torch.Tensor], dict]:
     if "max_sec" in (raw.get("data") or {}):
         config.max_sec = int(raw["data"]["max_sec"])
     state = {k[len("model."):]: v for k, v in weight.items() if k.startswith("model.")}
+    # upstream sizes the feed-forward layers 4 x hidden_dim whatever `linear_units` says: read the weights
+    if "h.layers.0.linear1.weight" in state:
+        config.linear_units = int(state["h.layers.0.linear1.weight"].shape[0])
     return config, state, raw
 
 

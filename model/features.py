@@ -4,7 +4,7 @@ Content extractors turn 16 kHz audio into [dim, T] at 50 Hz (one frame per 320 s
 - `whisper-base` (embedded default): the encoder of the Whisper-base CTranslate2 model from the
   registry, 512-d. It encodes 30 s windows; audio is cut into windows and the output trimmed.
 - `cnhubert:<folder>`: a transformers HuBERT folder such as chinese-hubert-base, 768-d, the
-  features upstream GPT-SoVITS is trained on.
+  features upstream GPT-SoVITS is trained on (the waveform un-normalised, as upstream feeds it).
 A checkpoint records its extractor and dimension; `check_compatible` refuses a mismatch.
 
 BERT features: chinese-roberta-wwm-ext-large's hidden_states[-3] (1024-d) per character,
@@ -80,23 +80,15 @@ class HubertContent:
             raise ModelError(f"{self.folder}: HuBERT did not load ({first_line(e)})") from None
         self.dim = int(self.model.config.hidden_size)
         self.name = "cnhubert"
-        self.normalize = False
-        pre = self.folder / "preprocessor_config.json"
-        if pre.is_file():
-            import json
-
-            self.normalize = bool(json.loads(pre.read_text()).get("do_normalize", False))
 
     @torch.no_grad()
     def encode(self, wav16: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(wav16.astype(np.float32))
-        if self.normalize:
-            x = (x - x.mean()) / torch.sqrt(x.var() + 1e-7)
-        frames = max(1, len(wav16) // FRAME_SAMPLES)
-        h = self.model(x[None]).last_hidden_state[0].T       # [dim, T]
-        if h.shape[1] < frames:
-            h = torch.nn.functional.pad(h, (0, frames - h.shape[1]), mode="replicate")
-        return h[:, :frames].contiguous()
+        """[dim, T] with the model's own frame count, (samples - 400) // 320 + 1. The waveform
+        goes in as it is: upstream calls the HuBERT model directly, in training and inference,
+        so it never applies the feature extractor's zero-mean/unit-variance normalisation,
+        whatever `do_normalize` in preprocessor_config.json says. We do the same."""
+        x = torch.from_numpy(np.asarray(wav16, dtype=np.float32))
+        return self.model(x[None]).last_hidden_state[0].T.contiguous()
 
 
 def content_extractor(spec: str = "whisper-base"):

@@ -145,14 +145,25 @@ class SamplingParams:
     repetition_penalty: float = 1.35
 
 
+def penalize_repetition(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
+    """fp32 copy of the logits with every token already in `previous` made less likely
+    (negative logits multiplied, positive ones divided by `penalty`)."""
+    logits = logits.float().clone()
+    if previous.numel() and penalty != 1.0:
+        seen = logits.gather(1, previous)
+        seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+        logits.scatter_(1, previous, seen)
+    return logits
+
+
 def sample_next(logits: torch.Tensor, previous: torch.Tensor, p: SamplingParams,
                 generator: torch.Generator | None) -> torch.Tensor:
     """Upstream's order: repetition penalty -> top-p -> temperature -> top-k -> sample. [B, V] -> [B, 1]."""
-    logits = logits.float().clone()
-    if previous.numel() and p.repetition_penalty != 1.0:
-        seen = logits.gather(1, previous)
-        seen = torch.where(seen < 0, seen * p.repetition_penalty, seen / p.repetition_penalty)
-        logits.scatter_(1, previous, seen)
+    return sample_penalized(penalize_repetition(logits, previous, p.repetition_penalty), p, generator)
+
+
+def sample_penalized(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
+    """`sample_next` after the repetition penalty: top-p -> temperature -> top-k -> sample."""
     if p.top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         drop = sorted_logits.softmax(-1).cumsum(-1) > p.top_p
@@ -218,18 +229,18 @@ class Text2Semantic(nn.Module):
         return allowed
 
     # -- training ---------------------------------------------------------------------------
-    def forward(self, phones, phone_lengths, bert, codes, code_lengths):
-        """Summed cross-entropy over the batch, and top-1 accuracy over predicted tokens.
+    def teacher_forced(self, phones, phone_lengths, bert, codes, code_lengths):
+        """Logits for every target, the targets, and which of them are real (not padding).
 
-        Targets are the codes followed by EOS; inputs are those targets shifted right, so the
-        first code is given and every later code plus EOS is predicted.
-        """
+        Targets are the codes followed by EOS, as upstream trains them: the first code is
+        predicted from the last phone's position, every later code and EOS from the code before.
+        Returns logits [B, L + 1, V], targets [B, L + 1], valid [B, L + 1] for codes [B, L]."""
         eos = self.config.EOS
         b = phones.shape[0]
         y_pad = torch.arange(codes.shape[1], device=codes.device)[None] >= code_lengths[:, None]
         targets = F.pad(codes.masked_fill(y_pad, 0), (0, 1), value=0)
         targets[torch.arange(b), code_lengths] = eos
-        inputs, targets = targets[:, :-1], targets[:, 1:]
+        inputs = targets[:, :-1]          # the codes themselves; position i predicts target i + 1
         n_text, n_audio = phones.shape[1], inputs.shape[1]
         x = self.embed_text(phones, bert)
         y = self.ar_audio_position(self.ar_audio_embedding(inputs))
@@ -240,8 +251,14 @@ class Text2Semantic(nn.Module):
         # a fully blocked row (padding) would give NaN: let it see itself
         allowed = allowed | torch.eye(n_text + n_audio, dtype=torch.bool, device=phones.device)
         h = self._run(torch.cat([x, y], dim=1), allowed)
-        logits = self.ar_predict_layer(h[:, n_text:])
-        valid = torch.arange(n_audio, device=codes.device)[None] < code_lengths[:, None]
+        last_phone = h[torch.arange(b, device=h.device), phone_lengths - 1]          # [B, d]
+        logits = self.ar_predict_layer(torch.cat([last_phone[:, None], h[:, n_text:]], dim=1))
+        valid = torch.arange(n_audio + 1, device=codes.device)[None] <= code_lengths[:, None]
+        return logits, targets, valid
+
+    def forward(self, phones, phone_lengths, bert, codes, code_lengths):
+        """Summed cross-entropy over the batch, and top-1 accuracy over predicted tokens."""
+        logits, targets, valid = self.teacher_forced(phones, phone_lengths, bert, codes, code_lengths)
         loss = F.cross_entropy(logits[valid], targets[valid], reduction="sum")
         acc = (logits[valid].argmax(-1) == targets[valid]).float().mean()
         return loss, acc
@@ -289,8 +306,10 @@ class Text2Semantic(nn.Module):
             logits = self.ar_predict_layer(h[:, -1])
             if step < min_tokens:
                 logits = logits[:, :-1]           # EOS not allowed yet
-            token = sample_next(logits, y, params, generator)
-            stop = (token[:, 0] == c.EOS) | (logits.argmax(-1) == c.EOS)
+            # upstream stops when the sample is EOS or when EOS leads the *penalised* logits
+            penalized = penalize_repetition(logits, y, params.repetition_penalty)
+            token = sample_penalized(penalized, params, generator)
+            stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
             lengths[stop & ~finished] = step
             finished |= stop
             y = torch.cat([y, token], dim=1)

@@ -102,6 +102,13 @@ class ResidualVectorQuantizer(nn.Module):
         self.vq = ResidualVectorQuantization(n_q, dimension, bins)
 
     def forward(self, x: torch.Tensor):
+        # The codebook, its EMA statistics and dead-code expiry stay in the codebook's dtype (fp32
+        # in training) whatever autocast does: bf16 averages would drift, and writing bf16 rows
+        # into the fp32 codebook fails. Gradients flow back through the cast.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._forward(x.to(self.vq.layers[0]._codebook.embed.dtype))
+
+    def _forward(self, x: torch.Tensor):
         residual = x.transpose(1, 2)  # [B, T, D]
         quantized_out = torch.zeros_like(residual)
         codes, loss = [], x.new_zeros(())

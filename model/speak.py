@@ -51,7 +51,7 @@ def synth(opts: SynthOptions) -> dict:
               else prompt_from_file(opts.ref_audio, opts.prompt_text, opts.prompt_lang))
     synthesizer = Synthesizer(opts.gpt, opts.sovits, content=opts.content, bert_folder=opts.bert, threads=opts.threads,
                               precision=opts.precision, device=opts.device)
-    ref = synthesizer.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding)
+    ref = synthesizer.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding, wav32=prompt.wav32)
     result = synthesizer.synthesize(opts.text, opts.lang, ref, opts.params, seed=opts.seed, speed=opts.speed)
     write_wav(opts.out, result.audio, result.sample_rate)
     return {"out": str(opts.out), "sample_rate": result.sample_rate, "duration_s": round(result.duration_s, 3),

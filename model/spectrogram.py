@@ -13,13 +13,13 @@ def linear_spectrogram(wav: torch.Tensor) -> torch.Tensor:
     """[B, samples] in [-1, 1] -> magnitude [B, 1025, samples // 640].
 
     Reflect-padded by (n_fft - hop) / 2 on each side with no centring, so frame i covers the
-    samples of hop i; the magnitude has a small floor inside the square root.
+    samples of hop i; the magnitude has upstream's floor, 1e-8 inside the square root (1e-4).
     """
     pad = (N_FFT - HOP) // 2
     x = torch.nn.functional.pad(wav[:, None], (pad, pad), mode="reflect")[:, 0]
     window = torch.hann_window(N_FFT, device=wav.device, dtype=wav.dtype)
     spec = torch.stft(x, N_FFT, HOP, N_FFT, window=window, center=False, return_complex=True)
-    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)
+    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-8)
 
 
 @lru_cache(maxsize=4)

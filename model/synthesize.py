@@ -64,6 +64,10 @@ class Synthesis:
         return sum(self.timings.values()) / max(self.duration_s, 1e-9)
 
 
+# upstream appends int(32000 * 0.3) zeros to the 16 kHz reference: 0.6 s
+PROMPT_PAUSE_SAMPLES = 9600
+
+
 class Synthesizer:
     def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
                  bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None,
@@ -113,22 +117,30 @@ class Synthesizer:
 
     @torch.no_grad()
     def reference(self, wav16: np.ndarray, prompt_text: str, prompt_lang: str = "auto",
-                  sv: np.ndarray | None = None) -> Reference:
-        """A 3-10 s reference clip at 16 kHz and its transcript -> everything synthesis needs from it."""
+                  sv: np.ndarray | None = None, wav32: np.ndarray | None = None) -> Reference:
+        """A 3-10 s reference clip and its transcript -> everything synthesis needs from it.
+
+        As upstream: the content features see the 16 kHz clip followed by 0.6 s of silence (so
+        the prompt's semantic tokens end in a pause), and the style spectrogram is made from the
+        clip at 32 kHz (`wav32`, from the original file; the 16 kHz clip upsampled only when no
+        32 kHz copy is given, which leaves the band above 8 kHz empty)."""
         from clonebench.audio import resample
 
         duration = len(wav16) / 16000
         lo, hi = PROMPT_RANGE_S
         if not lo <= duration <= hi:
             raise UserError(f"reference audio is {duration:.1f} s; it must be {lo:.0f}-{hi:.0f} s")
-        ssl = self._content().encode(wav16)[None].to(self.device, next(self.sovits.parameters()).dtype)
+        dtype = next(self.sovits.parameters()).dtype
+        padded = np.concatenate([wav16.astype(np.float32), np.zeros(PROMPT_PAUSE_SAMPLES, np.float32)])
+        ssl = self._content().encode(padded)[None].to(self.device, dtype)
         tokens = self.sovits.extract_latent(ssl)[0, 0]
-        wav32 = torch.from_numpy(resample(wav16, 16000, SAMPLE_RATE).astype(np.float32))[None].to(self.device)
+        if wav32 is None:
+            wav32 = resample(wav16, 16000, SAMPLE_RATE)
+        wav32_t = torch.from_numpy(np.asarray(wav32, dtype=np.float32))[None].to(self.device)
         sv_t = None
         if self.sovits.config.sv_dim:
             sv_t = torch.from_numpy(self._speaker_embedding(wav16, sv))[None].to(self.device)
-        dtype = next(self.sovits.parameters()).dtype
-        ge = self.sovits.style(linear_spectrogram(wav32).to(dtype), sv=None if sv_t is None else sv_t.to(dtype))
+        ge = self.sovits.style(linear_spectrogram(wav32_t).to(dtype), sv=None if sv_t is None else sv_t.to(dtype))
         ph = phonemize(prompt_text, prompt_lang)
         return Reference(tokens, ph.ids, self.bert.for_runs(ph.runs), ge, duration)
 

@@ -355,7 +355,7 @@ class Trainer:
                 opt.step()
                 sched.step()
                 opt.zero_grad()
-            n_tokens = sum(len(codes[index[c.clip_id]]) for c in clips)
+            n_tokens = sum(len(codes[index[c.clip_id]]) + 1 for c in clips)   # every code and EOS
             return {"loss": loss.item() / n_tokens, "acc": acc.item()}
 
         def validate():
@@ -363,7 +363,7 @@ class Trainer:
             with torch.no_grad():
                 loss, acc = self.gpt(*tensors(self.data.val, val_codes))
             self.gpt.train()
-            return {"loss": loss.item() / sum(len(c) for c in val_codes), "acc": acc.item()}
+            return {"loss": loss.item() / sum(len(c) + 1 for c in val_codes), "acc": acc.item()}
 
         self._run_stage("s1", self.opts.s1_epochs, models, optims, scheds, lambda clips: clips, step, validate, state)
         self.gpt.eval()

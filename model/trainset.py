@@ -36,7 +36,7 @@ MIN_SPEAKER_S = 30.0
 PHONES_PER_S = (3.0, 25.0)
 DURATION_S = (0.6, 54.0)
 VAL_SHARE = 0.1
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"   # 2: HuBERT input never normalised, as upstream
 
 
 @dataclass

@@ -278,3 +278,28 @@ def test_discriminator_and_losses():
     m, mask = torch.randn(1, 4, 10), torch.ones(1, 1, 10)
     zero = torch.zeros(1, 4, 10)
     assert kl_loss(m, zero, m, zero, mask) < kl_loss(m + 1, zero, m, zero, mask)   # smallest when z_p sits on the prior mean
+
+
+def test_sovits_trains_under_bf16_autocast_with_an_fp32_codebook():
+    """What `train --device cuda` does (bf16 autocast), on the CPU: the quantizer's codebook, EMA
+    statistics and dead-code expiry stay fp32, and the step runs and gives finite gradients.
+    Before the quantizer kept its own dtype this raised 'Index put requires the source and
+    destination dtypes match' in the dead-code expiry."""
+    s_config, _ = preset("tiny")
+    torch.manual_seed(0)
+    model = SoVITS(s_config).train()
+    b, frames = 2, 64
+    ssl = torch.randn(b, s_config.ssl_dim, frames)
+    spec = torch.rand(b, s_config.spec_channels, frames)
+    phones = torch.randint(1, 700, (b, 12))
+    lengths, phone_lengths = torch.tensor([frames, frames - 8]), torch.tensor([12, 9])
+    book = model.quantizer.vq.layers[0]._codebook
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for step in range(3):                   # k-means first, then EMA steps with dead codes expiring
+            audio, _, commit, _, (_, m_p, _, _) = model(ssl + step, spec, lengths, phones, phone_lengths)
+    assert audio.dtype == torch.bfloat16
+    assert all(t.dtype == torch.float32 for t in (book.embed, book.embed_avg, book.cluster_size))
+    assert bool(book.inited.item()) and float(book.cluster_size.min()) >= book.dead_threshold - 1e-6
+    (audio.float().pow(2).mean() + m_p.float().pow(2).mean() + commit).backward()
+    grads = [p.grad for p in model.ssl_proj.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)

@@ -1,0 +1,132 @@
+"""clonebench against upstream GPT-SoVITS v2, side by side in one run. Prints figures; asserts
+nothing but that both sides computed the same thing.
+
+    python benchmarks/bench_upstream.py --upstream /path/to/GPT-SoVITS [--tokens 250] [--rounds 3] [--threads 2]
+
+Random weights at the released v2 sizes are written once by upstream's own save code (the
+same way scripts/make_parity_fixtures.py does it); each side then loads the same two files its
+own way and runs, alternating, round after round:
+- GPT: prefill + greedy decoding of `--tokens` tokens with the KV cache (upstream
+  `infer_panel_naive`, clonebench `Text2Semantic.generate`), tokens/s;
+- SoVITS + vocoder: `decode` of the same codes at noise 0 (upstream `SynthesizerTrn.decode`,
+  clonebench `SoVITS.decode` with its weight norm folded as `Synthesizer` does), seconds.
+The median of the rounds is printed, with the machine and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from make_parity_fixtures import s1_config, s2_hparams, save_gpt, stub_modules  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--upstream", type=Path, required=True, help="a GPT-SoVITS checkout (the folder holding GPT_SoVITS/)")
+    ap.add_argument("--tokens", type=int, default=250)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    stub_modules()
+    sys.path.insert(0, str(args.upstream / "GPT_SoVITS"))
+    import process_ckpt
+    import utils
+    from AR.models.t2s_model import Text2SemanticDecoder
+    from module.models import SynthesizerTrn
+
+    from model import checkpoint
+    from model.gpt import SamplingParams, Text2Semantic
+    from model.layers import fold_weight_norm
+    from model.sovits import SoVITS
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-upstream-"))
+    torch.manual_seed(0)
+    # released v2 sizes: upstream's s2.json / s1longer-v2.yaml
+    hps = s2_hparams(utils)
+    hps.model.filter_channels, hps.model.n_layers = 768, 6
+    hps.model.resblock_kernel_sizes, hps.model.resblock_dilation_sizes = [3, 7, 11], [[1, 3, 5]] * 3
+    hps.model.upsample_initial_channel = 512
+    hps.save_weight_dir = str(tmp)
+    up_sovits = SynthesizerTrn(1025, 32, n_speakers=300, **hps.model).eval()
+    process_ckpt.savee(up_sovits.state_dict(), "sovits", 1, 1, hps)
+    config = s1_config()
+    config["model"].update(embedding_dim=512, hidden_dim=512, head=16, n_layer=24, linear_units=2048)
+    up_gpt = Text2SemanticDecoder(config, top_k=1).eval()
+    save_gpt(up_gpt, config, tmp / "gpt.ckpt", process_ckpt)
+    # both sides compute with the file's (fp16) weights
+    up_sovits.load_state_dict({k: v.half().float() for k, v in up_sovits.state_dict().items()})
+    up_gpt.load_state_dict({k: v.half().float() for k, v in up_gpt.state_dict().items()})
+
+    s_config, s_state, _ = checkpoint.load_sovits(tmp / "sovits.pth")
+    ours_sovits = SoVITS(s_config).eval()
+    checkpoint.load_into(ours_sovits, s_state, tmp / "sovits.pth", ("enc_q.",))
+    fold_weight_norm(ours_sovits)
+    g_config, g_state, _ = checkpoint.load_gpt(tmp / "gpt.ckpt")
+    ours_gpt = Text2Semantic(g_config).eval()
+    checkpoint.load_into(ours_gpt, g_state, tmp / "gpt.ckpt")
+
+    g = torch.Generator().manual_seed(0)
+    phones = torch.randint(1, 732, (1, 80), generator=g)
+    bert = torch.zeros(1, 1024, 80)
+    prompt = torch.randint(0, 1024, (1, 75), generator=g)
+    codes = torch.randint(0, 1024, (1, 1, args.tokens), generator=g)
+    text = torch.randint(1, 732, (1, 60), generator=g)
+    refer = torch.rand(1, 1025, 200, generator=g)
+
+    def upstream_gpt():
+        y = None
+        for y, _ in up_gpt.infer_panel_naive(phones, torch.LongTensor([80]), prompt, bert, top_k=1, top_p=1.0,
+                                             early_stop_num=args.tokens - 1, temperature=1.0, repetition_penalty=1.35):
+            pass
+        return y[0, prompt.shape[1]:]
+
+    def ours_gpt_run():
+        return ours_gpt.generate([phones[0]], [bert[0]], prompt[0], SamplingParams(top_k=1), max_tokens=args.tokens)[0]
+
+    def upstream_decode():
+        return up_sovits.decode(codes, text, refer, noise_scale=0.0)
+
+    def ours_decode():
+        return ours_sovits.decode(codes, text, ours_sovits.style(refer), noise_scale=0.0)
+
+    times: dict[str, list[float]] = {k: [] for k in ("upstream gpt", "clonebench gpt", "upstream sovits", "clonebench sovits")}
+    lengths = {}
+    with torch.inference_mode():
+        upstream_gpt(), ours_gpt_run(), upstream_decode(), ours_decode()        # warm-up
+        for _ in range(args.rounds):
+            for name, fn in (("upstream gpt", upstream_gpt), ("clonebench gpt", ours_gpt_run),
+                             ("upstream sovits", upstream_decode), ("clonebench sovits", ours_decode)):
+                t0 = time.perf_counter()
+                out = fn()
+                times[name].append(time.perf_counter() - t0)
+                lengths[name] = out
+    same_tokens = torch.equal(lengths["upstream gpt"], lengths["clonebench gpt"])
+    wav_a, wav_b = lengths["upstream sovits"], lengths["clonebench sovits"]
+    rel = float((wav_a - wav_b).norm() / wav_a.norm())
+    n_tokens = len(lengths["clonebench gpt"])
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {args.threads} threads, torch {torch.__version__}")
+    print(f"same tokens: {same_tokens} ({n_tokens} tokens); decode relative L2: {rel:.1e}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for side in ("upstream", "clonebench"):
+        gpt_s, sovits_s = med[f"{side} gpt"], med[f"{side} sovits"]
+        print(f"{side:<11} GPT {n_tokens / gpt_s:6.1f} tokens/s ({gpt_s:.2f} s)   SoVITS + vocoder {sovits_s:.2f} s   "
+              f"total {gpt_s + sovits_s:.2f} s")
+    total = {s: med[f"{s} gpt"] + med[f"{s} sovits"] for s in ("upstream", "clonebench")}
+    print(f"clonebench / upstream time: {total['clonebench'] / total['upstream']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""clonebench against what upstream GPT-SoVITS v2's own code computed (tests/fixtures/parity,
+made by scripts/make_parity_fixtures.py): the same files, loaded through our normal path, must
+give the same codes, spectrogram, style, waveform, logits, training loss, tokens and stop step."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from model import checkpoint
+from model.gpt import SamplingParams, Text2Semantic
+from model.spectrogram import linear_spectrogram
+from model.synthesize import Synthesizer
+
+FIX = ROOT / "tests" / "fixtures" / "parity"
+
+
+def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+@pytest.fixture(scope="module")
+def parity(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("parity")
+    with gzip.open(FIX / "sovits.pth.gz") as src, open(tmp / "sovits.pth", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    synth = Synthesizer(FIX / "gpt.ckpt", tmp / "sovits.pth", content=f"cnhubert:{FIX / 'hubert'}")
+    return {"synth": synth, "inp": torch.load(FIX / "inputs.pt", weights_only=True),
+            "up": torch.load(FIX / "upstream.pt", weights_only=True)}
+
+
+def test_sovits_codes_style_and_waveform(parity):
+    synth, inp, up = parity["synth"], parity["inp"], parity["up"]
+    codes = synth.sovits.extract_latent(inp["ssl"].float())
+    assert torch.equal(codes, up["codes"])
+    spec = linear_spectrogram(inp["clip32"].float())
+    assert spec.shape == up["refer"].shape and rel_l2(spec, up["refer"]) < 1e-4
+    ge = synth.sovits.style(spec)
+    assert rel_l2(ge, up["ge"]) < 1e-4
+    wav = synth.sovits.decode(codes, inp["phones"], ge, noise_scale=0.0)
+    assert wav.shape == up["wav"].shape and rel_l2(wav, up["wav"]) < 1e-4
+
+
+def test_the_reference_pipeline_feeds_what_upstream_feeds(parity):
+    """The prompt's content features see the clip plus a 0.6 s pause, un-normalised, and the
+    style comes from the clip at 32 kHz (not from the 16 kHz clip upsampled)."""
+    synth, inp, up = parity["synth"], parity["inp"], parity["up"]
+    x16 = inp["x16"].float().numpy()
+    padded = np.concatenate([x16, np.zeros(9600, np.float32)])
+    feats = synth.content.encode(padded)
+    assert feats.shape == up["hubert"].shape[1:] and rel_l2(feats, up["hubert"][0]) < 1e-4
+    ref = synth.reference(x16, inp["clip_text"], "en", wav32=inp["clip32"].float()[0].numpy())
+    assert torch.equal(ref.tokens, up["prompt_codes"][0, 0])
+    assert rel_l2(ref.ge, up["ge"]) < 1e-4
+
+
+def test_gpt_logits_training_loss_and_greedy_tokens(parity):
+    gpt, inp, up = parity["synth"].gpt, parity["inp"], parity["up"]
+    x, bert, y = inp["gpt_x"], inp["gpt_bert"].float(), inp["gpt_y"]
+    lens = (torch.tensor([x.shape[1]]), torch.tensor([y.shape[1]]))
+    with torch.no_grad():
+        logits, _, _ = gpt.teacher_forced(x, lens[0], bert, y, lens[1])
+        loss, _ = gpt(x, lens[0], bert, y, lens[1])
+    assert rel_l2(logits, up["logits"]) < 1e-4
+    assert float(loss) == pytest.approx(float(up["loss"]), rel=1e-4)   # the first code is a target too
+    tokens = gpt.generate([x[0]], [bert[0]], inp["prompt"][0], SamplingParams(top_k=1, repetition_penalty=1.35),
+                          max_tokens=up["greedy"].shape[1])[0]
+    assert torch.equal(tokens, up["greedy"][0])
+
+
+def test_the_stop_rule_reads_the_penalised_logits():
+    inp, up = torch.load(FIX / "inputs.pt", weights_only=True), torch.load(FIX / "upstream.pt", weights_only=True)
+    config, state, _ = checkpoint.load_gpt(FIX / "gpt-stop.ckpt")
+    gpt = Text2Semantic(config).eval()
+    checkpoint.load_into(gpt, state, FIX / "gpt-stop.ckpt")
+    x, bert = inp["gpt_x"][0], inp["gpt_bert"].float()[0]
+    lengths = [len(gpt.generate([x], [bert], inp["stop_prompt"][0], SamplingParams(top_k=15), seed=seed)[0])
+               for seed in range(20)]
+    assert lengths == up["stop_lengths"].tolist()
