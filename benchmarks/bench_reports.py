@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clonebench.audio import write_wav  # noqa: E402
-from store import ASR, Clip, Enrolment, Recording, Store, Transcript, Word  # noqa: E402
+from store import ASR, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word  # noqa: E402
 from testing import corpus  # noqa: E402
 from instruments.speakers import ENCODER  # noqa: E402
 from reports.speaker import speaker_report  # noqa: E402
@@ -44,7 +44,8 @@ def fill(db: Path, speaker: str, n: int) -> None:
             store.add_recording(Recording(sha, speaker, f"take{k}.wav", None, None, None, dur),
                                 [Clip(cid, sha, speaker, 0.0, dur, dur, str(p32), str(p16), "bench")], {}, "bench")
             bad = k % 5 == 0
-            store.record_verdicts("bench", [cid], [(cid, "rejected" if bad else "accepted", ["noise"] if bad else [])])
+            store.record_verdicts("bench", [cid], [Verdict(cid, "bench", "rejected" if bad else "accepted",
+                                                           ("noise",) if bad else ())])
             store.put_asr(Transcript(cid, ASR, p.text, producer="bench"),
                           [Word(cid, i, w, 0.0, 0.0, float(rng.uniform(0.3, 1))) for i, w in enumerate(p.text.split())])
             store.put_metrics(cid, {m: float(rng.normal()) for m in ("snr_db", "dnsmos_bak", "dnsmos_ovrl", "music_prob",

@@ -16,7 +16,7 @@ from clonebench.config import check_speaker_name, data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.align import split_text
-from store import ASR, GIVEN, Enrolment, Store, Transcript
+from store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
 
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
@@ -244,10 +244,10 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
         a = asr.get(i)
         lang_prob = a.language_prob if a and a.lid_scope != "forced" else None
         reasons = clip_reasons(m, a.language if a else None, lang_prob, ctx, rules)
-        verdicts.append((i, "rejected" if reasons else "accepted", reasons))
-    rows = [{"duration_s": c.duration_s, "status": v[1], "reasons": v[2]} for c, v in zip(clips, verdicts)]
+        verdicts.append(Verdict(i, rules.version, "rejected" if reasons else "accepted", tuple(reasons)))
+    rows = [{"duration_s": c.duration_s, "status": v.status, "reasons": v.reasons} for c, v in zip(clips, verdicts)]
     enrol = enrolment(rows, rules)
-    accepted = [embeds[i] for i, s, _ in verdicts if s == "accepted" and i in embeds]
+    accepted = [embeds[v.clip_id] for v in verdicts if v.status == "accepted" and v.clip_id in embeds]
     timbre = speaker_centroid(accepted) if accepted else None
     with store.transaction():
         for i, values in derived.items():

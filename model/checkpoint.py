@@ -1,6 +1,6 @@
 """GPT-SoVITS v2 inference files and our native training checkpoint, loaded without running pickled code.
 
-File formats (facts about upstream, see ../shared/gpt-sovits-v2.md):
+File formats (facts about upstream GPT-SoVITS v2; tests/fixtures/parity holds files its own code wrote):
 - GPT `.ckpt`: {"weight": {"model.<key>": fp16}, "config": {...s1 yaml...}, "info": "GPT-e<N>"}
 - SoVITS `.pth`: {"weight": {<key>: fp16, no enc_q.*}, "config": hps, "info": "<E>epoch_<S>iteration"}.
   Upstream pickles `hps` as a `utils.HParams` object. We load every file with torch's

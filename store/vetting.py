@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .records import ASR, GIVEN, Clip, ClipView, Enrolment, GivenText, Recording, Speaker, Transcript, Word
+from .records import ASR, GIVEN, Clip, ClipView, Enrolment, GivenText, Recording, Speaker, Transcript, Verdict, Word
 from .schema import to_json
 
 PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
@@ -181,12 +181,12 @@ class VettingTables:
         raw = self._scalar("SELECT thresholds FROM rule_sets WHERE version = ?", [version])
         return json.loads(raw) if raw else None
 
-    def record_verdicts(self, rule_set: str, clip_ids: list[str], verdicts: list[tuple[str, str, list[str]]]) -> None:
-        """Replace the rule set's verdicts on these clips with (clip id, status, reasons) rows."""
+    def record_verdicts(self, rule_set: str, clip_ids: list[str], verdicts: list[Verdict]) -> None:
+        """Replace the rule set's verdicts on these clips with `verdicts`."""
         self.con.execute("DELETE FROM verdicts WHERE rule_set = ? AND list_contains(?, clip_id)", [rule_set, clip_ids])
         if verdicts:
             self.con.executemany("INSERT INTO verdicts (clip_id, rule_set, status, reasons) VALUES (?, ?, ?, ?)",
-                                 [(i, rule_set, s, list(r)) for i, s, r in verdicts])
+                                 [(v.clip_id, v.rule_set, v.status, list(v.reasons)) for v in verdicts])
 
     def record_enrolment(self, e: Enrolment) -> None:
         self.con.execute("DELETE FROM enrolments WHERE speaker = ? AND rule_set = ?", [e.speaker, e.rule_set])

@@ -70,7 +70,7 @@ def test_model_mode_scores_synthesized_items_with_timings(vetted):
 def test_eval_report_renders_and_escapes(vetted, tmp_path):
     import re
 
-    from test_reports import _browser, check_in_browser
+    from browser import browser, check_in_browser
 
     run_id = vetted.get("run") or pytest.skip("needs the model-mode run")
     out = tmp_path / "eval.html"
@@ -82,7 +82,7 @@ def test_eval_report_renders_and_escapes(vetted, tmp_path):
     assert html.count("<figure>") >= 3                       # one forest per compared metric
     # worst items: reference, baseline and new audio side by side, linked relatively
     assert html.count("<audio") == 3 * 6 and not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
-    d = _browser()
+    d = browser()
     try:
         d.get(out.as_uri())
         assert d.find_element("id", "gate").text.startswith("GATE PASSED")
@@ -101,7 +101,7 @@ def test_trend_report_lists_the_model_runs(vetted, tmp_path):
     assert code == 0, err
     html = out.read_text()
     assert html.count("<svg") >= 3 and html.count('href="eval-') == len(model_runs) >= 2
-    from test_reports import check_in_browser
+    from browser import check_in_browser
 
     check_in_browser(out, "trend-report.png")
     code, _, err = run_cli("report", "trend", "--speaker", "nobody", "--db", str(vetted["db"]), check_json=False)

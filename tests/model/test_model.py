@@ -18,9 +18,9 @@ from model import checkpoint
 from model.config import preset
 from model.gpt import SamplingParams, Text2Semantic
 from model.sovits import SoVITS
-from model.synthesize import SENTENCE_GAP_S, Synthesizer, samples_for_tokens
+from model.synthesize import PROMPT_PAUSE_SAMPLES, SENTENCE_GAP_S, Synthesizer, samples_for_tokens
 
-KEYS = ROOT.parent / "shared" / "gpt-sovits-v2-keys"
+KEYS = ROOT / "tests" / "fixtures" / "gpt-sovits-v2-keys"
 
 
 def _tsv(name: str) -> list[tuple[str, list[int]]]:
@@ -35,7 +35,6 @@ def _layout(state: dict, prefix: str = "") -> list[tuple[str, list[int]]]:
     return [(prefix + k, list(v.shape)) for k, v in state.items()]
 
 
-@pytest.mark.skipif(not KEYS.is_dir(), reason="../shared/gpt-sovits-v2-keys not present")
 def test_v2_preset_has_upstream_keys_and_shapes():
     s_config, g_config = preset("v2")
     sovits, gpt = SoVITS(s_config), Text2Semantic(g_config)
@@ -202,7 +201,7 @@ def test_synthesis_is_deterministic_and_length_follows_tokens(tiny, reference_cl
     synth = Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth")
     wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
     ref = synth.reference(wav16, reference_clip[1], "en")
-    assert ref.tokens.shape[0] == len(wav16) // 640                 # 25 Hz semantic tokens
+    assert ref.tokens.shape[0] == (len(wav16) + PROMPT_PAUSE_SAMPLES) // 640   # 25 Hz tokens of the clip + its pause
     text = "Good morning. Please hold the line, your call is important to us."
     a = synth.synthesize(text, "en", ref, seed=3, max_tokens=120)
     b = synth.synthesize(text, "en", ref, seed=3, max_tokens=120)

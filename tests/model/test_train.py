@@ -87,7 +87,7 @@ def test_losses_fall_and_the_gpt_overfits(store, trained):
     # train wrote its report: curves for every loss, learning rate and throughput, the checkpoints
     html = Path(trained["report"]).read_text()
     assert html.count("<figure>") == len(s2[0]) - 1 + len(s1[0]) - 1 + 4 and "tiny-main-s1-e40.ckpt" in html
-    from test_reports import check_in_browser
+    from browser import check_in_browser
 
     check_in_browser(Path(trained["report"]), "training-report.png")
     csv_lines = (Path(trained["out"]) / "log.csv").read_text().splitlines()

@@ -4,20 +4,19 @@ no browser download), from a store the test fills with real speech and hostile t
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from clonebench.audio import write_wav
-from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Word
+from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word
 from testing import corpus
 from instruments.speakers import ENCODER
 
-from conftest import ROOT, run_cli
+from browser import ARTIFACTS, PLAYABLE, browser, check_in_browser
+from conftest import run_cli
 
-ARTIFACTS = ROOT / "test-artifacts"
 XSS = ['<script>window.__xss = 1</script>', '"><img src=x onerror="window.__xss = 2">']
 
 
@@ -42,8 +41,8 @@ def hostile_store(tmp_path_factory) -> Path:
             store.add_recording(Recording(sha, "mallory", source, None, None, None, dur),
                                 [Clip(cid, sha, "mallory", 0.0, dur, dur, str(p32), str(p16), "test")], {}, "test")
             rejected = k % 4 == 0
-            store.record_verdicts("vet-rules-1+test", [cid], [(cid, "rejected" if rejected else "accepted",
-                                                               ["noise"] if rejected else [])])
+            store.record_verdicts("vet-rules-1+test", [cid], [Verdict(cid, "vet-rules-1+test", "rejected" if rejected
+                                                                      else "accepted", ("noise",) if rejected else ())])
             text = f"{XSS[k % 2]} {p.text}" if k < 4 else p.text
             store.put_asr(Transcript(cid, ASR, text, producer="test"),
                           [Word(cid, i, w, 0.0, 0.0, 0.3 if i == 1 else 0.9) for i, w in enumerate(text.split())])
@@ -55,50 +54,6 @@ def hostile_store(tmp_path_factory) -> Path:
         store.record_enrolment(Enrolment("mallory", "vet-rules-1+test", "insufficient", 30, 12,
                                          [f"background noise in 3 clips {XSS[0]}"]))
     return db
-
-
-def _browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert browser and driver, "Debian chromium and chromium-driver are needed (make setup installs them)"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1600",
-                "--allow-file-access-from-files", "--autoplay-policy=no-user-gesture-required"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=opts)
-
-
-PLAYABLE = """
-    var done = arguments[arguments.length - 1], audios = document.querySelectorAll('audio'), left = audios.length, out = [];
-    if (!left) done(out);
-    audios.forEach(function (a, i) {
-      a.addEventListener('loadedmetadata', function () { out[i] = a.duration; if (--left === 0) done(out); });
-      a.addEventListener('error', function () { out[i] = 'error'; if (--left === 0) done(out); });
-      a.load();
-    });"""
-
-
-def check_in_browser(page: Path, artifact: str) -> int:
-    """Open a report in Chromium: no console errors, no injected script ran, every player loads;
-    save a screenshot to test-artifacts/. Returns the number of players."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    d = _browser()
-    try:
-        d.get(page.as_uri())
-        durations = d.execute_async_script(PLAYABLE)
-        assert all(isinstance(x, (int, float)) and x > 0.1 for x in durations), durations
-        assert d.execute_script("return window.__xss === undefined")
-        d.save_screenshot(str(ARTIFACTS / artifact))
-        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
-        assert not errors, errors
-    finally:
-        d.quit()
-    assert (ARTIFACTS / artifact).stat().st_size > 10_000
-    return len(durations)
 
 
 def test_speaker_report_escapes_hostile_text(hostile_store, tmp_path):
@@ -122,7 +77,7 @@ def test_speaker_report_in_chromium(hostile_store):
     code, _, err = run_cli("report", "speaker", "mallory", "--db", str(hostile_store), check_json=False)
     assert code == 0, err
     assert out.exists()  # the default place: beside the store
-    d = _browser()
+    d = browser()
     try:
         d.get(out.as_uri())
         assert d.execute_script("return window.__xss === undefined")
@@ -159,7 +114,7 @@ def test_dataset_report(hostile_store):
     assert out.exists()                                            # beside the store, with the speaker reports
     from selenium.webdriver.common.by import By
 
-    d = _browser()
+    d = browser()
     try:
         d.get(out.as_uri())
         assert d.find_element(By.ID, "banner").text.startswith("0 OF 1 SPEAKERS READY")
