@@ -26,8 +26,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from model.config import HOP, preset  # noqa: E402
-from model.discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss,  # noqa: E402
-                                 generator_loss, kl_loss)
+from model.discriminator import (  # noqa: E402
+    MultiPeriodDiscriminator,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    kl_loss,
+)
 from model.gpt import Text2Semantic  # noqa: E402
 from model.sovits import SoVITS  # noqa: E402
 from model.spectrogram import linear_spectrogram, mel_spectrogram  # noqa: E402
@@ -92,8 +97,8 @@ def s1_step_time(name: str, steps: int, batch: int, dev: str) -> float:
 
 
 def feature_throughput() -> tuple[float, float]:
-    from testing import corpus
     from model.features import WhisperEncoderContent
+    from testing import corpus
 
     _, audio = corpus.take_seconds(corpus.prompts("en"), 60)
     clips = [a for a in audio]

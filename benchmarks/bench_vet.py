@@ -30,8 +30,8 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from testing import corpus, degrade  # noqa: E402
 from curate.vet import VetOptions, vet  # noqa: E402
+from testing import corpus, degrade  # noqa: E402
 
 SR = 16000
 

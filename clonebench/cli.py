@@ -278,7 +278,8 @@ def synth(
 ) -> None:
     """Synthesize speech in a reference voice with a GPT + SoVITS pair."""
     from model.gpt import SamplingParams
-    from model.speak import SynthOptions, synth as run_synth
+    from model.speak import SynthOptions
+    from model.speak import synth as run_synth
 
     opts = _run(SynthOptions, gpt=gpt, sovits=sovits, text=text, out=out, lang=lang, speaker=speaker, db=db,
                 ref_audio=ref_audio, prompt_text=prompt_text, prompt_lang=prompt_lang,

@@ -24,7 +24,8 @@ def _report(make, *args) -> str | None:
 def vet(opts, report: bool = True) -> dict:
     """`clonebench vet`: one speaker's files, or every speaker of a GPT-SoVITS list (`opts.list_file`);
     then each speaker's report and the dataset overview."""
-    from curate.vet import vet as vet_speaker, vet_list
+    from curate.vet import vet as vet_speaker
+    from curate.vet import vet_list
     from reports.dataset import dataset_report
     from reports.speaker import speaker_report
 

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import logging
 
-
 from clonebench import audio
-from store import Clip, Store, Transcript, Word
-
-from . import acoustics
+from clonebench.syllables import count_syllables
 from instruments.asr import Transcriber
 from instruments.dnsmos import DNSMOS
 from instruments.dnsmos import PRODUCER as DNSMOS_PRODUCER
-from clonebench.syllables import count_syllables
 from instruments.vad import FRAME_S, SileroVAD, speech_mask
 from instruments.vad import PRODUCER as VAD_PRODUCER
 from instruments.yamnet import PRODUCER as YAMNET_PRODUCER
 from instruments.yamnet import YAMNet
+from store import Clip, Store, Transcript, Word
+
+from . import acoustics
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from clonebench import audio
+from clonebench.align import split_text
 from clonebench.config import check_speaker_name, data_root_for
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
-from clonebench.align import split_text
+from clonebench.textnorm import error_rates
+from instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
+from instruments.speakers import centroid as speaker_centroid
+from instruments.speakers import split_consistency, split_gap
 from store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
 
 from . import screen
@@ -23,9 +26,6 @@ from .given import GivenTexts, read_list, read_tsv
 from .ingest import IngestOptions, ingest
 from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence
 from .slicer import SliceConfig
-from instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
-from instruments.speakers import centroid as speaker_centroid, split_consistency, split_gap
-from clonebench.textnorm import error_rates
 
 log = logging.getLogger(__name__)
 LANGS = ("en", "zh", "fr", "de", "es", "it", "ja", "ko", "pt", "ru", "yue", "auto")
@@ -70,9 +70,9 @@ def vet(opts: VetOptions) -> dict:
     """Vet recordings of one speaker; returns the JSON document described in the README."""
     by_name, errors = read_tsv(opts.transcripts) if opts.transcripts else ({}, [])
     files, missing = audio.find_audio(opts.inputs)
-    models = load_models(opts)
+    models, rules = load_models(opts)
     with Store(opts.db) as store:
-        result = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models)
+        result = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models, rules)
     result["errors"] = errors + missing + result["errors"]
     return result
 
@@ -87,7 +87,7 @@ def vet_list(opts: VetOptions) -> dict:
         by_speaker.setdefault(e.speaker, []).append(e)
     if not by_speaker:
         raise UserError(f"{list_file}: no usable line" + (f" ({errors[0]['error']})" if errors else ""))
-    models = load_models(opts)
+    models, rules = load_models(opts)
     docs = []
     with Store(opts.db) as store:
         for speaker, mine in sorted(by_speaker.items()):
@@ -100,23 +100,24 @@ def vet_list(opts: VetOptions) -> dict:
                 else:
                     errors.append({"source": e.text.source, "error": f"{e.text.source}: {e.path}: no such file"})
             texts = GivenTexts(by_path={e.path: e.text for e in mine})
-            doc = _vet_speaker(store, speaker, lang, files, texts, opts, models)
+            doc = _vet_speaker(store, speaker, lang, files, texts, opts, models, rules)
             errors += doc.pop("errors")
             docs.append(doc)
     return {"speakers": docs, "errors": errors, "store": str(opts.db)}
 
 
-def load_models(opts: VetOptions) -> "VetModels":
-    """Models load before any work, so a bad --asr/--speaker-encoder/--overlap fails at once."""
+def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
+    """Models and rules load before any work, so a bad --asr/--speaker-encoder/--overlap/--rules
+    fails at once and leaves no store behind."""
     import instruments
 
-    return VetModels(instruments.transcriber(opts.asr), instruments.speaker_encoder(opts.speaker_encoder),
-                     instruments.overlap_detector(opts.overlap))
+    models = VetModels(instruments.transcriber(opts.asr), instruments.speaker_encoder(opts.speaker_encoder),
+                       instruments.overlap_detector(opts.overlap))
+    return models, RuleSet.load(opts.rules).for_encoder(models.encoder.name)
 
 
 def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts: GivenTexts, opts: VetOptions,
-                 models: "VetModels") -> dict:
-    rules = RuleSet.load(opts.rules).for_encoder(models.encoder.name)
+                 models: "VetModels", rules: RuleSet) -> dict:
     store.record_rule_set(rules.version, rules.thresholds(), str(opts.rules or "built-in"))
     store.put_speaker(speaker, lang)
     clips_dir = data_root_for(opts.db) / "clips" / speaker

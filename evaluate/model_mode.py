@@ -79,8 +79,8 @@ def _record_failed_run(opts: ModelEvalOptions, gpt: Path, sovits: Path, label: s
 def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
     """Each speaker's reference clip and transcript, chosen once for every checkpoint pair;
     speakers without a usable one are named in the notes."""
-    from instruments.speakers import SpeakerEncoder
     from instruments.references import prompt_from_store
+    from instruments.speakers import SpeakerEncoder
 
     encoder = SpeakerEncoder()
     prompts, notes = {}, []

@@ -17,12 +17,11 @@ from clonebench import textnorm
 from clonebench.errors import UserError
 from clonebench.progress import progress_bar
 from clonebench.registry import sha256_file
-from store import Store
-from store import EvalItem, EvalRun
+from instruments.references import SpeakerReference, from_paths, from_store
+from store import EvalItem, EvalRun, Store
 
 from . import aggregate, gate
 from .items import ManifestItem, read_manifest
-from instruments.references import SpeakerReference, from_paths, from_store
 from .score import Models, score_item
 from .stats import N_BOOT
 

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from instruments.jobs import NaturalnessMOS, QualityMOS, SpeakerEncoder, Transcriber, VoiceActivity
-
 from clonebench import textnorm
-from clonebench.registry import sha256_file
 from clonebench.errors import AudioError
+from clonebench.registry import sha256_file
+from instruments.jobs import NaturalnessMOS, QualityMOS, SpeakerEncoder, Transcriber, VoiceActivity
+from instruments.references import SR, SpeakerReference, load_16k
 
 from .items import ManifestItem
-from instruments.references import SR, SpeakerReference, load_16k
 
 # Sanity flags. Speaking rates outside these bounds (syllables, or Han characters, per second
 # of speech) mean words were skipped or repeated, or the audio babbles; normal read speech is

@@ -46,7 +46,8 @@ def choose_prompt(embeddings: np.ndarray, durations: list[float], centroid: np.n
 
 
 def _build(speaker: str, paths: list[str], embeddings: list[np.ndarray], durations: list[float], source: str) -> SpeakerReference:
-    from instruments.speakers import centroid as speaker_centroid, unit_rows
+    from instruments.speakers import centroid as speaker_centroid
+    from instruments.speakers import unit_rows
 
     embs = unit_rows(np.stack(embeddings))
     centroid = speaker_centroid(embs)

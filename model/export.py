@@ -17,7 +17,6 @@ from clonebench import gsvlist
 from clonebench.errors import UserError
 from store import Store
 
-
 FORMATS = ("gpt-sovits",)
 
 

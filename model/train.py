@@ -35,12 +35,11 @@ from clonebench.progress import progress_bar
 from store import Store
 
 from . import checkpoint, distributed
-from .run_log import RunLog, run_config
 from .config import HOP, preset
-from .discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss, generator_loss,
-                            kl_loss)
+from .discriminator import MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss, generator_loss, kl_loss
 from .features import check_compatible, content_extractor
 from .gpt import Text2Semantic
+from .run_log import RunLog, run_config
 from .sovits import SoVITS
 from .spectrogram import mel_spectrogram
 from .trainset import FeatureCache, TrainClip, training_set

@@ -19,8 +19,24 @@ from clonebench.errors import StoreInUse, UserError
 
 from . import schema
 from .evaluation import EvaluationTables
-from .records import (ASR, GIVEN, Checkpoint, Clip, ClipView, Enrolment, EvalItem, EvalRun, GivenText, Recording,
-                      Speaker, TrainRun, TrainStep, Transcript, Verdict, Word)
+from .records import (
+    ASR,
+    GIVEN,
+    Checkpoint,
+    Clip,
+    ClipView,
+    Enrolment,
+    EvalItem,
+    EvalRun,
+    GivenText,
+    Recording,
+    Speaker,
+    TrainRun,
+    TrainStep,
+    Transcript,
+    Verdict,
+    Word,
+)
 from .schema import SCHEMA_VERSION, to_json
 from .training import TrainingTables
 from .vetting import VettingTables

@@ -6,10 +6,10 @@ import pytest
 from clonebench import registry
 from clonebench.audio import decode
 from clonebench.errors import ModelError
-from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment
-from curate.slicer import SliceConfig, slice_audio
 from clonebench.syllables import count_syllables
 from clonebench.textnorm import error_rates
+from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment
+from curate.slicer import SliceConfig, slice_audio
 
 SR = 16000
 

@@ -10,9 +10,9 @@ import pytest
 from clonebench import textnorm
 from clonebench.errors import UserError
 from evaluate import aggregate, gate
-from store import EvalItem, EvalRun
 from evaluate.items import BUILTIN_SETS, builtin_set, read_manifest
 from evaluate.stats import ratio_bootstrap, verdict
+from store import EvalItem, EvalRun
 
 
 def test_bootstrap_interval_covers_a_known_difference():

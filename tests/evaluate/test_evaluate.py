@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one, run_cli, write
 
-from store import Store
-from testing import corpus, degrade
 from evaluate import aggregate
 from evaluate.stats import equal_error_rate, roc_auc
-
-from conftest import one, run_cli, write
+from store import Store
+from testing import corpus, degrade
 
 N_TRUE = 12
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, write
 
 from clonebench.registry import sha256_file
-from conftest import run_cli, write
-from testing import corpus
 from model.speak import init_model
+from testing import corpus
 
 HOSTILE = 'Say <script>window.__xss = 1</script> and "><img src=x onerror=alert(1)> now.'
 

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from testing import toy_models as toy
-from instruments.local import Spec, content_sha256
-from clonebench.errors import ModelError
-from store import Store
-from curate.rules import RuleSet, SpeakerContext, clip_reasons
-
 from conftest import SR, one, run_cli, write
+
+from clonebench.errors import ModelError
+from curate.rules import RuleSet, SpeakerContext, clip_reasons
+from instruments.local import Spec, content_sha256
+from store import Store
+from testing import toy_models as toy
 
 pytest.importorskip("speechbrain")
 pytest.importorskip("pyannote.audio")

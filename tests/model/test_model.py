@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import ROOT, run_cli, write
-from testing import corpus
+
 from model import checkpoint
 from model.config import preset
 from model.gpt import SamplingParams, Text2Semantic
 from model.sovits import SoVITS
 from model.synthesize import PROMPT_PAUSE_SAMPLES, SENTENCE_GAP_S, Synthesizer, samples_for_tokens
+from testing import corpus
 
 KEYS = ROOT / "tests" / "fixtures" / "gpt-sovits-v2-keys"
 
@@ -262,8 +262,13 @@ def test_cli_synth_writes_32k_wav(tiny, reference_clip, tmp_path):
 
 
 def test_discriminator_and_losses():
-    from model.discriminator import (MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss,
-                                     generator_loss, kl_loss)
+    from model.discriminator import (
+        MultiPeriodDiscriminator,
+        discriminator_loss,
+        feature_matching_loss,
+        generator_loss,
+        kl_loss,
+    )
 
     torch.manual_seed(0)
     d = MultiPeriodDiscriminator()

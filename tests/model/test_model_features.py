@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from clonebench.errors import ModelError
-from testing import corpus
 from model.features import BertFeatures, WhisperEncoderContent, check_compatible, content_extractor
 from model.text.frontend import phonemize
+from testing import corpus
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
+
 from model import checkpoint
 from model.gpt import SamplingParams, Text2Semantic
 from model.spectrogram import linear_spectrogram

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
-from store import Store
 from conftest import ROOT, one, run_cli, write
-from testing import corpus
-from model import checkpoint
+
 from clonebench.gsvlist import read_list
+from model import checkpoint
+from store import Store
+from testing import corpus
 
 
 @pytest.fixture(scope="module")

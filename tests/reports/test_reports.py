@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from clonebench.audio import write_wav
-from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word
-from testing import corpus
-from instruments.speakers import ENCODER
-
 from browser import ARTIFACTS, PLAYABLE, browser, check_in_browser
 from conftest import run_cli
+
+from clonebench.audio import write_wav
+from instruments.speakers import ENCODER
+from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word
+from testing import corpus
 
 XSS = ['<script>window.__xss = 1</script>', '"><img src=x onerror="window.__xss = 2">']
 

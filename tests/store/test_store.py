@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, one, run_cli, write
 
 from clonebench.align import split_text
 from clonebench.gsvlist import parse
-from conftest import ROOT, one, run_cli, write
-from testing import corpus
 from store import ASR, GIVEN, SCHEMA_VERSION, Store
+from testing import corpus
 
 V1_TABLES = ["speakers", "recordings", "clips", "metrics", "clip_stages", "transcripts", "words", "given_transcripts",
              "clip_embeddings", "speaker_embeddings", "verdicts", "enrolments", "ingest_errors"]
