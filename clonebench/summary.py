@@ -25,6 +25,8 @@ def print_vet_summary(result: dict) -> None:
                   f"rejected {e['rejected_s']:.1f} s in {counts['rejected']} clips")
     for line in e["advice"]:
         console.print(f"  - {escape(line)}")
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning[/]: {escape(warning)}")
     for err in result.get("errors", []):
         console.print(f"[yellow]error[/]: {escape(err['error'])}")
     console.print(f"store: {result['store']}")

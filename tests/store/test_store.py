@@ -103,16 +103,19 @@ def test_no_sql_outside_the_store_package():
 
 @pytest.fixture(scope="module")
 def given_store(tmp_path_factory) -> dict:
-    """One two-clip recording with a transcript TSV, and a one-clip file with a .lab beside it."""
+    """A two-clip recording with a transcript TSV, a one-clip file with a .lab beside it, and a
+    two-clip recording whose text is right for its first clip only."""
     root = tmp_path_factory.mktemp("given")
-    ps = [p for p in corpus.prompts("en") if 3.5 <= len(corpus.load_prompt(p)) / 16000 <= 7][:3]
+    ps = [p for p in corpus.prompts("en") if 3.5 <= len(corpus.load_prompt(p)) / 16000 <= 7][:5]
     audio = [corpus.load_prompt(p) for p in ps]
     pause = np.zeros(int(1.2 * 16000), np.float32)
     write(root / "bob" / "two.wav", np.concatenate([audio[0], pause, audio[1]]))
     write(root / "bob" / "one.wav", audio[2])
+    write(root / "bob" / "wrong.wav", np.concatenate([audio[3], pause, audio[4]]))
     # the user's text, with its own punctuation and casing, which the ASR does not produce
     given = " ".join(f"{ps[0].text.upper()} -- {ps[1].text.upper()}".split())
-    (root / "t.tsv").write_text(f"two.wav\t{given}\n", encoding="utf-8")
+    wrong = f"{ps[3].text} The quick brown fox jumps over the lazy dog beside the quiet river."
+    (root / "t.tsv").write_text(f"two.wav\t{given}\nwrong.wav\t{wrong}\n", encoding="utf-8")
     (root / "bob" / "one.lab").write_text(ps[2].text.upper() + "\n", encoding="utf-8")
     db = root / "store" / "clonebench.duckdb"
     code, doc, err = run_cli("vet", str(root / "bob"), "--speaker", "bob", "--transcripts", str(root / "t.tsv"),
@@ -123,8 +126,8 @@ def given_store(tmp_path_factory) -> dict:
 
 def test_given_text_reaches_each_clip_and_everything_reads_it(given_store, tmp_path):
     db, doc = given_store["db"], given_store["doc"]
-    two = sorted((c for c in doc["clips"] if c["source"].endswith("two.wav")), key=lambda c: c["start_s"])
-    one_clip = [c for c in doc["clips"] if c["source"].endswith("one.wav")]
+    two = sorted((c for c in doc["clips"] if c["source"].endswith("/two.wav")), key=lambda c: c["start_s"])
+    one_clip = [c for c in doc["clips"] if c["source"].endswith("/one.wav")]
     assert len(two) == 2 and len(one_clip) == 1
     # the vet document and the stable view carry each clip's share of the user's text
     assert " ".join(c["text"] for c in two) == given_store["given"]
@@ -134,7 +137,7 @@ def test_given_text_reaches_each_clip_and_everything_reads_it(given_store, tmp_p
         view = {r["clip_id"]: r["text"] for r in store.query("SELECT clip_id, text FROM clip_verdicts")}
         asr = store.transcripts("bob", ASR)
         rule_set = store.rule_set(doc["rule_set"])
-    assert {c["clip_id"]: c["text"] for c in two + one_clip} == view
+    assert {c["clip_id"]: c["text"] for c in doc["clips"]} == view
     assert all(not asr[c["clip_id"]].text.isupper() for c in two)        # ... which is not the ASR's text
     # the transcript check runs per clip, against that clip's share
     assert all(c["metrics"]["transcript_wer"] < 0.35 for c in two + one_clip)
@@ -157,10 +160,21 @@ def test_given_text_reaches_each_clip_and_everything_reads_it(given_store, tmp_p
 
 def test_the_speaker_report_shows_the_per_clip_diff(given_store):
     html = (given_store["db"].parent / "reports" / "bob.html").read_text(encoding="utf-8")
-    assert html.count('class="diff"') == 3
-    # the two clips of the split recording say so, with how well their words matched
-    assert len(re.findall(r"split from the recording's text, (\d+)% of words matched", html)) == 2
-    assert all(int(p) >= 80 for p in re.findall(r"(\d+)% of words matched", html))
+    assert html.count('class="diff"') == 5
+    # the clips of the split recordings say so, with how well their words matched
+    matched = sorted(int(p) for p in re.findall(r"split from the recording's text, (\d+)% of words matched", html))
+    assert len(matched) == 4 and matched[0] < 50 and all(p >= 80 for p in matched[1:])
+
+
+def test_a_poor_split_is_named_and_its_clip_rejected(given_store):
+    doc = given_store["doc"]
+    wrong = sorted((c for c in doc["clips"] if c["source"].endswith("wrong.wav")), key=lambda c: c["start_s"])
+    assert len(wrong) == 2
+    assert wrong[0]["status"] == "accepted" and wrong[0]["metrics"]["transcript_alignment"] >= 0.8
+    assert "transcript_mismatch" in wrong[1]["reasons"] and wrong[1]["metrics"]["transcript_alignment"] < 0.5
+    assert wrong[1]["text"].startswith("The quick brown fox")            # the part of the text left for it
+    (warning,) = doc["warnings"]
+    assert "t.tsv:2" in warning and "matched poorly" in warning and f"{wrong[1]['start_s']:.1f}" in warning
 
 
 def test_a_list_with_three_speakers_vets_in_one_command(tmp_path):
