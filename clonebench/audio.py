@@ -183,3 +183,47 @@ def find_audio(inputs: list[Path]) -> tuple[list[Path], list[dict]]:
             seen.add(key)
             unique.append(f)
     return unique, errors
+
+
+# format -> (container, codec) for PyAV; wav, flac and raw PCM need no encoder library
+_AV_FORMATS = {"mp3": ("mp3", "libmp3lame"), "opus": ("ogg", "libopus"), "aac": ("adts", "aac"), "m4a": ("mp4", "aac")}
+ENCODINGS = ("wav", "flac", "pcm", *_AV_FORMATS)
+
+
+def pcm16(x: np.ndarray) -> bytes:
+    """Raw 16-bit little-endian PCM, rounded as libsndfile rounds (so it equals a 16-bit wav's data)."""
+    return np.rint(np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def encode(x: np.ndarray, sr: int, fmt: str) -> bytes:
+    """Mono float audio as the bytes of a file in `fmt` (ENCODINGS); `pcm` is raw 16-bit little-endian."""
+    import io
+
+    x = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+    if fmt == "pcm":
+        return pcm16(x)
+    if fmt in ("wav", "flac"):
+        import soundfile as sf
+
+        buf = io.BytesIO()   # written from the same 16-bit samples as `pcm`, so all three agree
+        sf.write(buf, np.frombuffer(pcm16(x), dtype="<i2"), sr, format=fmt.upper(), subtype="PCM_16")
+        return buf.getvalue()
+    if fmt not in _AV_FORMATS:
+        raise AudioError(f"cannot encode {fmt!r}: use one of {', '.join(ENCODINGS)}")
+    import av
+
+    container, codec = _AV_FORMATS[fmt]
+    if codec == "libopus":  # Opus only runs at 48 kHz
+        x, sr = resample(x, sr, 48000).astype(np.float32), 48000
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=sr)
+        stream.layout = "mono"
+        for i in range(0, len(x), 1024):
+            frame = av.AudioFrame.from_ndarray(x[i:i + 1024][None, :], format="flt", layout="mono")
+            frame.sample_rate = sr
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()

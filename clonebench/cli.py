@@ -365,6 +365,39 @@ def export(
         f"{r['list']}: {r['clips']} clips of {', '.join(r['speakers'])}"))
 
 
+@app.command()
+def serve(
+    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format).")],
+    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2 format).")],
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 9880,
+    device: Device = "cpu",
+    precision: Precision = "fp32",
+    content: Content = None,
+    bert: Bert = None,
+    threads: Threads = None,
+    max_chars: Annotated[int, typer.Option("--max-chars", help="Longest text one request may carry.")] = 150,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Sentences decoded together.")] = 8,
+    batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", help="How long the worker waits to fill a batch.")] = 10.0,
+    queue: Annotated[int, typer.Option("--queue", help="Sentences that may wait; beyond that: 503.")] = 64,
+    voices_cache: Annotated[int, typer.Option("--voices-cache", help="Prepared voices kept in memory.")] = 32,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a request may take (504 after).")] = 120.0,
+    api_keys: Annotated[Optional[Path], typer.Option(
+        "--api-keys", help="A file of API keys, one a line (also CLONEBENCH_API_KEYS=k1,k2); stored hashed.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host without API keys.")] = False,
+    db: Db = default_db_path(),
+) -> None:
+    """Serve the enrolled voices over HTTP: /v1/tts (streaming), the OpenAI-compatible /v1/audio/speech, /metrics."""
+    from serve.app import run
+    from serve.options import ServeOptions
+
+    opts = _run(ServeOptions, gpt=gpt, sovits=sovits, db=db, host=host, port=port, device=device, precision=precision,
+                content=content, bert=bert, threads=threads, max_chars=max_chars, max_batch=max_batch,
+                batch_window_ms=batch_window_ms, queue=queue, voices_cache=voices_cache, request_timeout_s=timeout,
+                api_keys=api_keys, insecure=insecure)
+    _run(run, opts)
+
+
 report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")
 app.add_typer(report_app, name="report")
 

@@ -137,7 +137,7 @@ class KVCache:
         self.length += self._pending
 
 
-@dataclass
+@dataclass(frozen=True)
 class SamplingParams:
     top_k: int = 15
     top_p: float = 1.0
@@ -162,8 +162,10 @@ def sample_next(logits: torch.Tensor, previous: torch.Tensor, p: SamplingParams,
     return sample_penalized(penalize_repetition(logits, previous, p.repetition_penalty), p, generator)
 
 
-def sample_penalized(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
-    """`sample_next` after the repetition penalty: top-p -> temperature -> top-k -> sample."""
+def sample_penalized(logits: torch.Tensor, p: SamplingParams,
+                     generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
+    """`sample_next` after the repetition penalty: top-p -> temperature -> top-k -> sample.
+    `generator` is one for the batch, or one per row (each row then draws as it would alone)."""
     if p.top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         drop = sorted_logits.softmax(-1).cumsum(-1) > p.top_p
@@ -175,7 +177,10 @@ def sample_penalized(logits: torch.Tensor, p: SamplingParams, generator: torch.G
         logits = logits.masked_fill(logits < pivot, float("-inf"))
     probs = logits.softmax(-1)
     # exponential race: argmax(p / E) with E ~ Exp(1) is a draw from p
-    race = torch.empty_like(probs).exponential_(1, generator=generator)
+    if isinstance(generator, list):
+        race = torch.stack([torch.empty_like(row).exponential_(1, generator=g) for row, g in zip(probs, generator)])
+    else:
+        race = torch.empty_like(probs).exponential_(1, generator=generator)
     return (probs / race).argmax(dim=-1, keepdim=True)
 
 
@@ -266,19 +271,26 @@ class Text2Semantic(nn.Module):
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, phones: list[torch.Tensor], bert: list[torch.Tensor], prompt: torch.Tensor | None,
-                 params: SamplingParams = SamplingParams(), seed: int | None = 0,
-                 use_cache: bool = True, max_tokens: int = MAX_TOKENS,
+                 params: SamplingParams = SamplingParams(), seed: int | list[int] | None = 0,
+                 use_cache: bool = True, max_tokens: int | list[int] = MAX_TOKENS,
                  min_tokens: int = MIN_TOKENS) -> list[torch.Tensor]:
         """Sample semantic tokens for several texts at once, all continuing one reference prompt.
 
         phones[i] [N_i] holds reference + target phone ids, bert[i] [bert_dim, N_i], prompt [P]
         the reference's semantic tokens. Shorter texts are left-padded and their padding is
         masked out, so every item sees exactly what it would see alone. Returns each item's
-        new tokens without EOS. `min_tokens` steps pass before EOS may be sampled.
+        new tokens without EOS. `min_tokens` steps pass before EOS may be sampled. `seed` and
+        `max_tokens` are one for the batch, or one per item: then each item samples and stops as
+        it would alone, whatever else is in the batch (what a server batching requests needs).
         """
         c = self.config
         b, device = len(phones), phones[0].device
-        generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+        caps = torch.tensor(max_tokens if isinstance(max_tokens, list) else [max_tokens] * b, device=device)
+        max_tokens = int(caps.max())
+        if isinstance(seed, list):
+            generator = [torch.Generator(device=device).manual_seed(s) for s in seed]
+        else:
+            generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
         n_text = max(int(p.shape[0]) for p in phones)
         x = torch.zeros(b, n_text, c.embedding_dim, device=device)
         key_ok = torch.ones(b, n_text, dtype=torch.bool, device=device)
@@ -301,7 +313,7 @@ class Text2Semantic(nn.Module):
                             n_text + n_prompt + max_tokens + 1, device, xy.dtype)
         h = self._run(xy, mask(xy.shape[1]), cache)
         finished = torch.zeros(b, dtype=torch.bool, device=device)
-        lengths = torch.full((b,), max_tokens, dtype=torch.long, device=device)
+        lengths = caps.clone()
         for step in range(max_tokens):
             logits = self.ar_predict_layer(h[:, -1])
             if step < min_tokens:
@@ -311,7 +323,7 @@ class Text2Semantic(nn.Module):
             token = sample_penalized(penalized, params, generator)
             stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
             lengths[stop & ~finished] = step
-            finished |= stop
+            finished |= stop | (step + 1 >= caps)      # a row's own cap: as if it ran alone
             y = torch.cat([y, token], dim=1)
             if bool(finished.all()):
                 break

@@ -46,6 +46,17 @@ class Reference:
     duration_s: float
 
 
+@dataclass(frozen=True)
+class SentenceJob:
+    """One sentence to say in one voice: the unit a server batches across requests."""
+    text: str
+    lang: str
+    ref: Reference
+    params: SamplingParams = SamplingParams()
+    seed: int = 0
+    speed: float = 1.0
+
+
 @dataclass
 class Synthesis:
     audio: np.ndarray                      # float32 mono at 32 kHz
@@ -208,6 +219,46 @@ class Synthesizer:
         if peak > 1.0:
             audio /= peak
         return Synthesis(audio, SAMPLE_RATE, all_tokens, sentences, timings, ttfa or 0.0)
+
+    @torch.no_grad()
+    def say_sentences(self, jobs: list[SentenceJob], noise_scale: float = 0.5, max_tokens: int = MAX_TOKENS,
+                      on_done=None) -> list[np.ndarray]:
+        """Several sentences, possibly in several voices, in as few GPT passes as possible: jobs
+        that share a reference and sampling settings decode together. Each job has its own seed
+        for the GPT and for SoVITS, so its audio is the same whether it ran alone or batched.
+        Returns each job's waveform (float32, 32 kHz, peak at most 1); `on_done(k, wav)`, when
+        given, hears of each one as soon as it is ready (a server streams it on at once)."""
+        out: list[np.ndarray | None] = [None] * len(jobs)
+        groups: dict[tuple, list[int]] = {}
+        for k, job in enumerate(jobs):
+            groups.setdefault(_group_key(job), []).append(k)
+        for members in groups.values():
+            ref, params = jobs[members[0]].ref, jobs[members[0]].params
+            items = []
+            for k in members:
+                ph = phonemize(jobs[k].text, check_lang(jobs[k].lang))
+                items.append((ph.ids, self.bert.for_runs(ph.runs)))
+            phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in items]
+            bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in items]
+            caps = [min(max_tokens, token_cap(len(ids))) for ids, _ in items]
+            new = self.gpt.generate(phones, bert, ref.tokens, params, seed=[jobs[k].seed for k in members],
+                                    max_tokens=caps)
+            for k, (ids, _), tokens in zip(members, items, new):
+                if tokens.numel() == 0:
+                    tokens = torch.zeros(1, dtype=torch.long, device=self.device)
+                generator = torch.Generator(device=self.device).manual_seed(jobs[k].seed)
+                z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
+                                       noise_scale, jobs[k].speed, generator)
+                wav = self.sovits.dec(z, g=ref.ge)[0, 0].float().cpu().numpy()
+                peak = float(np.abs(wav).max()) if wav.size else 0.0
+                out[k] = (wav / peak if peak > 1.0 else wav).astype(np.float32)
+                if on_done is not None:
+                    on_done(k, out[k])
+        return out
+
+
+def _group_key(job: SentenceJob) -> tuple:
+    return (id(job.ref), job.params)
 
 
 def samples_for_tokens(n_tokens: int, speed: float = 1.0) -> int:

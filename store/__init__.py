@@ -11,6 +11,7 @@ when it is opened (`schema.MIGRATIONS`), keeping every row.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -40,6 +41,8 @@ from .records import (
 from .schema import SCHEMA_VERSION, to_json
 from .training import TrainingTables
 from .vetting import VettingTables
+
+LOCK_WAIT_S = 3.0
 
 __all__ = ["Store", "SCHEMA_VERSION", "ASR", "GIVEN", "Checkpoint", "Clip", "ClipView", "Enrolment", "EvalItem",
            "EvalRun", "GivenText", "Recording", "Speaker", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
@@ -73,14 +76,21 @@ class Store(VettingTables, EvaluationTables, TrainingTables):
                 schema.upgrade(self.con, found)
 
     def _connect(self, read_only: bool):
+        """Open the file. A lock held by another process is retried for LOCK_WAIT_S: readers such
+        as `clonebench serve` hold the file for a moment only, and a writer should wait them out."""
         import duckdb
 
-        try:
-            return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as e:
-            if "lock" in str(e).lower():
-                raise StoreInUse(f"{self.path}: store is in use by another clonebench process; wait for it to finish") from None
-            raise UserError(f"{self.path}: cannot open store ({str(e).splitlines()[0]})") from None
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower():
+                    raise UserError(f"{self.path}: cannot open store ({str(e).splitlines()[0]})") from None
+                if time.monotonic() >= deadline:
+                    raise StoreInUse(f"{self.path}: store is in use by another clonebench process; "
+                                     "wait for it to finish") from None
+                time.sleep(0.1)
 
     def close(self) -> None:
         self.con.close()

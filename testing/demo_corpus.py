@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.audio import resample
+from clonebench.audio import encode, resample
 
 from . import corpus, degrade
 
@@ -33,7 +33,7 @@ EVE_LINES = [
 
 
 def write_audio(path: Path, x: np.ndarray, sr: int = SR, **kwargs) -> None:
-    """Write any format by extension (PyAV for mp3/m4a/ogg), atomically."""
+    """Write any format by extension (`clonebench.audio.encode`; wav/flac keep `subtype`), atomically."""
     import soundfile as sf
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,28 +41,8 @@ def write_audio(path: Path, x: np.ndarray, sr: int = SR, **kwargs) -> None:
     if path.suffix in (".wav", ".flac"):
         sf.write(str(tmp), x, sr, format=path.suffix[1:].upper(), **kwargs)
     else:
-        _encode_av(tmp, x, sr, {".mp3": ("mp3", "libmp3lame"), ".m4a": ("mp4", "aac"), ".ogg": ("ogg", "libopus")}[path.suffix])
+        tmp.write_bytes(encode(x, sr, {".mp3": "mp3", ".m4a": "m4a", ".ogg": "opus"}[path.suffix]))
     tmp.replace(path)
-
-
-def _encode_av(path: Path, x: np.ndarray, sr: int, fmt_codec: tuple[str, str]) -> None:
-    import av
-
-    fmt, codec = fmt_codec
-    if codec == "libopus":  # Opus only runs at 48 kHz
-        x, sr = resample(x, sr, 48000), 48000
-    with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=sr)
-        stream.layout = "mono"
-        frame_len = 1024
-        for i in range(0, len(x), frame_len):
-            chunk = x[i : i + frame_len].astype(np.float32)[None, :]
-            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-            frame.sample_rate = sr
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
 
 
 def build_demo(root: Path) -> dict[str, dict]:

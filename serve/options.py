@@ -1,0 +1,81 @@
+"""What `clonebench serve` needs; an unsafe or impossible setting fails here, in one line."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clonebench.errors import UserError
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+def read_api_keys(path: Path | None, env: str | None) -> frozenset[str]:
+    """SHA-256 of every key in FILE (one a line, # comments) and in $CLONEBENCH_API_KEYS
+    (comma-separated). Only the hashes are kept."""
+    keys: list[str] = []
+    if path is not None:
+        try:
+            keys += [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()
+                     if line.strip() and not line.startswith("#")]
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"--api-keys {path}: cannot read ({type(e).__name__})") from None
+        if not keys:
+            raise UserError(f"--api-keys {path}: no key in the file")
+    keys += [k.strip() for k in (env or "").split(",") if k.strip()]
+    return frozenset(hash_key(k) for k in keys)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    gpt: Path
+    sovits: Path
+    db: Path
+    host: str = "127.0.0.1"
+    port: int = 9880
+    device: str = "cpu"
+    precision: str = "fp32"
+    content: str | None = None
+    bert: Path | None = None
+    threads: int | None = None
+    max_chars: int = 150
+    max_batch: int = 8
+    batch_window_ms: float = 10.0
+    queue: int = 64
+    voices_cache: int = 32
+    request_timeout_s: float = 120.0
+    max_body_bytes: int = 65536
+    api_keys: Path | None = None
+    insecure: bool = False
+    key_hashes: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "max_batch", "queue", "voices_cache"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.batch_window_ms < 0 or self.request_timeout_s <= 0:
+            raise UserError("--batch-window-ms cannot be negative and the request timeout must be positive")
+        for flag, path in (("--gpt", self.gpt), ("--sovits", self.sovits), ("--db", self.db)):
+            if not Path(path).is_file():
+                raise UserError(f"{flag} {path}: no such file")
+        object.__setattr__(self, "key_hashes",
+                           read_api_keys(self.api_keys, os.environ.get("CLONEBENCH_API_KEYS")))
+        if not self.key_hashes and not self.insecure and not _is_loopback(self.host):
+            raise UserError(f"--host {self.host} would serve voices to the network without API keys: "
+                            "give --api-keys FILE (or CLONEBENCH_API_KEYS), or --insecure")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

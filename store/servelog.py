@@ -1,0 +1,78 @@
+"""The voice service's request log: one row per synthesis, in its own DuckDB file beside the store
+(`<store folder>/serve-log.duckdb`).
+
+The server is that file's only writer, so `vet` keeps the main store's single write lock to
+itself while the server runs. Query it like the store:
+
+    SELECT speaker, count(*), avg(rtf) FROM syntheses WHERE status = 'ok' GROUP BY ALL;
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVE_LOG_SCHEMA = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS syntheses (
+    request_id VARCHAR PRIMARY KEY, received_at TIMESTAMP, endpoint VARCHAR, speaker VARCHAR, lang VARCHAR,
+    chars INTEGER, sentences INTEGER, audio_s DOUBLE, queue_wait_s DOUBLE, synth_s DOUBLE, rtf DOUBLE,
+    ttfa_s DOUBLE, batch_size INTEGER, status INTEGER, error VARCHAR, gpt_sha256 VARCHAR, sovits_sha256 VARCHAR);
+"""
+
+
+@dataclass(frozen=True)
+class SynthesisRecord:
+    request_id: str
+    received_at: object          # datetime
+    endpoint: str
+    speaker: str | None
+    lang: str | None
+    chars: int
+    sentences: int
+    audio_s: float | None
+    queue_wait_s: float | None
+    synth_s: float | None
+    rtf: float | None
+    ttfa_s: float | None
+    batch_size: int | None       # the largest batch any of its sentences ran in
+    status: int                  # the HTTP status it got
+    error: str | None
+    gpt_sha256: str
+    sovits_sha256: str
+
+
+_COLUMNS = [f.name for f in dataclasses.fields(SynthesisRecord)]
+
+
+class ServeLog:
+    """Opened once by the server and written from its request handlers (one connection, one writer)."""
+
+    def __init__(self, path: Path):
+        import duckdb
+
+        from clonebench.errors import UserError
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as e:
+            raise UserError(f"{self.path}: cannot open the request log ({str(e).splitlines()[0]}); "
+                            "is another server using this store?") from None
+        self.con.execute(_DDL)
+        self.con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(SERVE_LOG_SCHEMA)])
+
+    def write(self, r: SynthesisRecord) -> None:
+        self.con.execute(f"INSERT OR REPLACE INTO syntheses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                         [getattr(r, c) for c in _COLUMNS])
+
+    def records(self) -> list[SynthesisRecord]:
+        cur = self.con.execute(f"SELECT {', '.join(_COLUMNS)} FROM syntheses ORDER BY received_at")
+        return [SynthesisRecord(*row) for row in cur.fetchall()]
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,210 @@
+"""`clonebench serve` as a user runs it: a real uvicorn server in a subprocess on a free loopback
+port, a `tiny` model made here, a store vetted from real speech; real HTTP clients (httpx and
+OpenAI's own client)."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ROOT, run_cli, write
+
+from testing import corpus
+
+KEY = "test-key-0123456789"
+
+
+def _vet(db, root, speaker: str, start: int) -> None:
+    _, audio = corpus.take_seconds(corpus.prompts("en"), 75, start=start)
+    for k in range(0, len(audio), 2):
+        write(root / speaker / f"take{k:02d}.wav", corpus.join(audio[k:k + 2], gap_s=0.3))
+    code, doc, err = run_cli("vet", str(root / speaker), "--speaker", speaker, "--db", str(db), "--no-report", "--json")
+    assert code == 0 and doc["enrollment"]["status"] == "ready", err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import httpx
+
+    root = tmp_path_factory.mktemp("serve")
+    db = root / "store" / "clonebench.duckdb"
+    _vet(db, root / "audio", "alice", 0)
+    code, model, err = run_cli("init-model", "--preset", "tiny", "--out", str(root / "model"))
+    assert code == 0, err
+    (root / "keys.txt").write_text(f"# the test's key\n{KEY}\n")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clonebench.cli", "serve", "--gpt", model["gpt"], "--sovits", model["sovits"],
+         "--db", str(db), "--port", str(port), "--api-keys", str(root / "keys.txt"), "--max-batch", "8",
+         "--batch-window-ms", "300", "--max-chars", "150"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
+        time.sleep(0.5)
+    client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=300)
+    yield {"proc": proc, "base": base, "client": client, "db": db, "root": root}
+    client.close()
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _tts(client, text: str, **kw):
+    return client.post("/v1/tts", json={"text": text, "speaker": "alice", **kw})
+
+
+def test_keys_are_required_and_a_wav_comes_back(server):
+    import httpx
+
+    base, client = server["base"], server["client"]
+    assert httpx.get(f"{base}/healthz").status_code == 200                      # liveness needs no key
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = httpx.post(f"{base}/v1/tts", json={"text": "Hello.", "speaker": "alice"}, headers=headers)
+        assert r.status_code == 401 and r.json() == {"error": "missing or wrong API key (send Authorization: Bearer KEY)"}
+    speakers = {s["speaker"]: s for s in client.get("/v1/speakers").json()}
+    assert speakers["alice"]["status"] == "ready" and speakers["alice"]["accepted_s"] >= 60
+    r = _tts(client, "Please enter your password, followed by the pound key.")
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    x, sr = sf.read(io.BytesIO(r.content))
+    assert sr == 32000 and len(x) > 0.5 * sr and np.abs(x).max() > 0
+    flac = _tts(client, "Please enter your password, followed by the pound key.", format="flac")
+    y, _ = sf.read(io.BytesIO(flac.content))
+    assert flac.headers["content-type"] == "audio/flac" and np.array_equal(x, y)   # same seed, same audio
+
+
+def test_streaming_sends_the_first_sentence_before_the_last_is_done(server):
+    client = server["client"]
+    text = "Thank you for calling. Please hold the line. Your call is important to us. We will be with you soon."
+    chunks, times, t0 = [], [], time.perf_counter()
+    with client.stream("POST", "/v1/tts", json={"text": text, "speaker": "alice", "stream": True, "format": "pcm"}) as r:
+        assert r.status_code == 200 and r.headers["x-sample-rate"] == "32000"
+        for chunk in r.iter_raw():
+            chunks.append(chunk)
+            times.append(time.perf_counter() - t0)
+    pcm = np.frombuffer(b"".join(chunks), dtype="<i2")
+    whole = _tts(client, text)
+    x, _ = sf.read(io.BytesIO(whole.content), dtype="int16")
+    assert np.array_equal(pcm, x)                                                # the stream is the same audio
+    assert len(chunks) >= 3 and times[0] < times[-1] - 0.05                     # sentence by sentence
+
+
+def test_concurrent_requests_are_batched_and_batching_changes_nothing(server):
+    client = server["client"]
+    texts = [f"Please enter the number {n}, then press the pound key." for n in range(8)]
+    solo = _tts(client, texts[3], seed=11).content
+    results: dict[int, bytes] = {}
+
+    def go(k: int) -> None:
+        r = _tts(client, texts[k], seed=11 if k == 3 else k)
+        assert r.status_code == 200, r.text
+        results[k] = r.content
+
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == list(range(8))
+    assert results[3] == solo                                                    # batched == alone, same seed
+    metrics = client.get("/metrics").text
+    count = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("clonebench_batch_size_count")))
+    total = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("clonebench_batch_size_sum")))
+    assert total / count > 1.0                                                   # some passes held several sentences
+    assert 'clonebench_requests_total{endpoint="/v1/tts",status="200"}' in metrics
+
+
+@pytest.mark.parametrize("body, status, says", [
+    ({"text": "x" * 151, "speaker": "alice"}, 413, "at most 150"),
+    ({"text": "   ", "speaker": "alice"}, 422, "empty text"),
+    ({"text": "Привет мир", "speaker": "alice"}, 422, "script"),
+    ({"text": "Hello.", "speaker": "nobody"}, 404, "unknown speaker"),
+    ({"text": "Hello.", "speaker": "alice", "speed": 9}, 422, "speed"),
+    ({"text": "Hello.", "speaker": "alice", "lang": "xx"}, 422, "xx"),
+    ({"speaker": "alice"}, 422, "text"),
+])
+def test_bad_input_gets_its_status_and_the_server_carries_on(server, body, status, says):
+    client = server["client"]
+    r = client.post("/v1/tts", json=body)
+    assert r.status_code == status and says in r.json()["error"] and list(r.json()) == ["error"]
+    assert _tts(client, "Hello there.").status_code == 200
+
+
+def test_malformed_and_oversized_bodies(server):
+    client = server["client"]
+    r = client.post("/v1/tts", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json() == {"error": "the body is not valid JSON"}
+    r = client.post("/v1/tts", content=b"text=hello", headers={"content-type": "text/plain"})
+    assert 400 <= r.status_code < 500 and "error" in r.json()
+    r = client.post("/v1/tts", content=b"x" * 70_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_the_openai_client_round_trips(server):
+    from openai import OpenAI
+
+    oai = OpenAI(base_url=f"{server['base']}/v1", api_key=KEY)
+    wav = oai.audio.speech.create(model="clonebench", voice="alice", input="Hello from the OpenAI client.",
+                                  response_format="wav")
+    x, sr = sf.read(io.BytesIO(wav.content))
+    assert sr == 32000 and len(x) > 0
+    mp3 = oai.audio.speech.create(model="clonebench", voice="alice", input="And once more in mp3.")
+    assert mp3.content[:3] == b"ID3" or mp3.content[:2] == b"\xff\xfb"
+    from openai import AuthenticationError
+
+    with pytest.raises(AuthenticationError):
+        OpenAI(base_url=f"{server['base']}/v1", api_key="wrong").audio.speech.create(
+            model="clonebench", voice="alice", input="no")
+
+
+def test_a_speaker_vetted_while_serving_becomes_servable(server):
+    client = server["client"]
+    assert client.post("/v1/tts", json={"text": "Hello.", "speaker": "bob"}).status_code == 404
+    _vet(server["db"], server["root"] / "audio", "bob", 120)                    # the server keeps running meanwhile
+    assert client.get("/healthz").status_code == 200
+    speakers = {s["speaker"]: s for s in client.get("/v1/speakers").json()}
+    assert speakers["bob"]["status"] == "ready"
+    assert client.post("/v1/tts", json={"text": "Hello from Bob.", "speaker": "bob"}).status_code == 200
+
+
+def test_the_log_has_a_row_for_every_synthesis(server):
+    """Last: it stops the server, which owns the log file while it runs."""
+    import duckdb
+
+    client = server["client"]
+    bad = client.post("/v1/tts", json={"text": "Hello.", "speaker": "nobody"})
+    good = _tts(client, "One more for the log.")
+    server["proc"].terminate()
+    server["proc"].wait(timeout=30)
+    log_file = server["db"].parent / "serve-log.duckdb"
+    with duckdb.connect(str(log_file), read_only=True) as con:
+        rows = {r[0]: r for r in con.execute(
+            "SELECT request_id, status, speaker, chars, audio_s, batch_size, error, gpt_sha256 FROM syntheses").fetchall()}
+        statuses = dict(con.execute("SELECT status, count(*) FROM syntheses GROUP BY ALL").fetchall())
+    ok = rows[good.headers["x-request-id"]]
+    assert ok[1] == 200 and ok[2] == "alice" and ok[3] == len("One more for the log.") and ok[4] > 0 and ok[5] >= 1
+    assert len(ok[7]) == 64
+    assert statuses[200] >= 20 and statuses[404] >= 2 and statuses[413] >= 1 and statuses[422] >= 3
+    assert bad.status_code == 404
+    assert KEY not in log_file.read_bytes().decode("latin-1")                    # keys never logged
