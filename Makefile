@@ -35,6 +35,7 @@ bench: setup $(BYO_STAMP)
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_model.py --preset v2
 	$(BIN)/python benchmarks/bench_backends.py
+	$(BIN)/python benchmarks/bench_serve.py --preset tiny
 
 clean:
 	rm -rf $(VENV) datasets/demo datasets/clonebench.duckdb datasets/clips

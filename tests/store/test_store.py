@@ -93,7 +93,7 @@ _SQL = re.compile(r"""["'](?:\s*)(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP)
 
 def test_no_sql_outside_the_store_package():
     offenders = []
-    for folder in ("clonebench", "curate", "model", "evaluate", "reports", "instruments", "testing"):
+    for folder in ("clonebench", "curate", "model", "evaluate", "reports", "instruments", "serve", "testing"):
         for f in (ROOT / folder).rglob("*.py"):
             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
                 if _SQL.search(line) or ".execute(" in line and "duckdb" in line:
