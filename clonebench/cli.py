@@ -441,6 +441,14 @@ def report_trend(
     typer.echo(str(_run(trend_report, db, speaker, mode, out)))
 
 
+@report_app.command("serve")
+def report_serve(out: ReportOut = None, db: Db = default_db_path()) -> None:
+    """Voice-service report: latency, time to first audio and RTF over time, requests per speaker, refusals."""
+    from reports.serving import serve_report
+
+    typer.echo(str(_run(serve_report, db, out)))
+
+
 @report_app.command("eval")
 def report_eval(
     run_id: Annotated[str, typer.Argument(help="The run (see `clonebench runs`).")],

@@ -51,20 +51,23 @@ _COLUMNS = [f.name for f in dataclasses.fields(SynthesisRecord)]
 class ServeLog:
     """Opened once by the server and written from its request handlers (one connection, one writer)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
         import duckdb
 
         from clonebench.errors import UserError
 
         self.path = Path(path)
+        if read_only and not self.path.is_file():
+            raise UserError(f"{self.path}: no request log here (run `clonebench serve` with this store first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(str(self.path))
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as e:
             raise UserError(f"{self.path}: cannot open the request log ({str(e).splitlines()[0]}); "
-                            "is another server using this store?") from None
-        self.con.execute(_DDL)
-        self.con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(SERVE_LOG_SCHEMA)])
+                            "a running server holds it: stop it or read a copy") from None
+        if not read_only:
+            self.con.execute(_DDL)
+            self.con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(SERVE_LOG_SCHEMA)])
 
     def write(self, r: SynthesisRecord) -> None:
         self.con.execute(f"INSERT OR REPLACE INTO syntheses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",

@@ -20,6 +20,7 @@ from conftest import ROOT, run_cli, write
 from testing import corpus
 
 KEY = "test-key-0123456789"
+XSS = "<script>window.__xss = 1</script>"
 
 
 def _vet(db, root, speaker: str, start: int) -> None:
@@ -194,6 +195,7 @@ def test_the_log_has_a_row_for_every_synthesis(server):
 
     client = server["client"]
     bad = client.post("/v1/tts", json={"text": "Hello.", "speaker": "nobody"})
+    hostile = client.post("/v1/tts", json={"text": "Hello.", "speaker": XSS})
     good = _tts(client, "One more for the log.")
     server["proc"].terminate()
     server["proc"].wait(timeout=30)
@@ -206,5 +208,15 @@ def test_the_log_has_a_row_for_every_synthesis(server):
     assert ok[1] == 200 and ok[2] == "alice" and ok[3] == len("One more for the log.") and ok[4] > 0 and ok[5] >= 1
     assert len(ok[7]) == 64
     assert statuses[200] >= 20 and statuses[404] >= 2 and statuses[413] >= 1 and statuses[422] >= 3
-    assert bad.status_code == 404
+    assert bad.status_code == hostile.status_code == 404
     assert KEY not in log_file.read_bytes().decode("latin-1")                    # keys never logged
+    # the report of the log: every figure from the rows, hostile text escaped, clean in Chromium
+    from browser import check_in_browser
+
+    code, _, err = run_cli("report", "serve", "--db", str(server["db"]), check_json=False)
+    assert code == 0, err
+    page = server["db"].parent / "reports" / "serve.html"
+    html = page.read_text()
+    assert f"{statuses[200]} of {sum(statuses.values())} requests served" in html
+    assert XSS not in html and "&lt;script&gt;" in html and html.count("<figure>") == 4
+    check_in_browser(page, "serve-report.png")
