@@ -63,13 +63,22 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def random_hubert(folder: Path) -> str:
+    """The v2 preset reads chinese-hubert-base features: a random HuBERT of that size stands in."""
+    from transformers import HubertConfig, HubertModel
+
+    HubertModel(HubertConfig()).eval().save_pretrained(str(folder))
+    return f"cnhubert:{folder}"
+
+
 def run_mode(model: dict, db: Path, max_batch: int, levels: list[int], requests: int, threads: int) -> list[dict]:
     import httpx
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "clonebench.cli", "serve", "--gpt", model["gpt"], "--sovits",
                              model["sovits"], "--db", str(db), "--port", str(port), "--max-batch", str(max_batch),
-                             "--batch-window-ms", "20", "--queue", "256", "--threads", str(threads), "--timeout", "900"],
+                             "--batch-window-ms", "20", "--queue", "256", "--threads", str(threads), "--timeout", "900",
+                             *(["--content", model["content"]] if model.get("content") else [])],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -81,7 +90,10 @@ def run_mode(model: dict, db: Path, max_batch: int, levels: list[int], requests:
             except httpx.HTTPError:
                 time.sleep(0.5)
         client = httpx.Client(base_url=base, timeout=900)
-        client.post("/v1/tts", json={"text": TEXT, "speaker": "alice"})             # warm-up: the voice is prepared
+        speaker = next(s["speaker"] for s in client.get("/v1/speakers").json() if s["status"] == "ready" and s["lang"] == "en")
+        warm = client.post("/v1/tts", json={"text": TEXT, "speaker": speaker})       # warm-up: the voice is prepared
+        if warm.status_code != 200:
+            sys.exit(f"warm-up failed: {warm.status_code} {warm.text}")
         rows = []
         for level in levels:
             lat, ttfa, audio_s, lock = [], [], [0.0], threading.Lock()
@@ -90,8 +102,10 @@ def run_mode(model: dict, db: Path, max_batch: int, levels: list[int], requests:
                 for r in range(requests):
                     t0 = time.perf_counter()
                     first, n = None, 0
-                    with client.stream("POST", "/v1/tts", json={"text": TEXT, "speaker": "alice", "stream": True,
+                    with client.stream("POST", "/v1/tts", json={"text": TEXT, "speaker": speaker, "stream": True,
                                                                 "format": "pcm", "seed": 100 * u + r}) as resp:
+                        if resp.status_code != 200:
+                            raise RuntimeError(f"status {resp.status_code}")
                         for chunk in resp.iter_raw():
                             first = first if first is not None else time.perf_counter() - t0
                             n += len(chunk)
@@ -132,6 +146,8 @@ def main() -> None:
     db = args.db or make_store(tmp)
     _cli("init-model", "--preset", args.preset, "--out", str(tmp / "model"))
     model = {"gpt": str(tmp / "model" / f"{args.preset}-gpt.ckpt"), "sovits": str(tmp / "model" / f"{args.preset}-sovits.pth")}
+    if args.preset == "v2":
+        model["content"] = random_hubert(tmp / "hubert")
     levels = [int(c) for c in args.concurrency.split(",")]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch threads; preset {args.preset}, "
           f"random weights; {args.requests} streaming requests per client of {len(TEXT)} characters (2 sentences)")

@@ -1,7 +1,9 @@
 """The inference worker: one thread owns the model; sentences from every request queue to it.
 
-It takes the first waiting sentence, gathers more for up to `window_s` (at most `max_batch`),
-and says them in one batched GPT pass per voice and sampling setting, then SoVITS
+It takes the first waiting sentence, gathers more for up to `window_s` (at most `max_batch`, and
+at most one sentence of each request, so a request's first sentence is never slowed down by its
+own later ones: time to first audio stays one sentence's time), and says them in one batched GPT
+pass per voice and sampling setting, then SoVITS
 (`Synthesizer.say_sentences`). Each sentence carries its own seed, so its audio is the same
 whether it ran alone or batched. A request's sentences resolve one by one, in any order; the
 HTTP side streams them back in order as they resolve. A cancelled request (client gone, timed
@@ -61,6 +63,7 @@ class Worker:
         self.max_batch, self.window_s, self.capacity = max_batch, window_s, capacity
         self.on_batch = on_batch or (lambda size: None)
         self.queue: queue.Queue[tuple[Request, int]] = queue.Queue()
+        self._held: list[tuple[Request, int]] = []     # sentences waiting for their request's earlier ones
         self._pending = 0
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
@@ -85,14 +88,25 @@ class Worker:
         for i in range(len(req.sentences)):
             self.queue.put((req, i))
 
+    def _get(self, timeout: float) -> tuple[Request, int]:
+        if self._held:
+            return self._held.pop(0)
+        return self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
+
     def _take(self, first: tuple[Request, int]) -> list[tuple[Request, int]]:
-        batch, deadline = [first], time.perf_counter() + self.window_s
+        batch, held, taken = [first], [], {id(first[0])}
+        deadline = time.perf_counter() + self.window_s
         while len(batch) < self.max_batch:
-            left = deadline - time.perf_counter()
             try:
-                batch.append(self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait())
+                item = self._get(deadline - time.perf_counter())
             except queue.Empty:
                 break
+            if id(item[0]) in taken:
+                held.append(item)
+            else:
+                batch.append(item)
+                taken.add(id(item[0]))
+        self._held = held + self._held
         with self._count_lock:
             self._pending -= len(batch)
         return batch
@@ -102,7 +116,7 @@ class Worker:
 
         while not self._stop.is_set():
             try:
-                first = self.queue.get(timeout=0.2)
+                first = self._get(0.2)
             except queue.Empty:
                 continue
             batch = []
