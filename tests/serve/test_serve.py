@@ -220,3 +220,25 @@ def test_the_log_has_a_row_for_every_synthesis(server):
     assert f"{statuses[200]} of {sum(statuses.values())} requests served" in html
     assert XSS not in html and "&lt;script&gt;" in html and html.count("<figure>") == 4
     check_in_browser(page, "serve-report.png")
+
+
+def test_options_refuse_an_open_server_without_keys(tmp_path, monkeypatch):
+    from clonebench.errors import UserError
+    from serve.options import ServeOptions, hash_key
+
+    for name in ("g.ckpt", "s.pth", "db.duckdb"):
+        (tmp_path / name).write_bytes(b"x")
+    files = {"gpt": tmp_path / "g.ckpt", "sovits": tmp_path / "s.pth", "db": tmp_path / "db.duckdb"}
+    monkeypatch.delenv("CLONEBENCH_API_KEYS", raising=False)
+    with pytest.raises(UserError, match="without API keys"):
+        ServeOptions(**files, host="0.0.0.0")
+    assert ServeOptions(**files, host="0.0.0.0", insecure=True).key_hashes == frozenset()
+    assert ServeOptions(**files, host="::1").host == "::1"                      # loopback needs no key
+    monkeypatch.setenv("CLONEBENCH_API_KEYS", "k1, k2")
+    opts = ServeOptions(**files, host="0.0.0.0")
+    assert opts.key_hashes == {hash_key("k1"), hash_key("k2")} and "k1" not in repr(opts)
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(UserError, match="no key"):
+        ServeOptions(**files, api_keys=tmp_path / "empty.txt")
+    with pytest.raises(UserError, match="max-batch"):
+        ServeOptions(**files, max_batch=0)
