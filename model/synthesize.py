@@ -183,10 +183,7 @@ class Synthesizer:
         sentences = split_sentences(text, lang)
         if not sentences:
             raise UserError("empty text")
-        items = []
-        for s in sentences:
-            ph = phonemize(s, lang)
-            items.append((ph.ids, self.bert.for_runs(ph.runs)))
+        items = [self._sentence(s, lang) for s in sentences]
         timings["frontend"] = time.perf_counter() - t0
         generator = torch.Generator(device=self.device).manual_seed(seed)
         gap = np.zeros(int(SENTENCE_GAP_S * SAMPLE_RATE), dtype=np.float32)
@@ -194,14 +191,12 @@ class Synthesizer:
         for b in range(0, len(items), batch_size):
             batch = items[b:b + batch_size]
             t0 = time.perf_counter()
-            phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in batch]
-            bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in batch]
+            phones, bert = self._after_prompt(ref, batch)
             cap = min(max_tokens, max(token_cap(len(ids)) for ids, _ in batch))
             new = self.gpt.generate(phones, bert, ref.tokens, params, seed=seed + b, max_tokens=cap)
             timings["gpt"] += time.perf_counter() - t0
             for (ids, _), tokens in zip(batch, new):
-                if tokens.numel() == 0:
-                    tokens = torch.zeros(1, dtype=torch.long, device=self.device)
+                tokens = self._at_least_one(tokens)
                 t0 = time.perf_counter()
                 z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
                                        noise_scale, speed, generator)
@@ -234,18 +229,13 @@ class Synthesizer:
             groups.setdefault(_group_key(job), []).append(k)
         for members in groups.values():
             ref, params = jobs[members[0]].ref, jobs[members[0]].params
-            items = []
-            for k in members:
-                ph = phonemize(jobs[k].text, check_lang(jobs[k].lang))
-                items.append((ph.ids, self.bert.for_runs(ph.runs)))
-            phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in items]
-            bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in items]
+            items = [self._sentence(jobs[k].text, check_lang(jobs[k].lang)) for k in members]
+            phones, bert = self._after_prompt(ref, items)
             caps = [min(max_tokens, token_cap(len(ids))) for ids, _ in items]
             new = self.gpt.generate(phones, bert, ref.tokens, params, seed=[jobs[k].seed for k in members],
                                     max_tokens=caps)
             for k, (ids, _), tokens in zip(members, items, new):
-                if tokens.numel() == 0:
-                    tokens = torch.zeros(1, dtype=torch.long, device=self.device)
+                tokens = self._at_least_one(tokens)
                 generator = torch.Generator(device=self.device).manual_seed(jobs[k].seed)
                 z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
                                        noise_scale, jobs[k].speed, generator)
@@ -255,6 +245,22 @@ class Synthesizer:
                 if on_done is not None:
                     on_done(k, out[k])
         return out
+
+    # -- the pieces both entry points share ---------------------------------------------------
+    def _sentence(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:
+        """A sentence's phone ids and their BERT features."""
+        ph = phonemize(text, lang)
+        return ph.ids, self.bert.for_runs(ph.runs)
+
+    def _after_prompt(self, ref: Reference, items: list[tuple[list[int], torch.Tensor]]):
+        """The GPT's inputs: the reference's phones and BERT features, then each sentence's."""
+        phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in items]
+        bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in items]
+        return phones, bert
+
+    def _at_least_one(self, tokens: torch.Tensor) -> torch.Tensor:
+        """SoVITS needs a token: a sentence that stopped at once says one code-0 frame."""
+        return tokens if tokens.numel() else torch.zeros(1, dtype=torch.long, device=self.device)
 
 
 def _group_key(job: SentenceJob) -> tuple:
