@@ -224,12 +224,13 @@ class VettingTables:
 
     # -- the clip view: what training, export, prompts and reports read --------------------------
     def clip_views(self, speaker: str | None = None, *, rule_set: str | None = None,
-                   status: str | None = None) -> list[ClipView]:
+                   status: str | None = None, path_16k: str | None = None) -> list[ClipView]:
         """Clips with their verdict (the newest rule set's, or `rule_set`'s) and their text
-        (given when there is one, else ASR), ordered by speaker, source and time."""
+        (given when there is one, else ASR), ordered by speaker, source and time; each filter
+        given narrows them."""
         verdict = ("""(SELECT clip_id, status, reasons FROM verdicts WHERE rule_set = ?)""" if rule_set else
                    """(SELECT clip_id, status, reasons FROM clip_verdicts)""")
-        params = ([rule_set] if rule_set else []) + [speaker, speaker, status, status]
+        params = ([rule_set] if rule_set else []) + [speaker, speaker, status, status, path_16k, path_16k]
         rows = self._rows(
             f"""SELECT {_CLIP_COLUMNS}, r.source, s.lang, v.status, v.reasons,
                        coalesce(g.text, a.text) AS text,
@@ -239,7 +240,7 @@ class VettingTables:
                 LEFT JOIN {verdict} v ON v.clip_id = c.clip_id
                 LEFT JOIN transcripts g ON g.clip_id = c.clip_id AND g.kind = 'given'
                 LEFT JOIN transcripts a ON a.clip_id = c.clip_id AND a.kind = 'asr'
-                WHERE (? IS NULL OR c.speaker = ?) AND (? IS NULL OR v.status = ?)
+                WHERE (? IS NULL OR c.speaker = ?) AND (? IS NULL OR v.status = ?) AND (? IS NULL OR c.path_16k = ?)
                 ORDER BY c.speaker, r.source, c.start_s""", params)
         return [ClipView(_clip(r), r["source"], r["lang"], r["status"], tuple(r["reasons"] or ()), r["text"], r["text_kind"])
                 for r in rows]
@@ -250,7 +251,8 @@ class VettingTables:
         return sorted(views, key=lambda v: (v.clip.speaker, v.clip.clip_id))
 
     def clip_by_path(self, path_16k: str) -> ClipView | None:
-        return next((v for v in self.clip_views() if v.clip.path_16k == path_16k), None)
+        views = self.clip_views(path_16k=path_16k)
+        return views[0] if views else None
 
     def enrolled_speakers(self) -> list[str]:
         """Speakers with at least one accepted clip."""
