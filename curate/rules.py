@@ -1,9 +1,13 @@
 """The versioned verdict rule set: clip metrics in, `accepted`/`rejected` with reason codes out.
 
 Clip rules need only the clip's own metrics. Two rules need the whole speaker: the speaking
-rate outlier test (IQR over the speaker's clips, as Emilia-Pipe does) and the speaker centroid
-(for `speaker_mismatch` and the centroid half of `multiple_speakers`). `SpeakerContext` holds
-those, computed once per speaker before any clip is judged.
+rate relative to the speaker's usual rate, and the speaker centroid (for `speaker_mismatch` and
+the centroid half of `multiple_speakers`). `SpeakerContext` holds those, computed once per
+speaker before any clip is judged.
+
+A clip keeps every reason that fired, most likely cause first (`primary_order`): two voices at
+once also make Whisper unsure and can make it hear another language, so the advice a person
+reads leads with the second voice, not with the language.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ DEFAULT_RULES = Path(__file__).with_name("rules.toml")
 
 # What to tell a person, per reason: (problem, fix).
 ADVICE = {
-    "noise": ("background noise", "record in a quiet room, away from fans and traffic, closer to the microphone"),
+    "noise": ("background noise or chatter", "record in a quiet room, away from other people talking, fans and traffic, closer to the microphone"),
     "music": ("background music", "re-record in a quiet room with music and TV off"),
     "reverb": ("echo or room reverb", "record in a smaller or furnished room (curtains, sofa, carpet), closer to the microphone"),
     "too_fast": ("speech too fast", "read at a relaxed, natural pace"),
@@ -46,7 +50,8 @@ ADVICE = {
     "multiple_speakers": ("a second voice", "record alone, one speaker per take"),
     "speaker_mismatch": ("a different person's voice", "check that these files belong to this speaker"),
     "wrong_language": ("speech in another language", "record in the speaker's enrolment language, or vet with --lang"),
-    "low_asr_confidence": ("unclear speech", "articulate clearly; check for mumbling, noise or a wrong language"),
+    "low_asr_confidence": ("speech the recogniser could not read (unsure, repeating or in the wrong script)",
+                           "articulate clearly, and check that --lang is the language spoken"),
     "transcript_mismatch": ("transcripts that do not match the audio", "correct the transcript file, or re-record the lines as written"),
 }
 
@@ -105,17 +110,33 @@ class RuleSet:
 class SpeakerContext:
     lang: str  # the expected language (resolved from the majority when vetting with 'auto')
     centroid: np.ndarray | None  # robust centroid of the speaker's clip embeddings
-    rate_range: tuple[float, float] | None  # IQR fence on speaking rate, None with too few clips
+    rate_range: tuple[float, float] | None  # the speaker's own normal rates; None with too few clips
 
 
-def rate_fence(rates: list[float], rules: RuleSet) -> tuple[float, float] | None:
-    rates = [r for r in rates if r is not None and np.isfinite(r)]
-    if len(rates) < rules.rate["min_clips_for_iqr"]:
+def usual_rate(rates: list[float]) -> float:
+    """The middle of the densest half of the rates (the shorth): a speaker's usual rate even when
+    up to half the clips were read too slowly or too fast, in either direction or both."""
+    r = np.sort(np.asarray(rates, float))
+    h = len(r) // 2 + 1
+    widths = r[h - 1 :] - r[: len(r) - h + 1]
+    start = int(np.argmin(widths))
+    return float(np.median(r[start : start + h]))
+
+
+def rate_fence(rates: list[float | None], rules: RuleSet) -> tuple[float, float] | None:
+    """The speaker's own range of articulation rates, from clips that no signal screen rejected.
+
+    A fixed share either side of the speaker's usual rate: sentence-to-sentence variation of a
+    steady reader is about +-20 % (measured), and a reading slowed to 0.7x or sped to 1.5x
+    falls outside. The fence is not widened by the spread of the clips themselves: slowed or
+    hurried clips in the set would widen it until it caught nothing (the previous IQR fence,
+    over every clip including noisy ones whose ASR lost words, did exactly that).
+    """
+    rates = [r for r in rates if r is not None and np.isfinite(r) and r > 0]
+    if len(rates) < rules.rate["min_clips_for_fence"]:
         return None
-    q1, med, q3 = np.percentile(rates, [25, 50, 75])
-    k = rules.rate["iqr_k"] * (q3 - q1)
-    w = rules.rate["min_fence"] * med
-    return float(min(q1 - k, med - w)), float(max(q3 + k, med + w))
+    usual = usual_rate(rates)
+    return usual * rules.rate["slow_ratio"], usual * rules.rate["fast_ratio"]
 
 
 def _below(m: dict, key: str, limit: float) -> bool:
@@ -128,8 +149,32 @@ def _above(m: dict, key: str, limit: float) -> bool:
     return v is not None and v > limit
 
 
+# Most likely cause first. Defects of the recording explain what the recogniser and the speaker
+# encoder then report (low confidence, another language, a wrong transcript, another speaker,
+# an odd rate from misheard syllables), so they lead.
+PRIMARY_ORDER = (
+    "silence", "too_short", "too_long", "clipping", "multiple_speakers", "music", "noise", "low_bandwidth", "reverb",
+    "too_quiet", "speaker_mismatch", "too_fast", "too_slow", "wrong_language", "transcript_mismatch", "low_asr_confidence",
+)
+SCENE_REASON = {"overlap": "multiple_speakers", "babble": "noise", "music": "music", "noise": "noise"}
+
+
+def primary_order(reasons: set[str], m: dict) -> list[str]:
+    """Every reason, most likely cause first. Among the defects of the recording, the scene the
+    classifier is surest of leads (babble is `noise` before any `multiple_speakers` from the
+    embeddings; two voices lead over the low DNSMOS background score they cause)."""
+    order = list(PRIMARY_ORDER)
+    scenes = {k: m.get(f"scene_{k}") or 0.0 for k in SCENE_REASON}
+    for scene, _ in sorted(scenes.items(), key=lambda kv: kv[1]):  # surest scene ends up first
+        reason = SCENE_REASON[scene]
+        if reason in reasons and scenes[scene] >= 0.5:
+            order.remove(reason)
+            order.insert(order.index("clipping") + 1, reason)
+    return [x for x in order if x in reasons]
+
+
 def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ctx: SpeakerContext, rules: RuleSet) -> list[str]:
-    """Reason codes for one clip, in the fixed vocabulary's order. Empty means accepted."""
+    """Reason codes for one clip, most likely cause first (`primary_order`). Empty means accepted."""
     c = rules.clip
     r: set[str] = set()
     if _below(m, "duration_s", c["min_duration_s"]):
@@ -144,24 +189,29 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         r.add("clipping")
     if _below(m, "bandwidth_hz", c["min_bandwidth_hz"]):
         r.add("low_bandwidth")
-    music = m.get("music_prob") or 0.0
-    low_bak = _below(m, "dnsmos_bak", c["min_dnsmos_bak"])
-    if music >= c["music_prob"] or (music >= c["music_prob_weak"] and low_bak):
+    scene = {k: m.get(f"scene_{k}") or 0.0 for k in SCENE_REASON}
+    # Music needs music's own evidence: the scene classifier, or YAMNet's music score held over
+    # the clip where the classifier does not put two voices or a crowd ahead of it. YAMNet's
+    # single-patch maximum alone reads 0.3-0.8 on voices mixed together.
+    if scene["music"] >= c["scene_music"] or (
+            _above(m, "music_mean", c["music_mean"]) and scene["music"] >= max(scene["overlap"], scene["babble"])):
         r.add("music")
-    if _below(m, "snr_db", c["min_snr_db"]) or (low_bak and "music" not in r):
+    low_bak = _below(m, "dnsmos_bak", c["min_dnsmos_bak"])
+    if (_below(m, "snr_db", c["min_snr_db"]) or (low_bak and "music" not in r)
+            or scene["babble"] >= c["scene_babble"] or scene["noise"] >= c["scene_noise"]):
         r.add("noise")
     if _above(m, "rt60_s", c["max_rt60_s"]):
         r.add("reverb")
-    if (_below(m, "spk_consistency", c["min_spk_consistency"]) or _above(m, "spk_split_gap", c["max_spk_split_gap"])
-            or _above(m, "overlap_s", c["max_overlap_s"])):
+    if (scene["overlap"] >= c["scene_overlap"] or _below(m, "spk_consistency", c["min_spk_consistency"])
+            or _above(m, "spk_split_gap", c["max_spk_split_gap"]) or _above(m, "overlap_s", c["max_overlap_s"])):
         r.add("multiple_speakers")
     # Noise, music, echo, clipping and band limits move a voice's embedding as much as a change
     # of speaker does (measured: 0.56-0.77 to the centroid); under them the voice can't be judged.
-    degraded = r & {"noise", "music", "reverb", "clipping", "low_bandwidth"}
+    degraded = r & {"noise", "music", "reverb", "clipping", "low_bandwidth", "multiple_speakers"}
     if _below(m, "spk_centroid_cos", c["min_centroid_cos"]) and not degraded:
         r.add("speaker_mismatch")
-    rate = m.get("speech_rate")
-    if rate is not None and "silence" not in r:
+    rate = rate_of(m)
+    if rate is not None and not (r & {"silence", "noise", "music", "multiple_speakers"}):
         lo, hi = rules.rate_bounds(ctx.lang)
         if ctx.rate_range:
             lo, hi = max(lo, ctx.rate_range[0]), min(hi, ctx.rate_range[1])
@@ -172,25 +222,38 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
     if lang_detected and lang_detected != ctx.lang and (lang_prob or 0.0) >= c["min_language_prob"]:
         r.add("wrong_language")
     no_words = m.get("asr_words") == 0 and (m.get("speech_s") or 0.0) >= c["min_speech_s"]
-    if _below(m, "asr_avg_logprob", c["min_avg_logprob"]) or no_words:
+    if (_below(m, "asr_avg_logprob", c["min_avg_logprob"]) or no_words
+            or _below(m, "asr_script_share", c["min_script_share"]) or _above(m, "asr_repetition", c["max_repetition"])):
         r.add("low_asr_confidence")
     if _above(m, "transcript_cer", c["max_transcript_cer"]):
         r.add("transcript_mismatch")
-    return [x for x in REASONS if x in r]
+    return primary_order(r, m)
+
+
+def rate_of(m: dict) -> float | None:
+    """Articulation rate (syllables per second of articulated speech) where measured; the older
+    speaking rate over VAD speech time otherwise (stores screened before articulation time).
+    None where the recogniser's words span much less than the articulated speech: it missed a
+    sentence, and the syllables it did hear say nothing about the rate."""
+    rate = m.get("articulation_rate")
+    span, spoken = m.get("asr_span_s"), m.get("articulation_s")
+    if rate is not None and span is not None and spoken and span < 0.8 * spoken:
+        return None
+    return rate if rate is not None else m.get("speech_rate")
 
 
 def enrolment(clips: list[dict], rules: RuleSet) -> dict:
     """Per-speaker verdict: `ready` with enough accepted audio, else `insufficient` with advice.
 
-    `clips` rows need `duration_s`, `status` and `reasons`.
+    `clips` rows need `duration_s`, `status` and `reasons` (most likely cause first).
     """
     accepted = sum(c["duration_s"] for c in clips if c["status"] == "accepted")
     rejected = sum(c["duration_s"] for c in clips if c["status"] == "rejected")
     goal = float(rules.enrolment["min_accepted_s"])
     by_reason: dict[str, list[float]] = {}
     for c in clips:
-        for reason in c["reasons"]:
-            by_reason.setdefault(reason, []).append(c["duration_s"])
+        if c["reasons"]:  # advice follows each clip's most likely cause (reasons come ordered)
+            by_reason.setdefault(c["reasons"][0], []).append(c["duration_s"])
     advice = []
     if accepted < goal:
         missing = goal - accepted

@@ -9,9 +9,12 @@ import logging
 
 from clonebench import audio
 from clonebench.syllables import count_syllables
+from clonebench.text_checks import repetition, script_share
 from instruments.asr import Transcriber
 from instruments.dnsmos import DNSMOS
 from instruments.dnsmos import PRODUCER as DNSMOS_PRODUCER
+from instruments.scenes import PRODUCER as SCENES_PRODUCER
+from instruments.scenes import SceneClassifier
 from instruments.vad import FRAME_S, SileroVAD, speech_mask
 from instruments.vad import PRODUCER as VAD_PRODUCER
 from instruments.yamnet import PRODUCER as YAMNET_PRODUCER
@@ -23,7 +26,7 @@ from . import acoustics
 log = logging.getLogger(__name__)
 
 SIGNAL_STAGE = "signal"
-SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER])
+SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER, SCENES_PRODUCER])
 ASR_STAGE = "asr"
 ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
 OVERLAP_STAGE = "overlap"
@@ -36,12 +39,13 @@ def embed_stage(encoder_name: str) -> str:
 
 
 class SignalScreens:
-    """VAD, SNR, loudness, bandwidth, reverb, DNSMOS and YAMNet."""
+    """VAD, SNR, loudness, bandwidth, reverb, DNSMOS, YAMNet and the scene classifier."""
 
     def __init__(self) -> None:
         self.vad = SileroVAD()
         self.dnsmos = DNSMOS()
         self.yamnet = YAMNet()
+        self.scenes = SceneClassifier()
 
     def run(self, store: Store, clip: Clip) -> None:
         x16, _ = audio.read_wav(clip.path_16k)
@@ -49,7 +53,9 @@ class SignalScreens:
         speech = speech_mask(self.vad.probabilities(x16))
         values = acoustics.measure(x16, x32, speech, FRAME_S)
         values.update(self.dnsmos.score(x16))
-        values.update(self.yamnet.screen(x16))
+        probs, embeddings = self.yamnet.run(x16)
+        values.update(self.yamnet.screen(probs))
+        values.update(self.scenes.probabilities(embeddings))
         with store.transaction():
             store.put_metrics(clip.clip_id, values, SIGNAL_PRODUCER)
             store.mark_done(clip.clip_id, SIGNAL_STAGE, SIGNAL_PRODUCER)
@@ -98,11 +104,17 @@ def run_asr(store: Store, transcriber: Transcriber, clips: list[Clip], lang: str
             store.put_asr(Transcript(cid, "asr", tr.text, tr.language, tr.language_prob, tr.lid_scope, tr.avg_logprob, producer),
                           [Word(cid, i, w.word, w.start_s, w.end_s, w.probability) for i, w in enumerate(tr.words)])
             speech_s = speech[cid].get("speech_s") or 0.0
-            syllables = count_syllables(tr.text, tr.language if lang == "auto" and tr.language else lang)
+            articulation = speech[cid].get("articulation_s") or 0.0
+            spoken = tr.language if lang == "auto" and tr.language else lang
+            syllables = count_syllables(tr.text, spoken)
             store.put_metrics(cid, {
                 "asr_avg_logprob": tr.avg_logprob,
                 "asr_words": float(len(tr.words)),
                 "syllables": float(syllables),
                 "speech_rate": syllables / speech_s if speech_s >= 0.5 and syllables else None,
+                "articulation_rate": syllables / articulation if articulation >= 0.5 and syllables else None,
+                "asr_script_share": script_share(tr.text, spoken),
+                "asr_repetition": repetition(tr.text, spoken),
+                "asr_span_s": tr.words[-1].end_s - tr.words[0].start_s if tr.words else 0.0,
             }, producer)
             store.mark_done(cid, ASR_STAGE, producer)

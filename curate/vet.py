@@ -24,7 +24,7 @@ from store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
 from .ingest import IngestOptions, ingest
-from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence
+from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, rate_of
 from .slicer import SliceConfig
 
 log = logging.getLogger(__name__)
@@ -220,8 +220,7 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
 
     usable = [embeds[i] for i in ids if i in embeds]
     centroid = speaker_centroid(usable, robust=True) if len(usable) >= rules.clip["min_clips_for_centroid"] else None
-    fence = rate_fence([metrics[i].get("speech_rate") for i in ids], rules)
-    ctx = SpeakerContext(expected, centroid, fence)
+    ctx = SpeakerContext(expected, centroid, None)
 
     derived: dict[str, dict] = {i: {"spk_consistency": split_consistency(partials[i])} if i in partials else {}
                                 for i in ids}
@@ -238,14 +237,20 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
         if g.alignment_score is not None:
             derived[i]["transcript_alignment"] = g.alignment_score
 
-    verdicts = []
-    for c in clips:
-        i = c.clip_id
-        m = {**metrics[i], **derived[i]}
-        a = asr.get(i)
-        lang_prob = a.language_prob if a and a.lid_scope != "forced" else None
-        reasons = clip_reasons(m, a.language if a else None, lang_prob, ctx, rules)
-        verdicts.append(Verdict(i, rules.version, "rejected" if reasons else "accepted", tuple(reasons)))
+    def judge(ctx: SpeakerContext) -> dict[str, list[str]]:
+        out = {}
+        for c in clips:
+            i = c.clip_id
+            a = asr.get(i)
+            lang_prob = a.language_prob if a and a.lid_scope != "forced" else None
+            out[i] = clip_reasons({**metrics[i], **derived[i]}, a.language if a else None, lang_prob, ctx, rules)
+        return out
+
+    # The speaker's own rate comes from the clips nothing but their rate could reject.
+    first = judge(ctx)
+    fence = rate_fence([rate_of(metrics[i]) for i in ids if set(first[i]) <= {"too_fast", "too_slow"}], rules)
+    ctx = SpeakerContext(expected, centroid, fence)
+    verdicts = [Verdict(i, rules.version, "rejected" if r else "accepted", tuple(r)) for i, r in judge(ctx).items()]
     rows = [{"duration_s": c.duration_s, "status": v.status, "reasons": v.reasons} for c, v in zip(clips, verdicts)]
     enrol = enrolment(rows, rules)
     accepted = [embeds[v.clip_id] for v in verdicts if v.status == "accepted" and v.clip_id in embeds]

@@ -26,6 +26,11 @@ from clonebench import registry
 SR = 16000
 GAP_S = 0.6
 PACK_S = 28.0
+# Decoding is bounded, so audio Whisper cannot read costs about what readable audio does: at most
+# one temperature fallback (Whisper's default tries six), and at most this many tokens per second
+# of audio (fast read speech needs under 8, word timestamps included).
+TEMPERATURES = (0.0, 0.4)
+MAX_TOKENS_PER_S = 12
 
 
 @dataclass
@@ -150,6 +155,7 @@ class FasterWhisper(Transcriber):
         segments, info = self.model(model_name_for(lang)).transcribe(
             audio, language=whisper_language(lang), beam_size=self.beam_size,
             word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+            temperature=list(TEMPERATURES), max_new_tokens=min(440, 16 + int(MAX_TOKENS_PER_S * len(audio) / SR)),
         )
         words = [Word(w.word, w.start, w.end, float(w.probability)) for s in segments for w in (s.words or [])]
         return Decoded(words, info.language, float(info.language_probability))
