@@ -145,7 +145,7 @@ class FasterWhisper(Transcriber):
         return self._models[name]
 
     def producer(self, lang: str) -> str:
-        return f"faster-whisper:{model_name_for(lang)}:int8:beam{self.beam_size}"
+        return f"faster-whisper:{model_name_for(lang)}:int8:beam{self.beam_size}:bounded"
 
     def detect_language(self, x: np.ndarray) -> tuple[str, float]:
         lang, prob, _ = self.model("whisper-base").detect_language(x)
