@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from testing import corpus, degrade
+from testing import corpus, degrade, mixtures
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 SR = 16000
@@ -56,7 +56,7 @@ def write(path: Path, x: np.ndarray, sr: int = SR, **kw) -> Path:
 
 @pytest.fixture(scope="session")
 def defect_set(tmp_path_factory, en_utterances) -> dict:
-    """10 clean clips and one clip per defect, all one speaker; vetted once for all tests."""
+    """10 clean clips and one file per defect, all one speaker; vetted once for all tests."""
     root = tmp_path_factory.mktemp("defects")
     clips = en_utterances
     files = {}
@@ -72,6 +72,10 @@ def defect_set(tmp_path_factory, en_utterances) -> dict:
         "clipping": degrade.hard_clip(clips[14], 14.0),
         "bandwidth": degrade.telephone_band(clips[15], SR),
         "two_voices": np.concatenate([clips[16], voice2]),  # a turn with no pause: one clip, two voices
+        "overlap": mixtures.make(mixtures.TUNE, "overlap", 0).audio,  # a second voice at 0 dB, the whole clip
+        "babble": mixtures.make(mixtures.TUNE, "babble", 3).audio,  # six talkers 3 dB under the voice
+        "slow": mixtures.make(mixtures.TUNE, "slow", 1).audio,  # read at 0.55x
+        "unintelligible": clips[18][::-1].copy(),  # speech played backwards: no language at all
     }
     for name, x in defects.items():
         files[name] = write(root / "audio" / f"defect_{name}.wav", x)

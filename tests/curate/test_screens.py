@@ -27,11 +27,40 @@ def test_clean_speech_is_accepted(defect_set):
     ("defect_fast", "too_fast"),
     ("defect_clipping", "clipping"),
     ("defect_bandwidth", "low_bandwidth"),
+    ("defect_overlap", "multiple_speakers"),
+    ("defect_babble", "noise"),
+    ("defect_slow", "too_slow"),
 ])
 def test_defect_gets_its_reason(defect_set, stem, reason):
     clips = defect_set["by_source"][stem]
     assert all(c["status"] == "rejected" for c in clips)
     assert reason in reasons_of(defect_set, stem)
+
+
+@pytest.mark.parametrize("stem,reason", [
+    ("defect_overlap", "multiple_speakers"), ("defect_babble", "noise"), ("defect_slow", "too_slow"),
+    ("defect_music", "music"),
+])
+def test_the_right_reason_leads(defect_set, stem, reason):
+    """Two voices also make Whisper unsure; the advice must lead with the second voice."""
+    for c in defect_set["by_source"][stem]:
+        assert c["reasons"][0] == reason, c["reasons"]
+
+
+def test_voices_alone_are_never_music(defect_set):
+    """YAMNet's music score rises on mixed voices; music needs music's own evidence."""
+    for stem in ("defect_overlap", "defect_babble", "defect_two_voices", "defect_slow", "defect_fast", "defect_unintelligible"):
+        assert "music" not in reasons_of(defect_set, stem), stem
+
+
+def test_unintelligible_speech_is_not_accepted_and_decoding_is_bounded(defect_set):
+    clips = defect_set["by_source"]["defect_unintelligible"]
+    assert clips and all(c["status"] == "rejected" for c in clips)
+    assert "low_asr_confidence" in reasons_of(defect_set, "defect_unintelligible")
+    from instruments.asr import MAX_TOKENS_PER_S
+
+    for c in clips:  # whatever Whisper makes of it, its length is bounded by the audio's
+        assert len(c["text"].split()) <= MAX_TOKENS_PER_S * (c["end_s"] - c["start_s"]) + 16
 
 
 def test_two_voices_in_one_clip(defect_set):
@@ -55,7 +84,9 @@ def test_json_document_shape(defect_set):
     assert doc["enrollment"]["status"] in ("ready", "insufficient")
     clip = doc["clips"][0]
     assert set(clip) >= {"source", "start_s", "end_s", "status", "reasons", "metrics", "text"}
-    for key in ("snr_db", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "music_prob", "rt60_s", "speech_rate",
+    for key in ("snr_db", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "music_prob", "music_mean", "scene_clean",
+                "scene_overlap", "scene_babble", "scene_music", "scene_noise", "articulation_rate", "asr_script_share",
+                "asr_repetition", "rt60_s", "speech_rate",
                 "clip_ratio", "bandwidth_hz", "loudness_lufs", "silence_ratio", "duration_s", "spk_consistency",
                 "asr_avg_logprob"):
         assert key in clip["metrics"], key

@@ -7,8 +7,9 @@ from clonebench import registry
 from clonebench.audio import decode
 from clonebench.errors import ModelError
 from clonebench.syllables import count_syllables
+from clonebench.text_checks import repetition, script_share
 from clonebench.textnorm import error_rates
-from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment
+from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, usual_rate
 from curate.slicer import SliceConfig, slice_audio
 
 SR = 16000
@@ -79,7 +80,7 @@ def test_rules_give_every_reason_code():
     cases = {
         "too_short": dict(duration_s=1.0), "too_long": dict(duration_s=20.0), "silence": dict(silence_ratio=0.9),
         "too_quiet": dict(loudness_lufs=-50), "clipping": dict(clip_ratio=0.01), "low_bandwidth": dict(bandwidth_hz=3800),
-        "music": dict(music_prob=0.9), "noise": dict(snr_db=3), "reverb": dict(rt60_s=0.8),
+        "music": dict(scene_music=0.9), "noise": dict(snr_db=3), "reverb": dict(rt60_s=0.8),
         "multiple_speakers": dict(spk_consistency=0.5), "speaker_mismatch": dict(spk_centroid_cos=0.6),
         "too_fast": dict(speech_rate=9.0), "too_slow": dict(speech_rate=1.0),
         "low_asr_confidence": dict(asr_avg_logprob=-1.5), "transcript_mismatch": dict(transcript_cer=0.6),
@@ -87,6 +88,62 @@ def test_rules_give_every_reason_code():
     for reason, change in cases.items():
         assert reason in clip_reasons({**good, **change}, "en", None, ctx, rules), reason
     assert clip_reasons(good, "fr", 0.9, ctx, rules) == ["wrong_language"]
+
+
+def test_music_needs_music_evidence_and_scenes_name_their_reason():
+    rules = RuleSet.load()
+    ctx = SpeakerContext("en", None, None)
+    good = dict(duration_s=5, speech_s=4.5, dnsmos_bak=3.9, snr_db=40, articulation_rate=4.5, asr_avg_logprob=-0.1, asr_words=10)
+    # YAMNet's single-patch music maximum on two voices is not music; the classifier decides
+    assert clip_reasons({**good, "music_prob": 0.7, "scene_overlap": 0.9}, "en", None, ctx, rules) == ["multiple_speakers"]
+    assert clip_reasons({**good, "music_mean": 0.5, "scene_babble": 0.8, "scene_music": 0.1}, "en", None, ctx, rules) == ["noise"]
+    assert clip_reasons({**good, "music_mean": 0.5, "scene_music": 0.3}, "en", None, ctx, rules) == ["music"]
+    assert clip_reasons({**good, "scene_noise": 0.7}, "en", None, ctx, rules) == ["noise"]
+
+
+def test_most_likely_cause_leads_and_advice_follows_it():
+    rules = RuleSet.load()
+    ctx = SpeakerContext("en", None, None)
+    # two voices make Whisper unsure and hear French, and lower DNSMOS's background score
+    m = dict(duration_s=5, speech_s=4.5, snr_db=40, dnsmos_bak=2.0, scene_overlap=0.9, asr_avg_logprob=-1.2, asr_words=8)
+    reasons = clip_reasons(m, "fr", 0.9, ctx, rules)
+    assert reasons[0] == "multiple_speakers" and {"noise", "wrong_language", "low_asr_confidence"} <= set(reasons)
+    # a crowd: noise leads even when the speaker embeddings also split
+    reasons = clip_reasons({**m, "scene_overlap": 0.1, "scene_babble": 0.8, "spk_consistency": 0.4}, "en", None, ctx, rules)
+    assert reasons[:2] == ["noise", "multiple_speakers"]
+    e = enrolment([{"duration_s": 6.0, "status": "rejected", "reasons": ["multiple_speakers", "wrong_language"]}] * 3, rules)
+    assert e["advice"][1].startswith("a second voice in 3 clips (18 s)")
+    assert not any("language" in a for a in e["advice"])
+
+
+def test_rate_is_judged_against_the_speakers_usual_rate():
+    rules = RuleSet.load()
+    clean = [4.5, 3.6, 5.2, 4.4, 4.7, 4.1, 4.9, 4.3, 5.0, 4.6]
+    slowed, hurried = [2.3, 2.5, 2.4, 2.6], [7.0, 7.4]
+    assert abs(usual_rate(clean + slowed + hurried) - usual_rate(clean)) < 0.2
+    lo, hi = rate_fence(clean + slowed + hurried, rules)
+    assert 3.0 < lo < 3.5 and 5.6 < hi < 6.2
+    ctx = SpeakerContext("en", None, (lo, hi))
+    m = dict(duration_s=5, speech_s=4.5, snr_db=40, asr_avg_logprob=-0.1, asr_words=10, articulation_s=4.0)
+    # 0.65x of 4.5 is inside the absolute bounds (2.5-8) but not this speaker's rate
+    assert clip_reasons({**m, "articulation_rate": 2.9, "asr_span_s": 4.5}, "en", None, ctx, rules) == ["too_slow"]
+    assert clip_reasons({**m, "articulation_rate": 4.4, "asr_span_s": 4.5}, "en", None, ctx, rules) == []
+    # the recogniser heard only half the speech: its syllables say nothing about the rate
+    assert clip_reasons({**m, "articulation_rate": 2.9, "asr_span_s": 2.0}, "en", None, ctx, rules) == []
+    assert rate_fence(clean[:5], rules) is None  # too few clips: absolute bounds only
+
+
+def test_transcripts_that_cannot_be_right():
+    assert script_share("2 - 3 - 3 - 5 - 4", "zh") == 0.0
+    assert script_share("ni hao ma", "zh") == 0.0 and script_share("你好吗", "zh") == 1.0
+    assert script_share("Press 1 for sales.", "en") > 0.9 and script_share("...", "en") is None
+    assert repetition("云 4 云 4 云 4 云 4 云 4", "zh") > 0.6
+    assert repetition("Please enter your password followed by the pound key.", "en") == 0.0
+    rules = RuleSet.load()
+    ctx = SpeakerContext("zh", None, None)
+    m = dict(duration_s=5, speech_s=4.5, snr_db=40, asr_avg_logprob=-0.1, asr_words=10)
+    assert clip_reasons({**m, "asr_script_share": 0.0}, None, None, ctx, rules) == ["low_asr_confidence"]
+    assert clip_reasons({**m, "asr_repetition": 0.8}, None, None, ctx, rules) == ["low_asr_confidence"]
 
 
 def test_enrolment_advice_names_counts_and_fixes():
