@@ -24,15 +24,17 @@ DISTRIBUTIONS = [
     ("snr_db", "SNR (dB)", ["min_snr_db"]),
     ("dnsmos_bak", "DNSMOS BAK", ["min_dnsmos_bak"]),
     ("dnsmos_ovrl", "DNSMOS OVRL", []),
-    ("music_prob", "music probability", ["music_prob"]),
+    ("scene_music", "music (scene classifier)", ["scene_music"]),
+    ("scene_overlap", "two voices at once (scene classifier)", ["scene_overlap"]),
+    ("scene_babble", "crowd behind the voice (scene classifier)", ["scene_babble"]),
     ("rt60_s", "reverb RT60 (s)", ["max_rt60_s"]),
-    ("speech_rate", "speaking rate (syll/s)", ["rate"]),
+    ("rate", "speaking rate (syll/s)", ["rate"]),
     ("loudness_lufs", "loudness (LUFS)", ["min_loudness_lufs"]),
     ("bandwidth_hz", "bandwidth (Hz)", ["min_bandwidth_hz"]),
     ("spk_centroid_cos", "cosine to speaker centroid", ["min_centroid_cos"]),
 ]
-TABLE_METRICS = [("duration_s", "dur s"), ("snr_db", "SNR"), ("dnsmos_ovrl", "OVRL"), ("music_prob", "music"),
-                 ("rt60_s", "RT60"), ("speech_rate", "rate"), ("spk_centroid_cos", "spk cos")]
+TABLE_METRICS = [("duration_s", "dur s"), ("snr_db", "SNR"), ("scene_overlap", "2 voices"), ("scene_music", "music"),
+                 ("rt60_s", "RT60"), ("rate", "rate"), ("spk_centroid_cos", "spk cos")]
 FOREIGN = {"speaker_mismatch", "multiple_speakers"}
 
 
@@ -41,7 +43,7 @@ def default_out(db: Path, name: str) -> Path:
 
 
 def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio: bool = False) -> Path:
-    from curate.rules import ADVICE, RuleSet
+    from curate.rules import ADVICE, RuleSet, rate_of
     from instruments.speakers import ENCODER
 
     out = Path(out) if out else default_out(db, speaker)
@@ -66,6 +68,7 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
     for v in views:
         c = v.clip
         m = {**metrics[c.clip_id], "duration_s": c.duration_s}
+        m["rate"] = rate_of(m)  # the rate the verdict judged: articulation rate, or the older speaking rate
         given = texts.get((c.clip_id, GIVEN))
         asr = texts[(c.clip_id, ASR)].text if (c.clip_id, ASR) in texts else ""
         rows.append({
@@ -114,7 +117,7 @@ def _thresholds(rules, keys: list[str], lang: str) -> list[float]:
     for k in keys:
         if k == "rate":
             out += list(rules.rate_bounds(lang))
-        else:
+        elif k in rules.clip:  # a rule set stored by an older release may lack newer thresholds
             out.append(float(rules.clip[k]))
     return out
 

@@ -123,7 +123,7 @@ def test_dataset_report(hostile_store):
         link = d.find_element(By.CSS_SELECTOR, "#speakers a").get_attribute("href")
         assert link.endswith("/reports/mallory.html")              # the speaker report's default place
         reasons = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in d.find_elements(By.CSS_SELECTOR, "#reasons tbody tr")]
-        assert reasons == [["noise", "background noise", "3", "1"]]
+        assert reasons == [["noise", "background noise or chatter", "3", "1"]]
         assert d.find_elements(By.CSS_SELECTOR, "#reasons-chart svg")
     finally:
         d.quit()
