@@ -141,6 +141,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3, help="requests each client sends, one after another")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--max-batch", default="16,1", help="server --max-batch values to run, one server each (1: batching off)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     db = args.db or make_store(tmp)
@@ -152,7 +153,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch threads; preset {args.preset}, "
           f"random weights; {args.requests} streaming requests per client of {len(TEXT)} characters (2 sentences)")
     print(f"{'max-batch':>9} {'clients':>7} {'req/s':>7} {'audio s/s':>9} {'p50 s':>7} {'p95 s':>7} {'TTFA p50':>8} {'peak RSS MB':>11}")
-    for max_batch in (16, 1):
+    for max_batch in (int(b) for b in args.max_batch.split(",")):
         for r in run_mode(model, db, max_batch, levels, args.requests, args.threads):
             print(f"{r['batch']:>9} {r['concurrency']:>7} {r['req_s']:>7.2f} {r['audio_s_per_s']:>9.2f} {r['p50']:>7.2f} "
                   f"{r['p95']:>7.2f} {r['ttfa_p50']:>8.2f} {r['rss_mb']:>11.0f}", flush=True)

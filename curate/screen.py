@@ -26,7 +26,13 @@ from . import acoustics
 log = logging.getLogger(__name__)
 
 SIGNAL_STAGE = "signal"
-SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, DNSMOS_PRODUCER, YAMNET_PRODUCER, SCENES_PRODUCER])
+# DNSMOS is the dearest screen (0.2 s per 9 s window) and only adds to what the blind SNR and the
+# scene classifier already see where the background is audible: it runs on clips whose SNR reads
+# under this. Above it, every clip measured read DNSMOS BAK >= 2.5 (the noise threshold) except
+# two voices at once, which the scene classifier calls (benchmarks/RESULTS.md).
+DNSMOS_BELOW_SNR_DB = 35.0
+SIGNAL_PRODUCER = " + ".join([VAD_PRODUCER, acoustics.PRODUCER, f"{DNSMOS_PRODUCER} under {DNSMOS_BELOW_SNR_DB:g} dB",
+                              YAMNET_PRODUCER, SCENES_PRODUCER])
 ASR_STAGE = "asr"
 ASR_BATCH_S = 120.0  # audio per ASR commit: several packed windows, small enough to lose little on a kill
 OVERLAP_STAGE = "overlap"
@@ -52,7 +58,8 @@ class SignalScreens:
         x32, _ = audio.read_wav(clip.path_32k)
         speech = speech_mask(self.vad.probabilities(x16))
         values = acoustics.measure(x16, x32, speech, FRAME_S)
-        values.update(self.dnsmos.score(x16))
+        if values["snr_db"] < DNSMOS_BELOW_SNR_DB:
+            values.update(self.dnsmos.score(x16))
         probs, embeddings = self.yamnet.run(x16)
         values.update(self.yamnet.screen(probs))
         values.update(self.scenes.probabilities(embeddings))

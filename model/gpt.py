@@ -20,6 +20,7 @@ from .config import GPTConfig
 
 MIN_TOKENS = 11      # EOS is masked for the first steps (about 0.4 s of audio)
 MAX_TOKENS = 1500    # hard cap: 60 s at 25 tokens/s
+CACHE_STEP = 128     # generated positions a KV cache first holds room for (it doubles as needed)
 
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -117,17 +118,34 @@ class _Stack(nn.Module):
 
 
 class KVCache:
-    """Preallocated keys/values for every layer; `append` writes in place and returns the filled view."""
+    """Keys/values for every layer, written in place; `append` returns the filled view.
 
-    def __init__(self, n_layer: int, batch: int, heads: int, head_dim: int, capacity: int, device, dtype):
+    It starts at `capacity` positions and doubles when full (up to `limit`), rather than holding
+    room for every item's token cap from the start: caps are generous (a quarter of a normal
+    reading rate), so a full-size cache for a batch of 16 v2 sentences held about 1 GB that
+    decoding never reached."""
+
+    def __init__(self, n_layer: int, batch: int, heads: int, head_dim: int, capacity: int, device, dtype,
+                 limit: int | None = None):
         shape = (n_layer, batch, heads, capacity, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.limit = max(capacity, limit or capacity)
         self.length = 0
         self._pending = 0
 
+    def _grow(self, needed: int) -> None:
+        size = min(self.limit, max(needed, 2 * self.k.shape[3]))
+        for name in ("k", "v"):
+            old = getattr(self, name)
+            new = old.new_zeros(*old.shape[:3], size, old.shape[4])
+            new[:, :, :, :self.length] = old[:, :, :, :self.length]
+            setattr(self, name, new)
+
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         start, n = self.length, k.shape[2]
+        if start + n > self.k.shape[3]:
+            self._grow(start + n)
         self.k[layer, :, :, start:start + n] = k
         self.v[layer, :, :, start:start + n] = v
         self._pending = n
@@ -309,8 +327,9 @@ class Text2Semantic(nn.Module):
 
         cache = None
         if use_cache:
-            cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head,
-                            n_text + n_prompt + max_tokens + 1, device, xy.dtype)
+            full = n_text + n_prompt + max_tokens + 1
+            cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head, min(full, n_text + n_prompt + CACHE_STEP),
+                            device, xy.dtype, limit=full)
         h = self._run(xy, mask(xy.shape[1]), cache)
         finished = torch.zeros(b, dtype=torch.bool, device=device)
         lengths = caps.clone()

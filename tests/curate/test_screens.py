@@ -5,6 +5,7 @@ import duckdb
 import pytest
 
 from curate.rules import REASONS
+from curate.screen import DNSMOS_BELOW_SNR_DB
 
 
 def reasons_of(defect_set, stem):
@@ -84,13 +85,18 @@ def test_json_document_shape(defect_set):
     assert doc["enrollment"]["status"] in ("ready", "insufficient")
     clip = doc["clips"][0]
     assert set(clip) >= {"source", "start_s", "end_s", "status", "reasons", "metrics", "text"}
-    for key in ("snr_db", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "music_prob", "music_mean", "scene_clean",
+    for key in ("snr_db", "music_prob", "music_mean", "scene_clean",
                 "scene_overlap", "scene_babble", "scene_music", "scene_noise", "articulation_rate", "asr_script_share",
                 "asr_repetition", "rt60_s", "speech_rate",
                 "clip_ratio", "bandwidth_hz", "loudness_lufs", "silence_ratio", "duration_s", "spk_consistency",
                 "asr_avg_logprob"):
         assert key in clip["metrics"], key
     assert doc["errors"] == []
+    # DNSMOS runs where the background is audible, and only there
+    for c in doc["clips"]:
+        has_dnsmos = {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"} <= set(c["metrics"])
+        assert has_dnsmos == (c["metrics"]["snr_db"] < DNSMOS_BELOW_SNR_DB), c["metrics"]
+    assert all("dnsmos_bak" in c["metrics"] for c in defect_set["by_source"]["defect_noise"])
 
 
 def test_enrolment_totals_match_clips(defect_set):

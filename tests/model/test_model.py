@@ -176,6 +176,15 @@ def test_kv_cache_matches_full_recomputation_and_batching(tiny):
     cached = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80)
     full = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80, use_cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, full))
+    import model.gpt as gpt_module
+
+    step = gpt_module.CACHE_STEP
+    try:  # a cache that starts small and grows several times while decoding gives the same tokens
+        gpt_module.CACHE_STEP = 3
+        grown = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80)
+    finally:
+        gpt_module.CACHE_STEP = step
+    assert all(torch.equal(a, b) for a, b in zip(grown, full)) and max(len(t) for t in grown) > 12
     assert all(len(t) > 11 for t in cached)                       # EOS is not allowed in the first steps
     greedy = SamplingParams(top_k=1)
     together = gpt.generate(phones, bert, prompt, greedy, max_tokens=40)
