@@ -70,14 +70,14 @@ class RuleSet:
         raw = path.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
         version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
-        clip = data["clip"]
+        clip, rate = data["clip"], data["rate"]
         if path != DEFAULT_RULES:  # a rule file copied from an older release lacks newer thresholds
             builtin = tomllib.loads(DEFAULT_RULES.read_text(encoding="utf-8"))
-            missing = sorted(set(builtin["clip"]) - set(clip))
+            missing = sorted(set(builtin["clip"]) - set(clip)) + sorted(set(builtin["rate"]) - set(rate))
             if missing:
                 log.warning("%s has no %s: using the built-in value%s", path, ", ".join(missing), "s" * (len(missing) > 1))
-                clip = {**builtin["clip"], **clip}
-        return cls(version, clip, data["rate"], data["enrolment"], data.get("speaker", {}))
+                clip, rate = {**builtin["clip"], **clip}, {**builtin["rate"], **rate}
+        return cls(version, clip, rate, data["enrolment"], data.get("speaker", {}))
 
     def thresholds(self) -> dict:
         """Every threshold, as the store keeps it (`rule_sets`)."""

@@ -184,3 +184,20 @@ def test_word_times_are_clamped_to_their_clip():
              Word("early", 5.8, 6.2, 0.9)]
     out = _clip_transcript(words, 6.0, 11.0, Decoded(words, "en", None), "en").words
     assert [(w.start_s, w.end_s) for w in out] == [(4.9, 5.0), (1.0, 1.5), (2.1, 2.1), (0.0, 0.2)]
+
+
+def test_a_rule_file_from_release_1_still_decides(tmp_path, caplog):
+    """A user's copy of the first rule file has neither the scene thresholds nor the relative
+    rate fence: the built-in values fill in, with a warning naming them."""
+    import re
+
+    text = DEFAULT_RULES.read_text()
+    text = re.sub(r"^(scene_\w+|music_mean|min_script_share|max_repetition|slow_ratio|fast_ratio|min_clips_for_fence) = .*$",
+                  "", text, flags=re.M)
+    old = tmp_path / "mine.toml"
+    old.write_text(text)
+    rules = RuleSet.load(old)
+    assert "scene_overlap" in caplog.text and "slow_ratio" in caplog.text
+    assert rate_fence([4.5] * 10, rules) == pytest.approx((4.5 * 0.72, 4.5 * 1.30))
+    m = {"duration_s": 5, "speech_s": 4.5, "snr_db": 40, "scene_overlap": 0.9, "asr_avg_logprob": -0.1, "asr_words": 10}
+    assert clip_reasons(m, "en", None, SpeakerContext("en", None, None), rules) == ["multiple_speakers"]
