@@ -53,17 +53,27 @@ def telephone_band(x: np.ndarray, sr: int) -> np.ndarray:
     return resample(resample(x, sr, 8000), 8000, sr)
 
 
-def time_stretch(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
-    """Speed speech up by `factor` without changing its pitch (sox `tempo`, WSOLA)."""
+def _sox(x: np.ndarray, sr: int, *effect: str) -> np.ndarray:
+    """Run one sox effect on `x`."""
     sox = shutil.which("sox")
     if sox is None:
-        raise RuntimeError("sox is needed for time-stretching (apt-get install sox)")
+        raise RuntimeError(f"sox is needed for `{effect[0]}` (apt-get install sox)")
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
         write_wav(src, x, sr)
-        subprocess.run([sox, str(src), str(dst), "tempo", "-s", str(factor)], check=True, capture_output=True)
+        subprocess.run([sox, str(src), str(dst), *effect], check=True, capture_output=True)
         y, _ = read_wav(dst)
     return y
+
+
+def time_stretch(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
+    """Speed speech up by `factor` without changing its pitch (sox `tempo`, WSOLA)."""
+    return _sox(x, sr, "tempo", "-s", str(factor))
+
+
+def pitch_shift(x: np.ndarray, sr: int, cents: int) -> np.ndarray:
+    """Another-sounding talker from a real voice: sox `pitch` keeps the tempo."""
+    return _sox(x, sr, "pitch", str(cents))
 
 
 def scale_db(x: np.ndarray, gain_db: float) -> np.ndarray:

@@ -13,16 +13,11 @@ Every item is deterministic given its pool, condition and index, so a set can be
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from clonebench.audio import read_wav, write_wav
 from instruments.scenes import SCENES
 
 from . import corpus, degrade
@@ -67,19 +62,6 @@ def _utterances(lang: str) -> tuple[tuple[str, np.ndarray], ...]:
     return tuple(out)
 
 
-def _pitch_shift(x: np.ndarray, cents: int) -> np.ndarray:
-    """Another-sounding talker from a real voice: sox `pitch` keeps the tempo."""
-    sox = shutil.which("sox")
-    if sox is None:
-        raise RuntimeError("sox is needed for pitch shifting (apt-get install sox)")
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
-        write_wav(src, x, SR)
-        subprocess.run([sox, str(src), str(dst), "pitch", str(cents)], check=True, capture_output=True)
-        y, _ = read_wav(dst)
-    return y
-
-
 def _main(pool: Pool, index: int, min_s: float = 4.0) -> tuple[str, np.ndarray]:
     """The main utterance of an item: one prompt, or the next ones joined on until `min_s`."""
     utts = _utterances(pool.main)
@@ -103,7 +85,7 @@ def talker(pool: Pool, rng: np.random.Generator, seconds: float) -> tuple[str, n
         if kind == len(pool.espeak):
             cents = int(rng.choice([-500, -400, 300, 400]))
             who = f"{pool.main} pitch {cents:+d}"
-            x = _pitch_shift(x, cents)
+            x = degrade.pitch_shift(x, SR, cents)
         else:
             who = f"espeak {pool.espeak[kind]}"
             x = corpus.espeak(text, pool.espeak[kind], speed_wpm=int(rng.integers(140, 190)))
