@@ -93,8 +93,12 @@ def main() -> None:
             pass
         return y[0, prompt.shape[1]:]
 
-    def ours_gpt_run():
-        return ours_gpt.generate([phones[0]], [bert[0]], prompt[0], SamplingParams(top_k=1), max_tokens=args.tokens)[0]
+    import copy
+
+    ours_gpt_fp16 = copy.deepcopy(ours_gpt).half_matrices()  # what `--precision fp16` does on a CPU
+
+    def ours_gpt_run(gpt=ours_gpt):
+        return gpt.generate([phones[0]], [bert[0]], prompt[0], SamplingParams(top_k=1), max_tokens=args.tokens)[0]
 
     def upstream_decode():
         return up_sovits.decode(codes, text, refer, noise_scale=0.0)
@@ -102,12 +106,14 @@ def main() -> None:
     def ours_decode():
         return ours_sovits.decode(codes, text, ours_sovits.style(refer), noise_scale=0.0)
 
-    times: dict[str, list[float]] = {k: [] for k in ("upstream gpt", "clonebench gpt", "upstream sovits", "clonebench sovits")}
+    times: dict[str, list[float]] = {k: [] for k in ("upstream gpt", "clonebench gpt", "clonebench-fp16 gpt", "upstream sovits",
+                                                     "clonebench sovits")}
     lengths = {}
     with torch.inference_mode():
-        upstream_gpt(), ours_gpt_run(), upstream_decode(), ours_decode()        # warm-up
+        upstream_gpt(), ours_gpt_run(), ours_gpt_run(ours_gpt_fp16), upstream_decode(), ours_decode()  # warm-up
         for _ in range(args.rounds):
             for name, fn in (("upstream gpt", upstream_gpt), ("clonebench gpt", ours_gpt_run),
+                             ("clonebench-fp16 gpt", lambda: ours_gpt_run(ours_gpt_fp16)),
                              ("upstream sovits", upstream_decode), ("clonebench sovits", ours_decode)):
                 t0 = time.perf_counter()
                 out = fn()
@@ -119,13 +125,17 @@ def main() -> None:
     n_tokens = len(lengths["clonebench gpt"])
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {args.threads} threads, torch {torch.__version__}")
     print(f"same tokens: {same_tokens} ({n_tokens} tokens); decode relative L2: {rel:.1e}")
+    fp16_tokens = lengths["clonebench-fp16 gpt"]
+    print(f"fp16 matrices: {int((fp16_tokens[:n_tokens] == lengths['clonebench gpt'][:len(fp16_tokens)]).sum())}"
+          f"/{n_tokens} greedy tokens equal to fp32")
     med = {k: statistics.median(v) for k, v in times.items()}
-    for side in ("upstream", "clonebench"):
+    med["clonebench-fp16 sovits"] = med["clonebench sovits"]  # the decoder runs in fp32 either way
+    total = {}
+    for side in ("upstream", "clonebench", "clonebench-fp16"):
         gpt_s, sovits_s = med[f"{side} gpt"], med[f"{side} sovits"]
-        print(f"{side:<11} GPT {n_tokens / gpt_s:6.1f} tokens/s ({gpt_s:.2f} s)   SoVITS + vocoder {sovits_s:.2f} s   "
-              f"total {gpt_s + sovits_s:.2f} s")
-    total = {s: med[f"{s} gpt"] + med[f"{s} sovits"] for s in ("upstream", "clonebench")}
-    print(f"clonebench / upstream time: {total['clonebench'] / total['upstream']:.2f}")
+        total[side] = gpt_s + sovits_s
+        print(f"{side:<15} GPT {n_tokens / gpt_s:6.1f} tokens/s ({gpt_s:.2f} s)   SoVITS + vocoder {sovits_s:.2f} s   "
+              f"total {total[side]:.2f} s   {total[side] / total['upstream']:.2f}x upstream's time")
 
 
 if __name__ == "__main__":
