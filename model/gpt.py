@@ -295,7 +295,7 @@ class Text2Semantic(nn.Module):
     def generate(self, phones: list[torch.Tensor], bert: list[torch.Tensor], prompt: torch.Tensor | None,
                  params: SamplingParams = SamplingParams(), seed: int | list[int] | None = 0,
                  use_cache: bool = True, max_tokens: int | list[int] = MAX_TOKENS,
-                 min_tokens: int = MIN_TOKENS) -> list[torch.Tensor]:
+                 min_tokens: int = MIN_TOKENS, loop: str = "auto") -> list[torch.Tensor]:
         """Sample semantic tokens for several texts at once, all continuing one reference prompt.
 
         phones[i] [N_i] holds reference + target phone ids, bert[i] [bert_dim, N_i], prompt [P]
@@ -304,6 +304,8 @@ class Text2Semantic(nn.Module):
         new tokens without EOS. `min_tokens` steps pass before EOS may be sampled. `seed` and
         `max_tokens` are one for the batch, or one per item: then each item samples and stops as
         it would alone, whatever else is in the batch (what a server batching requests needs).
+        `loop`: "eager" (the CPU default), or "static" (the CUDA default): fixed-shape steps
+        replayed as a CUDA graph on a GPU (`model.static_decode`); both give the same tokens.
         """
         c = self.config
         b, device = len(phones), phones[0].device
@@ -329,12 +331,22 @@ class Text2Semantic(nn.Module):
             allowed = self.prefix_mask(n_text, t - n_text, device)[None] & key_ok[:, None, :t]
             return (allowed | torch.eye(t, dtype=torch.bool, device=device))[:, None]
 
+        if loop == "auto":
+            loop = "static" if device.type == "cuda" and use_cache else "eager"
+        if loop not in ("eager", "static") or (loop == "static" and not use_cache):
+            raise ValueError(f"loop must be auto, eager or static (static needs the cache), not {loop!r}")
         cache = None
         if use_cache:
             full = n_text + n_prompt + max_tokens + 1
-            cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head, min(full, n_text + n_prompt + CACHE_STEP),
-                            device, xy.dtype, limit=full)
+            start = full if loop == "static" else min(full, n_text + n_prompt + CACHE_STEP)
+            cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head, start, device, xy.dtype, limit=full)
         h = self._run(xy, mask(xy.shape[1]), cache)
+        if loop == "static":
+            from .static_decode import decode
+
+            key_ok = torch.cat([key_ok, torch.ones(b, 1, dtype=torch.bool, device=device)], 1)  # to the capacity
+            tokens, lengths = decode(self, h, cache, key_ok, y, n_prompt, caps, max_tokens, min_tokens, params, generator)
+            return [tokens[i, :int(lengths[i])] for i in range(b)]
         finished = torch.zeros(b, dtype=torch.bool, device=device)
         lengths = caps.clone()
         # a new token may see every cached key unless some row is left-padded: then no mask at all
