@@ -316,6 +316,7 @@ def train(
     batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
     grad_accum: Annotated[int, typer.Option("--grad-accum", help="GPT: optimizer step every N batches.")] = 1,
     device: Device = "cpu",
+    amp: Annotated[str, typer.Option("--amp", help="bf16 autocast: auto (on CUDA), bf16 (on a CPU too), none.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 1234,
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints (and at each epoch's end).")] = 50,
@@ -336,7 +337,7 @@ def train(
         _fail("give --speakers a,b or --all")
     opts = _run(TrainOptions, db=db, out=out, speakers=_names(speakers), preset=preset, init_gpt=init_gpt,
                 init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs, batch_size=batch_size,
-                grad_accum=grad_accum, device=device, resume=resume, seed=seed, save_every=save_every, keep=keep,
+                grad_accum=grad_accum, device=device, amp=amp, resume=resume, seed=seed, save_every=save_every, keep=keep,
                 content=content, speaker_embeddings=not no_speaker_embeddings)
     result = _run(workflows.train, opts, not no_report)
     if result.get("rank", 0) != 0:  # under torchrun, rank 0 reports for the run

@@ -122,38 +122,43 @@ class _Stack(nn.Module):
 
 
 class KVCache:
-    """Keys/values for every layer, written in place; `append` returns the filled view.
+    """Keys/values of every layer, written in place; `append` returns the filled view.
 
     It starts at `capacity` positions and doubles when full (up to `limit`), rather than holding
     room for every item's token cap from the start: caps are generous (a quarter of a normal
     reading rate), so a full-size cache for a batch of 16 v2 sentences held about 1 GB that
-    decoding never reached."""
+    decoding rarely reached. Each layer has its own tensors and grows on its own, so a growth
+    holds at most one layer's old and new copies at once."""
 
     def __init__(self, n_layer: int, batch: int, heads: int, head_dim: int, capacity: int, device, dtype,
                  limit: int | None = None):
-        shape = (n_layer, batch, heads, capacity, head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        shape = (batch, heads, capacity, head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
         self.limit = max(capacity, limit or capacity)
         self.length = 0
         self._pending = 0
 
-    def _grow(self, needed: int) -> None:
-        size = min(self.limit, max(needed, 2 * self.k.shape[3]))
-        for name in ("k", "v"):
-            old = getattr(self, name)
-            new = old.new_zeros(*old.shape[:3], size, old.shape[4])
-            new[:, :, :, :self.length] = old[:, :, :, :self.length]
-            setattr(self, name, new)
+    @property
+    def capacity(self) -> int:
+        return self.k[-1].shape[2]
+
+    def _grow(self, layer: int, needed: int) -> None:
+        size = min(self.limit, max(needed, 2 * self.k[layer].shape[2]))
+        for store in (self.k, self.v):
+            old = store[layer]
+            store[layer] = old.new_zeros(*old.shape[:2], size, old.shape[3])
+            store[layer][:, :, :self.length] = old[:, :, :self.length]
+            del old
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         start, n = self.length, k.shape[2]
-        if start + n > self.k.shape[3]:
-            self._grow(start + n)
-        self.k[layer, :, :, start:start + n] = k
-        self.v[layer, :, :, start:start + n] = v
+        if start + n > self.k[layer].shape[2]:
+            self._grow(layer, start + n)
+        self.k[layer][:, :, start:start + n] = k
+        self.v[layer][:, :, start:start + n] = v
         self._pending = n
-        return self.k[layer, :, :, :start + n], self.v[layer, :, :, :start + n]
+        return self.k[layer][:, :, :start + n], self.v[layer][:, :, :start + n]
 
     def advance(self) -> None:
         self.length += self._pending

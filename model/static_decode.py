@@ -26,11 +26,11 @@ CHECK_EVERY = 8  # decode steps between looks at the stop flags from the host
 
 
 class StaticKVCache:
-    """The prefill's cache tensors, written one position per step at a device-held index."""
+    """The prefill's per-layer cache tensors, written one position per step at a device-held index."""
 
-    def __init__(self, k: torch.Tensor, v: torch.Tensor, length: int):
+    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], length: int):
         self.k, self.v = k, v
-        self.position = torch.full((1,), length, dtype=torch.long, device=k.device)
+        self.position = torch.full((1,), length, dtype=torch.long, device=k[0].device)
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         self.k[layer].index_copy_(2, self.position, k)
@@ -54,7 +54,8 @@ class StaticStep:
         self.token = torch.zeros(b, 1, dtype=torch.long, device=device)
         self.audio_position = torch.full((1,), n_prompt, dtype=torch.long, device=device)
         pos = gpt.ar_audio_position
-        pos(torch.zeros(1, capacity, gpt.config.embedding_dim, device=device, dtype=cache.k.dtype))  # table to capacity
+        dtype = gpt.ar_audio_embedding.word_embeddings.weight.dtype
+        pos(torch.zeros(1, capacity, gpt.config.embedding_dim, device=device, dtype=dtype))  # the table to capacity
         self.table = pos._cached
         self.logits: torch.Tensor | None = None
         self.graph = None
@@ -106,7 +107,7 @@ def decode(gpt, h: torch.Tensor, cache, key_ok: torch.Tensor, y: torch.Tensor, n
     c = gpt.config
     b, device = y.shape[0], y.device
     static = StaticKVCache(cache.k, cache.v, cache.length)
-    step_fn = StaticStep(gpt, static, key_ok[:, :cache.k.shape[3]], n_prompt, graph=device.type == "cuda")
+    step_fn = StaticStep(gpt, static, key_ok[:, :cache.capacity], n_prompt, graph=device.type == "cuda")
     seen = torch.zeros(b, c.vocab_size, dtype=torch.bool, device=device)
     seen.scatter_(1, y, True)
     tokens = torch.zeros(b, max_tokens, dtype=torch.long, device=device)

@@ -147,6 +147,23 @@ def test_resume_after_sigkill_matches_an_unbroken_run(store, tmp_path):
     assert len(list((out / "native").glob("s2-*.pt"))) <= 3          # only the last K are kept
 
 
+def test_bf16_autocast_trains_both_stages_through_the_trainer(store, tmp_path):
+    """What `train --device cuda` runs (bf16 autocast), on the CPU with `--amp bf16`: s2 and s1
+    steps through the real Trainer, from scratch and fine-tuning from the exported files. The
+    quantizer's codebook stays fp32 (this crashed in dead-code expiry before), losses are finite."""
+    _, doc, _ = _train(store, tmp_path / "bf16", "--s2-epochs", "2", "--s1-epochs", "2", "--amp", "bf16")
+    for stage in ("s2", "s1"):
+        steps = _steps(store, "bf16", stage)
+        assert steps and all(np.isfinite(v) for s in steps for k, v in s.items() if k != "step"), stage
+    cfg, state, _ = checkpoint.load_sovits(Path(doc["sovits"]))
+    assert state["quantizer.vq.layers.0._codebook.embed"].dtype in (torch.float16, torch.float32)
+    _, again, _ = _train(store, tmp_path / "bf16-ft", "--s2-epochs", "1", "--s1-epochs", "1", "--amp", "bf16",
+                         "--init-gpt", doc["gpt"], "--init-sovits", doc["sovits"])
+    assert Path(again["gpt"]).is_file() and Path(again["sovits"]).is_file()
+    code, _, err = _train(store, tmp_path / "bad", "--amp", "fp8", check=False)
+    assert code == 2 and "--amp must be auto, bf16 or none" in err
+
+
 def test_export_round_trips(store, tmp_path):
     code, doc, err = run_cli("export", "--format", "gpt-sovits", "--out", str(tmp_path / "exp"), "--db", str(store), "--json")
     assert code == 0, err
