@@ -167,7 +167,7 @@ def primary_order(reasons: set[str], m: dict) -> list[str]:
     scenes = {k: m.get(f"scene_{k}") or 0.0 for k in SCENE_REASON}
     for scene, _ in sorted(scenes.items(), key=lambda kv: kv[1]):  # surest scene ends up first
         reason = SCENE_REASON[scene]
-        if reason in reasons and scenes[scene] >= 0.5:
+        if reason in reasons and scenes[scene] >= 0.5:  # the classifier's majority, not a rule threshold
             order.remove(reason)
             order.insert(order.index("clipping") + 1, reason)
     return [x for x in order if x in reasons]
