@@ -72,7 +72,8 @@ class SinePositions(nn.Module):
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         n, pe = start + x.shape[1], self._cached
-        if pe is None or pe.shape[0] < n or pe.device != x.device or pe.dtype != x.dtype:
+        stale = pe is None or pe.shape[0] < n or pe.device != x.device or pe.dtype != x.dtype
+        if stale or (pe.is_inference() and not torch.is_inference_mode_enabled()):  # autograd can't save those
             # each row depends only on its position, so a longer table holds the same rows
             pe = self._cached = self.table(max(n, 256, 0 if pe is None else 2 * pe.shape[0]), x.device, x.dtype)
         return x + self.alpha * pe[start:n][None]

@@ -341,3 +341,16 @@ def test_sovits_trains_under_bf16_autocast_with_an_fp32_codebook():
     (audio.float().pow(2).mean() + m_p.float().pow(2).mean() + commit).backward()
     grads = [p.grad for p in model.ssl_proj.parameters()]
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+
+def test_position_table_cached_in_inference_still_trains():
+    """The sine table is computed once and sliced; one built under inference_mode (serving) is
+    rebuilt when autograd needs it (training the same module afterwards)."""
+    from model.gpt import SinePositions
+
+    pos = SinePositions(8)
+    with torch.inference_mode():
+        first = pos(torch.zeros(1, 300, 8))
+    x = torch.zeros(1, 5, 8)
+    pos(x, start=3).sum().backward()
+    assert pos.alpha.grad is not None and torch.equal(pos(x, start=3).detach(), first[:, 3:8].clone())
