@@ -23,7 +23,7 @@ from clonebench.registry import sha256_file
 
 SCENES = ("clean", "overlap", "babble", "music", "noise")
 WEIGHTS = Path(__file__).with_name("weights") / "scenes-v1.npz"
-WEIGHTS_SHA256 = "93cf9b4a14ea6cd19559bd600c3b833a51227ac0b9ca36e6502f60bfe72033bc"
+WEIGHTS_SHA256 = "8bce0c49fd4d4e83bbd3aa749fcd45fd711bd5568a5106e054412bc29febd473"
 PRODUCER = f"scenes-v1@{WEIGHTS_SHA256[:12]}"
 
 
