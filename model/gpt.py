@@ -70,13 +70,18 @@ class SinePositions(nn.Module):
         pe[:, 1::2] = torch.cos(pos * div)
         return pe.to(dtype)
 
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        n, pe = start + x.shape[1], self._cached
-        stale = pe is None or pe.shape[0] < n or pe.device != x.device or pe.dtype != x.dtype
+    def rows(self, n: int, device, dtype) -> torch.Tensor:
+        """A table of at least `n` rows, computed once and extended by doubling: each row depends
+        only on its position, so a longer table holds the same rows."""
+        pe = self._cached
+        stale = pe is None or pe.shape[0] < n or pe.device != device or pe.dtype != dtype
         if stale or (pe.is_inference() and not torch.is_inference_mode_enabled()):  # autograd can't save those
-            # each row depends only on its position, so a longer table holds the same rows
-            pe = self._cached = self.table(max(n, 256, 0 if pe is None else 2 * pe.shape[0]), x.device, x.dtype)
-        return x + self.alpha * pe[start:n][None]
+            pe = self._cached = self.table(max(n, 256, 0 if pe is None else 2 * pe.shape[0]), device, dtype)
+        return pe
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        n = start + x.shape[1]
+        return x + self.alpha * self.rows(n, x.device, x.dtype)[start:n][None]
 
 
 class SelfAttention(nn.Module):

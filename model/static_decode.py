@@ -53,10 +53,7 @@ class StaticStep:
         self.slots = torch.arange(capacity, device=device)
         self.token = torch.zeros(b, 1, dtype=torch.long, device=device)
         self.audio_position = torch.full((1,), n_prompt, dtype=torch.long, device=device)
-        pos = gpt.ar_audio_position
-        dtype = gpt.ar_audio_embedding.word_embeddings.weight.dtype
-        pos(torch.zeros(1, capacity, gpt.config.embedding_dim, device=device, dtype=dtype))  # the table to capacity
-        self.table = pos._cached
+        self.table = gpt.ar_audio_position.rows(capacity, device, gpt.ar_audio_embedding.word_embeddings.weight.dtype)
         self.logits: torch.Tensor | None = None
         self.graph = None
         if graph:
