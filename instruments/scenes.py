@@ -5,7 +5,7 @@ A multinomial logistic regression on YAMNet's 1024-d patch embeddings, pooled ov
 is ours: trained by `scripts/train_scene_classifier.py` on mixtures built from the Debian speech
 packages, espeak-ng voices and music on hold (`testing.mixtures.TUNE`), and scored on voices,
 languages and music it never saw (`testing.mixtures.HELD`); the figures are in
-benchmarks/RESULTS.md. The weights (about 80 kB) ship in `instruments/weights/`, checked by
+benchmarks/RESULTS.md. The weights (59 kB) ship in `instruments/weights/`, checked by
 SHA-256 before use like the embedded models.
 
 YAMNet's own class scores cannot do this job: its "Music" score reaches 0.3-0.8 on two voices

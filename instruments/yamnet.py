@@ -93,10 +93,6 @@ class YAMNet:
             embeddings.append(emb)
         return np.concatenate(probs), np.concatenate(embeddings)
 
-    def frame_probs(self, x: np.ndarray) -> np.ndarray:
-        """[patches, 521] class probabilities."""
-        return self.run(x)[0]
-
     def screen(self, probs: np.ndarray) -> dict[str, float]:
         """Sound-event figures of a clip from its patch probabilities."""
         music = probs[:, [self.class_index(c) for c in MUSIC_CLASSES]].max(axis=1)
