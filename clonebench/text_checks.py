@@ -43,7 +43,7 @@ def repetition(text: str, lang: str, n: int = 3) -> float:
     else:
         tokens = [w.strip(PUNCTUATION).lower() for w in text.split()]
         tokens = [t for t in tokens if t]
-    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     if len(tokens) < 2 * n:
         return 0.0
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return 1.0 - len(set(grams)) / len(grams)

@@ -159,12 +159,17 @@ PRIMARY_ORDER = (
 SCENE_REASON = {"overlap": "multiple_speakers", "babble": "noise", "music": "music", "noise": "noise"}
 
 
+def _scenes(m: dict) -> dict[str, float]:
+    """The scene classifier's probabilities of a clip (0 where it was not run)."""
+    return {k: m.get(f"scene_{k}") or 0.0 for k in SCENE_REASON}
+
+
 def primary_order(reasons: set[str], m: dict) -> list[str]:
     """Every reason, most likely cause first. Among the defects of the recording, the scene the
     classifier is surest of leads (babble is `noise` before any `multiple_speakers` from the
     embeddings; two voices lead over the low DNSMOS background score they cause)."""
     order = list(PRIMARY_ORDER)
-    scenes = {k: m.get(f"scene_{k}") or 0.0 for k in SCENE_REASON}
+    scenes = _scenes(m)
     for scene, _ in sorted(scenes.items(), key=lambda kv: kv[1]):  # surest scene ends up first
         reason = SCENE_REASON[scene]
         if reason in reasons and scenes[scene] >= 0.5:  # the classifier's majority, not a rule threshold
@@ -189,7 +194,7 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         r.add("clipping")
     if _below(m, "bandwidth_hz", c["min_bandwidth_hz"]):
         r.add("low_bandwidth")
-    scene = {k: m.get(f"scene_{k}") or 0.0 for k in SCENE_REASON}
+    scene = _scenes(m)
     # Music needs music's own evidence: the scene classifier, or YAMNet's music score held over
     # the clip where the classifier does not put two voices or a crowd ahead of it. YAMNet's
     # single-patch maximum alone reads 0.3-0.8 on voices mixed together.
