@@ -59,6 +59,8 @@ def whisper_alone(x: np.ndarray) -> float:
     return time.perf_counter() - t
 
 
+# The same model and settings as `whisper_alone`, written out rather than imported: importing this
+# file would load clonebench's vetting stack too and charge its imports to faster-whisper.
 WHISPER_PROCESS = """
 import sys
 from faster_whisper import WhisperModel
