@@ -111,6 +111,7 @@ class SpeakerContext:
     lang: str  # the expected language (resolved from the majority when vetting with 'auto')
     centroid: np.ndarray | None  # robust centroid of the speaker's clip embeddings
     rate_range: tuple[float, float] | None  # the speaker's own normal rates; None with too few clips
+    nuclei_range: tuple[float, float] | None = None  # the same from the signal's syllable nuclei
 
 
 def usual_rate(rates: list[float]) -> float:
@@ -137,6 +138,11 @@ def rate_fence(rates: list[float | None], rules: RuleSet) -> tuple[float, float]
         return None
     usual = usual_rate(rates)
     return usual * rules.rate["slow_ratio"], usual * rules.rate["fast_ratio"]
+
+
+def _rate_limits(absolute: tuple[float, float], fence: tuple[float, float] | None) -> tuple[float, float]:
+    lo, hi = absolute
+    return (max(lo, fence[0]), min(hi, fence[1])) if fence else (lo, hi)
 
 
 def _below(m: dict, key: str, limit: float) -> bool:
@@ -217,12 +223,14 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         r.add("speaker_mismatch")
     rate = rate_of(m)
     if rate is not None and not (r & {"silence", "noise", "music", "multiple_speakers"}):
-        lo, hi = rules.rate_bounds(ctx.lang)
-        if ctx.rate_range:
-            lo, hi = max(lo, ctx.rate_range[0]), min(hi, ctx.rate_range[1])
-        if rate > hi:
+        # The transcript's rate decides; the signal's own count, where measured, must agree.
+        lo, hi = _rate_limits(rules.rate_bounds(ctx.lang), ctx.rate_range)
+        nuclei = m.get("nuclei_rate")
+        n_lo, n_hi = _rate_limits(rules.rate_bounds(ctx.lang), ctx.nuclei_range)
+        slack = rules.rate["nuclei_slack"]
+        if rate > hi and (nuclei is None or nuclei > n_hi / slack):
             r.add("too_fast")
-        elif rate < lo:
+        elif rate < lo and (nuclei is None or nuclei < n_lo * slack):
             r.add("too_slow")
     if lang_detected and lang_detected != ctx.lang and (lang_prob or 0.0) >= c["min_language_prob"]:
         r.add("wrong_language")

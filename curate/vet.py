@@ -248,8 +248,9 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
 
     # The speaker's own rate comes from the clips nothing but their rate could reject.
     first = judge(ctx)
-    fence = rate_fence([rate_of(metrics[i]) for i in ids if set(first[i]) <= {"too_fast", "too_slow"}], rules)
-    ctx = SpeakerContext(expected, centroid, fence)
+    judged = [i for i in ids if set(first[i]) <= {"too_fast", "too_slow"}]
+    ctx = SpeakerContext(expected, centroid, rate_fence([rate_of(metrics[i]) for i in judged], rules),
+                         rate_fence([metrics[i].get("nuclei_rate") for i in judged], rules))
     verdicts = [Verdict(i, rules.version, "rejected" if r else "accepted", tuple(r)) for i, r in judge(ctx).items()]
     rows = [{"duration_s": c.duration_s, "status": v.status, "reasons": v.reasons} for c, v in zip(clips, verdicts)]
     enrol = enrolment(rows, rules)

@@ -61,7 +61,8 @@ def _sox(x: np.ndarray, sr: int, *effect: str) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
         write_wav(src, x, sr)
-        subprocess.run([sox, str(src), str(dst), *effect], check=True, capture_output=True)
+        # -D: no dither, which sox adds at random and which would make every run's audio differ
+        subprocess.run([sox, "-D", str(src), str(dst), *effect], check=True, capture_output=True)
         y, _ = read_wav(dst)
     return y
 

@@ -131,6 +131,32 @@ def test_rate_is_judged_against_the_speakers_usual_rate():
     # the recogniser heard only half the speech: its syllables say nothing about the rate
     assert clip_reasons({**m, "articulation_rate": 2.9, "asr_span_s": 2.0}, "en", None, ctx, rules) == []
     assert rate_fence(clean[:5], rules) is None  # too few clips: absolute bounds only
+    # the signal's own syllable count must agree: a transcript that lost words but a normal count
+    # of nuclei is not a slow reading
+    nuclei = SpeakerContext("en", None, (lo, hi), (0.72 * 4.2, 1.3 * 4.2))
+    slow = {**m, "articulation_rate": 2.9, "asr_span_s": 4.5}
+    assert clip_reasons({**slow, "nuclei_rate": 4.1}, "en", None, nuclei, rules) == []
+    assert clip_reasons({**slow, "nuclei_rate": 2.8}, "en", None, nuclei, rules) == ["too_slow"]
+    fast = {**m, "articulation_rate": 6.5, "asr_span_s": 4.5}
+    assert clip_reasons({**fast, "nuclei_rate": 4.3}, "en", None, nuclei, rules) == []
+    assert clip_reasons({**fast, "nuclei_rate": 5.9}, "en", None, nuclei, rules) == ["too_fast"]
+
+
+def test_syllable_nuclei_follow_the_reading_rate():
+    """Counted from the signal alone, about one nucleus per syllable; a reading slowed to 0.6x
+    keeps its nuclei over 1/0.6 the articulated time."""
+    from curate.acoustics import articulation_s, syllable_nuclei
+    from testing import degrade, mixtures
+
+    item = mixtures.make(mixtures.TUNE, "clean", 0)
+    x, syllables = item.audio, count_syllables(item.text, "en")
+    n = syllable_nuclei(x, 16000)
+    assert 0.75 * syllables <= n <= 1.25 * syllables
+    slowed = degrade.time_stretch(x, 16000, 0.6)
+    assert abs(syllable_nuclei(slowed, 16000) - n) <= 0.25 * n
+    rate, slow_rate = n / articulation_s(x, 16000), syllable_nuclei(slowed, 16000) / articulation_s(slowed, 16000)
+    assert 0.45 < slow_rate / rate < 0.75
+    assert syllable_nuclei(np.zeros(16000, np.float32), 16000) == 0
 
 
 def test_transcripts_that_cannot_be_right():
@@ -192,7 +218,7 @@ def test_a_rule_file_from_release_1_still_decides(tmp_path, caplog):
     import re
 
     text = DEFAULT_RULES.read_text()
-    text = re.sub(r"^(scene_\w+|music_mean|min_script_share|max_repetition|slow_ratio|fast_ratio|min_clips_for_fence) = .*$",
+    text = re.sub(r"^(scene_\w+|music_mean|min_script_share|max_repetition|slow_ratio|fast_ratio|min_clips_for_fence|nuclei_slack) = .*$",
                   "", text, flags=re.M)
     old = tmp_path / "mine.toml"
     old.write_text(text)
