@@ -302,6 +302,12 @@ class Text2Semantic(nn.Module):
         return loss, acc
 
     # -- inference --------------------------------------------------------------------------
+    def kv_cache_bytes(self, rows: int, positions: int) -> int:
+        """The most a `generate` call's KV cache takes: keys and values of every layer for `rows`
+        items of `positions` (text + prompt + token cap) each."""
+        c = self.config
+        return 2 * c.n_layer * rows * positions * c.hidden_dim * self.bert_proj.weight.element_size()
+
     @torch.no_grad()
     def generate(self, phones: list[torch.Tensor], bert: list[torch.Tensor], prompt: torch.Tensor | None,
                  params: SamplingParams = SamplingParams(), seed: int | list[int] | None = 0,

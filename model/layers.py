@@ -41,10 +41,15 @@ class _WeightNorm(nn.Module):
         return self.weight_g * self.weight_v / self._norm(self.weight_v)
 
     def fold(self) -> None:
-        """Compute the weight once for inference; training must call `unfold()` first."""
+        """Compute the weight once for inference, in place: v becomes the weight and g its norm
+        (so g * v / ||v|| is still the weight), with no second copy of it kept in memory.
+        Training must call `unfold()` first."""
         with torch.no_grad():
             self._folded = None
-            self._folded = self.weight().detach().clone()
+            w = self.weight()
+            self.weight_v.copy_(w)
+            self.weight_g.copy_(self._norm(w))
+            self._folded = self.weight_v
 
     def unfold(self) -> None:
         self._folded = None

@@ -8,6 +8,7 @@ returned so that evaluation can report RTF and time to first audio.
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,8 +83,11 @@ PROMPT_PAUSE_SAMPLES = 9600
 class Synthesizer:
     def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
                  bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None,
-                 precision: str = "fp32"):
-        """precision: fp32, or fp16. Checkpoint weights are fp16 on disk, so fp16 keeps them
+                 precision: str = "fp32", keep_content: bool = True):
+        """keep_content=False loads the content model (HuBERT: 0.55 GB resident) only while a
+        reference is prepared, as a server that prepares a voice once and then speaks does.
+
+        precision: fp32, or fp16. Checkpoint weights are fp16 on disk, so fp16 keeps them
         exactly. On CUDA the whole model runs in fp16. On a CPU only the GPT's matrices are
         stored in fp16 (`Text2Semantic.half_matrices`): token-by-token decoding is bound by
         reading them from memory, while fp16 convolutions and norms on a CPU are slower than
@@ -99,6 +103,7 @@ class Synthesizer:
         g_config, g_state, _ = checkpoint.load_gpt(Path(gpt_path))
         self.sovits = SoVITS(s_config)
         checkpoint.load_into(self.sovits, s_state, Path(sovits_path), ignore_prefixes=("enc_q.",))
+        del self.sovits.enc_q   # the posterior encoder only trains; release files leave it out too
         self.gpt = Text2Semantic(g_config)
         checkpoint.load_into(self.gpt, g_state, Path(gpt_path))
         for m in (self.sovits, self.gpt):
@@ -114,11 +119,14 @@ class Synthesizer:
         # the embedded Whisper encoder needs no folder; HuBERT-trained models need --content
         if content is None and s_config.ssl_extractor == "whisper-base":
             content = "whisper-base"
-        self.content = content_extractor(content) if content else None
+        self._content_spec, self._keep_content = content, keep_content
+        self.content = content_extractor(content) if content else None   # loaded now: a bad folder fails at start
         self.bert = BertFeatures(bert_folder)
 
     # -- reference ---------------------------------------------------------------------------
     def _content(self):
+        if self.content is None and self._content_spec:
+            self.content = content_extractor(self._content_spec)
         if self.content is None:
             raise UserError(f"{self.paths['sovits']} was trained on {self.sovits.config.ssl_extractor} "
                             "features: pass --content cnhubert:/path/to/chinese-hubert-base")
@@ -144,6 +152,9 @@ class Synthesizer:
         dtype = next(self.sovits.parameters()).dtype
         padded = np.concatenate([wav16.astype(np.float32), np.zeros(PROMPT_PAUSE_SAMPLES, np.float32)])
         ssl = self._content().encode(padded)[None].to(self.device, dtype)
+        if not self._keep_content:
+            self.content = None
+            gc.collect()
         tokens = self.sovits.extract_latent(ssl)[0, 0]
         if wav32 is None:
             wav32 = resample(wav16, 16000, SAMPLE_RATE)
@@ -201,7 +212,7 @@ class Synthesizer:
                 z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
                                        noise_scale, speed, generator)
                 t1 = time.perf_counter()
-                wav = self.sovits.dec(z, g=ref.ge)[0, 0].float().cpu().numpy()
+                wav = self.sovits.dec.in_chunks(z, ref.ge)[0, 0].float().cpu().numpy()
                 t2 = time.perf_counter()
                 timings["sovits"] += t1 - t0
                 timings["vocoder"] += t2 - t1
@@ -239,12 +250,18 @@ class Synthesizer:
                 generator = torch.Generator(device=self.device).manual_seed(jobs[k].seed)
                 z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
                                        noise_scale, jobs[k].speed, generator)
-                wav = self.sovits.dec(z, g=ref.ge)[0, 0].float().cpu().numpy()
+                wav = self.sovits.dec.in_chunks(z, ref.ge)[0, 0].float().cpu().numpy()
                 peak = float(np.abs(wav).max()) if wav.size else 0.0
                 out[k] = (wav / peak if peak > 1.0 else wav).astype(np.float32)
                 if on_done is not None:
                     on_done(k, out[k])
         return out
+
+    def positions(self, job: SentenceJob) -> int:
+        """The GPT positions a sentence can take: its reference's phones and tokens, its own
+        phones, and its token cap (what a server's memory budget for a batch counts)."""
+        n_phones = len(phonemize(job.text, check_lang(job.lang)).ids)
+        return len(job.ref.phones) + n_phones + len(job.ref.tokens) + min(MAX_TOKENS, token_cap(n_phones))
 
     # -- the pieces both entry points share ---------------------------------------------------
     def _sentence(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:

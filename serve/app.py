@@ -125,13 +125,14 @@ class Service:
 
         self.opts = opts
         self.synth = Synthesizer(opts.gpt, opts.sovits, content=opts.content, bert_folder=opts.bert,
-                                 device=opts.device, threads=opts.threads, precision=opts.precision)
+                                 device=opts.device, threads=opts.threads, precision=opts.precision,
+                                 keep_content=False)   # voices are prepared once each (LRU-cached)
         self.hashes = {"gpt_sha256": sha256_file(opts.gpt), "sovits_sha256": sha256_file(opts.sovits)}
         self.lock = threading.Lock()        # the model is used by one thread at a time
         self.voices = VoiceLibrary(opts.db, self._prepare, opts.voices_cache)
         self.metrics = Metrics(opts.max_batch)
         self.worker = Worker(self.synth, self.lock, opts.max_batch, opts.batch_window_ms / 1000, opts.queue,
-                             on_batch=self.metrics.batch.observe)
+                             on_batch=self.metrics.batch.observe, memory_budget=opts.batch_memory_mb * 2**20)
         self.log = ServeLog(data_root_for(opts.db) / "serve-log.duckdb")
 
     def _prepare(self, speaker: str):

@@ -47,6 +47,7 @@ class ServeOptions:
     threads: int | None = None
     max_chars: int = 150
     max_batch: int = 8
+    batch_memory_mb: int | None = None   # the most a batch's KV cache may hold; None: 512 on a CPU, 8192 on CUDA
     batch_window_ms: float = 10.0
     queue: int = 64
     voices_cache: int = 32
@@ -57,7 +58,9 @@ class ServeOptions:
     key_hashes: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("max_chars", "max_batch", "queue", "voices_cache"):
+        if self.batch_memory_mb is None:
+            object.__setattr__(self, "batch_memory_mb", 8192 if self.device.startswith("cuda") else 512)
+        for name in ("max_chars", "max_batch", "batch_memory_mb", "queue", "voices_cache"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.batch_window_ms < 0 or self.request_timeout_s <= 0:

@@ -1,8 +1,9 @@
 """The inference worker: one thread owns the model; sentences from every request queue to it.
 
-It takes the first waiting sentence, gathers more for up to `window_s` (at most `max_batch`, and
-at most one sentence of each request, so a request's first sentence is never slowed down by its
-own later ones: time to first audio stays one sentence's time), and says them in one batched GPT
+It takes the first waiting sentence, gathers more for up to `window_s` (at most `max_batch`, at
+most one sentence of each request, so a request's first sentence is never slowed down by its
+own later ones: time to first audio stays one sentence's time, and no more than the batch's KV
+cache at its token caps fits in `memory_budget` bytes), and says them in one batched GPT
 pass per voice and sampling setting, then SoVITS
 (`Synthesizer.say_sentences`). Each sentence carries its own seed, so its audio is the same
 whether it ran alone or batched. A request's sentences resolve one by one, in any order; the
@@ -58,9 +59,10 @@ class Request:
 
 class Worker:
     def __init__(self, synthesizer, lock: threading.Lock, max_batch: int, window_s: float, capacity: int,
-                 on_batch=None):
+                 on_batch=None, memory_budget: int | None = None):
         self.synth, self.lock = synthesizer, lock
         self.max_batch, self.window_s, self.capacity = max_batch, window_s, capacity
+        self.memory_budget = memory_budget
         self.on_batch = on_batch or (lambda size: None)
         self.queue: queue.Queue[tuple[Request, int]] = queue.Queue()
         self._held: list[tuple[Request, int]] = []     # sentences waiting for their request's earlier ones
@@ -93,8 +95,15 @@ class Worker:
             return self._held.pop(0)
         return self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
 
+    def _positions(self, item: tuple[Request, int]) -> int:
+        try:
+            return self.synth.positions(_job(*item))
+        except Exception:  # unreadable text fails when the batch runs, with its own error
+            return 0
+
     def _take(self, first: tuple[Request, int]) -> list[tuple[Request, int]]:
         batch, held, taken = [first], [], {id(first[0])}
+        longest = self._positions(first) if self.memory_budget else 0
         deadline = time.perf_counter() + self.window_s
         while len(batch) < self.max_batch:
             try:
@@ -103,17 +112,22 @@ class Worker:
                 break
             if id(item[0]) in taken:
                 held.append(item)
-            else:
-                batch.append(item)
-                taken.add(id(item[0]))
+                continue
+            if self.memory_budget:
+                # a batch pads every row to its longest: rows x longest positions must fit
+                grown = max(longest, self._positions(item))
+                if self.synth.gpt.kv_cache_bytes(len(batch) + 1, grown) > self.memory_budget:
+                    held.append(item)
+                    break
+                longest = grown
+            batch.append(item)
+            taken.add(id(item[0]))
         self._held = held + self._held
         with self._count_lock:
             self._pending -= len(batch)
         return batch
 
     def _loop(self) -> None:
-        from model.synthesize import SentenceJob
-
         while not self._stop.is_set():
             try:
                 first = self._get(0.2)
@@ -127,8 +141,7 @@ class Worker:
                     batch.append((req, i))
             if not batch:
                 continue
-            jobs = [SentenceJob(req.sentences[i], req.lang, req.prompt, req.params, req.seed + i, req.speed)
-                    for req, i in batch]
+            jobs = [_job(req, i) for req, i in batch]
             now = time.perf_counter()
             for req, _ in batch:
                 req.started_at = req.started_at or now
@@ -146,3 +159,10 @@ class Worker:
                 for req, i in batch:
                     if not req.futures[i].done():
                         req.futures[i].set_exception(e)
+
+
+def _job(req: Request, i: int):
+    """A request's i-th sentence as the synthesizer's unit of work."""
+    from model.synthesize import SentenceJob
+
+    return SentenceJob(req.sentences[i], req.lang, req.prompt, req.params, req.seed + i, req.speed)

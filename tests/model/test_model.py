@@ -295,6 +295,26 @@ def test_cli_synth_writes_32k_wav(tiny, reference_clip, tmp_path):
     assert code == 2 and "limit is 1000" in err and not (tmp_path / "long.wav").exists()
 
 
+@pytest.mark.parametrize("name", ["tiny", "v2"])
+def test_vocoder_in_chunks_gives_the_one_pass_waveform(name):
+    """Long sentences are vocoded a chunk at a time, each with its receptive field as context:
+    the samples of one pass, to rounding. The bound covers what a change to one frame moves."""
+    torch.manual_seed(0)
+    s_config, _ = preset(name)
+    dec = SoVITS(s_config).dec.eval()
+    reach, hop = dec.receptive_frames(), 640
+    z, g = torch.randn(1, s_config.inter_channels, 90), torch.randn(1, s_config.gin_channels, 1)
+    with torch.no_grad():
+        whole = dec(z, g)
+        bumped = z.clone()
+        bumped[:, :, 45] += 1.0
+        moved = torch.nonzero((dec(bumped, g) - whole).abs()[0, 0] > 1e-6).flatten()
+        assert len(moved) and 45 - reach <= moved.min() / hop and moved.max() / hop < 46 + reach
+        chunked = dec.in_chunks(z, g, frames=16)
+    assert chunked.shape == whole.shape == (1, 1, 90 * hop)
+    assert (chunked - whole).abs().max() < 1e-5
+
+
 def test_discriminator_and_losses():
     from model.discriminator import (
         MultiPeriodDiscriminator,

@@ -242,3 +242,41 @@ def test_options_refuse_an_open_server_without_keys(tmp_path, monkeypatch):
         ServeOptions(**files, api_keys=tmp_path / "empty.txt")
     with pytest.raises(UserError, match="max-batch"):
         ServeOptions(**files, max_batch=0)
+
+
+def test_a_batch_grows_only_while_its_kv_cache_fits_the_budget(tmp_path):
+    """The worker with a real `tiny` model: a budget of two rows at their token caps gives
+    batches of at most two, and every sentence is still said."""
+    import torch
+
+    from model import checkpoint
+    from model.config import preset
+    from model.gpt import SamplingParams, Text2Semantic
+    from model.sovits import SoVITS
+    from model.synthesize import SentenceJob, Synthesizer
+    from serve.worker import Request, Worker
+
+    torch.manual_seed(0)
+    s_config, g_config = preset("tiny")
+    checkpoint.save_sovits(tmp_path / "s.pth", SoVITS(s_config), s_config, epoch=1, step=1)
+    checkpoint.save_gpt(tmp_path / "g.ckpt", Text2Semantic(g_config), g_config, epoch=1)
+    synth = Synthesizer(tmp_path / "g.ckpt", tmp_path / "s.pth", keep_content=False)
+    _, audio = corpus.take_seconds(corpus.prompts("en"), 5)
+    ref = synth.reference(corpus.join(audio, gap_s=0.2), "Please hold the line.", "en")
+    assert synth.content is None                      # released once the voice is prepared
+    text = "Thank you for calling."
+    positions = synth.positions(SentenceJob(text, "en", ref))
+    assert positions > len(ref.phones) + len(ref.tokens)
+    sizes: list[int] = []
+    worker = Worker(synth, threading.Lock(), max_batch=8, window_s=0.5, capacity=64, on_batch=sizes.append,
+                    memory_budget=synth.gpt.kv_cache_bytes(2, positions))
+    requests = [Request(f"r{k}", "alice", "en", [text], ref, SamplingParams(), seed=k) for k in range(6)]
+    for r in requests:
+        worker.submit(r)
+    worker.start()
+    try:
+        waves = [r.futures[0].result(timeout=300) for r in requests]
+    finally:
+        worker.stop()
+    assert all(len(w) > 0 for w in waves)
+    assert sum(sizes) == 6 and max(sizes) == 2
