@@ -84,7 +84,7 @@ class Synthesizer:
     def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
                  bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None,
                  precision: str = "fp32", keep_content: bool = True):
-        """keep_content=False loads the content model (HuBERT: 0.55 GB resident) only while a
+        """keep_content=False loads the content model (HuBERT: about 0.55 GB resident) only while a
         reference is prepared, as a server that prepares a voice once and then speaks does.
 
         precision: fp32, or fp16. Checkpoint weights are fp16 on disk, so fp16 keeps them
