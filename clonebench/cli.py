@@ -383,6 +383,8 @@ def serve(
         "--batch-memory-mb", help="Most memory a batch's KV cache may take, at its token caps (default 512 on a CPU, "
                                   "8192 on CUDA); a batch stops growing there.")] = None,
     batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", help="How long the worker waits to fill a batch.")] = 10.0,
+    continuous: Annotated[bool, typer.Option(
+        "--continuous", help="Continuous batching: sentences join the running decode as rows free up.")] = False,
     queue: Annotated[int, typer.Option("--queue", help="Sentences that may wait; beyond that: 503.")] = 64,
     voices_cache: Annotated[int, typer.Option("--voices-cache", help="Prepared voices kept in memory.")] = 32,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds a request may take (504 after).")] = 120.0,
@@ -397,7 +399,7 @@ def serve(
 
     opts = _run(ServeOptions, gpt=gpt, sovits=sovits, db=db, host=host, port=port, device=device, precision=precision,
                 content=content, bert=bert, threads=threads, max_chars=max_chars, max_batch=max_batch,
-                batch_memory_mb=batch_memory_mb, batch_window_ms=batch_window_ms, queue=queue, voices_cache=voices_cache, request_timeout_s=timeout,
+                batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue, voices_cache=voices_cache, request_timeout_s=timeout,
                 api_keys=api_keys, insecure=insecure)
     _run(run, opts)
 

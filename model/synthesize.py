@@ -246,16 +246,34 @@ class Synthesizer:
             new = self.gpt.generate(phones, bert, ref.tokens, params, seed=[jobs[k].seed for k in members],
                                     max_tokens=caps)
             for k, (ids, _), tokens in zip(members, items, new):
-                tokens = self._at_least_one(tokens)
-                generator = torch.Generator(device=self.device).manual_seed(jobs[k].seed)
-                z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
-                                       noise_scale, jobs[k].speed, generator)
-                wav = self.sovits.dec.in_chunks(z, ref.ge)[0, 0].float().cpu().numpy()
-                peak = float(np.abs(wav).max()) if wav.size else 0.0
-                out[k] = (wav / peak if peak > 1.0 else wav).astype(np.float32)
+                out[k] = self.vocode(jobs[k], ids, tokens, noise_scale)
                 if on_done is not None:
                     on_done(k, out[k])
         return out
+
+    @torch.no_grad()
+    def vocode(self, job: SentenceJob, ids: list[int], tokens: torch.Tensor, noise_scale: float = 0.5) -> np.ndarray:
+        """One sentence's semantic tokens -> its waveform (float32, 32 kHz, peak at most 1),
+        SoVITS drawing its noise from the sentence's own seed."""
+        tokens = self._at_least_one(tokens.to(self.device))
+        generator = torch.Generator(device=self.device).manual_seed(job.seed)
+        z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), job.ref.ge,
+                               noise_scale, job.speed, generator)
+        wav = self.sovits.dec.in_chunks(z, job.ref.ge)[0, 0].float().cpu().numpy()
+        peak = float(np.abs(wav).max()) if wav.size else 0.0
+        return (wav / peak if peak > 1.0 else wav).astype(np.float32)
+
+    @torch.no_grad()
+    def join(self, decoder, key, job: SentenceJob, max_tokens: int = MAX_TOKENS) -> list[int] | None:
+        """Start `job` in a running `model.continuous.ContinuousDecoder` under `key`; returns its
+        phone ids (for `vocode`), or None when it is too long for the decoder's rows."""
+        ids, feats = self._sentence(job.text, check_lang(job.lang))
+        (phones,), (bert,) = self._after_prompt(job.ref, [(ids, feats)])
+        cap = min(max_tokens, token_cap(len(ids)))
+        if not decoder.fits(len(phones), len(job.ref.tokens), cap):
+            return None
+        decoder.add(key, phones, bert, job.ref.tokens, job.seed, cap)
+        return ids
 
     def positions(self, job: SentenceJob) -> int:
         """The GPT positions a sentence can take: its reference's phones and tokens, its own

@@ -49,6 +49,7 @@ class ServeOptions:
     max_batch: int = 8
     batch_memory_mb: int | None = None   # the most a batch's KV cache may hold; None: 512 on a CPU, 8192 on CUDA
     batch_window_ms: float = 10.0
+    continuous: bool = False             # continuous batching (serve.worker.ContinuousWorker)
     queue: int = 64
     voices_cache: int = 32
     request_timeout_s: float = 120.0

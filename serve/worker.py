@@ -161,6 +161,87 @@ class Worker:
                         req.futures[i].set_exception(e)
 
 
+class ContinuousWorker(Worker):
+    """Continuous batching (`model.continuous`): a sentence joins the running decode as soon as
+    a row is free, instead of waiting for the batch before it to finish, and leaves when it
+    stops; its audio is made and sent at once. A request's sentences still decode one at a
+    time, so its first is never slowed by its own later ones. `max_batch` rows share the KV
+    cache that `memory_budget` allows; a sentence too long for a row is said alone. Each
+    sentence's audio is the same as in `Worker` (its tokens are those it gets alone)."""
+
+    def _loop(self) -> None:
+        from model.continuous import ContinuousDecoder
+
+        rows = self.max_batch
+        capacity = (self.memory_budget or 2 ** 30) // self.synth.gpt.kv_cache_bytes(rows, 1)
+        decoders: dict = {}                                     # SamplingParams -> ContinuousDecoder
+        running: dict[int, tuple[Request, int, list[int]]] = {}  # row key -> request, sentence, phone ids
+        keys = iter(range(2 ** 62))
+        while not self._stop.is_set():
+            self._admit(decoders, running, keys, lambda params: ContinuousDecoder(self.synth.gpt, rows, capacity, params))
+            for params, decoder in list(decoders.items()):
+                if not decoder.busy:
+                    continue
+                try:
+                    with self.lock:
+                        finished = decoder.step()
+                        for key, tokens in finished:
+                            req, i, ids = running.pop(key)
+                            req.futures[i].set_result(self.synth.vocode(_job(req, i), ids, tokens))
+                except Exception as e:  # fail this decoder's sentences, never the worker
+                    log.exception("continuous decode failed")
+                    for key in list(running):
+                        req, i, _ = running[key]
+                        if req.params == params:
+                            del running[key]
+                            if not req.futures[i].done():
+                                req.futures[i].set_exception(e)
+                    del decoders[params]
+
+    def _admit(self, decoders: dict, running: dict, keys, new_decoder) -> None:
+        """Every waiting sentence with a free row and no earlier sentence of its request decoding
+        joins now; the rest wait. With nothing decoding, waits a moment for work."""
+        busy_requests = {id(req) for req, _, _ in running.values()}
+        held = []
+        while True:
+            try:
+                item = self._get(0.0 if running or held else 0.2)
+            except queue.Empty:
+                break
+            req, i = item
+            decoder = decoders.get(req.params)
+            # one decoder's rows at a time fit the memory budget: other sampling settings wait
+            other_busy = decoder is None and any(d.busy for d in decoders.values())
+            if id(req) in busy_requests or other_busy or (decoder is not None and not decoder.free_rows):
+                held.append(item)
+                continue
+            with self._count_lock:
+                self._pending -= 1
+            if req.cancelled.is_set():
+                req.futures[i].set_exception(Cancelled(req.request_id))
+                continue
+            if decoder is None:
+                decoders.clear()              # idle: its rows' memory goes back
+                decoder = decoders[req.params] = new_decoder(req.params)
+            key = next(keys)
+            try:
+                with self.lock:
+                    ids = self.synth.join(decoder, key, _job(req, i))
+                    if ids is None:  # longer than a row holds: said on its own
+                        req.futures[i].set_result(self.synth.say_sentences([_job(req, i)])[0])
+            except Exception as e:
+                req.futures[i].set_exception(e)
+                continue
+            req.started_at = req.started_at or time.perf_counter()
+            occupied = len(decoder.occupant) - decoder.free_rows
+            req.batch_sizes.append(max(occupied, 1))
+            if ids is not None:
+                running[key] = (req, i, ids)
+                busy_requests.add(id(req))
+                self.on_batch(occupied)
+        self._held = held + self._held
+
+
 def _job(req: Request, i: int):
     """A request's i-th sentence as the synthesizer's unit of work."""
     from model.synthesize import SentenceJob

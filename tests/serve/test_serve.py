@@ -244,39 +244,77 @@ def test_options_refuse_an_open_server_without_keys(tmp_path, monkeypatch):
         ServeOptions(**files, max_batch=0)
 
 
-def test_a_batch_grows_only_while_its_kv_cache_fits_the_budget(tmp_path):
-    """The worker with a real `tiny` model: a budget of two rows at their token caps gives
-    batches of at most two, and every sentence is still said."""
+@pytest.fixture(scope="module")
+def tiny_voice(tmp_path_factory):
+    """A real `tiny` Synthesizer (random weights, made here) and a prepared voice."""
     import torch
 
     from model import checkpoint
     from model.config import preset
-    from model.gpt import SamplingParams, Text2Semantic
+    from model.gpt import Text2Semantic
     from model.sovits import SoVITS
-    from model.synthesize import SentenceJob, Synthesizer
-    from serve.worker import Request, Worker
+    from model.synthesize import Synthesizer
 
+    root = tmp_path_factory.mktemp("tiny-voice")
     torch.manual_seed(0)
     s_config, g_config = preset("tiny")
-    checkpoint.save_sovits(tmp_path / "s.pth", SoVITS(s_config), s_config, epoch=1, step=1)
-    checkpoint.save_gpt(tmp_path / "g.ckpt", Text2Semantic(g_config), g_config, epoch=1)
-    synth = Synthesizer(tmp_path / "g.ckpt", tmp_path / "s.pth", keep_content=False)
+    checkpoint.save_sovits(root / "s.pth", SoVITS(s_config), s_config, epoch=1, step=1)
+    checkpoint.save_gpt(root / "g.ckpt", Text2Semantic(g_config), g_config, epoch=1)
+    synth = Synthesizer(root / "g.ckpt", root / "s.pth", keep_content=False)
     _, audio = corpus.take_seconds(corpus.prompts("en"), 5)
     ref = synth.reference(corpus.join(audio, gap_s=0.2), "Please hold the line.", "en")
     assert synth.content is None                      # released once the voice is prepared
+    return synth, ref
+
+
+def _run_worker(worker, requests) -> list[list]:
+    for r in requests:
+        worker.submit(r)
+    worker.start()
+    try:
+        return [[f.result(timeout=300) for f in r.futures] for r in requests]
+    finally:
+        worker.stop()
+
+
+def test_a_batch_grows_only_while_its_kv_cache_fits_the_budget(tiny_voice):
+    """The worker with a real `tiny` model: a budget of two rows at their token caps gives
+    batches of at most two, and every sentence is still said."""
+    from model.gpt import SamplingParams
+    from model.synthesize import SentenceJob
+    from serve.worker import Request, Worker
+
+    synth, ref = tiny_voice
     text = "Thank you for calling."
     positions = synth.positions(SentenceJob(text, "en", ref))
     assert positions > len(ref.phones) + len(ref.tokens)
     sizes: list[int] = []
     worker = Worker(synth, threading.Lock(), max_batch=8, window_s=0.5, capacity=64, on_batch=sizes.append,
                     memory_budget=synth.gpt.kv_cache_bytes(2, positions))
-    requests = [Request(f"r{k}", "alice", "en", [text], ref, SamplingParams(), seed=k) for k in range(6)]
-    for r in requests:
-        worker.submit(r)
-    worker.start()
-    try:
-        waves = [r.futures[0].result(timeout=300) for r in requests]
-    finally:
-        worker.stop()
-    assert all(len(w) > 0 for w in waves)
+    waves = _run_worker(worker, [Request(f"r{k}", "alice", "en", [text], ref, SamplingParams(), seed=k)
+                                 for k in range(6)])
+    assert all(len(w[0]) > 0 for w in waves)
     assert sum(sizes) == 6 and max(sizes) == 2
+
+
+def test_continuous_batching_serves_the_audio_each_sentence_gets_alone(tiny_voice):
+    """Sentences join the running decode as rows free up; every sentence's audio is what
+    `say_sentences` makes of it alone, a request's sentences come back in order, and rows
+    were shared."""
+    from model.gpt import SamplingParams
+    from model.synthesize import SentenceJob
+    from serve.worker import ContinuousWorker, Request
+
+    synth, ref = tiny_voice
+    texts = [["Good morning.", "Please hold."], ["Your call matters to us."], ["One moment.", "Thank you.", "Bye."],
+             ["Press one for sales."], ["Press two for support."]]
+    requests = [Request(f"r{k}", "alice", "en", t, ref, SamplingParams(), seed=10 * k) for k, t in enumerate(texts)]
+    occupancy: list[int] = []
+    worker = ContinuousWorker(synth, threading.Lock(), max_batch=3, window_s=0.0, capacity=64,
+                              on_batch=occupancy.append, memory_budget=64 * 2 ** 20)
+    waves = _run_worker(worker, requests)
+    for req, got in zip(requests, waves):
+        for i, wav in enumerate(got):
+            alone = synth.say_sentences([SentenceJob(req.sentences[i], "en", ref, req.params, req.seed + i)])[0]
+            assert np.array_equal(wav, alone), (req.request_id, i)
+    assert max(occupancy) > 1 and len(occupancy) == sum(len(t) for t in texts)
