@@ -2,10 +2,12 @@
 Prints figures; asserts nothing.
 
     python benchmarks/bench_serve.py [--preset tiny|v2] [--concurrency 1,4,16] [--requests 3] [--db STORE]
+                                     [--max-batch 16,1,c16]
 
-For each batching mode (`--max-batch 16`, and `--max-batch 1` = no batching) a real server is
-started on a free loopback port with random-weight `--preset` files; at each concurrency level
-that many clients each send `--requests` streaming /v1/tts requests of a two-sentence text
+For each batching mode (`--max-batch 16`; `1` = no batching; `c16` = `--continuous` with 16
+rows) a real server is started on a free loopback port with random-weight `--preset` files; at
+each concurrency level that many clients each send `--requests` streaming /v1/tts requests of a
+three-sentence text
 (different seeds) one after another. Reported: requests/s, audio seconds per wall second,
 p50/p95 latency (request to last byte), p50 time to first audio (request to first PCM bytes),
 and the server's peak RSS. Without --db a store is made by vetting 75 s of a real voice.
@@ -71,12 +73,15 @@ def random_hubert(folder: Path) -> str:
     return f"cnhubert:{folder}"
 
 
-def run_mode(model: dict, db: Path, max_batch: int, levels: list[int], requests: int, threads: int) -> list[dict]:
+def run_mode(model: dict, db: Path, mode: str, levels: list[int], requests: int, threads: int) -> list[dict]:
+    """One server: `mode` is its --max-batch, or cN for --continuous with N rows."""
     import httpx
 
     port = free_port()
+    continuous = mode.startswith("c")
     proc = subprocess.Popen([sys.executable, "-m", "clonebench.cli", "serve", "--gpt", model["gpt"], "--sovits",
-                             model["sovits"], "--db", str(db), "--port", str(port), "--max-batch", str(max_batch),
+                             model["sovits"], "--db", str(db), "--port", str(port), "--max-batch", mode.lstrip("c"),
+                             *(["--continuous"] if continuous else []),
                              "--batch-window-ms", "20", "--queue", "256", "--threads", str(threads), "--timeout", "900",
                              *(["--content", model["content"]] if model.get("content") else [])],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -122,7 +127,7 @@ def run_mode(model: dict, db: Path, max_batch: int, levels: list[int], requests:
                 t.join()
             wall = time.perf_counter() - t0
             lat.sort()
-            rows.append({"batch": max_batch, "concurrency": level, "req_s": len(lat) / wall,
+            rows.append({"batch": mode, "concurrency": level, "req_s": len(lat) / wall,
                          "audio_s_per_s": audio_s[0] / wall, "p50": statistics.median(lat),
                          "p95": lat[min(len(lat) - 1, int(0.95 * len(lat)))], "ttfa_p50": statistics.median(ttfa)})
         rss = peak_rss_mb(proc.pid)
@@ -135,13 +140,17 @@ def run_mode(model: dict, db: Path, max_batch: int, levels: list[int], requests:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from model.text.frontend import split_sentences
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="tiny", choices=["tiny", "v2"])
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--requests", type=int, default=3, help="requests each client sends, one after another")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--db", type=Path, default=None)
-    ap.add_argument("--max-batch", default="16,1", help="server --max-batch values to run, one server each (1: batching off)")
+    ap.add_argument("--max-batch", default="16,1",
+                    help="server --max-batch values to run, one server each (1: batching off; cN: --continuous, N rows)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     db = args.db or make_store(tmp)
@@ -151,10 +160,11 @@ def main() -> None:
         model["content"] = random_hubert(tmp / "hubert")
     levels = [int(c) for c in args.concurrency.split(",")]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch threads; preset {args.preset}, "
-          f"random weights; {args.requests} streaming requests per client of {len(TEXT)} characters (2 sentences)")
+          f"random weights; {args.requests} streaming requests per client of {len(TEXT)} characters "
+          f"({len(split_sentences(TEXT, 'en'))} sentences)")
     print(f"{'max-batch':>9} {'clients':>7} {'req/s':>7} {'audio s/s':>9} {'p50 s':>7} {'p95 s':>7} {'TTFA p50':>8} {'peak RSS MB':>11}")
-    for max_batch in (int(b) for b in args.max_batch.split(",")):
-        for r in run_mode(model, db, max_batch, levels, args.requests, args.threads):
+    for mode in args.max_batch.split(","):
+        for r in run_mode(model, db, mode, levels, args.requests, args.threads):
             print(f"{r['batch']:>9} {r['concurrency']:>7} {r['req_s']:>7.2f} {r['audio_s_per_s']:>9.2f} {r['p50']:>7.2f} "
                   f"{r['p95']:>7.2f} {r['ttfa_p50']:>8.2f} {r['rss_mb']:>11.0f}", flush=True)
 
