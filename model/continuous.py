@@ -10,8 +10,10 @@ keys it has written, and its sampler (repetition penalty over its own tokens, it
 generator) is the one it would have alone. So a sentence's tokens do not depend on which others
 shared its rows, or when they came (tested against `generate` on a CPU).
 
-Every step has the same shapes whatever the rows hold, the property a CUDA graph needs (see
-`model.static_decode`); here the step runs eagerly on any device.
+Occupied rows are kept at the front (a retiring row's place is taken by the last one), so a
+step runs on views of the occupied rows over the positions they have written: with one
+sentence decoding it costs what `generate` does. (A CUDA graph would want every step at the full
+rows and capacity instead, as `model.static_decode` does; not built yet.)
 """
 
 from __future__ import annotations
@@ -133,20 +135,35 @@ class ContinuousDecoder:
             if len(row.tokens) >= row.cap:
                 finished.append(i)
         done = [(self.occupant[i].key, torch.tensor(self.occupant[i].tokens, dtype=torch.long)) for i in finished]
-        for i in finished:
-            self.occupant[i] = None
-        if any(r is not None for r in self.occupant):
-            self._advance(token)
+        self.seen.scatter_(1, token, True)
+        for i in sorted(finished, reverse=True):
+            self._retire(i, token)
+        if self.busy:
+            self._advance(token[:len(self.occupant) - self.free_rows])
         return done
 
+    def _retire(self, row: int, token: torch.Tensor) -> None:
+        """Free `row`, moving the last occupied row into it: occupied rows stay 0..n-1, so a step
+        runs on views of the first n rows (retiring from the highest row down keeps this true)."""
+        last = len(self.occupant) - self.free_rows - 1
+        if last != row:
+            end = int(self.cache.position[last])
+            for store in (self.cache.k, self.cache.v):
+                for layer in store:
+                    layer[row, :, :end] = layer[last, :, :end]
+            for t in (self.cache.position, self.logits, self.seen, token):
+                t[row] = t[last]
+            self.occupant[row] = self.occupant[last]
+        self.occupant[last] = None
+
     def _advance(self, token: torch.Tensor) -> None:
-        gpt = self.gpt
-        self.seen.scatter_(1, token, True)
-        idle = torch.tensor([r is None for r in self.occupant], device=token.device)
-        self.cache.position.masked_fill_(idle, 0)   # a free row computes nothing anyone reads
-        audio = torch.tensor([(r.n_prompt + len(r.tokens) - 1) if r else 0 for r in self.occupant],
-                             device=token.device)
+        """One transformer step for the n occupied rows, over the positions they have written."""
+        gpt, n = self.gpt, token.shape[0]
+        position = self.cache.position[:n]
+        end = int(position.max()) + 1
+        audio = torch.tensor([r.n_prompt + len(r.tokens) - 1 for r in self.occupant[:n]], device=token.device)
         emb = gpt.ar_audio_embedding(token) + gpt.ar_audio_position.alpha * self.table[audio][:, None]
-        mask = (self.slots[None, :] <= self.cache.position[:, None])[:, None, None, :]
-        h = gpt._run(emb, mask, self.cache)
-        self.logits = gpt.ar_predict_layer(h[:, -1]).float()
+        mask = (self.slots[None, :end] <= position[:, None])[:, None, None, :]
+        rows = _RowCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v], position)
+        h = gpt._run(emb, mask, rows)
+        self.logits[:n] = gpt.ar_predict_layer(h[:, -1]).float()

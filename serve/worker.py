@@ -26,6 +26,11 @@ from model.gpt import SamplingParams
 log = logging.getLogger(__name__)
 
 
+# A continuous decoder's row holds at most this many positions (reference phones and tokens, the
+# sentence's phones, its token cap): a 150-character sentence with a 6 s reference needs ~700.
+MAX_ROW_POSITIONS = 1024
+
+
 class QueueFull(UserError):
     """Too many sentences waiting (503)."""
 
@@ -173,7 +178,8 @@ class ContinuousWorker(Worker):
         from model.continuous import ContinuousDecoder
 
         rows = self.max_batch
-        capacity = (self.memory_budget or 2 ** 30) // self.synth.gpt.kv_cache_bytes(rows, 1)
+        # every step attends over the whole capacity, so it is no larger than sentences need
+        capacity = min(MAX_ROW_POSITIONS, (self.memory_budget or 2 ** 30) // self.synth.gpt.kv_cache_bytes(rows, 1))
         decoders: dict = {}                                     # SamplingParams -> ContinuousDecoder
         running: dict[int, tuple[Request, int, list[int]]] = {}  # row key -> request, sentence, phone ids
         keys = iter(range(2 ** 62))

@@ -86,7 +86,8 @@ def test_static_decode_loop_gives_the_eager_tokens(tiny):
         gpt.generate(phones, bert, prompt, loop="static", use_cache=False)
 
 
-def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny):
+@pytest.mark.parametrize("rows", [2, 3])
+def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows):
     """Sentences join a running decode as rows free up and leave when they stop; each one's
     tokens are those `generate` gives it alone (different prompts, seeds and caps, greedy and
     sampled), whatever shared its rows."""
@@ -101,8 +102,15 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny):
     for params in (SamplingParams(top_k=1), SamplingParams(), SamplingParams(top_p=0.8, temperature=0.9)):
         alone = [gpt.generate([p], [b], y, params, seed=s, max_tokens=m, loop="eager")[0].tolist()
                  for p, b, y, s, m in zip(phones, bert, prompts, seeds, caps)]
-        decoder = ContinuousDecoder(gpt, rows=2, capacity=128, params=params)
-        waiting, said, joined_late = list(range(5)), {}, False
+        decoder = ContinuousDecoder(gpt, rows=rows, capacity=128, params=params)
+        waiting, said, joined_late, moves = list(range(5)), {}, False, [0]
+        retire = decoder._retire
+
+        def counting(row, token):
+            moves[0] += row != len(decoder.occupant) - decoder.free_rows - 1
+            retire(row, token)
+
+        decoder._retire = counting
         while waiting or decoder.busy:
             while waiting and decoder.free_rows:
                 k = waiting.pop(0)
@@ -110,7 +118,7 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny):
                 decoder.add(k, phones[k], bert[k], prompts[k], seeds[k], caps[k])
             for k, tokens in decoder.step():
                 said[k] = tokens.tolist()
-        assert joined_late                              # some sentence joined rows already decoding
+        assert joined_late and moves[0]                 # sentences joined running rows; rows were compacted
         assert [said[k] for k in range(5)] == alone, params
     with pytest.raises(ValueError, match="do not fit"):
         ContinuousDecoder(gpt, rows=1, capacity=32).add(0, phones[0], bert[0], prompts[0], 0, 40)
