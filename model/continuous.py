@@ -11,9 +11,10 @@ generator) is the one it would have alone. So a sentence's tokens do not depend 
 shared its rows, or when they came (tested against `generate` on a CPU).
 
 Occupied rows are kept at the front (a retiring row's place is taken by the last one), so a
-step runs on views of the occupied rows over the positions they have written: with one
-sentence decoding it costs what `generate` does. (A CUDA graph would want every step at the full
-rows and capacity instead, as `model.static_decode` does; not built yet.)
+step runs on views of the occupied rows over the positions they have written, not on every row
+at full capacity. Its per-row bookkeeping still costs more than `generate`'s loop on a CPU
+(benchmarks/RESULTS.md). (A CUDA graph would want every step at the full rows and capacity, as
+`model.static_decode` does; not built yet.)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .gpt import MIN_TOKENS, KVCache, SamplingParams, sample_penalized
-from .static_decode import _penalize
+from .static_decode import penalize_seen
 
 
 @dataclass
@@ -121,7 +122,7 @@ class ContinuousDecoder:
             if not group:
                 continue
             index = torch.tensor(group, device=self.logits.device)
-            penalized = _penalize(self.logits[index, :width], self.seen[index, :width], self.params.repetition_penalty)
+            penalized = penalize_seen(self.logits[index, :width], self.seen[index, :width], self.params.repetition_penalty)
             drawn = sample_penalized(penalized, self.params, [self.occupant[i].generator for i in group])
             token[index] = drawn
             stop[index.cpu()] = ((drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)).cpu()

@@ -114,7 +114,7 @@ def decode(gpt, h: torch.Tensor, cache, key_ok: torch.Tensor, y: torch.Tensor, n
     for step in range(max_tokens):
         if step < min_tokens:
             logits = logits[:, :-1]           # EOS not allowed yet
-        penalized = _penalize(logits, seen[:, :logits.shape[1]], params.repetition_penalty)
+        penalized = penalize_seen(logits, seen[:, :logits.shape[1]], params.repetition_penalty)
         token = sample_penalized(penalized, params, generator)
         stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
         lengths = torch.where(stop & ~finished, torch.full_like(lengths, step), lengths)
@@ -127,7 +127,7 @@ def decode(gpt, h: torch.Tensor, cache, key_ok: torch.Tensor, y: torch.Tensor, n
     return tokens, lengths
 
 
-def _penalize(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+def penalize_seen(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
     """`penalize_repetition` from a [B, V] mask of the tokens seen so far: the same values, as
     the eager loop's gather/scatter over the token list writes each seen token once."""
     logits = logits.float()

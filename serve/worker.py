@@ -178,7 +178,7 @@ class ContinuousWorker(Worker):
         from model.continuous import ContinuousDecoder
 
         rows = self.max_batch
-        # every step attends over the whole capacity, so it is no larger than sentences need
+        # a row's room: what the budget leaves each row, but no more than a sentence can need
         capacity = min(MAX_ROW_POSITIONS, (self.memory_budget or 2 ** 30) // self.synth.gpt.kv_cache_bytes(rows, 1))
         decoders: dict = {}                                     # SamplingParams -> ContinuousDecoder
         running: dict[int, tuple[Request, int, list[int]]] = {}  # row key -> request, sentence, phone ids
