@@ -399,8 +399,8 @@ def serve(
 
     opts = _run(ServeOptions, gpt=gpt, sovits=sovits, db=db, host=host, port=port, device=device, precision=precision,
                 content=content, bert=bert, threads=threads, max_chars=max_chars, max_batch=max_batch,
-                batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue, voices_cache=voices_cache, request_timeout_s=timeout,
-                api_keys=api_keys, insecure=insecure)
+                batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue,
+                voices_cache=voices_cache, request_timeout_s=timeout, api_keys=api_keys, insecure=insecure)
     _run(run, opts)
 
 

@@ -122,7 +122,8 @@ class ContinuousDecoder:
             if not group:
                 continue
             index = torch.tensor(group, device=self.logits.device)
-            penalized = penalize_seen(self.logits[index, :width], self.seen[index, :width], self.params.repetition_penalty)
+            penalty = self.params.repetition_penalty
+            penalized = penalize_seen(self.logits[index, :width], self.seen[index, :width], penalty)
             drawn = sample_penalized(penalized, self.params, [self.occupant[i].generator for i in group])
             token[index] = drawn
             stop[index.cpu()] = ((drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)).cpu()

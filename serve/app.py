@@ -131,7 +131,8 @@ class Service:
         self.lock = threading.Lock()        # the model is used by one thread at a time
         self.voices = VoiceLibrary(opts.db, self._prepare, opts.voices_cache)
         self.metrics = Metrics(opts.max_batch)
-        self.worker = (ContinuousWorker if opts.continuous else Worker)(self.synth, self.lock, opts.max_batch, opts.batch_window_ms / 1000, opts.queue,
+        worker = ContinuousWorker if opts.continuous else Worker
+        self.worker = worker(self.synth, self.lock, opts.max_batch, opts.batch_window_ms / 1000, opts.queue,
                              on_batch=self.metrics.batch.observe, memory_budget=opts.batch_memory_mb * 2**20)
         self.log = ServeLog(data_root_for(opts.db) / "serve-log.duckdb")
 

@@ -184,7 +184,8 @@ class ContinuousWorker(Worker):
         running: dict[int, tuple[Request, int, list[int]]] = {}  # row key -> request, sentence, phone ids
         keys = iter(range(2 ** 62))
         while not self._stop.is_set():
-            self._admit(decoders, running, keys, lambda params: ContinuousDecoder(self.synth.gpt, rows, capacity, params))
+            self._admit(decoders, running, keys,
+                        lambda params: ContinuousDecoder(self.synth.gpt, rows, capacity, params))
             for params, decoder in list(decoders.items()):
                 if not decoder.busy:
                     continue
