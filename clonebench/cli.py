@@ -72,7 +72,7 @@ Bert = Annotated[Optional[Path], typer.Option(
     "--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text; zeros without it).")]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
 Device = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
-Precision = Annotated[str, typer.Option("--precision", help="fp32, or fp16 (on a CPU: the GPT only).")]
+Precision = Annotated[str, typer.Option("--precision", help="fp32, fp16 (on a CPU: the GPT's matrices only) or bf16 (for GPUs).")]
 ReportOut = Annotated[Optional[Path], typer.Option("--out", help="Output file (default: under <store folder>/reports/).")]
 EmbedAudio = Annotated[bool, typer.Option("--embed-audio", help="Put the audio inside the HTML instead of linking it.")]
 

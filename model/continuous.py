@@ -8,17 +8,22 @@ occupied row, retires the rows that stopped (EOS, or their own token cap) and ru
 transformer step for the rest, each row at its own position: the mask lets a row see only the
 keys it has written, and its sampler (repetition penalty over its own tokens, its own seeded
 generator) is the one it would have alone. So a sentence's tokens do not depend on which others
-shared its rows, or when they came (tested against `generate` on a CPU).
+shared its rows, or when they came (tested against `generate` on a CPU, in both loops).
 
-Occupied rows are kept at the front (a retiring row's place is taken by the last one), so a
-step runs on views of the occupied rows over the positions they have written, not on every row
-at full capacity. Its per-row bookkeeping still costs more than `generate`'s loop on a CPU
-(benchmarks/RESULTS.md). (A CUDA graph would want every step at the full rows and capacity, as
-`model.static_decode` does; not built yet.)
+Two loops, as `generate` has:
+- "eager" (the CPU default): occupied rows are kept at the front (a retiring row's place is
+  taken by the last one), and a step runs on views of them over the positions they have
+  written, not on every row at full capacity.
+- "static" (the CUDA default): every step runs all rows over the full capacity, so its shapes
+  never change, and on CUDA the transformer step (embedding, layers, logits) is captured once
+  as a CUDA graph and replayed. A free row is computed too, and nothing reads it. Sampling
+  runs after the replay, on the device; the host reads the stop flags once a step, since rows
+  join and leave between steps.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -26,21 +31,24 @@ import torch
 from .gpt import MIN_TOKENS, KVCache, SamplingParams, sample_penalized
 from .static_decode import penalize_seen
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class _Row:
     key: object                 # the caller's handle for this sentence
     cap: int                    # the most tokens it may say
-    n_prompt: int               # its reference's semantic tokens (audio positions start after them)
     generator: torch.Generator
     tokens: list[int] = field(default_factory=list)
 
 
 class _RowCache:
-    """The decoder's keys and values: each row writes its new key at its own position."""
+    """The decoder's keys and values: each row writes its new key at its own position and moves
+    on by `stride` (1, or 0 for a free row in the static loop)."""
 
-    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], position: torch.Tensor):
-        self.k, self.v, self.position = k, v, position
+    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], position: torch.Tensor,
+                 stride: torch.Tensor | int = 1):
+        self.k, self.v, self.position, self.stride = k, v, position, stride
         self.rows = torch.arange(position.shape[0], device=position.device)
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
@@ -49,24 +57,35 @@ class _RowCache:
         return self.k[layer], self.v[layer]
 
     def advance(self) -> None:
-        self.position.add_(1)
+        self.position.add_(self.stride)
 
 
 class ContinuousDecoder:
     def __init__(self, gpt, rows: int, capacity: int, params: SamplingParams = SamplingParams(),
-                 min_tokens: int = MIN_TOKENS):
+                 min_tokens: int = MIN_TOKENS, loop: str = "auto"):
         c = gpt.config
         device, dtype = gpt.bert_proj.weight.device, gpt.bert_proj.weight.dtype
-        self.gpt, self.params, self.min_tokens, self.capacity = gpt, params, min_tokens, capacity
+        if loop == "auto":
+            loop = "static" if device.type == "cuda" else "eager"
+        if loop not in ("eager", "static"):
+            raise ValueError(f"loop must be auto, eager or static, not {loop!r}")
+        self.gpt, self.params, self.min_tokens, self.capacity, self.loop = gpt, params, min_tokens, capacity, loop
         shape = (rows, c.head, capacity, c.hidden_dim // c.head)
         position = torch.zeros(rows, dtype=torch.long, device=device)
+        self.active = torch.zeros(rows, dtype=torch.long, device=device)   # 1 where a row is occupied
         self.cache = _RowCache([torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)],
-                               [torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)], position)
+                               [torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)], position,
+                               self.active if loop == "static" else 1)
+        self.n_text = torch.zeros(rows, dtype=torch.long, device=device)   # a row's audio starts after its text
         self.slots = torch.arange(capacity, device=device)
         self.seen = torch.zeros(rows, c.vocab_size, dtype=torch.bool, device=device)
         self.logits = torch.zeros(rows, c.vocab_size, device=device)
+        self.token = torch.zeros(rows, 1, dtype=torch.long, device=device)
         self.table = gpt.ar_audio_position.rows(capacity, device, dtype)
         self.occupant: list[_Row | None] = [None] * rows
+        self.graph = None
+        if loop == "static" and device.type == "cuda":
+            self._capture()
 
     @property
     def free_rows(self) -> int:
@@ -101,10 +120,12 @@ class ContinuousDecoder:
             self.cache.k[layer][row, :, :length] = alone.k[layer][0, :, :length]
             self.cache.v[layer][row, :, :length] = alone.v[layer][0, :, :length]
         self.cache.position[row] = length
+        self.n_text[row] = n_text
+        self.active[row] = 1
         self.logits[row] = gpt.ar_predict_layer(h[0, -1]).float()
         self.seen[row] = False
         self.seen[row, y[0]] = True
-        self.occupant[row] = _Row(key, cap, n_prompt, torch.Generator(device=xy.device).manual_seed(seed))
+        self.occupant[row] = _Row(key, cap, torch.Generator(device=xy.device).manual_seed(seed))
 
     @torch.no_grad()
     def step(self) -> list[tuple[object, torch.Tensor]]:
@@ -141,31 +162,67 @@ class ContinuousDecoder:
         for i in sorted(finished, reverse=True):
             self._retire(i, token)
         if self.busy:
-            self._advance(token[:len(self.occupant) - self.free_rows])
+            self.token.copy_(token)
+            self._advance()
         return done
 
     def _retire(self, row: int, token: torch.Tensor) -> None:
-        """Free `row`, moving the last occupied row into it: occupied rows stay 0..n-1, so a step
-        runs on views of the first n rows (retiring from the highest row down keeps this true)."""
+        """Free `row`. The eager loop moves the last occupied row into it, so occupied rows stay
+        0..n-1 and a step runs on views of the first n rows (retiring from the highest row down
+        keeps this true)."""
         last = len(self.occupant) - self.free_rows - 1
-        if last != row:
+        if self.loop == "eager" and last != row:
             end = int(self.cache.position[last])
             for store in (self.cache.k, self.cache.v):
                 for layer in store:
                     layer[row, :, :end] = layer[last, :, :end]
-            for t in (self.cache.position, self.logits, self.seen, token):
+            for t in (self.cache.position, self.n_text, self.logits, self.seen, token):
                 t[row] = t[last]
             self.occupant[row] = self.occupant[last]
-        self.occupant[last] = None
+            row = last
+        self.occupant[row] = None
+        self.active[row] = 0
 
-    def _advance(self, token: torch.Tensor) -> None:
-        """One transformer step for the n occupied rows, over the positions they have written."""
-        gpt, n = self.gpt, token.shape[0]
-        position = self.cache.position[:n]
-        end = int(position.max()) + 1
-        audio = torch.tensor([r.n_prompt + len(r.tokens) - 1 for r in self.occupant[:n]], device=token.device)
+    def _advance(self) -> None:
+        """One transformer step for the occupied rows: in the eager loop, the first n rows over
+        the positions they have written; in the static loop, every row over the capacity (the
+        graph's replay where there is one)."""
+        if self.graph is not None:
+            self.graph.replay()
+        elif self.loop == "static":
+            self._forward(self.cache, self.token, self.logits)
+        else:
+            n = len(self.occupant) - self.free_rows
+            end = int(self.cache.position[:n].max()) + 1
+            rows = _RowCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v],
+                             self.cache.position[:n])
+            self._forward(rows, self.token[:n], self.logits[:n])
+
+    def _forward(self, cache: _RowCache, token: torch.Tensor, logits: torch.Tensor) -> None:
+        gpt, position = self.gpt, cache.position
+        n_text = self.n_text[:position.shape[0]]
+        audio = position - n_text                 # the token's place among the audio positions
         emb = gpt.ar_audio_embedding(token) + gpt.ar_audio_position.alpha * self.table[audio][:, None]
-        mask = (self.slots[None, :end] <= position[:, None])[:, None, None, :]
-        rows = _RowCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v], position)
-        h = gpt._run(emb, mask, rows)
-        self.logits[:n] = gpt.ar_predict_layer(h[:, -1]).float()
+        mask = (self.slots[None, :cache.k[0].shape[2]] <= position[:, None])[:, None, None, :]
+        h = gpt._run(emb, mask, cache)
+        logits.copy_(gpt.ar_predict_layer(h[:, -1]))
+
+    def _capture(self) -> None:
+        """Record the static step as a CUDA graph (warm-up on a side stream first, as graphs
+        require). Nothing is decoding yet; the positions and logits it moves are restored."""
+        saved = [t.clone() for t in (self.cache.position, self.logits)]
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self._forward(self.cache, self.token, self.logits)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._forward(self.cache, self.token, self.logits)
+            self.graph = graph
+        except RuntimeError as e:  # an op torch cannot capture here: the same step, eagerly
+            log.warning("CUDA graph capture failed, continuous decoding without it: %s", str(e).splitlines()[0])
+        for t, s in zip((self.cache.position, self.logits), saved):
+            t.copy_(s)

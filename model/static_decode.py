@@ -6,12 +6,15 @@ has the same shapes, so its launches can be recorded once and replayed:
 - the KV cache has a fixed capacity; each step writes its key and value at a position held in a
   device tensor, and attends over the whole capacity with one mask that hides what is not
   written yet (built once per step, shared by all layers);
-- the repetition penalty reads a [batch, vocab] "seen" mask instead of the growing token list;
+- a step is the whole of it: repetition penalty (from a [batch, vocab] "seen" mask instead of
+  the growing token list), top-p/top-k, the seeded draw, the stop flags, writing the token,
+  then the transformer (embedding, 24 layers, logits) for the next one;
 - tokens, lengths and stops stay on the device; the host looks at them every `CHECK_EVERY`
   steps (a finished row's extra steps are cut off at its length);
-- on CUDA, the transformer step (embedding, 24 layers, logits) is captured as a CUDA graph
-  after a warm-up and replayed; sampling runs eagerly on the device after it (seeded per row,
-  as the eager loop samples).
+- on CUDA each step is captured as a CUDA graph after a warm-up and replayed. There are two:
+  steps before `min_tokens` draw over the vocabulary without EOS, as the eager loop does, and
+  the draw's width is part of the graph. The generators are registered with the graphs, so
+  replay n draws what eager step n would (torch's graph-safe philox state).
 
 It computes what the eager loop computes: the tests run both on a CPU and compare tokens
 (greedy, and seeded sampling per row, with left-padded rows). On a CPU the eager loop stays the
@@ -20,9 +23,13 @@ default: attending over the whole capacity is slower there than over the written
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 CHECK_EVERY = 8  # decode steps between looks at the stop flags from the host
+
+log = logging.getLogger(__name__)
 
 
 class StaticKVCache:
@@ -42,56 +49,91 @@ class StaticKVCache:
 
 
 class StaticStep:
-    """One decode step of fixed shape: token [B, 1] in, logits [B, V] out, through static
-    buffers; `run()` replays a CUDA graph where there is one."""
+    """One decode step of fixed shape, sampling included, on device buffers only: it samples a
+    token for every row from `logits`, records it, and leaves the next step's logits there.
+    `run(early)` replays a CUDA graph where there is one."""
 
-    def __init__(self, gpt, cache: StaticKVCache, key_ok: torch.Tensor, n_prompt: int, graph: bool):
-        self.gpt, self.cache = gpt, cache
+    def __init__(self, gpt, cache: StaticKVCache, key_ok: torch.Tensor, n_prompt: int, y: torch.Tensor,
+                 logits: torch.Tensor, caps: torch.Tensor, max_tokens: int, params, generator):
+        c = gpt.config
         b, capacity = key_ok.shape
         device = key_ok.device
+        self.gpt, self.cache, self.params, self.generator = gpt, cache, params, generator
         self.key_ok = key_ok[:, None, None, :]
         self.slots = torch.arange(capacity, device=device)
-        self.token = torch.zeros(b, 1, dtype=torch.long, device=device)
         self.audio_position = torch.full((1,), n_prompt, dtype=torch.long, device=device)
         self.table = gpt.ar_audio_position.rows(capacity, device, gpt.ar_audio_embedding.word_embeddings.weight.dtype)
-        self.logits: torch.Tensor | None = None
-        self.graph = None
-        if graph:
-            self._capture()
+        self.logits = logits.float()
+        self.seen = torch.zeros(b, c.vocab_size, dtype=torch.bool, device=device).scatter_(1, y, True)
+        self.tokens = torch.zeros(b, max_tokens, dtype=torch.long, device=device)
+        self.step = torch.zeros(1, dtype=torch.long, device=device)
+        self.caps, self.lengths = caps, caps.clone()
+        self.finished = torch.zeros(b, dtype=torch.bool, device=device)
+        self.graphs: dict[bool, torch.cuda.CUDAGraph] = {}
 
-    def _forward(self) -> torch.Tensor:
-        gpt = self.gpt
-        # what SinePositions.forward adds at this step's position, read from a device index
-        emb = gpt.ar_audio_embedding(self.token) + gpt.ar_audio_position.alpha * self.table[self.audio_position][None]
+    def _state(self) -> list[torch.Tensor]:
+        """Everything a step changes but the cache's keys (a step only writes past the position)."""
+        return [self.cache.position, self.audio_position, self.logits, self.seen, self.tokens, self.step,
+                self.lengths, self.finished]
+
+    def _generators(self) -> list[torch.Generator]:
+        g = self.generator
+        return list(g) if isinstance(g, list) else [g] if g is not None else []
+
+    def _body(self, early: bool) -> None:
+        from .gpt import sample_penalized
+
+        gpt, c = self.gpt, self.gpt.config
+        width = c.vocab_size - 1 if early else c.vocab_size         # EOS not allowed yet
+        penalized = penalize_seen(self.logits[:, :width], self.seen[:, :width], self.params.repetition_penalty)
+        token = sample_penalized(penalized, self.params, self.generator)
+        stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
+        self.lengths.copy_(torch.where(stop & ~self.finished, self.step, self.lengths))
+        self.finished.logical_or_(stop | (self.step + 1 >= self.caps))
+        self.tokens.scatter_(1, self.step.expand(token.shape[0], 1), token)
+        self.seen.scatter_(1, token, True)
+        self.step.add_(1)
+        # the next token's logits (after the last token too: a graph has no "last" step)
+        emb = gpt.ar_audio_embedding(token) + gpt.ar_audio_position.alpha * self.table[self.audio_position][None]
         mask = self.key_ok & (self.slots <= self.cache.position)[None, None, None, :]
         h = gpt._run(emb, mask, self.cache)
         self.audio_position.add_(1)
-        return gpt.ar_predict_layer(h[:, -1])
+        self.logits.copy_(gpt.ar_predict_layer(h[:, -1]))
 
-    def _capture(self) -> None:
-        # warm up on a side stream (as CUDA graphs require), then record one step; both advance
-        # the cache, so the position is restored after each
-        start, audio = self.cache.position.clone(), self.audio_position.clone()
+    def capture(self, early: bool) -> None:
+        """Record the step as a CUDA graph: warm up on a side stream (as graphs require), then
+        record. Both would advance the decode, so its state and the generators are restored."""
+        saved = [t.clone() for t in self._state()]
+        generators = self._generators()
+        rng = [g.get_state() for g in generators]
+
+        def restore():
+            for t, s in zip(self._state(), saved):
+                t.copy_(s)
+            for g, s in zip(generators, rng):
+                g.set_state(s)
+
+        graph = torch.cuda.CUDAGraph()
+        for g in generators:
+            graph.register_generator_state(g)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
-                self._forward()
-                self.cache.position.copy_(start)
-                self.audio_position.copy_(audio)
+                self._body(early)
+                restore()
         torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.logits = self._forward()
-        self.cache.position.copy_(start)
-        self.audio_position.copy_(audio)
+        with torch.cuda.graph(graph):
+            self._body(early)
+        restore()
+        self.graphs[early] = graph
 
-    def run(self, token: torch.Tensor) -> torch.Tensor:
-        self.token.copy_(token)
-        if self.graph is not None:
-            self.graph.replay()
-            return self.logits
-        return self._forward()
+    def run(self, early: bool) -> None:
+        graph = self.graphs.get(early)
+        if graph is not None:
+            graph.replay()
+        else:
+            self._body(early)
 
 
 def decode(gpt, h: torch.Tensor, cache, key_ok: torch.Tensor, y: torch.Tensor, n_prompt: int, caps: torch.Tensor,
@@ -99,32 +141,21 @@ def decode(gpt, h: torch.Tensor, cache, key_ok: torch.Tensor, y: torch.Tensor, n
     """The decode loop after the prefill (`h` its last hidden states, `cache` its KVCache at full
     capacity, `y` [B, P] the prompt's tokens). Returns the new tokens [B, max_tokens] and each
     row's length."""
-    from .gpt import sample_penalized
-
-    c = gpt.config
-    b, device = y.shape[0], y.device
     static = StaticKVCache(cache.k, cache.v, cache.length)
-    step_fn = StaticStep(gpt, static, key_ok[:, :cache.capacity], n_prompt, graph=device.type == "cuda")
-    seen = torch.zeros(b, c.vocab_size, dtype=torch.bool, device=device)
-    seen.scatter_(1, y, True)
-    tokens = torch.zeros(b, max_tokens, dtype=torch.long, device=device)
-    lengths = caps.clone()
-    finished = torch.zeros(b, dtype=torch.bool, device=device)
-    logits = gpt.ar_predict_layer(h[:, -1])
-    for step in range(max_tokens):
-        if step < min_tokens:
-            logits = logits[:, :-1]           # EOS not allowed yet
-        penalized = penalize_seen(logits, seen[:, :logits.shape[1]], params.repetition_penalty)
-        token = sample_penalized(penalized, params, generator)
-        stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
-        lengths = torch.where(stop & ~finished, torch.full_like(lengths, step), lengths)
-        finished = finished | stop | (step + 1 >= caps)
-        tokens[:, step] = token[:, 0]
-        seen.scatter_(1, token, True)
-        if step + 1 == max_tokens or (step % CHECK_EVERY == CHECK_EVERY - 1 and bool(finished.all())):
+    step = StaticStep(gpt, static, key_ok[:, :cache.capacity], n_prompt, y, gpt.ar_predict_layer(h[:, -1]),
+                      caps, max_tokens, params, generator)
+    if y.device.type == "cuda":
+        try:
+            for early in {n < min_tokens for n in range(max_tokens)}:
+                step.capture(early)
+        except RuntimeError as e:  # an op torch cannot capture here: the same steps, eagerly
+            step.graphs.clear()
+            log.warning("CUDA graph capture failed, decoding without graphs: %s", str(e).splitlines()[0])
+    for n in range(max_tokens):
+        step.run(early=n < min_tokens)
+        if n % CHECK_EVERY == CHECK_EVERY - 1 and bool(step.finished.all()):
             break
-        logits = step_fn.run(token)
-    return tokens, lengths
+    return step.tokens, step.lengths
 
 
 def penalize_seen(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:

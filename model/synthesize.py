@@ -87,13 +87,14 @@ class Synthesizer:
         """keep_content=False loads the content model (HuBERT: about 0.55 GB resident) only while a
         reference is prepared, as a server that prepares a voice once and then speaks does.
 
-        precision: fp32, or fp16. Checkpoint weights are fp16 on disk, so fp16 keeps them
-        exactly. On CUDA the whole model runs in fp16. On a CPU only the GPT's matrices are
-        stored in fp16 (`Text2Semantic.half_matrices`): token-by-token decoding is bound by
+        precision: fp32, fp16 or bf16. Checkpoint weights are fp16 on disk, so fp16 keeps them
+        exactly. On CUDA fp16 runs the whole model in fp16. On a CPU it stores only the GPT's
+        matrices in fp16 (`Text2Semantic.half_matrices`): token-by-token decoding is bound by
         reading them from memory, while fp16 convolutions and norms on a CPU are slower than
-        fp32 ones (measured in benchmarks/bench_model.py)."""
-        if precision not in ("fp32", "fp16"):
-            raise UserError(f"precision {precision!r}: use fp32 or fp16")
+        fp32 ones (measured in benchmarks/bench_model.py). bf16 runs the whole model in bf16
+        anywhere; it is meant for GPUs (a CPU runs it, slowly)."""
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise UserError(f"precision {precision!r}: use fp32, fp16 or bf16")
         if threads:
             torch.set_num_threads(threads)
         self._threads = torch.get_num_threads()
@@ -108,9 +109,10 @@ class Synthesizer:
         checkpoint.load_into(self.gpt, g_state, Path(gpt_path))
         for m in (self.sovits, self.gpt):
             m.to(self.device).eval()
-        if precision == "fp16" and self.device.type == "cuda":
-            self.gpt.half()
-            self.sovits.half()
+        if precision == "bf16" or (precision == "fp16" and self.device.type == "cuda"):
+            whole = torch.bfloat16 if precision == "bf16" else torch.float16
+            self.gpt.to(whole)
+            self.sovits.to(whole)
         elif precision == "fp16":
             self.gpt.half_matrices()
         self.precision = precision

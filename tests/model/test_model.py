@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 from conftest import ROOT, run_cli, write
 
+from clonebench.errors import UserError
 from model import checkpoint
 from model.config import preset
 from model.gpt import SamplingParams, Text2Semantic
@@ -86,11 +87,12 @@ def test_static_decode_loop_gives_the_eager_tokens(tiny):
         gpt.generate(phones, bert, prompt, loop="static", use_cache=False)
 
 
-@pytest.mark.parametrize("rows", [2, 3])
-def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows):
+@pytest.mark.parametrize("rows,loop", [(2, "eager"), (3, "eager"), (3, "static")])
+def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows, loop):
     """Sentences join a running decode as rows free up and leave when they stop; each one's
     tokens are those `generate` gives it alone (different prompts, seeds and caps, greedy and
-    sampled), whatever shared its rows."""
+    sampled), whatever shared its rows. The static loop (every row at full capacity, what a GPU
+    replays as a graph) gives the same tokens, and it never moves a row."""
     from model.continuous import ContinuousDecoder
 
     gpt = tiny["gpt"].eval()
@@ -102,13 +104,13 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows):
     for params in (SamplingParams(top_k=1), SamplingParams(), SamplingParams(top_p=0.8, temperature=0.9)):
         alone = [gpt.generate([p], [b], y, params, seed=s, max_tokens=m, loop="eager")[0].tolist()
                  for p, b, y, s, m in zip(phones, bert, prompts, seeds, caps)]
-        decoder = ContinuousDecoder(gpt, rows=rows, capacity=128, params=params)
+        decoder = ContinuousDecoder(gpt, rows=rows, capacity=128, params=params, loop=loop)
         waiting, said, joined_late, moves = list(range(5)), {}, False, [0]
         retire = decoder._retire
 
         def counting(row, token):
-            moves[0] += row != len(decoder.occupant) - decoder.free_rows - 1
             retire(row, token)
+            moves[0] += decoder.occupant[row] is not None     # another row was moved into it
 
         decoder._retire = counting
         while waiting or decoder.busy:
@@ -118,10 +120,12 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows):
                 decoder.add(k, phones[k], bert[k], prompts[k], seeds[k], caps[k])
             for k, tokens in decoder.step():
                 said[k] = tokens.tolist()
-        assert joined_late and moves[0]                 # sentences joined running rows; rows were compacted
+        assert joined_late and bool(moves[0]) == (loop == "eager")   # joined running rows; compacted if eager
         assert [said[k] for k in range(5)] == alone, params
     with pytest.raises(ValueError, match="do not fit"):
         ContinuousDecoder(gpt, rows=1, capacity=32).add(0, phones[0], bert[0], prompts[0], 0, 40)
+    with pytest.raises(ValueError, match="loop must be"):
+        ContinuousDecoder(gpt, rows=1, capacity=32, loop="graph")
 
 
 def test_round_trip_is_bit_exact(tiny):
@@ -287,6 +291,19 @@ def test_synthesis_is_deterministic_and_length_follows_tokens(tiny, reference_cl
     assert len(a.audio) == sum(per_sentence) + int(SENTENCE_GAP_S * 32000) * (len(per_sentence) - 1)
     slow = synth.synthesize(text, "en", ref, seed=3, max_tokens=120, speed=0.5)
     assert len(slow.audio) > 1.8 * len(a.audio)
+
+
+def test_bf16_runs_the_whole_model_in_bf16(tiny, reference_clip):
+    """`--precision bf16` (for GPUs) converts every weight; a CPU runs it too, which is how CI
+    keeps the path working: the audio is finite, float32, and as long as its tokens say."""
+    synth = Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth", precision="bf16")
+    assert {p.dtype for m in (synth.gpt, synth.sovits) for p in m.parameters()} == {torch.bfloat16}
+    wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
+    out = synth.synthesize("Good morning.", "en", synth.reference(wav16, reference_clip[1], "en"), seed=3, max_tokens=40)
+    assert out.audio.dtype == np.float32 and np.isfinite(out.audio).all() and np.abs(out.audio).max() > 0
+    assert len(out.audio) == samples_for_tokens(len(out.tokens))
+    with pytest.raises(UserError, match="use fp32, fp16 or bf16"):
+        Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth", precision="int8")
 
 
 def _sentence_token_counts(synth, text, ref, seed):
