@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import ROOT, run_cli, write
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from clonebench.errors import UserError
 from model import checkpoint
@@ -85,6 +86,73 @@ def test_static_decode_loop_gives_the_eager_tokens(tiny):
                                              loop="eager")[0].tolist()
     with pytest.raises(ValueError, match="static needs the cache"):
         gpt.generate(phones, bert, prompt, loop="static", use_cache=False)
+
+
+class _AtenOps(TorchDispatchMode):
+    """Every aten op run inside it, with its outputs' shapes."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        shapes = tuple(tuple(t.shape) for t in (out if isinstance(out, (tuple, list)) else [out])
+                       if isinstance(t, torch.Tensor))
+        self.ops.append((func.overloadpacket.__name__, shapes))
+        return out
+
+
+# ops whose result the host must wait for (a value read back, or a shape that depends on data)
+HOST_WAITS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2", "item"}
+
+
+def test_static_steps_can_be_captured(tiny, monkeypatch):
+    """What a CUDA graph needs, checked on a CPU: every static step (sampling included) runs the
+    same ops on the same shapes, and none of them waits for the host. The continuous decoder's
+    static step keeps its shapes while sentences join and leave."""
+    from model import continuous, static_decode
+
+    gpt = tiny["gpt"].eval()
+    g = torch.Generator().manual_seed(3)
+    phones = [torch.randint(0, 732, (n,), generator=g) for n in (27, 14)]
+    bert = [torch.randn(1024, p.shape[0], generator=g) for p in phones]
+    prompt = torch.randint(0, 1024, (19,), generator=g)
+    steps = {True: [], False: []}
+    run = static_decode.StaticStep.run
+
+    def recorded(self, early):
+        with _AtenOps() as mode:
+            run(self, early)
+        steps[early].append(mode.ops)
+
+    monkeypatch.setattr(static_decode.StaticStep, "run", recorded)
+    with torch.inference_mode():
+        gpt.generate(phones, bert, prompt, SamplingParams(top_p=0.9), seed=[1, 2], max_tokens=[30, 20], loop="static")
+    for early, ops in steps.items():
+        assert len(ops) >= 8 and all(o == ops[0] for o in ops), early
+        assert not HOST_WAITS & {name for name, _ in ops[0]}
+    assert {"exponential_", "sort", "topk"} <= {name for name, _ in steps[False][0]}   # sampling is in the step
+
+    forwards = []
+    forward = continuous.ContinuousDecoder._forward
+
+    def recorded_forward(self, *args):
+        with _AtenOps() as mode:
+            forward(self, *args)
+        forwards.append(mode.ops)
+
+    monkeypatch.setattr(continuous.ContinuousDecoder, "_forward", recorded_forward)
+    decoder = continuous.ContinuousDecoder(gpt, rows=2, capacity=96, loop="static")
+    waiting = [(0, 25), (1, 12), (0, 18)]
+    with torch.inference_mode():
+        while waiting or decoder.busy:
+            while waiting and decoder.free_rows:
+                k, cap = waiting.pop(0)
+                decoder.add(k, phones[k], bert[k], prompt, 0, cap)
+            decoder.step()
+    assert len(forwards) >= 25 and all(o == forwards[0] for o in forwards)
+    assert not HOST_WAITS & {name for name, _ in forwards[0]}
 
 
 @pytest.mark.parametrize("rows,loop", [(2, "eager"), (3, "eager"), (3, "static")])
