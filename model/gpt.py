@@ -145,6 +145,15 @@ class KVCache:
         self.length = 0
         self._pending = 0
 
+    @classmethod
+    def over(cls, k: list[torch.Tensor], v: list[torch.Tensor]) -> "KVCache":
+        """An empty cache writing into tensors someone else keeps (a static decoder's), which
+        never grows."""
+        cache = cls.__new__(cls)
+        cache.k, cache.v, cache.limit = k, v, k[0].shape[2]
+        cache.length = cache._pending = 0
+        return cache
+
     @property
     def capacity(self) -> int:
         return self.k[-1].shape[2]
@@ -353,16 +362,19 @@ class Text2Semantic(nn.Module):
         if loop not in ("eager", "static") or (loop == "static" and not use_cache):
             raise ValueError(f"loop must be auto, eager or static (static needs the cache), not {loop!r}")
         cache = None
-        if use_cache:
+        if loop == "static":
+            from .static_decode import decode, decoder_for
+
+            # the prefill writes straight into the reused decoder's fixed-capacity cache
+            decoder = decoder_for(self, b, n_text + n_prompt + max_tokens + 1, params, generator)
+            cache = KVCache.over(decoder.cache.k, decoder.cache.v)
+        elif use_cache:
             full = n_text + n_prompt + max_tokens + 1
-            start = full if loop == "static" else min(full, n_text + n_prompt + CACHE_STEP)
+            start = min(full, n_text + n_prompt + CACHE_STEP)
             cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head, start, device, xy.dtype, limit=full)
         h = self._run(xy, mask(xy.shape[1]), cache)
         if loop == "static":
-            from .static_decode import decode
-
-            key_ok = torch.cat([key_ok, torch.ones(b, 1, dtype=torch.bool, device=device)], 1)  # to the capacity
-            tokens, lengths = decode(self, h, cache, key_ok, y, n_prompt, caps, max_tokens, min_tokens, params, generator)
+            tokens, lengths = decode(self, decoder, h, key_ok, y, n_text, caps, max_tokens, min_tokens, generator)
             return [tokens[i, :int(lengths[i])] for i in range(b)]
         finished = torch.zeros(b, dtype=torch.bool, device=device)
         lengths = caps.clone()

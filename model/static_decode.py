@@ -16,28 +16,34 @@ has the same shapes, so its launches can be recorded once and replayed:
   the draw's width is part of the graph. The generators are registered with the graphs, so
   replay n draws what eager step n would (torch's graph-safe philox state).
 
-It computes what the eager loop computes: the tests run both on a CPU and compare tokens
-(greedy, and seeded sampling per row, with left-padded rows). On a CPU the eager loop stays the
-default: attending over the whole capacity is slower there than over the written keys.
+A `StaticDecoder` (buffers and graphs) is kept on the model and reused by later calls of the
+same batch size, capacity bucket and sampling settings, so a sentence pays for no capture; the
+prefill writes straight into its cache. It computes what the eager loop computes: the tests run
+both on a CPU and compare tokens (greedy, seeded sampling per row, left-padded rows, one
+decoder reused). On a CPU the eager loop stays the default: attending over the whole capacity is
+slower there than over the written keys.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import torch
 
-CHECK_EVERY = 8  # decode steps between looks at the stop flags from the host
+CHECK_EVERY = 8      # decode steps between looks at the stop flags from the host
+BUCKET = 256         # capacities are rounded up to this, so sentences of similar length share a decoder
+KEEP = 4             # decoders kept per model (each holds its KV cache: ~0.8 GB for 16 v2 rows of 1024, fp16)
 
 log = logging.getLogger(__name__)
 
 
 class StaticKVCache:
-    """The prefill's per-layer cache tensors, written one position per step at a device-held index."""
+    """Per-layer cache tensors of fixed capacity, written one position per step at a device-held index."""
 
-    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], length: int):
+    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor]):
         self.k, self.v = k, v
-        self.position = torch.full((1,), length, dtype=torch.long, device=k[0].device)
+        self.position = torch.zeros(1, dtype=torch.long, device=k[0].device)
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         self.k[layer].index_copy_(2, self.position, k)
@@ -48,37 +54,58 @@ class StaticKVCache:
         self.position.add_(1)
 
 
-class StaticStep:
-    """One decode step of fixed shape, sampling included, on device buffers only: it samples a
-    token for every row from `logits`, records it, and leaves the next step's logits there.
-    `run(early)` replays a CUDA graph where there is one."""
+class StaticDecoder:
+    """Every buffer a decode touches, at fixed shapes, and the step over them (sampling included):
+    it samples a token for every row from `logits`, records it, and leaves the next step's logits
+    there. `run(early)` replays a CUDA graph where one was captured."""
 
-    def __init__(self, gpt, cache: StaticKVCache, key_ok: torch.Tensor, n_prompt: int, y: torch.Tensor,
-                 logits: torch.Tensor, caps: torch.Tensor, max_tokens: int, params, generator):
+    def __init__(self, gpt, batch: int, capacity: int, params, generators: str):
         c = gpt.config
-        b, capacity = key_ok.shape
-        device = key_ok.device
-        self.gpt, self.cache, self.params, self.generator = gpt, cache, params, generator
-        self.key_ok = key_ok[:, None, None, :]
+        device, dtype = gpt.bert_proj.weight.device, gpt.bert_proj.weight.dtype
+        shape = (batch, c.head, capacity, c.hidden_dim // c.head)
+        self.gpt, self.params, self.capacity = gpt, params, capacity
+        self.cache = StaticKVCache([torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)],
+                                   [torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)])
+        self.key_ok = torch.ones(batch, 1, 1, capacity, dtype=torch.bool, device=device)
         self.slots = torch.arange(capacity, device=device)
-        self.audio_position = torch.full((1,), n_prompt, dtype=torch.long, device=device)
-        self.table = gpt.ar_audio_position.rows(capacity, device, gpt.ar_audio_embedding.word_embeddings.weight.dtype)
-        self.logits = logits.float()
-        self.seen = torch.zeros(b, c.vocab_size, dtype=torch.bool, device=device).scatter_(1, y, True)
-        self.tokens = torch.zeros(b, max_tokens, dtype=torch.long, device=device)
+        self.audio_position = torch.zeros(1, dtype=torch.long, device=device)
+        self.table = gpt.ar_audio_position.rows(capacity, device, dtype)
+        self.logits = torch.zeros(batch, c.vocab_size, device=device)
+        self.seen = torch.zeros(batch, c.vocab_size, dtype=torch.bool, device=device)
+        self.tokens = torch.zeros(batch, capacity, dtype=torch.long, device=device)
         self.step = torch.zeros(1, dtype=torch.long, device=device)
-        self.caps, self.lengths = caps, caps.clone()
-        self.finished = torch.zeros(b, dtype=torch.bool, device=device)
+        self.caps = torch.zeros(batch, dtype=torch.long, device=device)
+        self.lengths = torch.zeros(batch, dtype=torch.long, device=device)
+        self.finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        # the graphs read these generators' states at each replay: a call copies its own in
+        count = {"rows": batch, "shared": 1, "default": 0}[generators]
+        self.generators = [torch.Generator(device=device) for _ in range(count)]
+        self.generator = self.generators if generators == "rows" else (self.generators or [None])[0]
         self.graphs: dict[bool, torch.cuda.CUDAGraph] = {}
+
+    def start(self, key_ok: torch.Tensor, y: torch.Tensor, n_text: int, logits: torch.Tensor, caps: torch.Tensor,
+              generator) -> None:
+        """Set up a decode after its prefill wrote `n_text` + prompt positions of the cache:
+        key_ok [B, n_text + P] (False on left padding), y [B, P] the prompt's tokens."""
+        n_prompt = y.shape[1]
+        self.key_ok.fill_(True)
+        self.key_ok[:, 0, 0, :key_ok.shape[1]] = key_ok
+        self.cache.position.fill_(n_text + n_prompt)
+        self.audio_position.fill_(n_prompt)
+        self.logits.copy_(logits)
+        self.seen.zero_().scatter_(1, y, True)
+        self.step.zero_()
+        self.caps.copy_(caps)
+        self.lengths.copy_(caps)
+        self.finished.zero_()
+        given = generator if isinstance(generator, list) else [generator] if generator is not None else []
+        for mine, theirs in zip(self.generators, given):
+            mine.set_state(theirs.get_state())
 
     def _state(self) -> list[torch.Tensor]:
         """Everything a step changes but the cache's keys (a step only writes past the position)."""
         return [self.cache.position, self.audio_position, self.logits, self.seen, self.tokens, self.step,
                 self.lengths, self.finished]
-
-    def _generators(self) -> list[torch.Generator]:
-        g = self.generator
-        return list(g) if isinstance(g, list) else [g] if g is not None else []
 
     def _body(self, early: bool) -> None:
         from .gpt import sample_penalized
@@ -104,17 +131,16 @@ class StaticStep:
         """Record the step as a CUDA graph: warm up on a side stream (as graphs require), then
         record. Both would advance the decode, so its state and the generators are restored."""
         saved = [t.clone() for t in self._state()]
-        generators = self._generators()
-        rng = [g.get_state() for g in generators]
+        rng = [g.get_state() for g in self.generators]
 
         def restore():
             for t, s in zip(self._state(), saved):
                 t.copy_(s)
-            for g, s in zip(generators, rng):
+            for g, s in zip(self.generators, rng):
                 g.set_state(s)
 
         graph = torch.cuda.CUDAGraph()
-        for g in generators:
+        for g in self.generators:
             graph.register_generator_state(g)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -129,6 +155,12 @@ class StaticStep:
         self.graphs[early] = graph
 
     def run(self, early: bool) -> None:
+        if self.cache.k[0].device.type == "cuda" and early not in self.graphs:
+            try:
+                self.capture(early)
+            except RuntimeError as e:  # an op torch cannot capture here: the same steps, eagerly
+                log.warning("CUDA graph capture failed, decoding without it: %s", str(e).splitlines()[0])
+                self.graphs[early] = None
         graph = self.graphs.get(early)
         if graph is not None:
             graph.replay()
@@ -136,26 +168,33 @@ class StaticStep:
             self._body(early)
 
 
-def decode(gpt, h: torch.Tensor, cache, key_ok: torch.Tensor, y: torch.Tensor, n_prompt: int, caps: torch.Tensor,
-           max_tokens: int, min_tokens: int, params, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The decode loop after the prefill (`h` its last hidden states, `cache` its KVCache at full
-    capacity, `y` [B, P] the prompt's tokens). Returns the new tokens [B, max_tokens] and each
-    row's length."""
-    static = StaticKVCache(cache.k, cache.v, cache.length)
-    step = StaticStep(gpt, static, key_ok[:, :cache.capacity], n_prompt, y, gpt.ar_predict_layer(h[:, -1]),
-                      caps, max_tokens, params, generator)
-    if y.device.type == "cuda":
-        try:
-            for early in {n < min_tokens for n in range(max_tokens)}:
-                step.capture(early)
-        except RuntimeError as e:  # an op torch cannot capture here: the same steps, eagerly
-            step.graphs.clear()
-            log.warning("CUDA graph capture failed, decoding without graphs: %s", str(e).splitlines()[0])
+def decoder_for(gpt, batch: int, positions: int, params, generator) -> StaticDecoder:
+    """The model's decoder for `batch` rows of at least `positions`, made on first use. Its key
+    holds the weights' addresses: a graph reads the weights it was captured with, so a model
+    moved or converted since gets a new one."""
+    capacity = -(-positions // BUCKET) * BUCKET
+    kind = "rows" if isinstance(generator, list) else "shared" if generator is not None else "default"
+    weights = tuple(p.data_ptr() for p in gpt.parameters())
+    key = (batch, capacity, params, kind, weights)
+    kept: OrderedDict = gpt.__dict__.setdefault("_static_decoders", OrderedDict())
+    if key not in kept:
+        while len(kept) >= KEEP:
+            kept.popitem(last=False)
+        kept[key] = StaticDecoder(gpt, batch, capacity, params, kind)
+    kept.move_to_end(key)
+    return kept[key]
+
+
+def decode(gpt, decoder: StaticDecoder, h: torch.Tensor, key_ok: torch.Tensor, y: torch.Tensor, n_text: int,
+           caps: torch.Tensor, max_tokens: int, min_tokens: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decode loop after the prefill wrote `decoder`'s cache (`h` its last hidden states,
+    `y` [B, P] the prompt's tokens). Returns the new tokens [B, max_tokens] and each row's length."""
+    decoder.start(key_ok, y, n_text, gpt.ar_predict_layer(h[:, -1]), caps, generator)
     for n in range(max_tokens):
-        step.run(early=n < min_tokens)
-        if n % CHECK_EVERY == CHECK_EVERY - 1 and bool(step.finished.all()):
+        decoder.run(early=n < min_tokens)
+        if n % CHECK_EVERY == CHECK_EVERY - 1 and bool(decoder.finished.all()):
             break
-    return step.tokens, step.lengths
+    return decoder.tokens[:, :max_tokens].clone(), decoder.lengths.clone()   # the buffers are reused
 
 
 def penalize_seen(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:

@@ -84,6 +84,15 @@ def test_static_decode_loop_gives_the_eager_tokens(tiny):
         alone = gpt.generate(phones[:1], bert[:1], prompt, SamplingParams(top_k=1), max_tokens=60, loop="static")
     assert alone[0].tolist() == gpt.generate(phones[:1], bert[:1], prompt, SamplingParams(top_k=1), max_tokens=60,
                                              loop="eager")[0].tolist()
+    # a later call of the same shape reuses the decoder (and its graphs): stale keys, stops and
+    # seen tokens from the call before must not leak into it
+    kept = dict(gpt._static_decoders)
+    kw = dict(params=SamplingParams(), seed=[6, 5, 4], max_tokens=[40, 60, 30])
+    with torch.inference_mode():
+        again = gpt.generate(phones[::-1], bert[::-1], prompt[:11], loop="static", **kw)
+        eager = gpt.generate(phones[::-1], bert[::-1], prompt[:11], loop="eager", **kw)
+    assert [t.tolist() for t in again] == [t.tolist() for t in eager]
+    assert dict(gpt._static_decoders) == kept                      # no new decoder was made
     with pytest.raises(ValueError, match="static needs the cache"):
         gpt.generate(phones, bert, prompt, loop="static", use_cache=False)
 
@@ -119,14 +128,14 @@ def test_static_steps_can_be_captured(tiny, monkeypatch):
     bert = [torch.randn(1024, p.shape[0], generator=g) for p in phones]
     prompt = torch.randint(0, 1024, (19,), generator=g)
     steps = {True: [], False: []}
-    run = static_decode.StaticStep.run
+    run = static_decode.StaticDecoder.run
 
     def recorded(self, early):
         with _AtenOps() as mode:
             run(self, early)
         steps[early].append(mode.ops)
 
-    monkeypatch.setattr(static_decode.StaticStep, "run", recorded)
+    monkeypatch.setattr(static_decode.StaticDecoder, "run", recorded)
     with torch.inference_mode():
         gpt.generate(phones, bert, prompt, SamplingParams(top_p=0.9), seed=[1, 2], max_tokens=[30, 20], loop="static")
     for early, ops in steps.items():
