@@ -15,10 +15,14 @@ Two loops, as `generate` has:
   taken by the last one), and a step runs on views of them over the positions they have
   written, not on every row at full capacity.
 - "static" (the CUDA default): every step runs all rows over the full capacity, so its shapes
-  never change, and on CUDA the transformer step (embedding, layers, logits) is captured once
-  as a CUDA graph and replayed. A free row is computed too, and nothing reads it. Sampling
-  runs after the replay, on the device; the host reads the stop flags once a step, since rows
-  join and leave between steps.
+  never change. A step is two halves, each captured once as a CUDA graph on CUDA and replayed:
+  sampling every row (penalty, top-k/top-p, a draw from the row slot's registered generator),
+  then the transformer step (embedding, layers, logits). A free row is computed too, and
+  nothing reads it. Rows still under `min_tokens` draw without EOS, which changes the draw's
+  width, so they are drawn again between the halves from their own generators; once a row may
+  say EOS, its slot's generator is set to where its own stopped and the graph draws it. The
+  host reads the tokens and stop flags once a step (one transfer), since rows join and leave
+  between steps.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ log = logging.getLogger(__name__)
 class _Row:
     key: object                 # the caller's handle for this sentence
     cap: int                    # the most tokens it may say
-    generator: torch.Generator
+    generator: torch.Generator  # its own, seeded: what `generate` would draw from
     tokens: list[int] = field(default_factory=list)
+    handed_over: bool = False   # static loop: its slot's generator now continues this one
 
 
 class _RowCache:
@@ -81,9 +86,11 @@ class ContinuousDecoder:
         self.seen = torch.zeros(rows, c.vocab_size, dtype=torch.bool, device=device)
         self.logits = torch.zeros(rows, c.vocab_size, device=device)
         self.token = torch.zeros(rows, 1, dtype=torch.long, device=device)
+        self.stop = torch.zeros(rows, dtype=torch.bool, device=device)
+        self.slot_generators = [torch.Generator(device=device) for _ in range(rows)] if loop == "static" else []
         self.table = gpt.ar_audio_position.rows(capacity, device, dtype)
         self.occupant: list[_Row | None] = [None] * rows
-        self.graph = None
+        self.graphs: dict[str, torch.cuda.CUDAGraph] = {}
         if loop == "static" and device.type == "cuda":
             self._capture()
 
@@ -126,47 +133,69 @@ class ContinuousDecoder:
         self.seen[row] = False
         self.seen[row, y[0]] = True
         self.occupant[row] = _Row(key, cap, torch.Generator(device=xy.device).manual_seed(seed))
+        if self.loop == "static":
+            self._hand_over(row)
 
     @torch.no_grad()
     def step(self) -> list[tuple[object, torch.Tensor]]:
         """Sample a token for every occupied row, retire those that stopped, and advance the
         rest one position. Returns (key, tokens) of each sentence that finished."""
-        c = self.gpt.config
         active = [i for i, r in enumerate(self.occupant) if r is not None]
         if not active:
             return []
-        token = torch.zeros(len(self.occupant), 1, dtype=torch.long, device=self.logits.device)
-        stop = torch.zeros(len(self.occupant), dtype=torch.bool)
         # rows still under min_tokens sample without EOS, as `generate` does at those steps
         early = [i for i in active if len(self.occupant[i].tokens) < self.min_tokens]
-        for group, width in ((early, c.vocab_size - 1), ([i for i in active if i not in early], c.vocab_size)):
-            if not group:
-                continue
-            index = torch.tensor(group, device=self.logits.device)
-            penalty = self.params.repetition_penalty
-            penalized = penalize_seen(self.logits[index, :width], self.seen[index, :width], penalty)
-            drawn = sample_penalized(penalized, self.params, [self.occupant[i].generator for i in group])
-            token[index] = drawn
-            stop[index.cpu()] = ((drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)).cpu()
+        if self.loop == "static":
+            self._replay("sample")               # every row, from its slot's generator, EOS allowed
+            if early:
+                self._sample(early, eos=False)    # overwritten: these draw from their own generators
+            self._replay("forward")              # every row moves on, even one that just stopped
+        else:
+            for group, eos in ((early, False), ([i for i in active if i not in early], True)):
+                if group:
+                    self._sample(group, eos)
+        rows = len(self.occupant)
+        host = torch.cat([self.token[:, 0], self.stop.long()]).tolist()     # the step's one wait
         finished = []
         for i in active:
             row = self.occupant[i]
-            if bool(stop[i]):
+            if host[rows + i]:
                 finished.append(i)
                 continue
-            row.tokens.append(int(token[i]))
+            row.tokens.append(host[i])
             if len(row.tokens) >= row.cap:
                 finished.append(i)
         done = [(self.occupant[i].key, torch.tensor(self.occupant[i].tokens, dtype=torch.long)) for i in finished]
-        self.seen.scatter_(1, token, True)
+        if self.loop == "eager":
+            self.seen.scatter_(1, self.token, True)
         for i in sorted(finished, reverse=True):
-            self._retire(i, token)
-        if self.busy:
-            self.token.copy_(token)
+            self._retire(i)
+        if self.loop == "static":
+            for i in active:
+                self._hand_over(i)
+        elif self.busy:
             self._advance()
         return done
 
-    def _retire(self, row: int, token: torch.Tensor) -> None:
+    def _sample(self, group: list[int], eos: bool) -> None:
+        """Draw the rows of `group` from their own generators, over the vocabulary with or without EOS."""
+        c = self.gpt.config
+        width = c.vocab_size if eos else c.vocab_size - 1
+        index = torch.tensor(group, device=self.logits.device)
+        penalized = penalize_seen(self.logits[index, :width], self.seen[index, :width], self.params.repetition_penalty)
+        drawn = sample_penalized(penalized, self.params, [self.occupant[i].generator for i in group])
+        self.token[index] = drawn
+        self.stop[index] = (drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
+
+    def _hand_over(self, i: int) -> None:
+        """Once a row may say EOS, the static loop's graph draws it from the row's slot generator:
+        it takes over the row's own generator where that stopped (before, its draws are discarded)."""
+        row = self.occupant[i]
+        if row is not None and not row.handed_over and len(row.tokens) >= self.min_tokens:
+            self.slot_generators[i].set_state(row.generator.get_state())
+            row.handed_over = True
+
+    def _retire(self, row: int) -> None:
         """Free `row`. The eager loop moves the last occupied row into it, so occupied rows stay
         0..n-1 and a step runs on views of the first n rows (retiring from the highest row down
         keeps this true)."""
@@ -176,7 +205,7 @@ class ContinuousDecoder:
             for store in (self.cache.k, self.cache.v):
                 for layer in store:
                     layer[row, :, :end] = layer[last, :, :end]
-            for t in (self.cache.position, self.n_text, self.logits, self.seen, token):
+            for t in (self.cache.position, self.n_text, self.logits, self.seen, self.token):
                 t[row] = t[last]
             self.occupant[row] = self.occupant[last]
             row = last
@@ -184,19 +213,12 @@ class ContinuousDecoder:
         self.active[row] = 0
 
     def _advance(self) -> None:
-        """One transformer step for the occupied rows: in the eager loop, the first n rows over
-        the positions they have written; in the static loop, every row over the capacity (the
-        graph's replay where there is one)."""
-        if self.graph is not None:
-            self.graph.replay()
-        elif self.loop == "static":
-            self._forward(self.cache, self.token, self.logits)
-        else:
-            n = len(self.occupant) - self.free_rows
-            end = int(self.cache.position[:n].max()) + 1
-            rows = _RowCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v],
-                             self.cache.position[:n])
-            self._forward(rows, self.token[:n], self.logits[:n])
+        """The eager loop's transformer step: the first n rows over the positions they have written."""
+        n = len(self.occupant) - self.free_rows
+        end = int(self.cache.position[:n].max()) + 1
+        rows = _RowCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v],
+                         self.cache.position[:n])
+        self._forward(rows, self.token[:n], self.logits[:n])
 
     def _forward(self, cache: _RowCache, token: torch.Tensor, logits: torch.Tensor) -> None:
         gpt, position = self.gpt, cache.position
@@ -207,22 +229,50 @@ class ContinuousDecoder:
         h = gpt._run(emb, mask, cache)
         logits.copy_(gpt.ar_predict_layer(h[:, -1]))
 
+    # -- the static loop: two fixed-shape halves of a step, each a CUDA graph on a GPU ----------
+    def _sample_all(self) -> None:
+        c = self.gpt.config
+        penalized = penalize_seen(self.logits, self.seen, self.params.repetition_penalty)
+        drawn = sample_penalized(penalized, self.params, self.slot_generators)
+        self.token.copy_(drawn)
+        self.stop.copy_((drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS))
+
+    def _forward_all(self) -> None:
+        self.seen.scatter_(1, self.token, True)
+        self._forward(self.cache, self.token, self.logits)
+
+    def _replay(self, half: str) -> None:
+        graph = self.graphs.get(half)
+        if graph is not None:
+            graph.replay()
+        else:
+            (self._sample_all if half == "sample" else self._forward_all)()
+
     def _capture(self) -> None:
-        """Record the static step as a CUDA graph (warm-up on a side stream first, as graphs
-        require). Nothing is decoding yet; the positions and logits it moves are restored."""
-        saved = [t.clone() for t in (self.cache.position, self.logits)]
+        """Record both halves as CUDA graphs (each warmed up on a side stream first, as graphs
+        require). Nothing is decoding yet; what the warm-ups move is restored."""
+        state = (self.cache.position, self.logits, self.seen, self.token, self.stop)
+        saved = [t.clone() for t in state]
+        rng = [g.get_state() for g in self.slot_generators]
         try:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(2):
-                    self._forward(self.cache, self.token, self.logits)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._forward(self.cache, self.token, self.logits)
-            self.graph = graph
-        except RuntimeError as e:  # an op torch cannot capture here: the same step, eagerly
+            for half, body in (("sample", self._sample_all), ("forward", self._forward_all)):
+                graph = torch.cuda.CUDAGraph()
+                if half == "sample":
+                    for g in self.slot_generators:
+                        graph.register_generator_state(g)
+                stream = torch.cuda.Stream()
+                stream.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(stream):
+                    for _ in range(2):
+                        body()
+                torch.cuda.current_stream().wait_stream(stream)
+                with torch.cuda.graph(graph):
+                    body()
+                self.graphs[half] = graph
+        except RuntimeError as e:  # an op torch cannot capture here: the same halves, eagerly
+            self.graphs.clear()
             log.warning("CUDA graph capture failed, continuous decoding without it: %s", str(e).splitlines()[0])
-        for t, s in zip((self.cache.position, self.logits), saved):
+        for t, s in zip(state, saved):
             t.copy_(s)
+        for g, s in zip(self.slot_generators, rng):
+            g.set_state(s)

@@ -143,15 +143,14 @@ def test_static_steps_can_be_captured(tiny, monkeypatch):
         assert not HOST_WAITS & {name for name, _ in ops[0]}
     assert {"exponential_", "sort", "topk"} <= {name for name, _ in steps[False][0]}   # sampling is in the step
 
-    forwards = []
-    forward = continuous.ContinuousDecoder._forward
+    halves = {"_sample_all": [], "_forward_all": []}
+    for name, seen in halves.items():
+        def recorded_half(self, body=getattr(continuous.ContinuousDecoder, name), seen=seen):
+            with _AtenOps() as mode:
+                body(self)
+            seen.append(mode.ops)
 
-    def recorded_forward(self, *args):
-        with _AtenOps() as mode:
-            forward(self, *args)
-        forwards.append(mode.ops)
-
-    monkeypatch.setattr(continuous.ContinuousDecoder, "_forward", recorded_forward)
+        monkeypatch.setattr(continuous.ContinuousDecoder, name, recorded_half)
     decoder = continuous.ContinuousDecoder(gpt, rows=2, capacity=96, loop="static")
     waiting = [(0, 25), (1, 12), (0, 18)]
     with torch.inference_mode():
@@ -160,8 +159,10 @@ def test_static_steps_can_be_captured(tiny, monkeypatch):
                 k, cap = waiting.pop(0)
                 decoder.add(k, phones[k], bert[k], prompt, 0, cap)
             decoder.step()
-    assert len(forwards) >= 25 and all(o == forwards[0] for o in forwards)
-    assert not HOST_WAITS & {name for name, _ in forwards[0]}
+    for name, ops in halves.items():
+        assert len(ops) >= 25 and all(o == ops[0] for o in ops), name
+        assert not HOST_WAITS & {op for op, _ in ops[0]}, name
+    assert {"exponential_", "topk"} <= {op for op, _ in halves["_sample_all"][0]}
 
 
 @pytest.mark.parametrize("rows,loop", [(2, "eager"), (3, "eager"), (3, "static")])
@@ -185,8 +186,8 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows, lo
         waiting, said, joined_late, moves = list(range(5)), {}, False, [0]
         retire = decoder._retire
 
-        def counting(row, token):
-            retire(row, token)
+        def counting(row):
+            retire(row)
             moves[0] += decoder.occupant[row] is not None     # another row was moved into it
 
         decoder._retire = counting
