@@ -27,15 +27,12 @@ Two loops, as `generate` has:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import torch
 
 from .gpt import MIN_TOKENS, KVCache, SamplingParams, sample_penalized
-from .static_decode import penalize_seen
-
-log = logging.getLogger(__name__)
+from .static_decode import capture_graph, penalize_seen
 
 
 @dataclass
@@ -90,7 +87,7 @@ class ContinuousDecoder:
         self.slot_generators = [torch.Generator(device=device) for _ in range(rows)] if loop == "static" else []
         self.table = gpt.ar_audio_position.rows(capacity, device, dtype)
         self.occupant: list[_Row | None] = [None] * rows
-        self.graphs: dict[str, torch.cuda.CUDAGraph] = {}
+        self.graphs: dict[str, torch.cuda.CUDAGraph | None] = {}
         if loop == "static" and device.type == "cuda":
             self._capture()
 
@@ -249,30 +246,8 @@ class ContinuousDecoder:
             (self._sample_all if half == "sample" else self._forward_all)()
 
     def _capture(self) -> None:
-        """Record both halves as CUDA graphs (each warmed up on a side stream first, as graphs
-        require). Nothing is decoding yet; what the warm-ups move is restored."""
-        state = (self.cache.position, self.logits, self.seen, self.token, self.stop)
-        saved = [t.clone() for t in state]
-        rng = [g.get_state() for g in self.slot_generators]
-        try:
-            for half, body in (("sample", self._sample_all), ("forward", self._forward_all)):
-                graph = torch.cuda.CUDAGraph()
-                if half == "sample":
-                    for g in self.slot_generators:
-                        graph.register_generator_state(g)
-                stream = torch.cuda.Stream()
-                stream.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(stream):
-                    for _ in range(2):
-                        body()
-                torch.cuda.current_stream().wait_stream(stream)
-                with torch.cuda.graph(graph):
-                    body()
-                self.graphs[half] = graph
-        except RuntimeError as e:  # an op torch cannot capture here: the same halves, eagerly
-            self.graphs.clear()
-            log.warning("CUDA graph capture failed, continuous decoding without it: %s", str(e).splitlines()[0])
-        for t, s in zip(state, saved):
-            t.copy_(s)
-        for g, s in zip(self.slot_generators, rng):
-            g.set_state(s)
+        """Record both halves as CUDA graphs. Nothing is decoding yet."""
+        state = [self.cache.position, self.logits, self.seen, self.token, self.stop]
+        for half, body, generators in (("sample", self._sample_all, self.slot_generators),
+                                       ("forward", self._forward_all, [])):
+            self.graphs[half] = capture_graph(body, state, generators, f"the continuous step's {half} half")

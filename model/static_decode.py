@@ -81,7 +81,7 @@ class StaticDecoder:
         count = {"rows": batch, "shared": 1, "default": 0}[generators]
         self.generators = [torch.Generator(device=device) for _ in range(count)]
         self.generator = self.generators if generators == "rows" else (self.generators or [None])[0]
-        self.graphs: dict[bool, torch.cuda.CUDAGraph] = {}
+        self.graphs: dict[bool, torch.cuda.CUDAGraph | None] = {}
 
     def start(self, key_ok: torch.Tensor, y: torch.Tensor, n_text: int, logits: torch.Tensor, caps: torch.Tensor,
               generator) -> None:
@@ -127,45 +127,50 @@ class StaticDecoder:
         self.audio_position.add_(1)
         self.logits.copy_(gpt.ar_predict_layer(h[:, -1]))
 
-    def capture(self, early: bool) -> None:
-        """Record the step as a CUDA graph: warm up on a side stream (as graphs require), then
-        record. Both would advance the decode, so its state and the generators are restored."""
-        saved = [t.clone() for t in self._state()]
-        rng = [g.get_state() for g in self.generators]
-
-        def restore():
-            for t, s in zip(self._state(), saved):
-                t.copy_(s)
-            for g, s in zip(self.generators, rng):
-                g.set_state(s)
-
-        graph = torch.cuda.CUDAGraph()
-        for g in self.generators:
-            graph.register_generator_state(g)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._body(early)
-                restore()
-        torch.cuda.current_stream().wait_stream(stream)
-        with torch.cuda.graph(graph):
-            self._body(early)
-        restore()
-        self.graphs[early] = graph
-
     def run(self, early: bool) -> None:
         if self.cache.k[0].device.type == "cuda" and early not in self.graphs:
-            try:
-                self.capture(early)
-            except RuntimeError as e:  # an op torch cannot capture here: the same steps, eagerly
-                log.warning("CUDA graph capture failed, decoding without it: %s", str(e).splitlines()[0])
-                self.graphs[early] = None
+            self.graphs[early] = capture_graph(lambda: self._body(early), self._state(), self.generators,
+                                               "the decode step")
         graph = self.graphs.get(early)
         if graph is not None:
             graph.replay()
         else:
             self._body(early)
+
+
+def capture_graph(body, state: list[torch.Tensor], generators: list[torch.Generator], what: str):
+    """`body` recorded as a CUDA graph, or None (with a warning) where torch cannot capture one
+    of its ops: then the caller runs it eagerly. It is warmed up twice on a side stream first (as
+    graphs require); `state` (what it changes) and the generators are restored after each run.
+    The generators are registered, so each replay draws what the next eager call would."""
+    saved = [t.clone() for t in state]
+    rng = [g.get_state() for g in generators]
+
+    def restore():
+        for t, s in zip(state, saved):
+            t.copy_(s)
+        for g, s in zip(generators, rng):
+            g.set_state(s)
+
+    try:
+        graph = torch.cuda.CUDAGraph()
+        for g in generators:
+            graph.register_generator_state(g)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                body()
+                restore()
+        torch.cuda.current_stream().wait_stream(stream)
+        with torch.cuda.graph(graph):
+            body()
+        return graph
+    except RuntimeError as e:
+        log.warning("CUDA graph capture of %s failed, running it eagerly: %s", what, str(e).splitlines()[0])
+        return None
+    finally:
+        restore()
 
 
 def decoder_for(gpt, batch: int, positions: int, params, generator) -> StaticDecoder:
