@@ -18,7 +18,8 @@ has the same shapes, so its launches can be recorded once and replayed:
 
 A `StaticDecoder` (buffers and graphs) is kept on the model and reused by later calls of the
 same batch size, capacity bucket and sampling settings, so a sentence pays for no capture; the
-prefill writes straight into its cache. It computes what the eager loop computes: the tests run
+prefill writes straight into its cache (so one model decodes on one thread at a time, as the
+server's lock has it). It computes what the eager loop computes: the tests run
 both on a CPU and compare tokens (greedy, seeded sampling per row, left-padded rows, one
 decoder reused). On a CPU the eager loop stays the default: attending over the whole capacity is
 slower there than over the written keys.
