@@ -34,8 +34,9 @@ SENTENCE_GAP_S = 0.3
 SECONDS_PER_PHONE_CAP = 0.33
 
 
-def token_cap(n_phones: int) -> int:
-    return int(SEMANTIC_HZ * (1.0 + SECONDS_PER_PHONE_CAP * n_phones))
+def token_cap(n_phones: int, max_tokens: int = MAX_TOKENS) -> int:
+    """The most semantic tokens a sentence of `n_phones` may take, never more than `max_tokens`."""
+    return min(max_tokens, int(SEMANTIC_HZ * (1.0 + SECONDS_PER_PHONE_CAP * n_phones)))
 
 
 @dataclass
@@ -205,7 +206,7 @@ class Synthesizer:
             batch = items[b:b + batch_size]
             t0 = time.perf_counter()
             phones, bert = self._after_prompt(ref, batch)
-            cap = min(max_tokens, max(token_cap(len(ids)) for ids, _ in batch))
+            cap = max(token_cap(len(ids), max_tokens) for ids, _ in batch)
             new = self.gpt.generate(phones, bert, ref.tokens, params, seed=seed + b, max_tokens=cap)
             timings["gpt"] += time.perf_counter() - t0
             for (ids, _), tokens in zip(batch, new):
@@ -244,7 +245,7 @@ class Synthesizer:
             ref, params = jobs[members[0]].ref, jobs[members[0]].params
             items = [self._sentence(jobs[k].text, check_lang(jobs[k].lang)) for k in members]
             phones, bert = self._after_prompt(ref, items)
-            caps = [min(max_tokens, token_cap(len(ids))) for ids, _ in items]
+            caps = [token_cap(len(ids), max_tokens) for ids, _ in items]
             new = self.gpt.generate(phones, bert, ref.tokens, params, seed=[jobs[k].seed for k in members],
                                     max_tokens=caps)
             for k, (ids, _), tokens in zip(members, items, new):
@@ -271,7 +272,7 @@ class Synthesizer:
         phone ids (for `vocode`), or None when it is too long for the decoder's rows."""
         ids, feats = self._sentence(job.text, check_lang(job.lang))
         (phones,), (bert,) = self._after_prompt(job.ref, [(ids, feats)])
-        cap = min(max_tokens, token_cap(len(ids)))
+        cap = token_cap(len(ids), max_tokens)
         if not decoder.fits(len(phones), len(job.ref.tokens), cap):
             return None
         decoder.add(key, phones, bert, job.ref.tokens, job.seed, cap)
@@ -281,7 +282,7 @@ class Synthesizer:
         """The GPT positions a sentence can take: its reference's phones and tokens, its own
         phones, and its token cap (what a server's memory budget for a batch counts)."""
         n_phones = len(phonemize(job.text, check_lang(job.lang)).ids)
-        return len(job.ref.phones) + n_phones + len(job.ref.tokens) + min(MAX_TOKENS, token_cap(n_phones))
+        return len(job.ref.phones) + n_phones + len(job.ref.tokens) + token_cap(n_phones)
 
     # -- the pieces both entry points share ---------------------------------------------------
     def _sentence(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:
