@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .gpt import MIN_TOKENS, KVCache, SamplingParams, sample_penalized
-from .static_decode import capture_graph, penalize_seen
+from .gpt import MIN_TOKENS, KVCache, SamplingParams
+from .static_decode import capture_graph, draw
 
 
 @dataclass
@@ -179,10 +179,8 @@ class ContinuousDecoder:
         c = self.gpt.config
         width = c.vocab_size if eos else c.vocab_size - 1
         index = torch.tensor(group, device=self.logits.device)
-        penalized = penalize_seen(self.logits[index, :width], self.seen[index, :width], self.params.repetition_penalty)
-        drawn = sample_penalized(penalized, self.params, [self.occupant[i].generator for i in group])
-        self.token[index] = drawn
-        self.stop[index] = (drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
+        self.token[index], self.stop[index] = draw(self.logits[index, :width], self.seen[index, :width], self.params,
+                                                   [self.occupant[i].generator for i in group], c.EOS)
 
     def _hand_over(self, i: int) -> None:
         """Once a row may say EOS, the static loop's graph draws it from the row's slot generator:
@@ -228,11 +226,9 @@ class ContinuousDecoder:
 
     # -- the static loop: two fixed-shape halves of a step, each a CUDA graph on a GPU ----------
     def _sample_all(self) -> None:
-        c = self.gpt.config
-        penalized = penalize_seen(self.logits, self.seen, self.params.repetition_penalty)
-        drawn = sample_penalized(penalized, self.params, self.slot_generators)
-        self.token.copy_(drawn)
-        self.stop.copy_((drawn[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS))
+        token, stop = draw(self.logits, self.seen, self.params, self.slot_generators, self.gpt.config.EOS)
+        self.token.copy_(token)
+        self.stop.copy_(stop)
 
     def _forward_all(self) -> None:
         self.seen.scatter_(1, self.token, True)

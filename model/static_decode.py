@@ -109,13 +109,9 @@ class StaticDecoder:
                 self.lengths, self.finished]
 
     def _body(self, early: bool) -> None:
-        from .gpt import sample_penalized
-
         gpt, c = self.gpt, self.gpt.config
         width = c.vocab_size - 1 if early else c.vocab_size         # EOS not allowed yet
-        penalized = penalize_seen(self.logits[:, :width], self.seen[:, :width], self.params.repetition_penalty)
-        token = sample_penalized(penalized, self.params, self.generator)
-        stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
+        token, stop = draw(self.logits[:, :width], self.seen[:, :width], self.params, self.generator, c.EOS)
         self.lengths.copy_(torch.where(stop & ~self.finished, self.step, self.lengths))
         self.finished.logical_or_(stop | (self.step + 1 >= self.caps))
         self.tokens.scatter_(1, self.step.expand(token.shape[0], 1), token)
@@ -201,6 +197,17 @@ def decode(gpt, decoder: StaticDecoder, h: torch.Tensor, key_ok: torch.Tensor, y
         if n % CHECK_EVERY == CHECK_EVERY - 1 and bool(decoder.finished.all()):
             break
     return decoder.tokens[:, :max_tokens].clone(), decoder.lengths.clone()   # the buffers are reused
+
+
+def draw(logits: torch.Tensor, seen: torch.Tensor, params, generator, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token per row [B, 1] from logits [B, W] after the repetition penalty over `seen`
+    [B, W], and whether the row stops [B]: it drew EOS, or EOS leads the penalised logits (as
+    upstream stops). The eager loop's sampling, on device tensors only."""
+    from .gpt import sample_penalized
+
+    penalized = penalize_seen(logits, seen, params.repetition_penalty)
+    token = sample_penalized(penalized, params, generator)
+    return token, (token[:, 0] == eos) | (penalized.argmax(-1) == eos)
 
 
 def penalize_seen(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
