@@ -224,9 +224,10 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
     rate = rate_of(m)
     if rate is not None and not (r & {"silence", "noise", "music", "multiple_speakers"}):
         # The transcript's rate decides; the signal's own count, where measured, must agree.
-        lo, hi = _rate_limits(rules.rate_bounds(ctx.lang), ctx.rate_range)
+        bounds = rules.rate_bounds(ctx.lang)
+        lo, hi = _rate_limits(bounds, ctx.rate_range)
         nuclei = m.get("nuclei_rate")
-        n_lo, n_hi = _rate_limits(rules.rate_bounds(ctx.lang), ctx.nuclei_range)
+        n_lo, n_hi = _rate_limits(bounds, ctx.nuclei_range)
         slack = rules.rate["nuclei_slack"]
         if rate > hi and (nuclei is None or nuclei > n_hi / slack):
             r.add("too_fast")

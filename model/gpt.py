@@ -361,15 +361,14 @@ class Text2Semantic(nn.Module):
             loop = "static" if device.type == "cuda" and use_cache else "eager"
         if loop not in ("eager", "static") or (loop == "static" and not use_cache):
             raise ValueError(f"loop must be auto, eager or static (static needs the cache), not {loop!r}")
-        cache = None
+        cache, full = None, n_text + n_prompt + max_tokens + 1
         if loop == "static":
             from .static_decode import decode, decoder_for
 
             # the prefill writes straight into the reused decoder's fixed-capacity cache
-            decoder = decoder_for(self, b, n_text + n_prompt + max_tokens + 1, params, generator)
+            decoder = decoder_for(self, b, full, params, generator)
             cache = KVCache.over(decoder.cache.k, decoder.cache.v)
         elif use_cache:
-            full = n_text + n_prompt + max_tokens + 1
             start = min(full, n_text + n_prompt + CACHE_STEP)
             cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head, start, device, xy.dtype, limit=full)
         h = self._run(xy, mask(xy.shape[1]), cache)
