@@ -29,17 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from bench_model import PROMPT_TEXT, TEXT, build  # noqa: E402  (the same text and random model)
 
-from model.config import preset  # noqa: E402
 from model.continuous import ContinuousDecoder  # noqa: E402
-from model.gpt import SamplingParams, Text2Semantic  # noqa: E402
+from model.gpt import SamplingParams  # noqa: E402
 from model.layers import fold_weight_norm  # noqa: E402
-from model.sovits import SoVITS  # noqa: E402
 from model.text.frontend import phonemize  # noqa: E402
 
-TEXT = ("Thank you for calling the customer service centre. All of our agents are busy at the moment, "
-        "so please stay on the line and your call will be answered in the order it was received.")
-PROMPT_TEXT = "Please leave a message after the tone."
 ROWS = 16
 
 
@@ -117,28 +113,14 @@ def main() -> None:
           f"{args.tokens} tokens = {args.tokens / 25:.0f} s of audio, sampled (top-k 15, penalty 1.35, seeded)")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
-    torch.manual_seed(0)
-    s_config, g_config = preset(args.preset)
-    sovits = SoVITS(s_config).eval()
-    sovits.quantizer.vq.layers[0]._codebook.embed.normal_()
-    del sovits.enc_q
-    fold_weight_norm(sovits)
-    base = Text2Semantic(g_config).eval()
     precisions = ["fp32", "fp16", "bf16"] if device.type == "cuda" else ["fp32", "fp16"]
     for precision in precisions:
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-        gpt = Text2Semantic(g_config).eval()
-        gpt.load_state_dict(base.state_dict())
-        gpt.to(device)
-        s = sovits
-        if device.type == "cuda":
-            gpt.to(dtype)
-            s = SoVITS(s_config).eval()
-            del s.enc_q
-            fold_weight_norm(s)
-            s.load_state_dict(sovits.state_dict())
-            s.to(device, dtype)
-        elif precision == "fp16":
+        # the same random weights each time (`build` seeds); a CPU keeps fp32 but the GPT's matrices
+        s, gpt = build(args.preset, device, dtype if device.type == "cuda" else torch.float32)
+        del s.enc_q
+        fold_weight_norm(s)
+        if device.type != "cuda" and precision == "fp16":
             gpt.half_matrices()
         data_dtype = dtype if device.type == "cuda" else torch.float32
         loops = ["eager", "static"]
@@ -168,7 +150,7 @@ def main() -> None:
                 print(f"  {launches_per_token(gpt, data_dtype)}")
             codes = one["static"][1][None, None].to(device)
             text_ids = torch.tensor([phonemize(TEXT, "en").ids], device=device)
-            ge = torch.randn(1, s_config.gin_channels, 1, device=device, dtype=data_dtype if device.type == "cuda"
+            ge = torch.randn(1, s.config.gin_channels, 1, device=device, dtype=data_dtype if device.type == "cuda"
                              else torch.float32)
             s.dec(s.latent(codes, text_ids, ge), g=ge)                 # warm-up
             t_s, _ = clock(lambda: s.dec(s.latent(codes, text_ids, ge), g=ge))
