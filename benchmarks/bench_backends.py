@@ -35,8 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from instruments import mos_predictor, overlap_detector, speaker_encoder, toy, transcriber  # noqa: E402
-from testing import corpus  # noqa: E402
+from clonebench.instruments import mos_predictor, overlap_detector, speaker_encoder, toy, transcriber  # noqa: E402
+from clonebench.testing import corpus  # noqa: E402
 
 SR = 16000
 

@@ -31,10 +31,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from bench_model import PROMPT_TEXT, TEXT, build  # noqa: E402  (the same text and random model)
 
-from model.continuous import ContinuousDecoder  # noqa: E402
-from model.gpt import SamplingParams  # noqa: E402
-from model.layers import fold_weight_norm  # noqa: E402
-from model.text.frontend import phonemize  # noqa: E402
+from clonebench.model.continuous import ContinuousDecoder  # noqa: E402
+from clonebench.model.gpt import SamplingParams  # noqa: E402
+from clonebench.model.layers import fold_weight_norm  # noqa: E402
+from clonebench.model.text.frontend import phonemize  # noqa: E402
 
 ROWS = 16
 

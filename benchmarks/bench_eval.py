@@ -27,10 +27,10 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from evaluate.run import EvalOptions, evaluate_audio  # noqa: E402
-from evaluate.score import Models  # noqa: E402
-from evaluate.stats import equal_error_rate, roc_auc  # noqa: E402
-from testing import corpus  # noqa: E402
+from clonebench.evaluate.run import EvalOptions, evaluate_audio  # noqa: E402
+from clonebench.evaluate.score import Models  # noqa: E402
+from clonebench.evaluate.stats import equal_error_rate, roc_auc  # noqa: E402
+from clonebench.testing import corpus  # noqa: E402
 
 SR = 16000
 

@@ -23,11 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from model.config import preset  # noqa: E402
-from model.gpt import SamplingParams, Text2Semantic  # noqa: E402
-from model.layers import fold_weight_norm  # noqa: E402
-from model.sovits import SoVITS  # noqa: E402
-from model.text.frontend import phonemize, split_sentences  # noqa: E402
+from clonebench.model.config import preset  # noqa: E402
+from clonebench.model.gpt import SamplingParams, Text2Semantic  # noqa: E402
+from clonebench.model.layers import fold_weight_norm  # noqa: E402
+from clonebench.model.sovits import SoVITS  # noqa: E402
+from clonebench.model.text.frontend import phonemize, split_sentences  # noqa: E402
 
 TEXT = ("Thank you for calling the customer service centre. All of our agents are busy at the moment, "
         "so please stay on the line and your call will be answered in the order it was received.")

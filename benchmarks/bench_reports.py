@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clonebench.audio import write_wav  # noqa: E402
-from instruments.speakers import ENCODER  # noqa: E402
-from reports.speaker import speaker_report  # noqa: E402
-from store import ASR, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word  # noqa: E402
-from testing import corpus  # noqa: E402
+from clonebench.core.audio import write_wav  # noqa: E402
+from clonebench.instruments.speakers import ENCODER  # noqa: E402
+from clonebench.reports.speaker import speaker_report  # noqa: E402
+from clonebench.store import ASR, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word  # noqa: E402
+from clonebench.testing import corpus  # noqa: E402
 
 
 def fill(db: Path, speaker: str, n: int) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from curate.vet import VetOptions, vet  # noqa: E402
-from testing import mixtures  # noqa: E402
-from testing.demo_corpus import write_audio  # noqa: E402
+from clonebench.curate.vet import VetOptions, vet  # noqa: E402
+from clonebench.testing import mixtures  # noqa: E402
+from clonebench.testing.demo_corpus import write_audio  # noqa: E402
 
 RIGHT_REASON = {
     "overlap": "multiple_speakers", "babble": "noise", "music": "music", "noise": "noise", "slow": "too_slow",

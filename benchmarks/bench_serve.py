@@ -40,7 +40,7 @@ def make_store(tmp: Path) -> Path:
     sys.path.insert(0, str(ROOT))
     import soundfile as sf
 
-    from testing import corpus
+    from clonebench.testing import corpus
 
     _, audio = corpus.take_seconds(corpus.prompts("en"), 75)
     for k in range(0, len(audio), 2):
@@ -141,7 +141,7 @@ def run_mode(model: dict, db: Path, mode: str, levels: list[int], requests: int,
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from model.text.frontend import split_sentences
+    from clonebench.model.text.frontend import split_sentences
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="tiny", choices=["tiny", "v2"])

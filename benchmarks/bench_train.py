@@ -30,17 +30,17 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from model.config import HOP, preset  # noqa: E402
-from model.discriminator import (  # noqa: E402
+from clonebench.model.config import HOP, preset  # noqa: E402
+from clonebench.model.discriminator import (  # noqa: E402
     MultiPeriodDiscriminator,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
     kl_loss,
 )
-from model.gpt import Text2Semantic  # noqa: E402
-from model.sovits import SoVITS  # noqa: E402
-from model.spectrogram import linear_spectrogram, mel_spectrogram  # noqa: E402
+from clonebench.model.gpt import Text2Semantic  # noqa: E402
+from clonebench.model.sovits import SoVITS  # noqa: E402
+from clonebench.model.spectrogram import linear_spectrogram, mel_spectrogram  # noqa: E402
 
 
 def _autocast(dev: str, amp: str):
@@ -151,8 +151,8 @@ def s2_ops(name: str, batch: int, dev: str) -> None:
 
 
 def feature_throughput() -> tuple[float, float]:
-    from model.features import WhisperEncoderContent
-    from testing import corpus
+    from clonebench.model.features import WhisperEncoderContent
+    from clonebench.testing import corpus
 
     _, audio = corpus.take_seconds(corpus.prompts("en"), 60)
     clips = [a for a in audio]

@@ -47,10 +47,10 @@ def main() -> None:
     from AR.models.t2s_model import Text2SemanticDecoder
     from module.models import SynthesizerTrn
 
-    from model import checkpoint
-    from model.gpt import SamplingParams, Text2Semantic
-    from model.layers import fold_weight_norm
-    from model.sovits import SoVITS
+    from clonebench.model import checkpoint
+    from clonebench.model.gpt import SamplingParams, Text2Semantic
+    from clonebench.model.layers import fold_weight_norm
+    from clonebench.model.sovits import SoVITS
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-upstream-"))
     torch.manual_seed(0)

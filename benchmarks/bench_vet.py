@@ -29,8 +29,8 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from curate.vet import VetOptions, vet  # noqa: E402
-from testing import corpus  # noqa: E402
+from clonebench.curate.vet import VetOptions, vet  # noqa: E402
+from clonebench.testing import corpus  # noqa: E402
 
 SR = 16000
 
@@ -49,8 +49,8 @@ def timed_vet(folder: Path, speaker: str, db: Path, lang: str = "en") -> float:
 def whisper_alone(x: np.ndarray) -> float:
     from faster_whisper import WhisperModel
 
-    from clonebench.registry import whisper_tiny_en_dir
-    from instruments.onnx_session import cpu_threads
+    from clonebench.instruments.registry import whisper_tiny_en_dir
+    from clonebench.instruments.onnx_session import cpu_threads
 
     model = WhisperModel(str(whisper_tiny_en_dir()), device="cpu", compute_type="int8", cpu_threads=cpu_threads())
     list(model.transcribe(x[: SR * 5], language="en")[0])  # warm-up
@@ -64,8 +64,8 @@ def whisper_alone(x: np.ndarray) -> float:
 WHISPER_PROCESS = """
 import sys
 from faster_whisper import WhisperModel
-from clonebench.registry import whisper_tiny_en_dir
-from instruments.onnx_session import cpu_threads
+from clonebench.instruments.registry import whisper_tiny_en_dir
+from clonebench.instruments.onnx_session import cpu_threads
 model = WhisperModel(str(whisper_tiny_en_dir()), device="cpu", compute_type="int8", cpu_threads=cpu_threads())
 segments, _ = model.transcribe(sys.argv[1], language="en", beam_size=5, word_timestamps=True)
 print(sum(len(s.words) for s in segments), "words")

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .config import default_db_path
-from .errors import UserError
+from clonebench.core.config import default_db_path
+from clonebench.core.errors import UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -119,8 +119,8 @@ def vet(
     as_json: Json = False,
 ) -> None:
     """Screen recordings of one speaker (or every speaker of a --list) and decide which clips are fit for cloning."""
-    from curate.slicer import SliceConfig
-    from curate.vet import VetOptions
+    from clonebench.curate.slicer import SliceConfig
+    from clonebench.curate.vet import VetOptions
 
     from . import workflows
 
@@ -203,8 +203,8 @@ def evaluate(
     as_json: Json = False,
 ) -> None:
     """Score synthesized speech: speaker similarity, Whisper WER/CER, DNSMOS, RTF; CIs, baseline, gate."""
-    from evaluate.model_mode import ModelEvalOptions
-    from evaluate.run import EvalOptions, parse_references
+    from clonebench.evaluate.model_mode import ModelEvalOptions
+    from clonebench.evaluate.run import EvalOptions, parse_references
 
     from . import workflows
 
@@ -243,7 +243,7 @@ def runs(
     as_json: Json = False,
 ) -> None:
     """List evaluation runs, newest first, with their overall figures."""
-    from evaluate.run import list_runs
+    from clonebench.evaluate.run import list_runs
 
     from .summary import print_runs
 
@@ -277,9 +277,9 @@ def synth(
     as_json: Json = False,
 ) -> None:
     """Synthesize speech in a reference voice with a GPT + SoVITS pair."""
-    from model.gpt import SamplingParams
-    from model.speak import SynthOptions
-    from model.speak import synth as run_synth
+    from clonebench.model.gpt import SamplingParams
+    from clonebench.model.speak import SynthOptions
+    from clonebench.model.speak import synth as run_synth
 
     opts = _run(SynthOptions, gpt=gpt, sovits=sovits, text=text, out=out, lang=lang, speaker=speaker, db=db,
                 ref_audio=ref_audio, prompt_text=prompt_text, prompt_lang=prompt_lang,
@@ -297,7 +297,7 @@ def init_model(
     sv_dim: Annotated[int, typer.Option("--sv-dim", help="Add the speaker-embedding path (256 for Resemblyzer).")] = 0,
 ) -> None:
     """Write random-weight GPT + SoVITS files of a preset (for trying the pipeline and measuring speed)."""
-    from model.speak import init_model as run_init
+    from clonebench.model.speak import init_model as run_init
 
     _print(_run(run_init, preset, out, seed, sv_dim), True, None)
 
@@ -329,7 +329,7 @@ def train(
     as_json: Json = False,
 ) -> None:
     """Train SoVITS (s2) then the GPT (s1) on the accepted clips; export GPT-SoVITS-format files."""
-    from model.train import TrainOptions
+    from clonebench.model.train import TrainOptions
 
     from . import workflows
 
@@ -360,7 +360,7 @@ def export(
     as_json: Json = False,
 ) -> None:
     """Export the accepted clips as a GPT-SoVITS training list with 32 kHz wavs, plus the timbre library."""
-    from model.export import export as run_export
+    from clonebench.curate.export import export as run_export
 
     _print(_run(run_export, db, out, fmt, _names(speakers)), as_json, lambda r: typer.echo(
         f"{r['list']}: {r['clips']} clips of {', '.join(r['speakers'])}"))
@@ -394,8 +394,8 @@ def serve(
     db: Db = default_db_path(),
 ) -> None:
     """Serve the enrolled voices over HTTP: /v1/tts (streaming), the OpenAI-compatible /v1/audio/speech, /metrics."""
-    from serve.app import run
-    from serve.options import ServeOptions
+    from clonebench.serve.app import run
+    from clonebench.serve.options import ServeOptions
 
     opts = _run(ServeOptions, gpt=gpt, sovits=sovits, db=db, host=host, port=port, device=device, precision=precision,
                 content=content, bert=bert, threads=threads, max_chars=max_chars, max_batch=max_batch,
@@ -412,7 +412,7 @@ app.add_typer(report_app, name="report")
 def report_speaker(name: Annotated[str, typer.Argument(help="Speaker name.")], out: ReportOut = None,
                    embed_audio: EmbedAudio = False, db: Db = default_db_path()) -> None:
     """Per-speaker quality report: verdict, advice, metric distributions, clip table, embedding map."""
-    from reports.speaker import speaker_report
+    from clonebench.reports.speaker import speaker_report
 
     typer.echo(str(_run(speaker_report, db, name, out, embed_audio)))
 
@@ -420,7 +420,7 @@ def report_speaker(name: Annotated[str, typer.Argument(help="Speaker name.")], o
 @report_app.command("dataset")
 def report_dataset(out: ReportOut = None, db: Db = default_db_path()) -> None:
     """Dataset overview: speakers with status, totals and accept rates; the reasons histogram; links."""
-    from reports.dataset import dataset_report
+    from clonebench.reports.dataset import dataset_report
 
     typer.echo(str(_run(dataset_report, db, out)))
 
@@ -429,7 +429,7 @@ def report_dataset(out: ReportOut = None, db: Db = default_db_path()) -> None:
 def report_training(run_name: Annotated[str, typer.Argument(help="The training run (its --out folder name).")],
                     out: ReportOut = None, db: Db = default_db_path()) -> None:
     """Training report: loss curves, learning rate, throughput, validation, checkpoints and their evaluations."""
-    from reports.training import training_report
+    from clonebench.reports.training import training_report
 
     typer.echo(str(_run(training_report, db, run_name, out)))
 
@@ -442,7 +442,7 @@ def report_trend(
     db: Db = default_db_path(),
 ) -> None:
     """Metrics across evaluation runs over time, with 95 % intervals."""
-    from reports.trend import trend_report
+    from clonebench.reports.trend import trend_report
 
     typer.echo(str(_run(trend_report, db, speaker, mode, out)))
 
@@ -450,7 +450,7 @@ def report_trend(
 @report_app.command("serve")
 def report_serve(out: ReportOut = None, db: Db = default_db_path()) -> None:
     """Voice-service report: latency, time to first audio and RTF over time, requests per speaker, refusals."""
-    from reports.serving import serve_report
+    from clonebench.reports.serving import serve_report
 
     typer.echo(str(_run(serve_report, db, out)))
 
@@ -465,7 +465,7 @@ def report_eval(
     db: Db = default_db_path(),
 ) -> None:
     """Evaluation report: figures with CIs, forest plot against a baseline, gate, worst items with players."""
-    from reports.evaluation import eval_report
+    from clonebench.reports.evaluation import eval_report
 
     typer.echo(str(_run(eval_report, db, run_id, baseline, out, embed_audio)))
 
@@ -480,7 +480,7 @@ def models(
 ) -> None:
     """List every model: the embedded ones (wheel, SHA-256 checked) and the local ones given
     (path, SHA-256, and whether they load). Exit 1 when any of them is not usable."""
-    from instruments import model_report
+    from clonebench.instruments import model_report
 
     rows = model_report({"--asr": asr, "--speaker-encoder": speaker_encoder, "--overlap": overlap, "--utmos": utmos})
 

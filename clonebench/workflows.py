@@ -24,10 +24,10 @@ def _report(make, *args) -> str | None:
 def vet(opts, report: bool = True) -> dict:
     """`clonebench vet`: one speaker's files, or every speaker of a GPT-SoVITS list (`opts.list_file`);
     then each speaker's report and the dataset overview."""
-    from curate.vet import vet as vet_speaker
-    from curate.vet import vet_list
-    from reports.dataset import dataset_report
-    from reports.speaker import speaker_report
+    from clonebench.curate.vet import vet as vet_speaker
+    from clonebench.curate.vet import vet_list
+    from clonebench.reports.dataset import dataset_report
+    from clonebench.reports.speaker import speaker_report
 
     result = vet_list(opts) if opts.list_file else vet_speaker(opts)
     docs = result["speakers"] if opts.list_file else [result]
@@ -39,9 +39,9 @@ def vet(opts, report: bool = True) -> dict:
 
 def evaluate(opts, report: bool = True) -> dict:
     """`clonebench evaluate`: audio mode (`EvalOptions`) or model mode (`ModelEvalOptions`); then the run's report."""
-    from evaluate.model_mode import ModelEvalOptions, evaluate_model
-    from evaluate.run import evaluate_audio
-    from reports.evaluation import eval_report
+    from clonebench.evaluate.model_mode import ModelEvalOptions, evaluate_model
+    from clonebench.evaluate.run import evaluate_audio
+    from clonebench.reports.evaluation import eval_report
 
     doc = evaluate_model(opts) if isinstance(opts, ModelEvalOptions) else evaluate_audio(opts)
     if report:
@@ -51,8 +51,8 @@ def evaluate(opts, report: bool = True) -> dict:
 
 def train(opts, report: bool = True) -> dict:
     """`clonebench train`; then the training report (rank 0 of a distributed run alone writes it)."""
-    from model.train import train as run_train
-    from reports.training import training_report
+    from clonebench.model.train import train as run_train
+    from clonebench.reports.training import training_report
 
     result = run_train(opts)
     if result.get("rank", 0) == 0:
@@ -62,11 +62,10 @@ def train(opts, report: bool = True) -> dict:
 
 def demo(data: Path) -> dict:
     """`clonebench demo`: build the demo corpus, vet it, score two demo systems, write every report."""
-    from curate.demo import run_demo
-    from evaluate.demo import run_eval_demo
-    from reports.dataset import dataset_report
-    from reports.evaluation import eval_report
-    from reports.speaker import speaker_report
+    from clonebench.demo import run_demo, run_eval_demo
+    from clonebench.reports.dataset import dataset_report
+    from clonebench.reports.evaluation import eval_report
+    from clonebench.reports.speaker import speaker_report
 
     results = run_demo(data)
     evals = run_eval_demo(data)

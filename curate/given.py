@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clonebench import gsvlist
-from clonebench.config import check_speaker_name
-from clonebench.errors import UserError
+from clonebench.core import gsvlist
+from clonebench.core.config import check_speaker_name
+from clonebench.core.errors import UserError
 
 SIDECARS = (".lab", ".txt")
 

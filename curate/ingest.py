@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench import audio
-from clonebench.errors import AudioError, UserError
-from clonebench.registry import sha256_file
-from store import Clip, GivenText, Recording, Store
+from clonebench.core import audio
+from clonebench.core.errors import AudioError, UserError
+from clonebench.instruments.registry import sha256_file
+from clonebench.store import Clip, GivenText, Recording, Store
 
 from .given import GivenTexts
 from .slicer import SLICER_VERSION, SliceConfig, slice_audio

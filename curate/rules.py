@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

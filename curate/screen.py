@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import logging
 
-from clonebench import audio
-from clonebench.syllables import count_syllables
-from clonebench.text_checks import repetition, script_share
-from instruments.asr import Transcriber
-from instruments.dnsmos import DNSMOS
-from instruments.dnsmos import PRODUCER as DNSMOS_PRODUCER
-from instruments.scenes import PRODUCER as SCENES_PRODUCER
-from instruments.scenes import SceneClassifier
-from instruments.vad import FRAME_S, SileroVAD, speech_mask
-from instruments.vad import PRODUCER as VAD_PRODUCER
-from instruments.yamnet import PRODUCER as YAMNET_PRODUCER
-from instruments.yamnet import YAMNet
-from store import Clip, Store, Transcript, Word
+from clonebench.core import audio
+from clonebench.core.syllables import count_syllables
+from clonebench.core.text_checks import repetition, script_share
+from clonebench.instruments.asr import Transcriber
+from clonebench.instruments.dnsmos import DNSMOS
+from clonebench.instruments.dnsmos import PRODUCER as DNSMOS_PRODUCER
+from clonebench.instruments.scenes import PRODUCER as SCENES_PRODUCER
+from clonebench.instruments.scenes import SceneClassifier
+from clonebench.instruments.vad import FRAME_S, SileroVAD, speech_mask
+from clonebench.instruments.vad import PRODUCER as VAD_PRODUCER
+from clonebench.instruments.yamnet import PRODUCER as YAMNET_PRODUCER
+from clonebench.instruments.yamnet import YAMNet
+from clonebench.store import Clip, Store, Transcript, Word
 
 from . import acoustics
 

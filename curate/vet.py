@@ -10,16 +10,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clonebench import audio
-from clonebench.align import split_text
-from clonebench.config import check_speaker_name, data_root_for
-from clonebench.errors import UserError
-from clonebench.progress import progress_bar
-from clonebench.textnorm import error_rates
-from instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
-from instruments.speakers import centroid as speaker_centroid
-from instruments.speakers import split_consistency, split_gap
-from store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
+from clonebench.core import audio
+from clonebench.core.align import split_text
+from clonebench.core.config import check_speaker_name, data_root_for
+from clonebench.core.errors import UserError
+from clonebench.core.progress import progress_bar
+from clonebench.core.textnorm import error_rates
+from clonebench.instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
+from clonebench.instruments.speakers import centroid as speaker_centroid
+from clonebench.instruments.speakers import split_consistency, split_gap
+from clonebench.store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
 
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
@@ -109,7 +109,7 @@ def vet_list(opts: VetOptions) -> dict:
 def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
     """Models and rules load before any work, so a bad --asr/--speaker-encoder/--overlap/--rules
     fails at once and leaves no store behind."""
-    import instruments
+    from clonebench import instruments
 
     models = VetModels(instruments.transcriber(opts.asr), instruments.speaker_encoder(opts.speaker_encoder),
                        instruments.overlap_detector(opts.overlap))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from store import EvalItem, EvalRun
+from clonebench.store import EvalItem, EvalRun
 
 from .stats import ratio_bootstrap, two_stage_bootstrap, verdict
 

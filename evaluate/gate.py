@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 from .aggregate import BY_NAME
 

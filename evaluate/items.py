@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 LANGS = {"en", "zh", "zh-en", "fr", "de", "es", "it", "ja", "ko", "ru", "pt", "nl", "yue"}
 BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv"}

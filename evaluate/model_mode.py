@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clonebench.config import data_root_for
-from clonebench.errors import UserError
-from clonebench.progress import progress_bar
-from clonebench.registry import sha256_file
-from store import EvalRun, Store
+from clonebench.core.config import data_root_for
+from clonebench.core.errors import UserError
+from clonebench.core.progress import progress_bar
+from clonebench.instruments.registry import sha256_file
+from clonebench.store import EvalRun, Store
 
 from .items import ManifestItem, item_key, load_eval_set
 from .run import EvalOptions, new_run_id, score_items
@@ -79,8 +79,8 @@ def _record_failed_run(opts: ModelEvalOptions, gpt: Path, sovits: Path, label: s
 def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
     """Each speaker's reference clip and transcript, chosen once for every checkpoint pair;
     speakers without a usable one are named in the notes."""
-    from instruments.references import prompt_from_store
-    from instruments.speakers import SpeakerEncoder
+    from clonebench.instruments.references import prompt_from_store
+    from clonebench.instruments.speakers import SpeakerEncoder
 
     encoder = SpeakerEncoder()
     prompts, notes = {}, []
@@ -100,8 +100,8 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
     be said). The folder also gets a manifest, so `evaluate --audio-dir` can score it again."""
     import torch
 
-    from clonebench.audio import write_wav
-    from model.synthesize import Synthesizer
+    from clonebench.core.audio import write_wav
+    from clonebench.model.synthesize import Synthesizer
 
     sentences = load_eval_set(opts.eval_set)
     hashes = {"gpt_sha256": sha256_file(gpt), "sovits_sha256": sha256_file(sovits)}
@@ -167,7 +167,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
 
 def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tuple[dict, list[str]],
                    label: str | None, baseline_run: str | None, fail_on: str | None, models) -> dict:
-    from model.checkpoint import CheckpointError
+    from clonebench.model.checkpoint import CheckpointError
 
     try:
         items, digest, fields, notes = synthesize_eval_set(opts, gpt, sovits, *prompts)

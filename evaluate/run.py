@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from clonebench import textnorm
-from clonebench.errors import UserError
-from clonebench.progress import progress_bar
-from clonebench.registry import sha256_file
-from instruments.references import SpeakerReference, from_paths, from_store
-from store import EvalItem, EvalRun, Store
+from clonebench.core import textnorm
+from clonebench.core.errors import UserError
+from clonebench.core.progress import progress_bar
+from clonebench.instruments.registry import sha256_file
+from clonebench.instruments.references import SpeakerReference, from_paths, from_store
+from clonebench.store import EvalItem, EvalRun, Store
 
 from . import aggregate, gate
 from .items import ManifestItem, read_manifest

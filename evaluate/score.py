@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clonebench import textnorm
-from clonebench.errors import AudioError
-from clonebench.registry import sha256_file
-from instruments.jobs import NaturalnessMOS, QualityMOS, SpeakerEncoder, Transcriber, VoiceActivity
-from instruments.references import SR, SpeakerReference, load_16k
+from clonebench.core import textnorm
+from clonebench.core.errors import AudioError
+from clonebench.instruments.registry import sha256_file
+from clonebench.instruments.jobs import NaturalnessMOS, QualityMOS, SpeakerEncoder, Transcriber, VoiceActivity
+from clonebench.instruments.references import SR, SpeakerReference, load_16k
 
 from .items import ManifestItem
 
@@ -46,9 +46,9 @@ class Models:
     @classmethod
     def load(cls, asr: str | None = None, speaker_encoder: str | None = None, utmos: str | None = None) -> "Models":
         """The embedded defaults, or the local models named as in `instruments`."""
-        import instruments
-        from instruments.dnsmos import DNSMOS
-        from instruments.vad import SileroVAD
+        from clonebench import instruments
+        from clonebench.instruments.dnsmos import DNSMOS
+        from clonebench.instruments.vad import SileroVAD
 
         return cls(instruments.speaker_encoder(speaker_encoder), instruments.transcriber(asr), DNSMOS(), SileroVAD(),
                    instruments.mos_predictor(utmos))
@@ -123,8 +123,8 @@ def score_item(models: Models, item: ManifestItem, reference: SpeakerReference |
 
 
 def _sanity(models: Models, x16: np.ndarray, item: ManifestItem, clip_ratio: float) -> dict:
-    from clonebench.syllables import count_syllables
-    from instruments.vad import FRAME_S, speech_mask
+    from clonebench.core.syllables import count_syllables
+    from clonebench.instruments.vad import FRAME_S, speech_mask
 
     mask = speech_mask(models.vad.probabilities(x16))
     speech_s = float(mask.sum() * FRAME_S)

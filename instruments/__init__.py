@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Callable
 
-from clonebench.errors import ModelError
+from clonebench.core.errors import ModelError
 
 from .local import Spec, enforce_offline
 
@@ -39,7 +39,7 @@ def _needs(package: str, option: str, kind: str) -> None:
 
 
 def transcriber(value: str | None = None):
-    from instruments.asr import FasterWhisper
+    from clonebench.instruments.asr import FasterWhisper
 
     if not value or value == "faster-whisper":
         return FasterWhisper()
@@ -50,7 +50,7 @@ def transcriber(value: str | None = None):
 
 
 def speaker_encoder(value: str | None = None):
-    from instruments.speakers import SpeakerEncoder
+    from clonebench.instruments.speakers import SpeakerEncoder
 
     if not value or value == "resemblyzer":
         return SpeakerEncoder()
@@ -122,7 +122,7 @@ def backend_report(choices: dict[str, str | None]) -> list[dict]:
 def model_report(choices: dict[str, str | None]) -> list[dict]:
     """`clonebench models`: the embedded models (wheel, SHA-256 checked) and the local ones given,
     each with `usable` (an embedded model verifies; a configured local model loads)."""
-    from clonebench.registry import model_report as embedded
+    from clonebench.instruments.registry import model_report as embedded
 
     rows = embedded()
     for r in rows:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clonebench import registry
+from clonebench.instruments import registry
 
 SR = 16000
 GAP_S = 0.6

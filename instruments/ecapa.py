@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.config import model_cache_dir
-from clonebench.errors import ModelError, first_line
-from instruments.speakers import embed_with_windows, unit_rows
+from clonebench.core.config import model_cache_dir
+from clonebench.core.errors import ModelError, first_line
+from clonebench.instruments.speakers import embed_with_windows, unit_rows
 
 from .local import Spec, check_weights_only, content_sha256, enforce_offline, require
 

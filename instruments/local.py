@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from clonebench.errors import ModelError
-from clonebench.registry import sha256_file
+from clonebench.core.errors import ModelError
+from clonebench.instruments.registry import sha256_file
 
 # Hugging Face (transformers, speechbrain's fetcher, pyannote's hub calls) and pyannote's
 # usage telemetry, which would otherwise post to a server on every model load.

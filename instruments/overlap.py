@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.errors import ModelError, first_line
-from clonebench.registry import sha256_file
+from clonebench.core.errors import ModelError, first_line
+from clonebench.instruments.registry import sha256_file
 
 from .local import Spec, check_weights_only, enforce_offline
 

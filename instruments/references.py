@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench import audio
-from clonebench.errors import AudioError, UserError
-from store import Store
+from clonebench.core import audio
+from clonebench.core.errors import AudioError, UserError
+from clonebench.store import Store
 
 log = logging.getLogger(__name__)
 SR = 16000
@@ -46,8 +46,8 @@ def choose_prompt(embeddings: np.ndarray, durations: list[float], centroid: np.n
 
 
 def _build(speaker: str, paths: list[str], embeddings: list[np.ndarray], durations: list[float], source: str) -> SpeakerReference:
-    from instruments.speakers import centroid as speaker_centroid
-    from instruments.speakers import unit_rows
+    from clonebench.instruments.speakers import centroid as speaker_centroid
+    from clonebench.instruments.speakers import unit_rows
 
     embs = unit_rows(np.stack(embeddings))
     centroid = speaker_centroid(embs)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.errors import ModelError
-from clonebench.registry import sha256_file
+from clonebench.core.errors import ModelError
+from clonebench.instruments.registry import sha256_file
 
 SCENES = ("clean", "overlap", "babble", "music", "noise")
 WEIGHTS = Path(__file__).with_name("weights") / "scenes-v1.npz"

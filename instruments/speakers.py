@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clonebench import registry
+from clonebench.instruments import registry
 
 ENCODER = f"resemblyzer=={registry.RESEMBLYZER.version}"
 SR = 16000

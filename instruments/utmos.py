@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 
-from clonebench.errors import ModelError, first_line
+from clonebench.core.errors import ModelError, first_line
 
 from .local import Spec, content_sha256, enforce_offline, require
 

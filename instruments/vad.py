@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clonebench import registry
+from clonebench.instruments import registry
 
 from .onnx_session import open_session
 

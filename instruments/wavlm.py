@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from clonebench.errors import ModelError, first_line
-from instruments.speakers import embed_with_windows, unit_rows
+from clonebench.core.errors import ModelError, first_line
+from clonebench.instruments.speakers import embed_with_windows, unit_rows
 
 from .local import Spec, check_weights_only, content_sha256, enforce_offline, require
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import expit
 
-from clonebench import registry
+from clonebench.instruments import registry
 
 from .onnx_session import session_options
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from clonebench.errors import UserError, first_line
+from clonebench.core.errors import UserError, first_line
 
 from .config import GPTConfig, SoVITSConfig, from_mapping
 

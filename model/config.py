@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 SAMPLE_RATE = 32000
 HOP = 640          # 50 spectrogram frames per second at 32 kHz

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clonebench.errors import ModelError, first_line
+from clonebench.core.errors import ModelError, first_line
 
 FRAME_SAMPLES = 320          # 16 kHz / 50 Hz
 WINDOW_S = 30
@@ -37,8 +37,8 @@ class WhisperEncoderContent:
     def _model(self):
         import ctranslate2
 
-        from clonebench import registry
-        from instruments.onnx_session import cpu_threads
+        from clonebench.instruments import registry
+        from clonebench.instruments.onnx_session import cpu_threads
 
         return ctranslate2.models.Whisper(str(registry.whisper_base_dir()), device="cpu",
                                           compute_type="int8", intra_threads=self.threads or cpu_threads())

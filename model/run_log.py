@@ -8,8 +8,8 @@ import csv
 from dataclasses import asdict
 from pathlib import Path
 
-from clonebench.registry import sha256_file
-from store import Checkpoint, Store, TrainStep, to_json
+from clonebench.instruments.registry import sha256_file
+from clonebench.store import Checkpoint, Store, TrainStep, to_json
 
 
 class RunLog:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 from .gpt import SamplingParams
 
@@ -42,8 +42,8 @@ class SynthOptions:
 
 
 def synth(opts: SynthOptions) -> dict:
-    from clonebench.audio import write_wav
-    from instruments.references import prompt_from_file, prompt_from_store
+    from clonebench.core.audio import write_wav
+    from clonebench.instruments.references import prompt_from_file, prompt_from_store
 
     from .synthesize import Synthesizer
 

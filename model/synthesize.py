@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 from . import checkpoint
 from .config import HOP, SAMPLE_RATE, SEMANTIC_HZ
@@ -146,7 +146,7 @@ class Synthesizer:
         the prompt's semantic tokens end in a pause), and the style spectrogram is made from the
         clip at 32 kHz (`wav32`, from the original file; the 16 kHz clip upsampled only when no
         32 kHz copy is given, which leaves the band above 8 kHz empty)."""
-        from clonebench.audio import resample
+        from clonebench.core.audio import resample
 
         duration = len(wav16) / 16000
         lo, hi = PROMPT_RANGE_S
@@ -174,7 +174,7 @@ class Synthesizer:
             if self.sovits.config.sv_encoder not in ("", "resemblyzer"):
                 raise UserError(f"this model takes {self.sovits.config.sv_encoder} speaker embeddings: pass one")
             if self._sv_encoder is None:
-                from instruments.speakers import SpeakerEncoder
+                from clonebench.instruments.speakers import SpeakerEncoder
 
                 self._sv_encoder = SpeakerEncoder()
                 torch.set_num_threads(self._threads)   # the encoder sets its own thread count

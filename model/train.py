@@ -30,9 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clonebench.errors import UserError
-from clonebench.progress import progress_bar
-from store import Store
+from clonebench.core.errors import UserError
+from clonebench.core.progress import progress_bar
+from clonebench.store import Store
 
 from . import checkpoint, distributed
 from .config import HOP, preset
@@ -183,7 +183,7 @@ class Trainer:
         self.timbre = self._timbre_library() if s_config.sv_dim else {}
 
     def _timbre_library(self) -> dict[str, torch.Tensor]:
-        from instruments.speakers import ENCODER
+        from clonebench.instruments.speakers import ENCODER
 
         with Store(self.opts.db, read_only=True) as store:
             lib = {s: torch.from_numpy(v) for s, v in store.speaker_embeddings(ENCODER).items()}

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clonebench.config import data_root_for
-from clonebench.errors import UserError
-from clonebench.progress import progress_bar
-from store import Store
+from clonebench.core.config import data_root_for
+from clonebench.core.errors import UserError
+from clonebench.core.progress import progress_bar
+from clonebench.store import Store
 
 from .config import HOP
 from .text.frontend import phonemize
@@ -136,7 +136,7 @@ class FeatureCache:
 
     def build(self, clips: list[TrainClip]) -> None:
         """Compute what is not cached yet. The encoders use every core for each clip."""
-        from clonebench import audio
+        from clonebench.core import audio
 
         from .checkpoint import atomic_save
         from .spectrogram import linear_spectrogram

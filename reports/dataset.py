@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clonebench.config import data_root_for
-from store import Store
+from clonebench.core.config import data_root_for
+from clonebench.store import Store
 
 from . import plots
 from .html import render
@@ -17,7 +17,7 @@ def default_out(db: Path) -> Path:
 
 
 def dataset_report(db: Path, out: Path | None = None) -> Path:
-    from curate.rules import ADVICE, RuleSet
+    from clonebench.curate.rules import ADVICE, RuleSet
 
     out = Path(out) if out else default_out(db)
     with Store(db, read_only=True) as store:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clonebench.config import data_root_for
-from clonebench.errors import UserError
-from store import Store
+from clonebench.core.config import data_root_for
+from clonebench.core.errors import UserError
+from clonebench.store import Store
 
 from . import plots
 from .html import audio_src, render
@@ -33,7 +33,7 @@ def _figures(block: dict) -> dict[str, dict]:
 
 def eval_report(db: Path, run_id: str, baseline: str | None = None, out: Path | None = None,
                 embed_audio: bool = False) -> Path:
-    from evaluate.aggregate import compare
+    from clonebench.evaluate.aggregate import compare
 
     with Store(db, read_only=True) as store:
         doc = store.run_document(run_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from clonebench.config import data_root_for
+from clonebench.core.config import data_root_for
 
 from . import plots
 from .html import render
@@ -17,7 +17,7 @@ def default_out(db: Path) -> Path:
 
 
 def serve_report(db: Path, out: Path | None = None) -> Path:
-    from store.servelog import ServeLog
+    from clonebench.store.servelog import ServeLog
 
     out = Path(out) if out else default_out(db)
     log = ServeLog(data_root_for(db) / "serve-log.duckdb", read_only=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench import audio, textnorm
-from clonebench.config import data_root_for
-from clonebench.errors import UserError
-from store import ASR, GIVEN, Store
+from clonebench.core import audio, textnorm
+from clonebench.core.config import data_root_for
+from clonebench.core.errors import UserError
+from clonebench.store import ASR, GIVEN, Store
 
 from . import plots
 from .html import audio_src, render
@@ -43,8 +43,8 @@ def default_out(db: Path, name: str) -> Path:
 
 
 def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio: bool = False) -> Path:
-    from curate.rules import ADVICE, RuleSet, rate_of
-    from instruments.speakers import ENCODER
+    from clonebench.curate.rules import ADVICE, RuleSet, rate_of
+    from clonebench.instruments.speakers import ENCODER
 
     out = Path(out) if out else default_out(db, speaker)
     with Store(db, read_only=True) as store:

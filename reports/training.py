@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clonebench.errors import UserError
-from store import Store
+from clonebench.core.errors import UserError
+from clonebench.store import Store
 
 from . import plots
 from .html import render
 
 
 def default_out(db: Path, run_name: str) -> Path:
-    from clonebench.config import data_root_for
+    from clonebench.core.config import data_root_for
 
     return data_root_for(db) / "reports" / f"training-{run_name}.html"
 

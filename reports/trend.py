@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clonebench.config import data_root_for
-from clonebench.errors import UserError
-from store import Store
+from clonebench.core.config import data_root_for
+from clonebench.core.errors import UserError
+from clonebench.store import Store
 
 from . import plots
 from .evaluation import SHOWN

@@ -105,8 +105,8 @@ def save_gpt(model, config: dict, path: Path, process_ckpt) -> None:
 def real_clip() -> tuple[np.ndarray, str]:
     """An English Asterisk prompt (Debian package) at 32 kHz, 3.5 s, and its text."""
     sys.path.insert(0, str(ROOT))
-    from clonebench.audio import resample
-    from testing import corpus
+    from clonebench.core.audio import resample
+    from clonebench.testing import corpus
 
     p = next(p for p in corpus.prompts("en") if 3.2 <= len(corpus.load_prompt(p)) / 16000 <= 6)
     x16 = corpus.load_prompt(p)[: int(3.5 * 16000)]

@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clonebench.registry import sha256_file  # noqa: E402
-from instruments import scenes  # noqa: E402
-from instruments.yamnet import YAMNet  # noqa: E402
-from testing import corpus, degrade, mixtures  # noqa: E402
+from clonebench.instruments.registry import sha256_file  # noqa: E402
+from clonebench.instruments import scenes  # noqa: E402
+from clonebench.instruments.yamnet import YAMNet  # noqa: E402
+from clonebench.testing import corpus, degrade, mixtures  # noqa: E402
 
 SR = 16000
 

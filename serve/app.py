@@ -36,9 +36,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clonebench.audio import pcm16
-from clonebench.errors import UserError
-from model.synthesize import SENTENCE_GAP_S
+from clonebench.core.audio import pcm16
+from clonebench.core.errors import UserError
+from clonebench.model.synthesize import SENTENCE_GAP_S
 
 from .options import ServeOptions, hash_key
 from .voices import SpeakerNotReady, UnknownSpeaker, VoiceLibrary
@@ -118,10 +118,10 @@ class Service:
     """Everything a running server holds: the model, the voices, the worker, the log, the metrics."""
 
     def __init__(self, opts: ServeOptions):
-        from clonebench.config import data_root_for
-        from clonebench.registry import sha256_file
-        from model.synthesize import Synthesizer
-        from store.servelog import ServeLog
+        from clonebench.core.config import data_root_for
+        from clonebench.instruments.registry import sha256_file
+        from clonebench.model.synthesize import Synthesizer
+        from clonebench.store.servelog import ServeLog
 
         self.opts = opts
         self.synth = Synthesizer(opts.gpt, opts.sovits, content=opts.content, bert_folder=opts.bert,
@@ -137,7 +137,7 @@ class Service:
         self.log = ServeLog(data_root_for(opts.db) / "serve-log.duckdb")
 
     def _prepare(self, speaker: str):
-        from instruments.references import prompt_from_store
+        from clonebench.instruments.references import prompt_from_store
 
         prompt = prompt_from_store(self.opts.db, speaker)
         with self.lock:
@@ -220,7 +220,7 @@ def create_app(opts: ServeOptions) -> FastAPI:
 
     @app.post("/v1/tts", dependencies=[Depends(authorized)])
     async def tts(body: TTSRequest, request: Request):
-        from model.gpt import SamplingParams
+        from clonebench.model.gpt import SamplingParams
 
         params = SamplingParams(top_k=body.top_k, top_p=body.top_p, temperature=body.temperature)
         return await _synthesize(request, "/v1/tts", body.text, body.speaker, body.lang, body.format, body.stream,
@@ -228,7 +228,7 @@ def create_app(opts: ServeOptions) -> FastAPI:
 
     @app.post("/v1/audio/speech", dependencies=[Depends(authorized)])
     async def speech(body: SpeechRequest, request: Request):
-        from model.gpt import SamplingParams
+        from clonebench.model.gpt import SamplingParams
 
         return await _synthesize(request, "/v1/audio/speech", body.input, body.voice, "auto", body.response_format,
                                  False, SamplingParams(), 0, body.speed)
@@ -259,14 +259,14 @@ def create_app(opts: ServeOptions) -> FastAPI:
             _log(s, record, e.status, error=e.message, job=job, t0=t0)
             raise
         audio = _join(waves)
-        from clonebench.audio import encode
+        from clonebench.core.audio import encode
 
         data = await asyncio.to_thread(encode, audio, SAMPLE_RATE, fmt)
         _log(s, record, 200, job=job, t0=t0, audio_s=len(audio) / SAMPLE_RATE)
         return Response(data, media_type=MEDIA[fmt], headers={"X-Sample-Rate": str(SAMPLE_RATE), "X-Request-Id": rid})
 
     async def _admit(s: Service, rid: str, text: str, speaker: str, lang: str, params, seed: int, speed: float) -> Job:
-        from model.text.frontend import check_lang, phonemize, split_sentences
+        from clonebench.model.text.frontend import check_lang, phonemize, split_sentences
 
         if not text.strip():
             raise HTTPError(422, "empty text")
@@ -326,7 +326,7 @@ def create_app(opts: ServeOptions) -> FastAPI:
 
     def _log(s: Service, record: dict, status: int, error: str | None = None, job: Job | None = None,
              t0: float | None = None, audio_s: float | None = None, ttfa: float | None = None) -> None:
-        from store.servelog import SynthesisRecord
+        from clonebench.store.servelog import SynthesisRecord
 
         now = time.perf_counter()
         queue_wait = synth_s = rtf = None

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from clonebench.errors import StoreInUse, UserError
+from clonebench.core.errors import StoreInUse, UserError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class VoiceLibrary:
 
     def refresh(self) -> dict[str, Voice]:
         """Re-read the speakers from the store; keep the last list while another process writes it."""
-        from store import Store
+        from clonebench.store import Store
 
         try:
             with Store(self.db, read_only=True) as store:

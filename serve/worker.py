@@ -20,8 +20,8 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from clonebench.errors import UserError
-from model.gpt import SamplingParams
+from clonebench.core.errors import UserError
+from clonebench.model.gpt import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class ContinuousWorker(Worker):
     sentence's audio is the same as in `Worker` (its tokens are those it gets alone)."""
 
     def _loop(self) -> None:
-        from model.continuous import ContinuousDecoder
+        from clonebench.model.continuous import ContinuousDecoder
 
         rows = self.max_batch
         # a row's room: what the budget leaves each row, but no more than a sentence can need
@@ -251,6 +251,6 @@ class ContinuousWorker(Worker):
 
 def _job(req: Request, i: int):
     """A request's i-th sentence as the synthesizer's unit of work."""
-    from model.synthesize import SentenceJob
+    from clonebench.model.synthesize import SentenceJob
 
     return SentenceJob(req.sentences[i], req.lang, req.prompt, req.params, req.seed + i, req.speed)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from clonebench.errors import StoreInUse, UserError
+from clonebench.core.errors import StoreInUse, UserError
 
 from . import schema
 from .evaluation import EvaluationTables

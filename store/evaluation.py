@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 from .records import EvalItem, EvalRun
 from .schema import to_json

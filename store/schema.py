@@ -166,7 +166,7 @@ def _set_version(con, version: int) -> None:
 def _v1_to_v2(con) -> None:
     """v2: the user's text reaches the clips (per-clip 'given' transcripts, split by alignment),
     given texts keep their language, rule sets are stored whole."""
-    from clonebench.align import split_text
+    from clonebench.core.align import split_text
 
     con.execute("ALTER TABLE transcripts ADD COLUMN IF NOT EXISTS alignment_score DOUBLE")
     con.execute("ALTER TABLE given_transcripts ADD COLUMN IF NOT EXISTS lang VARCHAR")

@@ -54,7 +54,7 @@ class ServeLog:
     def __init__(self, path: Path, read_only: bool = False):
         import duckdb
 
-        from clonebench.errors import UserError
+        from clonebench.core.errors import UserError
 
         self.path = Path(path)
         if read_only and not self.path.is_file():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 TRANSCRIPTS = {
@@ -97,7 +97,7 @@ def take_seconds(items: list[Prompt], seconds: float, start: int = 0) -> tuple[l
 
 def espeak(text: str, voice: str, speed_wpm: int = 160) -> np.ndarray:
     """Synthesize with espeak-ng (Debian package) and return 16 kHz mono float32."""
-    from clonebench.audio import decode, resample
+    from clonebench.core.audio import decode, resample
 
     exe = shutil.which("espeak-ng")
     if exe is None:
@@ -111,7 +111,7 @@ def espeak(text: str, voice: str, speed_wpm: int = 160) -> np.ndarray:
 
 def music(seconds: float, index: int = 0) -> np.ndarray:
     """A stretch of Asterisk's music-on-hold, 16 kHz mono."""
-    from clonebench.audio import decode, resample
+    from clonebench.core.audio import decode, resample
 
     files = sorted(MUSIC_DIR.glob("*.wav"))
     if not files:

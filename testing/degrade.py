@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from clonebench.audio import read_wav, resample, write_wav
+from clonebench.core.audio import read_wav, resample, write_wav
 
 
 def _power(x: np.ndarray) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench.audio import encode, resample
+from clonebench.core.audio import encode, resample
 
 from . import corpus, degrade
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from instruments.scenes import SCENES
+from clonebench.instruments.scenes import SCENES
 
 from . import corpus, degrade
 

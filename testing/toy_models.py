@@ -98,7 +98,7 @@ def utmos_folder(out: Path, real_size: bool = False, seed: int = 0) -> Path:
     from safetensors.torch import save_file
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-    from instruments.utmos import CONFIG, DEFAULTS, HEAD, SSL, build_head
+    from clonebench.instruments.utmos import CONFIG, DEFAULTS, HEAD, SSL, build_head
 
     torch.manual_seed(seed)
     if real_size:

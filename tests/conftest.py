@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from testing import corpus, degrade, mixtures
+from clonebench.testing import corpus, degrade, mixtures
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 SR = 16000

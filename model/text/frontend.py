@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from clonebench.errors import UserError
+from clonebench.core.errors import UserError
 
 from . import chinese, english
 from .symbols import PUNCTUATION, to_ids

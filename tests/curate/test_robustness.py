@@ -21,7 +21,7 @@ def bad_inputs(tmp_path_factory, en_utterances):
     write(audio / "good_a.wav", en_utterances[0])
     write(audio / "good_b.flac", en_utterances[1])
     # 3 channels, 24-bit, 44.1 kHz: valid, unusual; must be decoded, not rejected
-    from clonebench.audio import resample
+    from clonebench.core.audio import resample
     y = resample(en_utterances[2], SR, 44100)
     write(audio / "three_channel_24bit.wav", np.stack([y, 0.5 * y, 0.25 * y], axis=1), 44100, subtype="PCM_24")
     (audio / "empty.wav").write_bytes(b"")

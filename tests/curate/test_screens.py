@@ -4,8 +4,8 @@ caught with its own reason code."""
 import duckdb
 import pytest
 
-from curate.rules import REASONS
-from curate.screen import DNSMOS_BELOW_SNR_DB
+from clonebench.curate.rules import REASONS
+from clonebench.curate.screen import DNSMOS_BELOW_SNR_DB
 
 
 def reasons_of(defect_set, stem):
@@ -58,7 +58,7 @@ def test_unintelligible_speech_is_not_accepted_and_decoding_is_bounded(defect_se
     clips = defect_set["by_source"]["defect_unintelligible"]
     assert clips and all(c["status"] == "rejected" for c in clips)
     assert "low_asr_confidence" in reasons_of(defect_set, "defect_unintelligible")
-    from instruments.asr import MAX_TOKENS_PER_S
+    from clonebench.instruments.asr import MAX_TOKENS_PER_S
 
     for c in clips:  # whatever Whisper makes of it, its length is bounded by the audio's
         assert len(c["text"].split()) <= MAX_TOKENS_PER_S * (c["end_s"] - c["start_s"]) + 16
@@ -112,7 +112,7 @@ def test_enrolment_totals_match_clips(defect_set):
 
 
 def test_clean_transcripts_are_right(defect_set):
-    from clonebench.textnorm import normalize
+    from clonebench.core.textnorm import normalize
     clean = [c for stem, cs in defect_set["by_source"].items() if stem.startswith("clean_") for c in cs]
     words = " ".join(normalize(c["text"], "en") for c in clean).split()
     assert len(words) > 60  # real words came back, with clip-level text

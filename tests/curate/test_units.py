@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from clonebench import registry
-from clonebench.audio import decode
-from clonebench.errors import ModelError
-from clonebench.syllables import count_syllables
-from clonebench.text_checks import repetition, script_share
-from clonebench.textnorm import error_rates
-from curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, usual_rate
-from curate.slicer import SliceConfig, slice_audio
+from clonebench.instruments import registry
+from clonebench.core.audio import decode
+from clonebench.core.errors import ModelError
+from clonebench.core.syllables import count_syllables
+from clonebench.core.text_checks import repetition, script_share
+from clonebench.core.textnorm import error_rates
+from clonebench.curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, usual_rate
+from clonebench.curate.slicer import SliceConfig, slice_audio
 
 SR = 16000
 
@@ -145,8 +145,8 @@ def test_rate_is_judged_against_the_speakers_usual_rate():
 def test_syllable_nuclei_follow_the_reading_rate():
     """Counted from the signal alone, about one nucleus per syllable; a reading slowed to 0.6x
     keeps its nuclei over 1/0.6 the articulated time."""
-    from curate.acoustics import articulation_s, syllable_nuclei
-    from testing import degrade, mixtures
+    from clonebench.curate.acoustics import articulation_s, syllable_nuclei
+    from clonebench.testing import degrade, mixtures
 
     item = mixtures.make(mixtures.TUNE, "clean", 0)
     x, syllables = item.audio, count_syllables(item.text, "en")
@@ -204,7 +204,7 @@ def test_registry_detects_a_corrupt_weight_file(tmp_path):
 def test_word_times_are_clamped_to_their_clip():
     """A word belongs to the clip holding its midpoint, so its edges can stick out of a packed
     window's slot (or an engine can return end < start): stored times stay ordered and inside."""
-    from instruments.asr import Decoded, Word, _clip_transcript
+    from clonebench.instruments.asr import Decoded, Word, _clip_transcript
 
     words = [Word("over", 10.9, 11.4, 0.9), Word("inside", 7.0, 7.5, 0.9), Word("reversed", 8.2, 8.1, 0.5),
              Word("early", 5.8, 6.2, 0.9)]

@@ -7,12 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from clonebench import textnorm
-from clonebench.errors import UserError
-from evaluate import aggregate, gate
-from evaluate.items import BUILTIN_SETS, builtin_set, read_manifest
-from evaluate.stats import ratio_bootstrap, verdict
-from store import EvalItem, EvalRun
+from clonebench.core import textnorm
+from clonebench.core.errors import UserError
+from clonebench.evaluate import aggregate, gate
+from clonebench.evaluate.items import BUILTIN_SETS, builtin_set, read_manifest
+from clonebench.evaluate.stats import ratio_bootstrap, verdict
+from clonebench.store import EvalItem, EvalRun
 
 
 def test_bootstrap_interval_covers_a_known_difference():

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import one, run_cli, write
 
-from evaluate import aggregate
-from evaluate.stats import equal_error_rate, roc_auc
-from store import Store
-from testing import corpus, degrade
+from clonebench.evaluate import aggregate
+from clonebench.evaluate.stats import equal_error_rate, roc_auc
+from clonebench.store import Store
+from clonebench.testing import corpus, degrade
 
 N_TRUE = 12
 
@@ -181,8 +181,8 @@ class _Interrupting:
 
 
 def test_an_interrupted_run_resumes_without_duplicates(eval_data, tmp_path, monkeypatch):
-    from evaluate import run as eval_run
-    from evaluate.score import Models
+    from clonebench.evaluate import run as eval_run
+    from clonebench.evaluate.score import Models
 
     clean = eval_data["root"] / "clean"
     lines = (clean / "manifest.tsv").read_text().splitlines()[1:7]  # six of Allison's items

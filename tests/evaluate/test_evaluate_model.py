@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, write
 
-from clonebench.registry import sha256_file
-from model.speak import init_model
-from testing import corpus
+from clonebench.instruments.registry import sha256_file
+from clonebench.model.speak import init_model
+from clonebench.testing import corpus
 
 HOSTILE = 'Say <script>window.__xss = 1</script> and "><img src=x onerror=alert(1)> now.'
 

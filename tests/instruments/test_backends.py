@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from conftest import SR, one, run_cli, write
 
-from clonebench.errors import ModelError
-from curate.rules import RuleSet, SpeakerContext, clip_reasons
-from instruments.local import Spec, content_sha256
-from store import Store
-from testing import toy_models as toy
+from clonebench.core.errors import ModelError
+from clonebench.curate.rules import RuleSet, SpeakerContext, clip_reasons
+from clonebench.instruments.local import Spec, content_sha256
+from clonebench.store import Store
+from clonebench.testing import toy_models as toy
 
 pytest.importorskip("speechbrain")
 pytest.importorskip("pyannote.audio")
@@ -60,7 +60,7 @@ def test_models_lists_every_backend_with_hash_and_load(toys):
     local = {r["name"]: r for r in rows if r.get("configured")}
     assert set(local) == {"asr", "speaker-encoder", "overlap", "utmos"}
     assert all(r["status"] == "ok (loads)" for r in local.values()), local
-    from clonebench.registry import sha256_file
+    from clonebench.instruments.registry import sha256_file
     assert local["asr"]["sha256"] == sha256_file(toys["whisper"])
     assert local["overlap"]["sha256"] == sha256_file(toys["pyannote"] / "pytorch_model.bin")
     ecapa = toys["ecapa"]
@@ -139,7 +139,7 @@ def test_broken_models_get_one_line_and_run_nothing(toys, tmp_path):
 
 
 def test_ecapa_embeds_real_speech_192d_deterministic(toys, en_utterances, no_network):
-    from instruments.ecapa import EcapaEncoder
+    from clonebench.instruments.ecapa import EcapaEncoder
 
     enc = EcapaEncoder(Spec("--speaker-encoder", "ecapa", toys["ecapa"]))
     a, b = en_utterances[0], en_utterances[1]
@@ -154,7 +154,7 @@ def test_ecapa_embeds_real_speech_192d_deterministic(toys, en_utterances, no_net
 
 
 def test_wavlm_xvectors_from_a_transformers_folder(tmp_path, en_utterances, no_network):
-    from instruments import speaker_encoder
+    from clonebench.instruments import speaker_encoder
 
     folder = toy.wavlm_folder(tmp_path / "wavlm-sv-random")
     enc = speaker_encoder(f"wavlm:{folder}")
@@ -169,8 +169,8 @@ def test_wavlm_xvectors_from_a_transformers_folder(tmp_path, en_utterances, no_n
 
 
 def test_overlap_and_whisper_outputs_are_shaped(toys, en_utterances, no_network):
-    from instruments.openai_whisper import OpenAIWhisper
-    from instruments.overlap import PyannoteOverlap
+    from clonebench.instruments.openai_whisper import OpenAIWhisper
+    from clonebench.instruments.overlap import PyannoteOverlap
 
     det = PyannoteOverlap(Spec("--overlap", "pyannote", toys["pyannote"]))
     x = en_utterances[2]

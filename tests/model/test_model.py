@@ -14,13 +14,13 @@ import torch
 from conftest import ROOT, run_cli, write
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from clonebench.errors import UserError
-from model import checkpoint
-from model.config import preset
-from model.gpt import SamplingParams, Text2Semantic
-from model.sovits import SoVITS
-from model.synthesize import PROMPT_PAUSE_SAMPLES, SENTENCE_GAP_S, Synthesizer, samples_for_tokens
-from testing import corpus
+from clonebench.core.errors import UserError
+from clonebench.model import checkpoint
+from clonebench.model.config import preset
+from clonebench.model.gpt import SamplingParams, Text2Semantic
+from clonebench.model.sovits import SoVITS
+from clonebench.model.synthesize import PROMPT_PAUSE_SAMPLES, SENTENCE_GAP_S, Synthesizer, samples_for_tokens
+from clonebench.testing import corpus
 
 KEYS = ROOT / "tests" / "fixtures" / "gpt-sovits-v2-keys"
 
@@ -120,7 +120,7 @@ def test_static_steps_can_be_captured(tiny, monkeypatch):
     """What a CUDA graph needs, checked on a CPU: every static step (sampling included) runs the
     same ops on the same shapes, and none of them waits for the host. The continuous decoder's
     static step keeps its shapes while sentences join and leave."""
-    from model import continuous, static_decode
+    from clonebench.model import continuous, static_decode
 
     gpt = tiny["gpt"].eval()
     g = torch.Generator().manual_seed(3)
@@ -171,7 +171,7 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows, lo
     tokens are those `generate` gives it alone (different prompts, seeds and caps, greedy and
     sampled), whatever shared its rows. The static loop (every row at full capacity, what a GPU
     replays as a graph) gives the same tokens, and it never moves a row."""
-    from model.continuous import ContinuousDecoder
+    from clonebench.model.continuous import ContinuousDecoder
 
     gpt = tiny["gpt"].eval()
     g = torch.Generator().manual_seed(5)
@@ -321,7 +321,7 @@ def test_kv_cache_matches_full_recomputation_and_batching(tiny):
     cached = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80)
     full = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80, use_cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, full))
-    import model.gpt as gpt_module
+    import clonebench.model.gpt as gpt_module
 
     step = gpt_module.CACHE_STEP
     try:  # a cache that starts small and grows several times while decoding gives the same tokens
@@ -385,7 +385,7 @@ def test_bf16_runs_the_whole_model_in_bf16(tiny, reference_clip):
 
 
 def _sentence_token_counts(synth, text, ref, seed):
-    from model.text.frontend import phonemize, split_sentences
+    from clonebench.model.text.frontend import phonemize, split_sentences
 
     items = [phonemize(s, "en") for s in split_sentences(text, "en")]
     phones = [torch.tensor(ref.phones + p.ids) for p in items]
@@ -449,7 +449,7 @@ def test_vocoder_in_chunks_gives_the_one_pass_waveform(name):
 
 
 def test_discriminator_and_losses():
-    from model.discriminator import (
+    from clonebench.model.discriminator import (
         MultiPeriodDiscriminator,
         discriminator_loss,
         feature_matching_loss,
@@ -499,7 +499,7 @@ def test_sovits_trains_under_bf16_autocast_with_an_fp32_codebook():
 def test_position_table_cached_in_inference_still_trains():
     """The sine table is computed once and sliced; one built under inference_mode (serving) is
     rebuilt when autograd needs it (training the same module afterwards)."""
-    from model.gpt import SinePositions
+    from clonebench.model.gpt import SinePositions
 
     pos = SinePositions(8)
     with torch.inference_mode():

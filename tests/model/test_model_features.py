@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from clonebench.errors import ModelError
-from model.features import BertFeatures, WhisperEncoderContent, check_compatible, content_extractor
-from model.text.frontend import phonemize
-from testing import corpus
+from clonebench.core.errors import ModelError
+from clonebench.model.features import BertFeatures, WhisperEncoderContent, check_compatible, content_extractor
+from clonebench.model.text.frontend import phonemize
+from clonebench.testing import corpus
 
 
 @pytest.fixture(scope="module")

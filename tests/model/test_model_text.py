@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from clonebench.errors import UserError
-from model.text import chinese, english
-from model.text.frontend import language_runs, phonemize, split_sentences
-from model.text.pinyin import split_syllable
-from model.text.symbols import table, to_ids
+from clonebench.core.errors import UserError
+from clonebench.model.text import chinese, english
+from clonebench.model.text.frontend import language_runs, phonemize, split_sentences
+from clonebench.model.text.pinyin import split_syllable
+from clonebench.model.text.symbols import table, to_ids
 
 
 @pytest.fixture(autouse=True)

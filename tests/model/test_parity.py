@@ -12,10 +12,10 @@ import pytest
 import torch
 from conftest import ROOT
 
-from model import checkpoint
-from model.gpt import SamplingParams, Text2Semantic
-from model.spectrogram import linear_spectrogram
-from model.synthesize import Synthesizer
+from clonebench.model import checkpoint
+from clonebench.model.gpt import SamplingParams, Text2Semantic
+from clonebench.model.spectrogram import linear_spectrogram
+from clonebench.model.synthesize import Synthesizer
 
 FIX = ROOT / "tests" / "fixtures" / "parity"
 

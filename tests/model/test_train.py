@@ -18,10 +18,10 @@ import soundfile as sf
 import torch
 from conftest import ROOT, one, run_cli, write
 
-from clonebench.gsvlist import read_list
-from model import checkpoint
-from store import Store
-from testing import corpus
+from clonebench.core.gsvlist import read_list
+from clonebench.model import checkpoint
+from clonebench.store import Store
+from clonebench.testing import corpus
 
 
 @pytest.fixture(scope="module")
@@ -201,8 +201,8 @@ def test_too_little_audio_is_a_clear_error(store, tmp_path):
 def test_torchrun_ddp_on_two_cpu_processes(store, tmp_path):
     """PyTorch's DDP through torchrun (gloo on the CPU): each process takes half of every epoch's
     batches, the replicas end bit-identical, and rank 0 alone writes the store and the files."""
-    from model.train import epoch_batches
-    from model.trainset import training_set
+    from clonebench.model.train import epoch_batches
+    from clonebench.model.trainset import training_set
 
     out = tmp_path / "ddp"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",

@@ -11,10 +11,10 @@ import pytest
 from browser import ARTIFACTS, PLAYABLE, browser, check_in_browser
 from conftest import run_cli
 
-from clonebench.audio import write_wav
-from instruments.speakers import ENCODER
-from store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word
-from testing import corpus
+from clonebench.core.audio import write_wav
+from clonebench.instruments.speakers import ENCODER
+from clonebench.store import ASR, GIVEN, Clip, Enrolment, Recording, Store, Transcript, Verdict, Word
+from clonebench.testing import corpus
 
 XSS = ['<script>window.__xss = 1</script>', '"><img src=x onerror="window.__xss = 2">']
 

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from conftest import ROOT, run_cli, write
 
-from testing import corpus
+from clonebench.testing import corpus
 
 KEY = "test-key-0123456789"
 XSS = "<script>window.__xss = 1</script>"
@@ -223,8 +223,8 @@ def test_the_log_has_a_row_for_every_synthesis(server):
 
 
 def test_options_refuse_an_open_server_without_keys(tmp_path, monkeypatch):
-    from clonebench.errors import UserError
-    from serve.options import ServeOptions, hash_key
+    from clonebench.core.errors import UserError
+    from clonebench.serve.options import ServeOptions, hash_key
 
     for name in ("g.ckpt", "s.pth", "db.duckdb"):
         (tmp_path / name).write_bytes(b"x")
@@ -249,11 +249,11 @@ def tiny_voice(tmp_path_factory):
     """A real `tiny` Synthesizer (random weights, made here) and a prepared voice."""
     import torch
 
-    from model import checkpoint
-    from model.config import preset
-    from model.gpt import Text2Semantic
-    from model.sovits import SoVITS
-    from model.synthesize import Synthesizer
+    from clonebench.model import checkpoint
+    from clonebench.model.config import preset
+    from clonebench.model.gpt import Text2Semantic
+    from clonebench.model.sovits import SoVITS
+    from clonebench.model.synthesize import Synthesizer
 
     root = tmp_path_factory.mktemp("tiny-voice")
     torch.manual_seed(0)
@@ -280,9 +280,9 @@ def _run_worker(worker, requests) -> list[list]:
 def test_a_batch_grows_only_while_its_kv_cache_fits_the_budget(tiny_voice):
     """The worker with a real `tiny` model: a budget of two rows at their token caps gives
     batches of at most two, and every sentence is still said."""
-    from model.gpt import SamplingParams
-    from model.synthesize import SentenceJob
-    from serve.worker import Request, Worker
+    from clonebench.model.gpt import SamplingParams
+    from clonebench.model.synthesize import SentenceJob
+    from clonebench.serve.worker import Request, Worker
 
     synth, ref = tiny_voice
     text = "Thank you for calling."
@@ -301,9 +301,9 @@ def test_continuous_batching_serves_the_audio_each_sentence_gets_alone(tiny_voic
     """Sentences join the running decode as rows free up; every sentence's audio is what
     `say_sentences` makes of it alone, a request's sentences come back in order, and rows
     were shared."""
-    from model.gpt import SamplingParams
-    from model.synthesize import SentenceJob
-    from serve.worker import ContinuousWorker, Request
+    from clonebench.model.gpt import SamplingParams
+    from clonebench.model.synthesize import SentenceJob
+    from clonebench.serve.worker import ContinuousWorker, Request
 
     synth, ref = tiny_voice
     texts = [["Good morning.", "Please hold."], ["Your call matters to us."], ["One moment.", "Thank you.", "Bye."],

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, one, run_cli, write
 
-from clonebench.align import split_text
-from clonebench.gsvlist import parse
-from store import ASR, GIVEN, SCHEMA_VERSION, Store
-from testing import corpus
+from clonebench.core.align import split_text
+from clonebench.core.gsvlist import parse
+from clonebench.store import ASR, GIVEN, SCHEMA_VERSION, Store
+from clonebench.testing import corpus
 
 V1_TABLES = ["speakers", "recordings", "clips", "metrics", "clip_stages", "transcripts", "words", "given_transcripts",
              "clip_embeddings", "speaker_embeddings", "verdicts", "enrolments", "ingest_errors"]
@@ -145,7 +145,7 @@ def test_given_text_reaches_each_clip_and_everything_reads_it(given_store, tmp_p
     # the rule set that decided is stored whole
     assert rule_set["clip"]["max_transcript_cer"] > 0 and "enrolment" in rule_set
 
-    from model.trainset import training_set
+    from clonebench.model.trainset import training_set
 
     accepted = {c["clip_id"]: c["text"] for c in doc["clips"] if c["status"] == "accepted"}
     assert accepted, doc["clips"]

@@ -1,4 +1,5 @@
-"""The evaluation half of the demo: score two "systems" against the voices vetted by the demo.
+"""The built-in demo: build a corpus from Debian's speech packages (`testing.demo_corpus`), vet
+each speaker, then score two "systems" against the voices vetting accepted.
 
 datasets/demo/eval/
   system_a/  Allison's and June's prompts that vetting never saw, as if a good system had
@@ -7,6 +8,7 @@ datasets/demo/eval/
 
 system_a is scored first; system_b is compared with it, paired by item, through the
 regression gate. References come from the store: each speaker's accepted clips.
+It lives with the commands because it is the one place that joins the test fixtures to the stages.
 """
 
 from __future__ import annotations
@@ -14,12 +16,26 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from testing import corpus, degrade
-from testing.demo_corpus import write_audio
+from clonebench.testing import corpus, degrade
+from clonebench.testing.demo_corpus import build_demo, write_audio
 
 log = logging.getLogger(__name__)
 GATE = "sim<-0.02,wer>+0.01,dnsmos_ovrl<-0.1"
 LABELS = ("demo-system-a", "demo-system-b")
+
+
+def run_demo(root: Path) -> list[dict]:
+    from clonebench.curate.vet import VetOptions, vet
+
+    root = Path(root)
+    speakers = build_demo(root)
+    results = []
+    for name, info in speakers.items():
+        log.info("vetting demo speaker %s", name)
+        opts = VetOptions(speaker=name, db=root / "clonebench.duckdb", lang=info["lang"], transcripts=info["transcripts"],
+                          inputs=[info["dir"]])
+        results.append(vet(opts))
+    return results
 
 
 def build_eval_demo(root: Path) -> tuple[Path, Path]:
@@ -46,10 +62,10 @@ def build_eval_demo(root: Path) -> tuple[Path, Path]:
 def run_eval_demo(root: Path) -> list[dict]:
     """Evaluate system A, then system B against it with the gate. A finished demo run is reused,
     so running the demo again adds no runs."""
-    from store import Store
+    from clonebench.store import Store
 
-    from .run import EvalOptions, evaluate_audio
-    from .score import Models
+    from clonebench.evaluate.run import EvalOptions, evaluate_audio
+    from clonebench.evaluate.score import Models
 
     root = Path(root)
     db = root / "clonebench.duckdb"

@@ -18,8 +18,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import model_cache_dir
-from .errors import ModelError
+from clonebench.core.config import model_cache_dir
+from clonebench.core.errors import ModelError
 
 
 @dataclass(frozen=True)

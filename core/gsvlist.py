@@ -56,3 +56,10 @@ def read_list(path: Path) -> list[ListEntry]:
 
 def format_line(e: ListEntry) -> str:
     return f"{e.path}|{e.speaker}|{e.lang}|{' '.join(e.text.split()).replace('|', ' ')}\n"
+
+
+def write_list(path: Path, entries: list[ListEntry]) -> Path:
+    """Write entries as a list upstream's tools read (UTF-8, one line each, `|` kept out of the text)."""
+    path = Path(path)
+    path.write_text("".join(format_line(e) for e in entries), encoding="utf-8")
+    return path

@@ -1,7 +1,7 @@
 """Export the accepted set for upstream GPT-SoVITS tools.
 
 `<out>/<name>.list` has one line per clip, `path|speaker|lang|text` (upstream's training-list
-format, `clonebench.gsvlist`; absolute paths; each clip's text from the store, the user's when
+format, written by `clonebench.core.gsvlist`, which also reads it; absolute paths; each clip's text from the store, the user's when
 given), with the clips as 32 kHz wavs in `<out>/wav32k/`. The timbre library
 (each speaker's L2-normalised mean embedding of accepted clips) goes to `<out>/timbre/<speaker>.npy`.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clonebench import gsvlist
-from clonebench.errors import UserError
-from store import Store
+from clonebench.core import gsvlist
+from clonebench.core.errors import UserError
+from clonebench.store import Store
 
 FORMATS = ("gpt-sovits",)
 
@@ -28,7 +28,7 @@ def export(db: Path, out: Path, fmt: str = "gpt-sovits", speakers: list[str] | N
 
 
 def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, name: str = "clonebench") -> dict:
-    from instruments.speakers import ENCODER
+    from clonebench.instruments.speakers import ENCODER
 
     out = Path(out)
     with Store(db, read_only=True) as store:
@@ -50,8 +50,7 @@ def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, na
     if not entries:
         raise UserError(f"nothing to export from {db}: no accepted clips with transcripts" +
                         (f" for {', '.join(speakers)}" if speakers else ""))
-    list_path = out / f"{name}.list"
-    list_path.write_text("".join(gsvlist.format_line(e) for e in entries), encoding="utf-8")
+    list_path = gsvlist.write_list(out / f"{name}.list", entries)
     (out / "timbre").mkdir(exist_ok=True)
     exported = sorted({e.speaker for e in entries})
     timbre = [s for s in exported if s in library]
