@@ -24,7 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from clonebench.model.config import preset  # noqa: E402
-from clonebench.model.gpt import SamplingParams, Text2Semantic  # noqa: E402
+from clonebench.model.decode import SamplingParams  # noqa: E402
+from clonebench.model.gpt import Text2Semantic  # noqa: E402
 from clonebench.model.layers import fold_weight_norm  # noqa: E402
 from clonebench.model.sovits import SoVITS  # noqa: E402
 from clonebench.model.text.frontend import phonemize, split_sentences  # noqa: E402
@@ -47,7 +48,7 @@ def build(name: str, device: str, dtype=torch.float32):
     torch.manual_seed(0)
     s_config, g_config = preset(name)
     sovits, gpt = SoVITS(s_config).eval(), Text2Semantic(g_config).eval()
-    sovits.quantizer.vq.layers[0]._codebook.embed.normal_()
+    sovits.quantizer.codebooks[0].embed.normal_()
     return sovits.to(device, dtype), gpt.to(device, dtype)
 
 

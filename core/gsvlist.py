@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-
-LANGS = {"zh": "zh", "ja": "ja", "en": "en", "ko": "ko", "yue": "yue",
-         "all_zh": "zh", "all_ja": "ja", "all_ko": "ko", "all_yue": "yue"}
-WRITTEN_LANGS = {"zh", "ja", "en", "ko", "yue"}
+from .languages import GSV_CODES, LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -39,10 +36,10 @@ def parse(path: Path) -> tuple[list[ListEntry], list[str]]:
         parts = [p.strip() for p in line.split("|", 3)]
         if len(parts) != 4 or not all(parts):
             errors.append(f"{path}:{n}: expected path|speaker|lang|text")
-        elif parts[2].lower() not in LANGS:
-            errors.append(f"{path}:{n}: unknown language {parts[2]!r} (use one of {', '.join(sorted(LANGS))})")
+        elif parts[2].lower() not in GSV_CODES:
+            errors.append(f"{path}:{n}: unknown language {parts[2]!r} (use one of {', '.join(sorted(GSV_CODES))})")
         else:
-            entries.append(ListEntry(parts[0], parts[1], LANGS[parts[2].lower()], " ".join(parts[3].split()), n))
+            entries.append(ListEntry(parts[0], parts[1], GSV_CODES[parts[2].lower()], " ".join(parts[3].split()), n))
     return entries, errors
 
 
@@ -54,8 +51,14 @@ def read_list(path: Path) -> list[ListEntry]:
     return entries
 
 
+def list_code(lang: str) -> str | None:
+    """GPT-SoVITS's code for one of clonebench's languages; None when upstream has none."""
+    known = LANGUAGES.get(lang)
+    return known.gsv if known else None
+
+
 def format_line(e: ListEntry) -> str:
-    return f"{e.path}|{e.speaker}|{e.lang}|{' '.join(e.text.split()).replace('|', ' ')}\n"
+    return f"{e.path}|{e.speaker}|{list_code(e.lang) or e.lang}|{' '.join(e.text.split()).replace('|', ' ')}\n"
 
 
 def write_list(path: Path, entries: list[ListEntry]) -> Path:

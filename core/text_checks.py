@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 
-# Unicode script names (the first word of a character's name) that write each language.
-SCRIPTS = {
-    "en": {"LATIN"}, "fr": {"LATIN"}, "de": {"LATIN"}, "es": {"LATIN"}, "it": {"LATIN"}, "pt": {"LATIN"},
-    "ru": {"CYRILLIC"}, "zh": {"CJK"}, "yue": {"CJK"}, "ja": {"CJK", "HIRAGANA", "KATAKANA"}, "ko": {"HANGUL"},
-}
-CHARACTER_LANGS = ("zh", "yue", "ja")  # written without spaces: n-grams of characters
+from .languages import scripts_of, unit_for
+
 PUNCTUATION = ".,!?;:\"'()-"
 
 
@@ -28,7 +24,7 @@ def script_share(text: str, lang: str) -> float | None:
     """Share of the letters and digits that are written in `lang`'s script (digits count
     against it: a transcript of digits only is no reading of a sentence). None when the language
     is unknown or the text has no letters or digits."""
-    scripts = SCRIPTS.get(lang)
+    scripts = scripts_of(lang)
     chars = [ch for ch in text if ch.isalnum()]
     if scripts is None or not chars:
         return None
@@ -38,7 +34,7 @@ def script_share(text: str, lang: str) -> float | None:
 def repetition(text: str, lang: str, n: int = 3) -> float:
     """Share of the transcript's n-grams (of words, or of characters in Chinese and Japanese)
     that repeat an earlier one; 0 for texts under 2n tokens."""
-    if lang in CHARACTER_LANGS:
+    if unit_for(lang) == "char":   # written without spaces: n-grams of characters
         tokens = [ch for ch in text if ch.isalnum()]
     else:
         tokens = [w.strip(PUNCTUATION).lower() for w in text.split()]

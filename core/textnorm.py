@@ -20,17 +20,14 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .languages import unit_for
+
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # CJK ideographs (Han characters)
 _HAN_RUN = re.compile(HAN.pattern + "+")
 _LONG_DIGITS = re.compile(r"\d{5,}")
 _DIGIT_NAMES = "零一二三四五六七八九"
 
 NORMALIZER_VERSION = "textnorm-1 (whisper EnglishTextNormalizer; zhconv t2s + cn2an; Han=char, Latin=word)"
-
-
-def unit_for(lang: str) -> str:
-    """The token an error rate counts: 'word', 'char' (Chinese) or 'mixed' (Han chars + words)."""
-    return {"zh": "char", "yue": "char", "ja": "char", "zh-en": "mixed"}.get(lang, "word")
 
 
 def is_han_language(lang: str) -> bool:

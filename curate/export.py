@@ -41,7 +41,7 @@ def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, na
         if not text:
             skipped.append({"clip_id": v.clip.clip_id, "reason": "no transcript"})
             continue
-        if v.lang not in gsvlist.WRITTEN_LANGS:
+        if gsvlist.list_code(v.lang) is None:
             skipped.append({"clip_id": v.clip.clip_id, "reason": f"language {v.lang!r} has no GPT-SoVITS code"})
             continue
         wav = (out / "wav32k" / f"{v.clip.clip_id}.wav").resolve()

@@ -22,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 
 from clonebench.core.errors import UserError
+from clonebench.core.languages import EVAL_LANGS
 
-LANGS = {"en", "zh", "zh-en", "fr", "de", "es", "it", "ja", "ko", "ru", "pt", "nl", "yue"}
 BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv"}
 
 
@@ -75,8 +75,8 @@ def load_eval_set(name: str) -> list[EvalSentence]:
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split("\t")
-        if len(cols) != 3 or cols[1] not in LANGS or not cols[2].strip():
-            raise UserError(f"{path}:{n}: expected id<TAB>lang<TAB>text with a known lang ({', '.join(sorted(LANGS))})")
+        if len(cols) != 3 or cols[1] not in EVAL_LANGS or not cols[2].strip():
+            raise UserError(f"{path}:{n}: expected id<TAB>lang<TAB>text with a known lang ({', '.join(sorted(EVAL_LANGS))})")
         out.append(EvalSentence(cols[0], "custom", cols[1], cols[2].strip()))
     return out
 
@@ -117,8 +117,8 @@ def read_manifest(path: Path, audio_dir: Path) -> list[ManifestItem]:
         error = None
         if not file or not speaker:
             error = f"{where}: empty file or speaker column"
-        elif lang not in LANGS:
-            error = f"{where}: unknown language {lang!r} (use one of {', '.join(sorted(LANGS))})"
+        elif lang not in EVAL_LANGS:
+            error = f"{where}: unknown language {lang!r} (use one of {', '.join(sorted(EVAL_LANGS))})"
         elif not text:
             error = f"{where}: empty text for {file}"
         timing: dict[str, float | None] = {"synth_s": None, "ttfa_s": None}

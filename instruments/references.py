@@ -20,6 +20,7 @@ import numpy as np
 
 from clonebench.core import audio
 from clonebench.core.errors import AudioError, UserError
+from clonebench.core.languages import SYNTH_LANGS
 from clonebench.store import Store
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,13 @@ def from_paths(speaker: str, inputs: list[Path], encoder) -> tuple[SpeakerRefere
     return (_build(speaker, paths, embs, durs, "--reference") if paths else None), errors
 
 
-@dataclass
+@dataclass(frozen=True)
 class PromptChoice:
     """A synthesis prompt: the reference audio at 16 kHz (content features) and at 32 kHz, from
-    the original file (the style spectrogram reads up to 16 kHz), and the words spoken in it."""
+    the original file (the style spectrogram reads up to 16 kHz; None: the 16 kHz clip upsampled,
+    with nothing above 8 kHz), and the words spoken in it. `Synthesizer.reference` takes it whole."""
     wav16: np.ndarray
-    wav32: np.ndarray
+    wav32: np.ndarray | None
     text: str
     lang: str
     source: str               # file the reference came from
@@ -124,7 +126,7 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
                         "pass --ref-audio and --prompt-text")
     lang = view.lang
-    if lang not in ("zh", "en", "auto"):
+    if lang not in SYNTH_LANGS:
         raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
                         "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
     wav16, _ = audio.read_wav(ref.prompt_path)

@@ -101,6 +101,12 @@ class ResidualVectorQuantizer(nn.Module):
         super().__init__()
         self.vq = ResidualVectorQuantization(n_q, dimension, bins)
 
+    @property
+    def codebooks(self) -> list:
+        """Each layer's codebook. The modules are named `_codebook` because upstream's checkpoint
+        keys are (`quantizer.vq.layers.0._codebook.embed`); other modules use this instead."""
+        return [layer._codebook for layer in self.vq.layers]
+
     def forward(self, x: torch.Tensor):
         # The codebook, its EMA statistics and dead-code expiry stay in the codebook's dtype (fp32
         # in training) whatever autocast does: bf16 averages would drift, and writing bf16 rows

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from clonebench.core.errors import UserError
 
-from .gpt import SamplingParams
+from .decode import SamplingParams
+from .spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,7 @@ log = logging.getLogger(__name__)
 class SynthOptions:
     """`clonebench synth`: the voice comes from a vetted `speaker` in `db`, or from `ref_audio`
     with its `prompt_text`."""
-    gpt: Path
-    sovits: Path
+    model: ModelSpec
     text: str
     out: Path
     lang: str = "auto"
@@ -30,15 +30,22 @@ class SynthOptions:
     params: SamplingParams = field(default_factory=SamplingParams)
     seed: int = 0
     speed: float = 1.0
-    content: str | None = None
-    bert: Path | None = None
-    threads: int | None = None
-    precision: str = "fp32"
-    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        """Everything that can be checked before the models load."""
+        from .synthesize import check_speed
+        from .text.frontend import check_lang, language_runs
+
         if (self.speaker is None) == (self.ref_audio is None):
             raise UserError("give exactly one of --speaker or --ref-audio")
+        if self.ref_audio is not None:
+            if not Path(self.ref_audio).is_file():
+                raise UserError(f"--ref-audio {self.ref_audio}: no such file")
+            if not (self.prompt_text or "").strip():
+                raise UserError("--prompt-text is required with --ref-audio (the words spoken in the reference)")
+            check_lang(self.prompt_lang)
+        check_speed(self.speed)
+        language_runs(self.text, self.lang)   # an unsupported language or script fails here, not after loading
 
 
 def synth(opts: SynthOptions) -> dict:
@@ -49,9 +56,8 @@ def synth(opts: SynthOptions) -> dict:
 
     prompt = (prompt_from_store(opts.db, opts.speaker) if opts.speaker
               else prompt_from_file(opts.ref_audio, opts.prompt_text, opts.prompt_lang))
-    synthesizer = Synthesizer(opts.gpt, opts.sovits, content=opts.content, bert_folder=opts.bert, threads=opts.threads,
-                              precision=opts.precision, device=opts.device)
-    ref = synthesizer.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding, wav32=prompt.wav32)
+    synthesizer = Synthesizer(opts.model)
+    ref = synthesizer.reference(prompt)
     result = synthesizer.synthesize(opts.text, opts.lang, ref, opts.params, seed=opts.seed, speed=opts.speed)
     write_wav(opts.out, result.audio, result.sample_rate)
     return {"out": str(opts.out), "sample_rate": result.sample_rate, "duration_s": round(result.duration_s, 3),
@@ -78,6 +84,6 @@ def init_model(preset_name: str, out: Path, seed: int = 0, sv_dim: int = 0) -> d
     checkpoint.save_gpt(paths["gpt"], Text2Semantic(g_config), g_config)
     sovits = SoVITS(s_config)
     # a fresh codebook is all zeros (k-means fills it in training): give it distinct codes
-    sovits.quantizer.vq.layers[0]._codebook.embed.normal_()
+    sovits.quantizer.codebooks[0].embed.normal_()
     checkpoint.save_sovits(paths["sovits"], sovits, s_config)
     return {k: str(v) for k, v in paths.items()}

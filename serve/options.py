@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clonebench.core.errors import UserError
+from clonebench.model.spec import ModelSpec
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -35,16 +36,10 @@ def read_api_keys(path: Path | None, env: str | None) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class ServeOptions:
-    gpt: Path
-    sovits: Path
+    model: ModelSpec
     db: Path
     host: str = "127.0.0.1"
     port: int = 9880
-    device: str = "cpu"
-    precision: str = "fp32"
-    content: str | None = None
-    bert: Path | None = None
-    threads: int | None = None
     max_chars: int = 150
     max_batch: int = 8
     batch_memory_mb: int | None = None   # the most a batch's KV cache may hold; None: 512 on a CPU, 8192 on CUDA
@@ -60,15 +55,14 @@ class ServeOptions:
 
     def __post_init__(self) -> None:
         if self.batch_memory_mb is None:
-            object.__setattr__(self, "batch_memory_mb", 8192 if self.device.startswith("cuda") else 512)
+            object.__setattr__(self, "batch_memory_mb", 8192 if self.model.device.startswith("cuda") else 512)
         for name in ("max_chars", "max_batch", "batch_memory_mb", "queue", "voices_cache"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.batch_window_ms < 0 or self.request_timeout_s <= 0:
             raise UserError("--batch-window-ms cannot be negative and the request timeout must be positive")
-        for flag, path in (("--gpt", self.gpt), ("--sovits", self.sovits), ("--db", self.db)):
-            if not Path(path).is_file():
-                raise UserError(f"{flag} {path}: no such file")
+        if not Path(self.db).is_file():
+            raise UserError(f"--db {self.db}: no such file")
         object.__setattr__(self, "key_hashes",
                            read_api_keys(self.api_keys, os.environ.get("CLONEBENCH_API_KEYS")))
         if not self.key_hashes and not self.insecure and not _is_loopback(self.host):

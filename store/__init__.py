@@ -2,7 +2,8 @@
 
 Every table and every query lives in this package (`schema.py` for the tables and migrations;
 `vetting.py`, `evaluation.py`, `training.py` for the named reads and writes); stages call
-`Store` methods and get typed records (`records.py`) back. Audio stays on disk.
+`Store` methods and get typed records (`records.py`) back. Audio stays on disk; the paths the
+store records are relative to its folder when inside it (`paths.py`), so the folder can move.
 
 DuckDB lets one process open a file for writing; a second one gets "store is in use" (exit 2)
 instead of risking a corrupt file. A store written by an older release is upgraded in place
@@ -18,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 from clonebench.core.errors import StoreInUse, UserError
 
-from . import schema
+from . import paths, schema
 from .evaluation import EvaluationTables
 from .records import (
     ASR,
@@ -57,6 +58,7 @@ class Store(VettingTables, EvaluationTables, TrainingTables):
         if read_only and not self.path.exists():
             raise UserError(f"{self.path}: no store here yet (run `clonebench vet` first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = self.path.resolve().parent   # where the paths the store records are relative to
         self.con = self._connect(read_only)
         found = schema.schema_version(self.con)
         if found is not None and found > SCHEMA_VERSION:
@@ -66,14 +68,14 @@ class Store(VettingTables, EvaluationTables, TrainingTables):
             # an older file is upgraded once by a short writing open, then read as asked
             self.close()
             self.con = self._connect(False)
-            schema.upgrade(self.con, schema.schema_version(self.con))
+            schema.upgrade(self.con, schema.schema_version(self.con), self.folder)
             self.close()
             self.con = self._connect(True)
         elif not read_only:
             if found is None:
                 schema.create(self.con)
             elif found < SCHEMA_VERSION:
-                schema.upgrade(self.con, found)
+                schema.upgrade(self.con, found, self.folder)
 
     def _connect(self, read_only: bool):
         """Open the file. A lock held by another process is retried for LOCK_WAIT_S: readers such
@@ -130,3 +132,11 @@ class Store(VettingTables, EvaluationTables, TrainingTables):
     def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = self.con.execute(sql, list(params)).fetchone()
         return row[0] if row else None
+
+    def _stored(self, path) -> str | None:
+        """A path as written to the store: relative to its folder when inside it."""
+        return paths.stored(path, self.folder)
+
+    def _resolved(self, value: str | None) -> str | None:
+        """A recorded path as read back: absolute, against the store's folder now."""
+        return paths.resolved(value, self.folder)

@@ -12,6 +12,7 @@ from .records import EvalItem, EvalRun
 from .schema import to_json
 
 ITEM_COLUMNS = [f.name for f in dataclasses.fields(EvalItem)]
+ITEM_PATHS = ("path", "prompt_path")   # recorded relative to the store's folder when inside it
 RUN_COLUMNS = [f.name for f in dataclasses.fields(EvalRun) if f.name not in ("created_at", "finished_at")]
 ENVIRONMENT = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
                "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
@@ -28,10 +29,6 @@ def _run(r: dict) -> EvalRun:
     return EvalRun(**{**r, "summary": summary})
 
 
-def _item(r: dict) -> EvalItem:
-    return EvalItem(**{**r, "flags": tuple(r["flags"] or ())})
-
-
 def item_dict(item: EvalItem) -> dict:
     """An item as its JSON document (`evaluate --json`), without the run id."""
     d = dataclasses.asdict(item)
@@ -41,6 +38,9 @@ def item_dict(item: EvalItem) -> dict:
 
 
 class EvaluationTables:
+    def _item(self, r: dict) -> EvalItem:
+        return EvalItem(**{**r, "flags": tuple(r["flags"] or ()), **{c: self._resolved(r[c]) for c in ITEM_PATHS}})
+
     def start_eval_run(self, run: EvalRun) -> None:
         values = {c: getattr(run, c) for c in RUN_COLUMNS}
         values["summary"] = to_json(run.summary) if run.summary else None
@@ -70,13 +70,14 @@ class EvaluationTables:
         """Scored items, in one transaction (a re-scored item replaces the old row)."""
         if not items:
             return
-        values = [[_db_value(getattr(it, c)) for c in ITEM_COLUMNS] for it in items]
+        values = [[self._stored(getattr(it, c)) if c in ITEM_PATHS else _db_value(getattr(it, c)) for c in ITEM_COLUMNS]
+                  for it in items]
         sql = f"INSERT OR REPLACE INTO eval_items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
         with self.transaction():
             self.con.executemany(sql, values)
 
     def eval_items(self, run_id: str) -> list[EvalItem]:
-        return [_item(r) for r in self._rows(
+        return [self._item(r) for r in self._rows(
             f"SELECT {', '.join(ITEM_COLUMNS)} FROM eval_items WHERE run_id = ? ORDER BY item_key", [run_id])]
 
     def eval_item_keys(self, run_id: str) -> set[str]:

@@ -43,6 +43,10 @@ eval_items          run_id, item_key PK together; speaker, lang, text, path, pro
                     dnsmos_bak, dnsmos_ovrl, utmos, synth_s, rtf, ttfa_s, clip_ratio,
                     silence_ratio, speech_rate, flags VARCHAR[]
 
+File paths (recordings.source, clips.path_32k/path_16k, eval_items.path/prompt_path,
+train_runs.out_dir, checkpoints.path) are relative to the store's folder (POSIX form) when the file
+lies inside it, else absolute: a moved or shared folder keeps its clips (`paths.py`).
+
 Stable view for direct queries (columns will not change meaning):
 clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text)
     the verdict of the newest rule set for each clip, with the given transcript when there is
@@ -53,10 +57,13 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
+
+from . import paths
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -163,7 +170,7 @@ def _set_version(con, version: int) -> None:
     con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(version)])
 
 
-def _v1_to_v2(con) -> None:
+def _v1_to_v2(con, folder: Path) -> None:
     """v2: the user's text reaches the clips (per-clip 'given' transcripts, split by alignment),
     given texts keep their language, rule sets are stored whole."""
     from clonebench.core.align import split_text
@@ -187,17 +194,55 @@ def _v1_to_v2(con) -> None:
     log.info("store upgraded to schema 2: %d given transcripts split onto their clips", len(given))
 
 
-# version found in the file -> the step that brings it to the next version
-MIGRATIONS = {1: _v1_to_v2}
+# every column that records a file path: table -> (its key columns, its path columns)
+PATH_COLUMNS = {
+    "recordings": (("sha256",), ("source",)),
+    "clips": (("clip_id",), ("path_32k", "path_16k")),
+    "eval_items": (("run_id", "item_key"), ("path", "prompt_path")),
+    "train_runs": (("run_name",), ("out_dir",)),
+    "checkpoints": (("path",), ("path",)),
+}
 
 
-def upgrade(con, found: int) -> None:
+def _v2_to_v3(con, folder: Path) -> None:
+    """v3: paths inside the store's folder are stored relative to it. A path under the folder
+    becomes relative; one from before the folder was moved becomes relative when its clip or
+    eval audio is found under the same tail here; any other path stays absolute."""
+    changed = 0
+    for table, (keys, columns) in PATH_COLUMNS.items():
+        names = list(dict.fromkeys(keys + columns))
+        updates = []
+        for row in con.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall():
+            value = dict(zip(names, row))
+            new = [_relative(value[c], folder) for c in columns]
+            if new != [value[c] for c in columns]:
+                updates.append(new + [value[k] for k in keys])
+        if updates:
+            con.executemany(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} "
+                            f"WHERE {' AND '.join(f'{k} = ?' for k in keys)}", updates)
+        changed += len(updates)
+    log.info("store upgraded to schema 3: %d rows now name their files relative to %s", changed, folder)
+
+
+def _relative(value: str | None, folder: Path) -> str | None:
+    if value is None or not Path(value).is_absolute():
+        return value
+    inside = paths.stored(value, folder)
+    return inside if inside != value else (paths.moved(value, folder) or value)
+
+
+# version found in the file -> the step that brings it to the next version, given (connection, store folder)
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def upgrade(con, found: int, folder: Path) -> None:
     """Bring a store written by an older release to SCHEMA_VERSION, one step at a time, each in
-    its own transaction: a kill leaves the file at a whole version."""
+    its own transaction: a kill leaves the file at a whole version. `folder` is the store file's
+    folder now."""
     for version in range(found, SCHEMA_VERSION):
         con.execute("BEGIN TRANSACTION")
         try:
-            MIGRATIONS[version](con)
+            MIGRATIONS[version](con, folder)
             _set_version(con, version + 1)
         except BaseException:
             con.execute("ROLLBACK")

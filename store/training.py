@@ -17,7 +17,8 @@ class TrainingTables:
                         config: dict) -> None:
         self.con.execute(
             "INSERT OR REPLACE INTO train_runs (run_name, preset, speakers, data_hash, out_dir, config, status) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'running')", [run_name, preset, speakers, data_hash, out_dir, to_json(config)])
+            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            [run_name, preset, speakers, data_hash, self._stored(out_dir), to_json(config)])
 
     def finish_train_run(self, run_name: str) -> None:
         self.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [run_name])
@@ -27,7 +28,7 @@ class TrainingTables:
         if not rows:
             return None
         r = rows[0]
-        return TrainRun(r["run_name"], r["preset"], tuple(r["speakers"] or ()), r["data_hash"], r["out_dir"],
+        return TrainRun(r["run_name"], r["preset"], tuple(r["speakers"] or ()), r["data_hash"], self._resolved(r["out_dir"]),
                         _loads(r["config"]), r["status"])
 
     def log_train_steps(self, steps: list[TrainStep]) -> None:
@@ -45,8 +46,8 @@ class TrainingTables:
     def register_checkpoint(self, c: Checkpoint) -> None:
         self.con.execute(
             "INSERT OR REPLACE INTO checkpoints (path, kind, run_name, stage, step, epoch, sha256, data_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [c.path, c.kind, c.run_name, c.stage, c.step, c.epoch, c.sha256, c.data_hash])
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [self._stored(c.path), c.kind, c.run_name, c.stage, c.step, c.epoch, c.sha256, c.data_hash])
 
     def checkpoints(self, run_name: str) -> list[Checkpoint]:
-        return [Checkpoint(r["path"], r["kind"], r["run_name"], r["stage"], r["step"], r["epoch"], r["sha256"], r["data_hash"])
+        return [Checkpoint(self._resolved(r["path"]), r["kind"], r["run_name"], r["stage"], r["step"], r["epoch"], r["sha256"], r["data_hash"])
                 for r in self._rows("SELECT * FROM checkpoints WHERE run_name = ? ORDER BY stage, step", [run_name])]

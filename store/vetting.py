@@ -16,17 +16,16 @@ PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window
 _CLIP_COLUMNS = "c.clip_id, c.recording_sha256, c.speaker, c.start_s, c.end_s, c.duration_s, c.path_32k, c.path_16k, c.slicer"
 
 
-def _clip(r: dict) -> Clip:
-    return Clip(r["clip_id"], r["recording_sha256"], r["speaker"], r["start_s"], r["end_s"], r["duration_s"],
-                r["path_32k"], r["path_16k"], r["slicer"])
-
-
 def _transcript(r: dict) -> Transcript:
     return Transcript(r["clip_id"], r["kind"], r["text"] or "", r["language"], r["language_prob"], r["lid_scope"],
                       r["avg_logprob"], r["producer"] or "", r["alignment_score"])
 
 
 class VettingTables:
+    def _clip(self, r: dict) -> Clip:
+        return Clip(r["clip_id"], r["recording_sha256"], r["speaker"], r["start_s"], r["end_s"], r["duration_s"],
+                    self._resolved(r["path_32k"]), self._resolved(r["path_16k"]), r["slicer"])
+
     # -- speakers and recordings -----------------------------------------------------------
     def put_speaker(self, speaker: str, lang: str) -> None:
         self.con.execute("INSERT OR IGNORE INTO speakers (speaker, lang) VALUES (?, ?)", [speaker, lang])
@@ -51,20 +50,22 @@ class VettingTables:
             self.con.execute(
                 "INSERT INTO recordings (sha256, speaker, source, format, sample_rate, channels, duration_s, decoder) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [rec.sha256, rec.speaker, rec.source, rec.format, rec.sample_rate, rec.channels, rec.duration_s, rec.decoder])
+                [rec.sha256, rec.speaker, self._stored(rec.source), rec.format, rec.sample_rate, rec.channels,
+                 rec.duration_s, rec.decoder])
             for c in clips:
                 self.con.execute(
                     "INSERT INTO clips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [c.clip_id, c.recording_sha256, c.speaker, c.start_s, c.end_s, c.duration_s, c.path_32k, c.path_16k, c.slicer])
+                    [c.clip_id, c.recording_sha256, c.speaker, c.start_s, c.end_s, c.duration_s, self._stored(c.path_32k),
+                     self._stored(c.path_16k), c.slicer])
                 self.put_metrics(c.clip_id, clip_metrics.get(c.clip_id, {}), producer)
             self.clear_error(rec.source, rec.speaker)
 
     def clips(self, speaker: str) -> list[Clip]:
-        return [_clip(r) for r in self._rows(f"SELECT {_CLIP_COLUMNS} FROM clips c WHERE c.speaker = ? ORDER BY c.clip_id", [speaker])]
+        return [self._clip(r) for r in self._rows(f"SELECT {_CLIP_COLUMNS} FROM clips c WHERE c.speaker = ? ORDER BY c.clip_id", [speaker])]
 
     def pending(self, speaker: str, stage: str, producer: str) -> list[Clip]:
         """Clips of a speaker whose stage has not been done by this producer version."""
-        return [_clip(r) for r in self._rows(
+        return [self._clip(r) for r in self._rows(
             f"""SELECT {_CLIP_COLUMNS} FROM clips c
                 LEFT JOIN clip_stages s ON s.clip_id = c.clip_id AND s.stage = ? AND s.producer = ?
                 WHERE c.speaker = ? AND s.clip_id IS NULL ORDER BY c.clip_id""",
@@ -230,6 +231,7 @@ class VettingTables:
         given narrows them."""
         verdict = ("""(SELECT clip_id, status, reasons FROM verdicts WHERE rule_set = ?)""" if rule_set else
                    """(SELECT clip_id, status, reasons FROM clip_verdicts)""")
+        path_16k = self._stored(path_16k)
         params = ([rule_set] if rule_set else []) + [speaker, speaker, status, status, path_16k, path_16k]
         rows = self._rows(
             f"""SELECT {_CLIP_COLUMNS}, r.source, s.lang, v.status, v.reasons,
@@ -242,8 +244,8 @@ class VettingTables:
                 LEFT JOIN transcripts a ON a.clip_id = c.clip_id AND a.kind = 'asr'
                 WHERE (? IS NULL OR c.speaker = ?) AND (? IS NULL OR v.status = ?) AND (? IS NULL OR c.path_16k = ?)
                 ORDER BY c.speaker, r.source, c.start_s""", params)
-        return [ClipView(_clip(r), r["source"], r["lang"], r["status"], tuple(r["reasons"] or ()), r["text"], r["text_kind"])
-                for r in rows]
+        return [ClipView(self._clip(r), self._resolved(r["source"]), r["lang"], r["status"], tuple(r["reasons"] or ()),
+                         r["text"], r["text_kind"]) for r in rows]
 
     def accepted_clips(self, speakers: list[str] | None = None) -> list[ClipView]:
         """Every accepted clip (newest verdicts) of these speakers, or of all, ordered by speaker and clip id."""

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 
 from clonebench.core.errors import UserError
+from clonebench.core.languages import SYNTH_LANGS
 
 from . import chinese, english
 from .symbols import PUNCTUATION, to_ids
 
-LANGS = ("zh", "en", "auto", "zh-en")
 MAX_CHARS = 1000          # longer input is refused: split it into several requests
 MIN_SENTENCE_CHARS = 5    # shorter fragments are merged into their neighbour
 SENTENCE_END = "。！？.!?…；;"
@@ -50,7 +50,7 @@ class Phonemes:
 
 
 def check_lang(lang: str) -> str:
-    if lang not in LANGS:
+    if lang not in SYNTH_LANGS:
         raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en or auto (mixed zh+en)")
     return "auto" if lang == "zh-en" else lang
 

@@ -38,7 +38,7 @@ def test_a_v1_store_upgrades_in_place_and_keeps_every_row(tmp_path):
         given = dict(con.execute("SELECT recording_sha256, text FROM given_transcripts").fetchall())
         assert con.execute("SELECT value FROM schema_info").fetchone()[0] == "1"
     with Store(db, read_only=True) as store:      # a reader upgrades it too
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         after = {t: one(store, f"SELECT count(*) FROM {t}") for t in V1_TABLES}
         views = store.clip_views("alice")
         texts = store.clip_transcripts([v.clip.clip_id for v in views])
@@ -55,7 +55,52 @@ def test_a_v1_store_upgrades_in_place_and_keeps_every_row(tmp_path):
     four = next(m for m in by_recording.values() if len(m) == 4)
     assert four[0].text.startswith("Login incorrect.") and four[1].text == "Please enter a new extension, followed by pound."
     with Store(db) as store:                       # opening again changes nothing
-        assert store.schema_version == 2 and one(store, "SELECT count(*) FROM transcripts") == after["transcripts"]
+        assert store.schema_version == SCHEMA_VERSION and one(store, "SELECT count(*) FROM transcripts") == after["transcripts"]
+
+
+def test_the_upgrade_makes_the_paths_inside_the_folder_relative(tmp_path):
+    """The v1 file was written in /tmp/v1fix/store/ and has moved since. Its clips are found again
+    under the same clips/<speaker>/ tail when their files came along; paths written in the store's
+    folder now lose the folder; anything else stays absolute."""
+    import duckdb
+
+    db = _v1_store(tmp_path)
+    folder = db.parent.resolve()
+    with duckdb.connect(str(db)) as con:
+        clips = con.execute("SELECT clip_id, path_32k, path_16k FROM clips ORDER BY clip_id").fetchall()
+        (here, _, _), (came, *came_paths), *left = clips
+        # `here` was written where the file is now; `came`'s files were moved along with it
+        con.execute("UPDATE clips SET path_32k = ?, path_16k = ? WHERE clip_id = ?",
+                    [str(folder / "clips" / "alice" / f"{here}.{rate}.wav") for rate in ("32k", "16k")] + [here])
+        con.execute("INSERT INTO checkpoints (path, kind, run_name) VALUES (?, 'gpt', 'r'), ('/elsewhere/r.pth', 'sovits', 'r')",
+                    [str(folder / "runs" / "r" / "r.ckpt")])
+        con.execute("INSERT INTO eval_items (run_id, item_key, speaker, path, prompt_path) VALUES ('e', 'k', 'alice', ?, ?)",
+                    ["/gone/store/eval_audio/m-s0/k.wav", str(folder / "clips" / "alice" / f"{here}.16k.wav")])
+        count = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("clips", "checkpoints", "eval_items")}
+    for p in came_paths:
+        write(folder / "clips" / "alice" / Path(p).name, np.zeros(160, np.float32))
+    write(folder / "eval_audio" / "m-s0" / "k.wav", np.zeros(160, np.float32))
+    with Store(db) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        raw = {r["clip_id"]: (r["path_32k"], r["path_16k"])
+               for r in store.query("SELECT clip_id, path_32k, path_16k FROM clips")}
+        read = {c.clip_id: (c.path_32k, c.path_16k) for c in store.clips("alice")}
+        checkpoints = {r["kind"]: r["path"] for r in store.query("SELECT kind, path FROM checkpoints")}
+        read_checkpoints = {c.kind: c.path for c in store.checkpoints("r")}
+        item = one(store, "SELECT [path, prompt_path] FROM eval_items")
+        (read_item,) = store.eval_items("e")
+        sources = [r["source"] for r in store.query("SELECT source FROM recordings ORDER BY source")]
+        assert {t: one(store, f"SELECT count(*) FROM {t}") for t in count} == count
+    assert raw[here] == (f"clips/alice/{here}.32k.wav", f"clips/alice/{here}.16k.wav")
+    assert raw[came] == tuple(f"clips/alice/{Path(p).name}" for p in came_paths)
+    assert all(raw[c] == (p32, p16) and p32.startswith("/tmp/v1fix/store/clips/") for c, p32, p16 in left)  # no file here
+    assert read[came] == tuple(str(folder / "clips" / "alice" / Path(p).name) for p in came_paths)
+    assert all(read[c] == (p32, p16) for c, p32, p16 in left)
+    assert checkpoints == {"gpt": "runs/r/r.ckpt", "sovits": "/elsewhere/r.pth"}
+    assert read_checkpoints == {"gpt": str(folder / "runs" / "r" / "r.ckpt"), "sovits": "/elsewhere/r.pth"}
+    assert item == ["eval_audio/m-s0/k.wav", f"clips/alice/{here}.16k.wav"]
+    assert (read_item.path, read_item.prompt_path) == (str(folder / item[0]), str(folder / item[1]))
+    assert sources == ["/tmp/v1fix/alice/long.wav", "/tmp/v1fix/alice/single.wav"]    # the user's files, elsewhere
 
 
 def test_a_store_from_a_newer_release_is_refused(tmp_path):
