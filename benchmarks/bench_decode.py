@@ -31,8 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from bench_model import PROMPT_TEXT, TEXT, build  # noqa: E402  (the same text and random model)
 
-from clonebench.model.continuous import ContinuousDecoder  # noqa: E402
-from clonebench.model.gpt import SamplingParams  # noqa: E402
+from clonebench.model.decode import ContinuousDecoder, SamplingParams  # noqa: E402
 from clonebench.model.layers import fold_weight_norm  # noqa: E402
 from clonebench.model.text.frontend import phonemize  # noqa: E402
 
@@ -60,14 +59,14 @@ def inputs(device, dtype, n: int = 1):
 
 
 def decode(gpt, loop: str, tokens: int, n: int, dtype):
-    phones, bert, prompt = inputs(gpt.bert_proj.weight.device, dtype, n)
+    phones, bert, prompt = inputs(gpt.device, dtype, n)
     return lambda: gpt.generate(phones, bert, prompt, SamplingParams(), seed=list(range(n)), max_tokens=tokens,
                                 min_tokens=tokens, loop=loop)
 
 
 def continuous(decoder: ContinuousDecoder, tokens: int, sentences: int, dtype) -> tuple[int, float]:
     """Every sentence through the decoder's rows; returns the tokens said and the mean rows busy."""
-    phones, bert, prompt = inputs(decoder.gpt.bert_proj.weight.device, dtype)
+    phones, bert, prompt = inputs(decoder.model.device, dtype)
     caps = [int(tokens * (0.4 + 1.2 * i / max(sentences - 1, 1))) for i in range(sentences)]
     caps = caps[::2] + caps[1::2]                          # long and short ones interleaved
     waiting, said, busy, steps = list(range(sentences)), 0, 0, 0

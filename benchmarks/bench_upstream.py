@@ -48,7 +48,8 @@ def main() -> None:
     from module.models import SynthesizerTrn
 
     from clonebench.model import checkpoint
-    from clonebench.model.gpt import SamplingParams, Text2Semantic
+    from clonebench.model.decode import SamplingParams
+    from clonebench.model.gpt import Text2Semantic
     from clonebench.model.layers import fold_weight_norm
     from clonebench.model.sovits import SoVITS
 

@@ -5,22 +5,27 @@ Phones attend to all phones (and never to audio); audio tokens attend to every p
 causally to earlier audio tokens. Each stream has its own sine positions scaled by a learned
 alpha. Layers are post-norm. Generation stops at EOS (=1024), which is not allowed during the
 first MIN_TOKENS steps, or at the cap.
+
+The network offers the decode loops (`model/decode/`) a small public interface: `prefill` (a
+prompt through the network, into a KV cache), `step` (new positions through it, with the cache),
+`embed_audio`/`embed_audio_at` (tokens with their positions), `dtype` and `device`; `generate` is
+the front door that picks a loop.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import GPTConfig
-
-MIN_TOKENS = 11      # EOS is masked for the first steps (about 0.4 s of audio)
-MAX_TOKENS = 1500    # hard cap: 60 s at 25 tokens/s
-CACHE_STEP = 128     # generated positions a KV cache first holds room for (it doubles as needed)
+from .decode import eager, static
+from .decode.cache import KVCache
+from .decode.interface import DecodeBatch, Prefill
+from .decode.sampling import MAX_TOKENS, MIN_TOKENS, SamplingParams
+from .decode.static import DecoderCache
 
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -96,7 +101,7 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x, mask=None, cache: "KVCache | None" = None, layer: int = 0):
+    def forward(self, x, mask=None, cache: KVCache | None = None, layer: int = 0):
         b, t, d = x.shape
         q, k, v = _linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
         q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
@@ -127,105 +132,6 @@ class _Stack(nn.Module):
         self.layers = nn.ModuleList(Layer(c) for _ in range(c.n_layer))
 
 
-class KVCache:
-    """Keys/values of every layer, written in place; `append` returns the filled view.
-
-    It starts at `capacity` positions and doubles when full (up to `limit`), rather than holding
-    room for every item's token cap from the start: caps are generous (a quarter of a normal
-    reading rate), so a full-size cache for a batch of 16 v2 sentences held about 1 GB that
-    decoding rarely reached. Each layer has its own tensors and grows on its own, so a growth
-    holds at most one layer's old and new copies at once."""
-
-    def __init__(self, n_layer: int, batch: int, heads: int, head_dim: int, capacity: int, device, dtype,
-                 limit: int | None = None):
-        shape = (batch, heads, capacity, head_dim)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
-        self.limit = max(capacity, limit or capacity)
-        self.length = 0
-        self._pending = 0
-
-    @classmethod
-    def over(cls, k: list[torch.Tensor], v: list[torch.Tensor]) -> "KVCache":
-        """An empty cache writing into tensors someone else keeps (a static decoder's), which
-        never grows."""
-        cache = cls.__new__(cls)
-        cache.k, cache.v, cache.limit = k, v, k[0].shape[2]
-        cache.length = cache._pending = 0
-        return cache
-
-    @property
-    def capacity(self) -> int:
-        return self.k[-1].shape[2]
-
-    def _grow(self, layer: int, needed: int) -> None:
-        size = min(self.limit, max(needed, 2 * self.k[layer].shape[2]))
-        for store in (self.k, self.v):
-            old = store[layer]
-            store[layer] = old.new_zeros(*old.shape[:2], size, old.shape[3])
-            store[layer][:, :, :self.length] = old[:, :, :self.length]
-            del old
-
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        start, n = self.length, k.shape[2]
-        if start + n > self.k[layer].shape[2]:
-            self._grow(layer, start + n)
-        self.k[layer][:, :, start:start + n] = k
-        self.v[layer][:, :, start:start + n] = v
-        self._pending = n
-        return self.k[layer][:, :, :start + n], self.v[layer][:, :, :start + n]
-
-    def advance(self) -> None:
-        self.length += self._pending
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    top_k: int = 15
-    top_p: float = 1.0
-    temperature: float = 1.0
-    repetition_penalty: float = 1.35
-
-
-def penalize_repetition(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
-    """fp32 copy of the logits with every token already in `previous` made less likely
-    (negative logits multiplied, positive ones divided by `penalty`)."""
-    logits = logits.float().clone()
-    if previous.numel() and penalty != 1.0:
-        seen = logits.gather(1, previous)
-        seen = torch.where(seen < 0, seen * penalty, seen / penalty)
-        logits.scatter_(1, previous, seen)
-    return logits
-
-
-def sample_next(logits: torch.Tensor, previous: torch.Tensor, p: SamplingParams,
-                generator: torch.Generator | None) -> torch.Tensor:
-    """Upstream's order: repetition penalty -> top-p -> temperature -> top-k -> sample. [B, V] -> [B, 1]."""
-    return sample_penalized(penalize_repetition(logits, previous, p.repetition_penalty), p, generator)
-
-
-def sample_penalized(logits: torch.Tensor, p: SamplingParams,
-                     generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
-    """`sample_next` after the repetition penalty: top-p -> temperature -> top-k -> sample.
-    `generator` is one for the batch, or one per row (each row then draws as it would alone)."""
-    if p.top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        drop = sorted_logits.softmax(-1).cumsum(-1) > p.top_p
-        drop[:, 0] = False
-        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
-    logits = logits / max(p.temperature, 1e-5)
-    if p.top_k:
-        pivot = logits.topk(min(p.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < pivot, float("-inf"))
-    probs = logits.softmax(-1)
-    # exponential race: argmax(p / E) with E ~ Exp(1) is a draw from p
-    if isinstance(generator, list):
-        race = torch.stack([torch.empty_like(row).exponential_(1, generator=g) for row, g in zip(probs, generator)])
-    else:
-        race = torch.empty_like(probs).exponential_(1, generator=generator)
-    return (probs / race).argmax(dim=-1, keepdim=True)
-
-
 class Text2Semantic(nn.Module):
     def __init__(self, c: GPTConfig):
         super().__init__()
@@ -238,6 +144,17 @@ class Text2Semantic(nn.Module):
         self.ar_audio_position = SinePositions(d)
         self.h = _Stack(c)
         self.ar_predict_layer = Linear(d, c.vocab_size, bias=False)
+        # the static loop's decoders (buffers and CUDA graphs), reused by later calls of one shape
+        self.static_decoders = DecoderCache()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The precision the network computes in (fp16 matrices under `half_matrices` aside)."""
+        return self.bert_proj.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.bert_proj.weight.device
 
     def half_matrices(self) -> "Text2Semantic":
         """Store the transformer's matrices in fp16 and keep everything else in fp32.
@@ -256,8 +173,22 @@ class Text2Semantic(nn.Module):
 
     def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
         """phones [B, N], bert [B, bert_dim, N] -> [B, N, d]."""
-        x = self.ar_text_embedding(phones) + self.bert_proj(bert.transpose(1, 2).to(self.bert_proj.weight.dtype))
+        x = self.ar_text_embedding(phones) + self.bert_proj(bert.transpose(1, 2).to(self.dtype))
         return self.ar_text_position(x)
+
+    def embed_audio(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """tokens [B, T] at audio positions start.. -> [B, T, d]."""
+        return self.ar_audio_position(self.ar_audio_embedding(tokens), start)
+
+    def audio_position_table(self, n: int) -> torch.Tensor:
+        """The audio stream's sine rows for positions 0..n-1 (at least), unscaled: fixed-shape
+        steps pick their rows from it by a device-held index and pass them to `embed_audio_at`."""
+        return self.ar_audio_position.rows(n, self.device, self.dtype)
+
+    def embed_audio_at(self, tokens: torch.Tensor, position_rows: torch.Tensor) -> torch.Tensor:
+        """tokens [B, T] embedded with their positions' rows of `audio_position_table` (broadcast
+        to [B, T, d]): what `embed_audio` gives where positions live on the device."""
+        return self.ar_audio_embedding(tokens) + self.ar_audio_position.alpha * position_rows
 
     def _run(self, x, mask=None, cache=None):
         for i, layer in enumerate(self.h.layers):
@@ -290,7 +221,7 @@ class Text2Semantic(nn.Module):
         inputs = targets[:, :-1]          # the codes themselves; position i predicts target i + 1
         n_text, n_audio = phones.shape[1], inputs.shape[1]
         x = self.embed_text(phones, bert)
-        y = self.ar_audio_position(self.ar_audio_embedding(inputs))
+        y = self.embed_audio(inputs)
         pad = torch.cat([
             torch.arange(n_text, device=phones.device)[None] >= phone_lengths[:, None],
             torch.arange(n_audio, device=codes.device)[None] >= code_lengths[:, None]], dim=1)
@@ -311,6 +242,32 @@ class Text2Semantic(nn.Module):
         return loss, acc
 
     # -- inference --------------------------------------------------------------------------
+    def prefill(self, phones: list[torch.Tensor], bert: list[torch.Tensor], prompt: torch.Tensor,
+                cache: KVCache | None = None) -> Prefill:
+        """Texts and their prompts through the network, written into `cache` when given.
+
+        phones[i] [N_i] holds reference + target phone ids, bert[i] [bert_dim, N_i], prompt
+        [B, P] the audio tokens that follow. Shorter texts are left-padded and their padding is
+        masked out, so every row sees exactly what it would see alone."""
+        b, device = len(phones), phones[0].device
+        n_text, n_prompt = max(int(p.shape[0]) for p in phones), prompt.shape[1]
+        x = torch.zeros(b, n_text, self.config.embedding_dim, device=device)
+        key_ok = torch.ones(b, n_text + n_prompt, dtype=torch.bool, device=device)
+        for i, (p, e) in enumerate(zip(phones, bert)):
+            x[i, n_text - p.shape[0]:] = self.embed_text(p[None], e[None])[0]
+            key_ok[i, :n_text - p.shape[0]] = False
+        xy = torch.cat([x.to(self.dtype), self.embed_audio(prompt)], dim=1)
+        allowed = self.prefix_mask(n_text, n_prompt, device)[None] & key_ok[:, None, :]
+        # a padding position's row would be fully blocked (NaN): let it see itself
+        mask = (allowed | torch.eye(xy.shape[1], dtype=torch.bool, device=device))[:, None]
+        return Prefill(self.step(xy, mask, cache), key_ok, n_text, prompt)
+
+    def step(self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
+        """Embedded positions x [B, T, d] through the network; the logits [B, V] after the last.
+        With a cache, x holds only the new positions: their keys and values are written to it
+        and they attend over what it holds (as `mask` [B or 1, 1, T, keys] allows)."""
+        return self.ar_predict_layer(self._run(x, mask, cache)[:, -1])
+
     def kv_cache_bytes(self, rows: int, positions: int) -> int:
         """The most a `generate` call's KV cache takes: keys and values of every layer for `rows`
         items of `positions` (text + prompt + token cap) each."""
@@ -330,75 +287,22 @@ class Text2Semantic(nn.Module):
         new tokens without EOS. `min_tokens` steps pass before EOS may be sampled. `seed` and
         `max_tokens` are one for the batch, or one per item: then each item samples and stops as
         it would alone, whatever else is in the batch (what a server batching requests needs).
-        `loop`: "eager" (the CPU default), or "static" (the CUDA default): fixed-shape steps
-        replayed as a CUDA graph on a GPU (`model.static_decode`); both give the same tokens.
+        `loop`: "eager" (the CPU default; `model.decode.eager`), or "static" (the CUDA default):
+        fixed-shape steps replayed as a CUDA graph on a GPU (`model.decode.static`); both give
+        the same tokens.
         """
-        c = self.config
         b, device = len(phones), phones[0].device
-        caps = torch.tensor(max_tokens if isinstance(max_tokens, list) else [max_tokens] * b, device=device)
-        max_tokens = int(caps.max())
-        if isinstance(seed, list):
-            generator = [torch.Generator(device=device).manual_seed(s) for s in seed]
-        else:
-            generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-        n_text = max(int(p.shape[0]) for p in phones)
-        x = torch.zeros(b, n_text, c.embedding_dim, device=device)
-        key_ok = torch.ones(b, n_text, dtype=torch.bool, device=device)
-        for i, (p, e) in enumerate(zip(phones, bert)):
-            x[i, n_text - p.shape[0]:] = self.embed_text(p[None], e[None])[0]
-            key_ok[i, :n_text - p.shape[0]] = False
-        y = (prompt if prompt is not None else torch.zeros(0, device=device)).long()[None].expand(b, -1)
-        n_prompt = y.shape[1]
-        xy = torch.cat([x.to(self.bert_proj.weight.dtype),
-                        self.ar_audio_position(self.ar_audio_embedding(y))], dim=1)
-        key_ok = torch.cat([key_ok, torch.ones(b, n_prompt + max_tokens, dtype=torch.bool, device=device)], 1)
-
-        def mask(t: int) -> torch.Tensor:
-            allowed = self.prefix_mask(n_text, t - n_text, device)[None] & key_ok[:, None, :t]
-            return (allowed | torch.eye(t, dtype=torch.bool, device=device))[:, None]
-
         if loop == "auto":
             loop = "static" if device.type == "cuda" and use_cache else "eager"
         if loop not in ("eager", "static") or (loop == "static" and not use_cache):
             raise ValueError(f"loop must be auto, eager or static (static needs the cache), not {loop!r}")
-        cache, full = None, n_text + n_prompt + max_tokens + 1
+        caps = torch.tensor(max_tokens if isinstance(max_tokens, list) else [max_tokens] * b, device=device)
+        if isinstance(seed, list):
+            generator = [torch.Generator(device=device).manual_seed(s) for s in seed]
+        else:
+            generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+        y = (prompt if prompt is not None else torch.zeros(0, device=device)).long()[None].expand(b, -1)
+        batch = DecodeBatch(list(phones), list(bert), y, params, generator, caps, int(caps.max()), min_tokens)
         if loop == "static":
-            from .static_decode import decode, decoder_for
-
-            # the prefill writes straight into the reused decoder's fixed-capacity cache
-            decoder = decoder_for(self, b, full, params, generator)
-            cache = KVCache.over(decoder.cache.k, decoder.cache.v)
-        elif use_cache:
-            start = min(full, n_text + n_prompt + CACHE_STEP)
-            cache = KVCache(c.n_layer, b, c.head, c.hidden_dim // c.head, start, device, xy.dtype, limit=full)
-        h = self._run(xy, mask(xy.shape[1]), cache)
-        if loop == "static":
-            tokens, lengths = decode(self, decoder, h, key_ok, y, n_text, caps, max_tokens, min_tokens, generator)
-            return [tokens[i, :int(lengths[i])] for i in range(b)]
-        finished = torch.zeros(b, dtype=torch.bool, device=device)
-        lengths = caps.clone()
-        # a new token may see every cached key unless some row is left-padded: then no mask at all
-        # (a boolean mask per layer per token costs ~15 % of a CPU step)
-        unpadded = bool(key_ok.all())
-        for step in range(max_tokens):
-            logits = self.ar_predict_layer(h[:, -1])
-            if step < min_tokens:
-                logits = logits[:, :-1]           # EOS not allowed yet
-            # upstream stops when the sample is EOS or when EOS leads the *penalised* logits
-            penalized = penalize_repetition(logits, y, params.repetition_penalty)
-            token = sample_penalized(penalized, params, generator)
-            stop = (token[:, 0] == c.EOS) | (penalized.argmax(-1) == c.EOS)
-            lengths[stop & ~finished] = step
-            finished |= stop | (step + 1 >= caps)      # a row's own cap: as if it ran alone
-            y = torch.cat([y, token], dim=1)
-            if bool(finished.all()):
-                break
-            emb = self.ar_audio_position(self.ar_audio_embedding(token), start=n_prompt + step)
-            if cache is not None:
-                t = cache.length + 1
-                h = self._run(emb, None if unpadded else key_ok[:, None, None, :t], cache)
-            else:
-                xy = torch.cat([xy, emb], dim=1)
-                h = self._run(xy, mask(xy.shape[1]))
-        new = y[:, n_prompt:]
-        return [new[i, :int(lengths[i])] for i in range(b)]
+            return static.decode(self, batch, self.static_decoders)
+        return eager.decode(self, batch, use_cache)

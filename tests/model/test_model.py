@@ -15,10 +15,13 @@ from conftest import ROOT, run_cli, write
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from clonebench.core.errors import UserError
+from clonebench.instruments.references import PromptChoice
 from clonebench.model import checkpoint
 from clonebench.model.config import preset
-from clonebench.model.gpt import SamplingParams, Text2Semantic
+from clonebench.model.decode import SamplingParams
+from clonebench.model.gpt import Text2Semantic
 from clonebench.model.sovits import SoVITS
+from clonebench.model.spec import ModelSpec
 from clonebench.model.synthesize import PROMPT_PAUSE_SAMPLES, SENTENCE_GAP_S, Synthesizer, samples_for_tokens
 from clonebench.testing import corpus
 
@@ -86,13 +89,13 @@ def test_static_decode_loop_gives_the_eager_tokens(tiny):
                                              loop="eager")[0].tolist()
     # a later call of the same shape reuses the decoder (and its graphs): stale keys, stops and
     # seen tokens from the call before must not leak into it
-    kept = dict(gpt._static_decoders)
+    kept = set(gpt.static_decoders)
     kw = dict(params=SamplingParams(), seed=[6, 5, 4], max_tokens=[40, 60, 30])
     with torch.inference_mode():
         again = gpt.generate(phones[::-1], bert[::-1], prompt[:11], loop="static", **kw)
         eager = gpt.generate(phones[::-1], bert[::-1], prompt[:11], loop="eager", **kw)
     assert [t.tolist() for t in again] == [t.tolist() for t in eager]
-    assert dict(gpt._static_decoders) == kept                      # no new decoder was made
+    assert set(gpt.static_decoders) == kept                        # no new decoder was made
     with pytest.raises(ValueError, match="static needs the cache"):
         gpt.generate(phones, bert, prompt, loop="static", use_cache=False)
 
@@ -120,7 +123,7 @@ def test_static_steps_can_be_captured(tiny, monkeypatch):
     """What a CUDA graph needs, checked on a CPU: every static step (sampling included) runs the
     same ops on the same shapes, and none of them waits for the host. The continuous decoder's
     static step keeps its shapes while sentences join and leave."""
-    from clonebench.model import continuous, static_decode
+    from clonebench.model.decode import continuous, static
 
     gpt = tiny["gpt"].eval()
     g = torch.Generator().manual_seed(3)
@@ -128,14 +131,14 @@ def test_static_steps_can_be_captured(tiny, monkeypatch):
     bert = [torch.randn(1024, p.shape[0], generator=g) for p in phones]
     prompt = torch.randint(0, 1024, (19,), generator=g)
     steps = {True: [], False: []}
-    run = static_decode.StaticDecoder.run
+    run = static.StaticDecoder.run
 
     def recorded(self, early):
         with _AtenOps() as mode:
             run(self, early)
         steps[early].append(mode.ops)
 
-    monkeypatch.setattr(static_decode.StaticDecoder, "run", recorded)
+    monkeypatch.setattr(static.StaticDecoder, "run", recorded)
     with torch.inference_mode():
         gpt.generate(phones, bert, prompt, SamplingParams(top_p=0.9), seed=[1, 2], max_tokens=[30, 20], loop="static")
     for early, ops in steps.items():
@@ -171,7 +174,7 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows, lo
     tokens are those `generate` gives it alone (different prompts, seeds and caps, greedy and
     sampled), whatever shared its rows. The static loop (every row at full capacity, what a GPU
     replays as a graph) gives the same tokens, and it never moves a row."""
-    from clonebench.model.continuous import ContinuousDecoder
+    from clonebench.model.decode import ContinuousDecoder
 
     gpt = tiny["gpt"].eval()
     g = torch.Generator().manual_seed(5)
@@ -183,14 +186,7 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows, lo
         alone = [gpt.generate([p], [b], y, params, seed=s, max_tokens=m, loop="eager")[0].tolist()
                  for p, b, y, s, m in zip(phones, bert, prompts, seeds, caps)]
         decoder = ContinuousDecoder(gpt, rows=rows, capacity=128, params=params, loop=loop)
-        waiting, said, joined_late, moves = list(range(5)), {}, False, [0]
-        retire = decoder._retire
-
-        def counting(row):
-            retire(row)
-            moves[0] += decoder.occupant[row] is not None     # another row was moved into it
-
-        decoder._retire = counting
+        waiting, said, joined_late = list(range(5)), {}, False
         while waiting or decoder.busy:
             while waiting and decoder.free_rows:
                 k = waiting.pop(0)
@@ -198,7 +194,7 @@ def test_continuous_batching_gives_each_sentence_its_tokens_alone(tiny, rows, lo
                 decoder.add(k, phones[k], bert[k], prompts[k], seeds[k], caps[k])
             for k, tokens in decoder.step():
                 said[k] = tokens.tolist()
-        assert joined_late and bool(moves[0]) == (loop == "eager")   # joined running rows; compacted if eager
+        assert joined_late and bool(decoder.moved) == (loop == "eager")   # joined running rows; compacted if eager
         assert [said[k] for k in range(5)] == alone, params
     with pytest.raises(ValueError, match="do not fit"):
         ContinuousDecoder(gpt, rows=1, capacity=32).add(0, phones[0], bert[0], prompts[0], 0, 40)
@@ -321,14 +317,14 @@ def test_kv_cache_matches_full_recomputation_and_batching(tiny):
     cached = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80)
     full = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80, use_cache=False)
     assert all(torch.equal(a, b) for a, b in zip(cached, full))
-    import clonebench.model.gpt as gpt_module
+    from clonebench.model.decode import eager
 
-    step = gpt_module.CACHE_STEP
+    step = eager.CACHE_STEP
     try:  # a cache that starts small and grows several times while decoding gives the same tokens
-        gpt_module.CACHE_STEP = 3
+        eager.CACHE_STEP = 3
         grown = gpt.generate(phones, bert, prompt, seed=5, max_tokens=80)
     finally:
-        gpt_module.CACHE_STEP = step
+        eager.CACHE_STEP = step
     assert all(torch.equal(a, b) for a, b in zip(grown, full)) and max(len(t) for t in grown) > 12
     assert all(len(t) > 11 for t in cached)                       # EOS is not allowed in the first steps
     greedy = SamplingParams(top_k=1)
@@ -352,9 +348,9 @@ def reference_clip(tmp_path_factory):
 
 
 def test_synthesis_is_deterministic_and_length_follows_tokens(tiny, reference_clip):
-    synth = Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth")
+    synth = Synthesizer(ModelSpec(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth"))
     wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
-    ref = synth.reference(wav16, reference_clip[1], "en")
+    ref = synth.reference(PromptChoice(wav16, None, reference_clip[1], "en", "test"))
     assert ref.tokens.shape[0] == (len(wav16) + PROMPT_PAUSE_SAMPLES) // 640   # 25 Hz tokens of the clip + its pause
     text = "Good morning. Please hold the line, your call is important to us."
     a = synth.synthesize(text, "en", ref, seed=3, max_tokens=120)
@@ -374,14 +370,15 @@ def test_synthesis_is_deterministic_and_length_follows_tokens(tiny, reference_cl
 def test_bf16_runs_the_whole_model_in_bf16(tiny, reference_clip):
     """`--precision bf16` (for GPUs) converts every weight; a CPU runs it too, which is how CI
     keeps the path working: the audio is finite, float32, and as long as its tokens say."""
-    synth = Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth", precision="bf16")
+    synth = Synthesizer(ModelSpec(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth", precision="bf16"))
     assert {p.dtype for m in (synth.gpt, synth.sovits) for p in m.parameters()} == {torch.bfloat16}
     wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
-    out = synth.synthesize("Good morning.", "en", synth.reference(wav16, reference_clip[1], "en"), seed=3, max_tokens=40)
+    ref = synth.reference(PromptChoice(wav16, None, reference_clip[1], "en", "test"))
+    out = synth.synthesize("Good morning.", "en", ref, seed=3, max_tokens=40)
     assert out.audio.dtype == np.float32 and np.isfinite(out.audio).all() and np.abs(out.audio).max() > 0
     assert len(out.audio) == samples_for_tokens(len(out.tokens))
     with pytest.raises(UserError, match="use fp32, fp16 or bf16"):
-        Synthesizer(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth", precision="int8")
+        ModelSpec(tiny["root"] / "g.ckpt", tiny["root"] / "s.pth", precision="int8")
 
 
 def _sentence_token_counts(synth, text, ref, seed):
@@ -402,14 +399,14 @@ def test_speaker_embedding_path_changes_the_voice(tmp_path, reference_clip):
     torch.nn.init.normal_(sovits.sv_emb.weight, std=0.5)   # as if trained: zero-init would be a no-op
     checkpoint.save_sovits(tmp_path / "s.pth", sovits, s_config)
     checkpoint.save_gpt(tmp_path / "g.ckpt", Text2Semantic(g_config), g_config)
-    synth = Synthesizer(tmp_path / "g.ckpt", tmp_path / "s.pth")
+    synth = Synthesizer(ModelSpec(tmp_path / "g.ckpt", tmp_path / "s.pth"))
     wav16, _ = sf.read(str(reference_clip[0]), dtype="float32")
     rng = np.random.default_rng(0)
     alice, bob = rng.normal(size=256), rng.normal(size=256)
-    outs = [synth.synthesize("Hello there.", "en", synth.reference(wav16, reference_clip[1], "en", sv=v),
+    outs = [synth.synthesize("Hello there.", "en", synth.reference(PromptChoice(wav16, None, reference_clip[1], "en", "test", v)),
                              seed=0, max_tokens=40).audio for v in (alice, alice, bob)]
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
-    default = synth.reference(wav16, reference_clip[1], "en")     # no embedding given: Resemblyzer of the clip
+    default = synth.reference(PromptChoice(wav16, None, reference_clip[1], "en", "test"))     # no embedding given: Resemblyzer of the clip
     assert default.ge.shape == (1, s_config.gin_channels, 1)
 
 

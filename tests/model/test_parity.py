@@ -12,8 +12,11 @@ import pytest
 import torch
 from conftest import ROOT
 
+from clonebench.instruments.references import PromptChoice
 from clonebench.model import checkpoint
-from clonebench.model.gpt import SamplingParams, Text2Semantic
+from clonebench.model.decode import SamplingParams
+from clonebench.model.gpt import Text2Semantic
+from clonebench.model.spec import ModelSpec
 from clonebench.model.spectrogram import linear_spectrogram
 from clonebench.model.synthesize import Synthesizer
 
@@ -29,7 +32,7 @@ def parity(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("parity")
     with gzip.open(FIX / "sovits.pth.gz") as src, open(tmp / "sovits.pth", "wb") as dst:
         shutil.copyfileobj(src, dst)
-    synth = Synthesizer(FIX / "gpt.ckpt", tmp / "sovits.pth", content=f"cnhubert:{FIX / 'hubert'}")
+    synth = Synthesizer(ModelSpec(FIX / "gpt.ckpt", tmp / "sovits.pth", content=f"cnhubert:{FIX / 'hubert'}"))
     return {"synth": synth, "inp": torch.load(FIX / "inputs.pt", weights_only=True),
             "up": torch.load(FIX / "upstream.pt", weights_only=True)}
 
@@ -54,7 +57,7 @@ def test_the_reference_pipeline_feeds_what_upstream_feeds(parity):
     padded = np.concatenate([x16, np.zeros(9600, np.float32)])
     feats = synth.content.encode(padded)
     assert feats.shape == up["hubert"].shape[1:] and rel_l2(feats, up["hubert"][0]) < 1e-4
-    ref = synth.reference(x16, inp["clip_text"], "en", wav32=inp["clip32"].float()[0].numpy())
+    ref = synth.reference(PromptChoice(x16, inp["clip32"].float()[0].numpy(), inp["clip_text"], "en", "fixture"))
     assert torch.equal(ref.tokens, up["prompt_codes"][0, 0])
     assert rel_l2(ref.ge, up["ge"]) < 1e-4
 

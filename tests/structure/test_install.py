@@ -22,8 +22,8 @@ DATA_FILES = ["clonebench/model/text/symbols_v2.txt", "clonebench/curate/rules.t
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     build = tmp_path_factory.mktemp("build")
-    # a copy of the tracked tree, so the build's own folders never land in the checkout
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    # a copy of the tree as git sees it (ignored files left out), so the build's own folders never land in the checkout
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
     for name in filter(None, (f.decode() for f in files)):
         if (ROOT / name).is_file():
             (build / name).parent.mkdir(parents=True, exist_ok=True)

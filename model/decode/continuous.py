@@ -1,14 +1,15 @@
 """Continuous batching: sentences join a running decode when a row is free and leave it when
 they stop, so a server never waits for a batch's longest sentence before starting new ones.
 
-`ContinuousDecoder` holds `rows` rows of a fixed-capacity KV cache. `add` prefills one sentence
-on its own (its text and prompt, exactly as `generate` would for it alone), copies its keys and
-values into a free row and keeps its first logits. Each `step` then samples one token for every
-occupied row, retires the rows that stopped (EOS, or their own token cap) and runs one
-transformer step for the rest, each row at its own position: the mask lets a row see only the
-keys it has written, and its sampler (repetition penalty over its own tokens, its own seeded
-generator) is the one it would have alone. So a sentence's tokens do not depend on which others
-shared its rows, or when they came (tested against `generate` on a CPU, in both loops).
+`ContinuousDecoder` holds `rows` rows of a fixed-capacity KV cache (`RowKVCache`). `add`
+prefills one sentence on its own (the model's `prefill`, exactly as `generate` runs it for the
+sentence alone), copies its keys and values into a free row and keeps its first logits. Each
+`step` then samples one token for every occupied row, retires the rows that stopped (EOS, or
+their own token cap) and runs one transformer step for the rest, each row at its own
+position: the mask lets a row see only the keys it has written, and its sampler (repetition
+penalty over its own tokens, its own seeded generator) is the one it would have alone. So a
+sentence's tokens do not depend on which others shared its rows, or when they came (tested
+against `generate` on a CPU, in both loops).
 
 Two loops, as `generate` has:
 - "eager" (the CPU default): occupied rows are kept at the front (a retiring row's place is
@@ -31,8 +32,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .gpt import MIN_TOKENS, KVCache, SamplingParams
-from .static_decode import capture_graph, draw
+from .cache import GrowingKVCache, RowKVCache, layer_tensors
+from .interface import Decodable
+from .sampling import MIN_TOKENS, SamplingParams, draw
+from .static import capture_graph
 
 
 @dataclass
@@ -44,40 +47,23 @@ class _Row:
     handed_over: bool = False   # static loop: its slot's generator now continues this one
 
 
-class _RowCache:
-    """The decoder's keys and values: each row writes its new key at its own position and moves
-    on by `stride` (1, or 0 for a free row in the static loop)."""
-
-    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], position: torch.Tensor,
-                 stride: torch.Tensor | int = 1):
-        self.k, self.v, self.position, self.stride = k, v, position, stride
-        self.rows = torch.arange(position.shape[0], device=position.device)
-
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        self.k[layer][self.rows, :, self.position] = k[:, :, 0]
-        self.v[layer][self.rows, :, self.position] = v[:, :, 0]
-        return self.k[layer], self.v[layer]
-
-    def advance(self) -> None:
-        self.position.add_(self.stride)
-
-
 class ContinuousDecoder:
-    def __init__(self, gpt, rows: int, capacity: int, params: SamplingParams = SamplingParams(),
+    """`rows` sentences decoding at once, each at its own position of a `capacity`-position row;
+    `loop` "eager", "static" or "auto" (static on CUDA). `moved` counts the rows the eager loop
+    has moved to keep the occupied ones at the front."""
+
+    def __init__(self, model: Decodable, rows: int, capacity: int, params: SamplingParams = SamplingParams(),
                  min_tokens: int = MIN_TOKENS, loop: str = "auto"):
-        c = gpt.config
-        device, dtype = gpt.bert_proj.weight.device, gpt.bert_proj.weight.dtype
+        c, device = model.config, model.device
         if loop == "auto":
             loop = "static" if device.type == "cuda" else "eager"
         if loop not in ("eager", "static"):
             raise ValueError(f"loop must be auto, eager or static, not {loop!r}")
-        self.gpt, self.params, self.min_tokens, self.capacity, self.loop = gpt, params, min_tokens, capacity, loop
-        shape = (rows, c.head, capacity, c.hidden_dim // c.head)
+        self.model, self.params, self.min_tokens, self.capacity, self.loop = model, params, min_tokens, capacity, loop
         position = torch.zeros(rows, dtype=torch.long, device=device)
         self.active = torch.zeros(rows, dtype=torch.long, device=device)   # 1 where a row is occupied
-        self.cache = _RowCache([torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)],
-                               [torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)], position,
-                               self.active if loop == "static" else 1)
+        self.cache = RowKVCache(*layer_tensors(model, rows, capacity), position,
+                                self.active if loop == "static" else 1)
         self.n_text = torch.zeros(rows, dtype=torch.long, device=device)   # a row's audio starts after its text
         self.slots = torch.arange(capacity, device=device)
         self.seen = torch.zeros(rows, c.vocab_size, dtype=torch.bool, device=device)
@@ -85,8 +71,9 @@ class ContinuousDecoder:
         self.token = torch.zeros(rows, 1, dtype=torch.long, device=device)
         self.stop = torch.zeros(rows, dtype=torch.bool, device=device)
         self.slot_generators = [torch.Generator(device=device) for _ in range(rows)] if loop == "static" else []
-        self.table = gpt.ar_audio_position.rows(capacity, device, dtype)
+        self.table = model.audio_position_table(capacity)
         self.occupant: list[_Row | None] = [None] * rows
+        self.moved = 0
         self.graphs: dict[str, torch.cuda.CUDAGraph | None] = {}
         if loop == "static" and device.type == "cuda":
             self._capture()
@@ -106,30 +93,27 @@ class ContinuousDecoder:
     def add(self, key, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor, seed: int, cap: int) -> None:
         """Prefill one sentence (phones [N] reference + target, bert [bert_dim, N], prompt [P]
         the reference's tokens) into a free row; it samples from the next `step` on."""
-        gpt, c = self.gpt, self.gpt.config
+        c = self.model.config
         if not self.free_rows:
             raise RuntimeError("no free row: wait for a sentence to finish")
         n_text, n_prompt = int(phones.shape[0]), int(prompt.shape[0])
         if not self.fits(n_text, n_prompt, cap):
             raise ValueError(f"{n_text + n_prompt + cap} positions do not fit the decoder's {self.capacity}")
         row = self.occupant.index(None)
-        x = gpt.embed_text(phones[None], bert[None])
         y = prompt.long()[None]
-        xy = torch.cat([x.to(gpt.bert_proj.weight.dtype), gpt.ar_audio_position(gpt.ar_audio_embedding(y))], dim=1)
         length = n_text + n_prompt
-        alone = KVCache(c.n_layer, 1, c.head, c.hidden_dim // c.head, length, xy.device, xy.dtype)
-        mask = gpt.prefix_mask(n_text, n_prompt, xy.device)[None, None]
-        h = gpt._run(xy, mask, alone)
+        alone = GrowingKVCache(*layer_tensors(self.model, 1, length))
+        first = self.model.prefill([phones], [bert], y, alone)
         for layer in range(c.n_layer):
             self.cache.k[layer][row, :, :length] = alone.k[layer][0, :, :length]
             self.cache.v[layer][row, :, :length] = alone.v[layer][0, :, :length]
         self.cache.position[row] = length
         self.n_text[row] = n_text
         self.active[row] = 1
-        self.logits[row] = gpt.ar_predict_layer(h[0, -1]).float()
+        self.logits[row] = first.logits[0].float()
         self.seen[row] = False
         self.seen[row, y[0]] = True
-        self.occupant[row] = _Row(key, cap, torch.Generator(device=xy.device).manual_seed(seed))
+        self.occupant[row] = _Row(key, cap, torch.Generator(device=y.device).manual_seed(seed))
         if self.loop == "static":
             self._hand_over(row)
 
@@ -176,7 +160,7 @@ class ContinuousDecoder:
 
     def _sample(self, group: list[int], eos: bool) -> None:
         """Draw the rows of `group` from their own generators, over the vocabulary with or without EOS."""
-        c = self.gpt.config
+        c = self.model.config
         width = c.vocab_size if eos else c.vocab_size - 1
         index = torch.tensor(group, device=self.logits.device)
         self.token[index], self.stop[index] = draw(self.logits[index, :width], self.seen[index, :width], self.params,
@@ -203,6 +187,7 @@ class ContinuousDecoder:
             for t in (self.cache.position, self.n_text, self.logits, self.seen, self.token):
                 t[row] = t[last]
             self.occupant[row] = self.occupant[last]
+            self.moved += 1
             row = last
         self.occupant[row] = None
         self.active[row] = 0
@@ -211,22 +196,21 @@ class ContinuousDecoder:
         """The eager loop's transformer step: the first n rows over the positions they have written."""
         n = len(self.occupant) - self.free_rows
         end = int(self.cache.position[:n].max()) + 1
-        rows = _RowCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v],
-                         self.cache.position[:n])
+        rows = RowKVCache([k[:n, :, :end] for k in self.cache.k], [v[:n, :, :end] for v in self.cache.v],
+                          self.cache.position[:n])
         self._forward(rows, self.token[:n], self.logits[:n])
 
-    def _forward(self, cache: _RowCache, token: torch.Tensor, logits: torch.Tensor) -> None:
-        gpt, position = self.gpt, cache.position
+    def _forward(self, cache: RowKVCache, token: torch.Tensor, logits: torch.Tensor) -> None:
+        position = cache.position
         n_text = self.n_text[:position.shape[0]]
         audio = position - n_text                 # the token's place among the audio positions
-        emb = gpt.ar_audio_embedding(token) + gpt.ar_audio_position.alpha * self.table[audio][:, None]
-        mask = (self.slots[None, :cache.k[0].shape[2]] <= position[:, None])[:, None, None, :]
-        h = gpt._run(emb, mask, cache)
-        logits.copy_(gpt.ar_predict_layer(h[:, -1]))
+        emb = self.model.embed_audio_at(token, self.table[audio][:, None])
+        mask = (self.slots[None, :cache.capacity] <= position[:, None])[:, None, None, :]
+        logits.copy_(self.model.step(emb, mask, cache))
 
     # -- the static loop: two fixed-shape halves of a step, each a CUDA graph on a GPU ----------
     def _sample_all(self) -> None:
-        token, stop = draw(self.logits, self.seen, self.params, self.slot_generators, self.gpt.config.EOS)
+        token, stop = draw(self.logits, self.seen, self.params, self.slot_generators, self.model.config.EOS)
         self.token.copy_(token)
         self.stop.copy_(stop)
 

@@ -1,14 +1,14 @@
-"""The GPT's decode loop with fixed shapes, for GPUs: `Text2Semantic.generate(loop="static")`.
+"""The decode loop with fixed shapes, for GPUs: `Text2Semantic.generate(loop="static")`.
 
 On a GPU, eager decoding is bound by Python and kernel launches, not by the GPU (the issue
 measured 453 launches and 7.3 ms of CPU per token against 1.9 ms of GPU time). Here every step
 has the same shapes, so its launches can be recorded once and replayed:
-- the KV cache has a fixed capacity; each step writes its key and value at a position held in a
-  device tensor, and attends over the whole capacity with one mask that hides what is not
-  written yet (built once per step, shared by all layers);
-- a step is the whole of it: repetition penalty (from a [batch, vocab] "seen" mask instead of
-  the growing token list), top-p/top-k, the seeded draw, the stop flags, writing the token,
-  then the transformer (embedding, 24 layers, logits) for the next one;
+- the KV cache has a fixed capacity (`StaticKVCache`); each step writes its key and value at a
+  position held in a device tensor, and attends over the whole capacity with one mask that
+  hides what is not written yet (built once per step, shared by all layers);
+- a step is the whole of it: repetition penalty (from a [batch, vocab] "seen" mask), top-p/top-k,
+  the seeded draw, the stop flags, writing the token, then the network step (embedding, layers,
+  logits) for the next one;
 - tokens, lengths and stops stay on the device; the host looks at them every `CHECK_EVERY`
   steps (a finished row's extra steps are cut off at its length);
 - on CUDA each step is captured as a CUDA graph after a warm-up and replayed. There are two:
@@ -16,10 +16,10 @@ has the same shapes, so its launches can be recorded once and replayed:
   the draw's width is part of the graph. The generators are registered with the graphs, so
   replay n draws what eager step n would (torch's graph-safe philox state).
 
-A `StaticDecoder` (buffers and graphs) is kept on the model and reused by later calls of the
-same batch size, capacity bucket and sampling settings, so a sentence pays for no capture; the
-prefill writes straight into its cache (so one model decodes on one thread at a time, as the
-server's lock has it). It computes what the eager loop computes: the tests run
+A `StaticDecoder` (buffers and graphs) is kept in the model's `DecoderCache` and reused by later
+calls of the same batch size, capacity bucket and sampling settings, so a sentence pays for no
+capture; the prefill writes straight into its cache (so one model decodes on one thread at a
+time, as the server's lock has it). It computes what the eager loop computes: the tests run
 both on a CPU and compare tokens (greedy, seeded sampling per row, left-padded rows, one
 decoder reused). On a CPU the eager loop stays the default: attending over the whole capacity is
 slower there than over the written keys.
@@ -29,8 +29,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import torch
+
+from .cache import GrowingKVCache, StaticKVCache, layer_tensors
+from .interface import DecodeBatch, Decodable, Prefill
+from .sampling import SamplingParams, draw
 
 CHECK_EVERY = 8      # decode steps between looks at the stop flags from the host
 BUCKET = 256         # capacities are rounded up to this, so sentences of similar length share a decoder
@@ -39,38 +44,20 @@ KEEP = 4             # decoders kept per model (each holds its KV cache: ~0.8 GB
 log = logging.getLogger(__name__)
 
 
-class StaticKVCache:
-    """Per-layer cache tensors of fixed capacity, written one position per step at a device-held index."""
-
-    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor]):
-        self.k, self.v = k, v
-        self.position = torch.zeros(1, dtype=torch.long, device=k[0].device)
-
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        self.k[layer].index_copy_(2, self.position, k)
-        self.v[layer].index_copy_(2, self.position, v)
-        return self.k[layer], self.v[layer]
-
-    def advance(self) -> None:
-        self.position.add_(1)
-
-
 class StaticDecoder:
     """Every buffer a decode touches, at fixed shapes, and the step over them (sampling included):
     it samples a token for every row from `logits`, records it, and leaves the next step's logits
-    there. `run(early)` replays a CUDA graph where one was captured."""
+    there. `run(early)` replays a CUDA graph where one was captured. `generators`: "rows" (one
+    per row), "shared" (one for the batch) or "default" (torch's)."""
 
-    def __init__(self, gpt, batch: int, capacity: int, params, generators: str):
-        c = gpt.config
-        device, dtype = gpt.bert_proj.weight.device, gpt.bert_proj.weight.dtype
-        shape = (batch, c.head, capacity, c.hidden_dim // c.head)
-        self.gpt, self.params, self.capacity = gpt, params, capacity
-        self.cache = StaticKVCache([torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)],
-                                   [torch.zeros(shape, device=device, dtype=dtype) for _ in range(c.n_layer)])
+    def __init__(self, model: Decodable, batch: int, capacity: int, params: SamplingParams, generators: str):
+        c, device = model.config, model.device
+        self.model, self.params, self.capacity = model, params, capacity
+        self.cache = StaticKVCache(*layer_tensors(model, batch, capacity))
         self.key_ok = torch.ones(batch, 1, 1, capacity, dtype=torch.bool, device=device)
         self.slots = torch.arange(capacity, device=device)
         self.audio_position = torch.zeros(1, dtype=torch.long, device=device)
-        self.table = gpt.ar_audio_position.rows(capacity, device, dtype)
+        self.table = model.audio_position_table(capacity)
         self.logits = torch.zeros(batch, c.vocab_size, device=device)
         self.seen = torch.zeros(batch, c.vocab_size, dtype=torch.bool, device=device)
         self.tokens = torch.zeros(batch, capacity, dtype=torch.long, device=device)
@@ -84,17 +71,19 @@ class StaticDecoder:
         self.generator = self.generators if generators == "rows" else (self.generators or [None])[0]
         self.graphs: dict[bool, torch.cuda.CUDAGraph | None] = {}
 
-    def start(self, key_ok: torch.Tensor, y: torch.Tensor, n_text: int, logits: torch.Tensor, caps: torch.Tensor,
-              generator) -> None:
-        """Set up a decode after its prefill wrote `n_text` + prompt positions of the cache:
-        key_ok [B, n_text + P] (False on left padding), y [B, P] the prompt's tokens."""
-        n_prompt = y.shape[1]
+    def prefill_cache(self) -> GrowingKVCache:
+        """A cache for the prefill that writes straight into this decoder's keys and values."""
+        return GrowingKVCache(self.cache.k, self.cache.v)
+
+    def start(self, first: Prefill, caps: torch.Tensor, generator) -> None:
+        """Set up a decode after `first` (its prefill) wrote the phone and prompt positions of the cache."""
+        n_prompt = first.prompt.shape[1]
         self.key_ok.fill_(True)
-        self.key_ok[:, 0, 0, :key_ok.shape[1]] = key_ok
-        self.cache.position.fill_(n_text + n_prompt)
+        self.key_ok[:, 0, 0, :first.key_ok.shape[1]] = first.key_ok
+        self.cache.position.fill_(first.n_text + n_prompt)
         self.audio_position.fill_(n_prompt)
-        self.logits.copy_(logits)
-        self.seen.zero_().scatter_(1, y, True)
+        self.logits.copy_(first.logits)
+        self.seen.zero_().scatter_(1, first.prompt, True)
         self.step.zero_()
         self.caps.copy_(caps)
         self.lengths.copy_(caps)
@@ -109,7 +98,7 @@ class StaticDecoder:
                 self.lengths, self.finished]
 
     def _body(self, early: bool) -> None:
-        gpt, c = self.gpt, self.gpt.config
+        model, c = self.model, self.model.config
         width = c.vocab_size - 1 if early else c.vocab_size         # EOS not allowed yet
         token, stop = draw(self.logits[:, :width], self.seen[:, :width], self.params, self.generator, c.EOS)
         self.lengths.copy_(torch.where(stop & ~self.finished, self.step, self.lengths))
@@ -118,11 +107,10 @@ class StaticDecoder:
         self.seen.scatter_(1, token, True)
         self.step.add_(1)
         # the next token's logits (after the last token too: a graph has no "last" step)
-        emb = gpt.ar_audio_embedding(token) + gpt.ar_audio_position.alpha * self.table[self.audio_position][None]
+        emb = model.embed_audio_at(token, self.table[self.audio_position][None])
         mask = self.key_ok & (self.slots <= self.cache.position)[None, None, None, :]
-        h = gpt._run(emb, mask, self.cache)
+        self.logits.copy_(model.step(emb, mask, self.cache))
         self.audio_position.add_(1)
-        self.logits.copy_(gpt.ar_predict_layer(h[:, -1]))
 
     def run(self, early: bool) -> None:
         if self.cache.k[0].device.type == "cuda" and early not in self.graphs:
@@ -133,6 +121,36 @@ class StaticDecoder:
             graph.replay()
         else:
             self._body(early)
+
+
+class DecoderCache:
+    """A model's `StaticDecoder`s, the most recently used `KEEP`, made on first use.
+
+    A decoder serves calls of one batch size, capacity bucket, sampling settings and kind of
+    generator. Its key also holds the weights' addresses: a graph reads the weights it was
+    captured with, so a model moved or converted since gets a new one."""
+
+    def __init__(self):
+        self._kept: OrderedDict[tuple, StaticDecoder] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __iter__(self) -> Iterator[StaticDecoder]:
+        return iter(list(self._kept.values()))
+
+    def get(self, model: Decodable, batch: DecodeBatch) -> StaticDecoder:
+        """The decoder for `batch` on `model`."""
+        capacity = -(-batch.positions // BUCKET) * BUCKET
+        generator = batch.generator
+        kind = "rows" if isinstance(generator, list) else "shared" if generator is not None else "default"
+        key = (batch.size, capacity, batch.params, kind, tuple(p.data_ptr() for p in model.parameters()))
+        if key not in self._kept:
+            while len(self._kept) >= KEEP:
+                self._kept.popitem(last=False)
+            self._kept[key] = StaticDecoder(model, batch.size, capacity, batch.params, kind)
+        self._kept.move_to_end(key)
+        return self._kept[key]
 
 
 def capture_graph(body, state: list[torch.Tensor], generators: list[torch.Generator], what: str):
@@ -170,50 +188,15 @@ def capture_graph(body, state: list[torch.Tensor], generators: list[torch.Genera
         restore()
 
 
-def decoder_for(gpt, batch: int, positions: int, params, generator) -> StaticDecoder:
-    """The model's decoder for `batch` rows of at least `positions`, made on first use. Its key
-    holds the weights' addresses: a graph reads the weights it was captured with, so a model
-    moved or converted since gets a new one."""
-    capacity = -(-positions // BUCKET) * BUCKET
-    kind = "rows" if isinstance(generator, list) else "shared" if generator is not None else "default"
-    weights = tuple(p.data_ptr() for p in gpt.parameters())
-    key = (batch, capacity, params, kind, weights)
-    kept: OrderedDict = gpt.__dict__.setdefault("_static_decoders", OrderedDict())
-    if key not in kept:
-        while len(kept) >= KEEP:
-            kept.popitem(last=False)
-        kept[key] = StaticDecoder(gpt, batch, capacity, params, kind)
-    kept.move_to_end(key)
-    return kept[key]
-
-
-def decode(gpt, decoder: StaticDecoder, h: torch.Tensor, key_ok: torch.Tensor, y: torch.Tensor, n_text: int,
-           caps: torch.Tensor, max_tokens: int, min_tokens: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The decode loop after the prefill wrote `decoder`'s cache (`h` its last hidden states,
-    `y` [B, P] the prompt's tokens). Returns the new tokens [B, max_tokens] and each row's length."""
-    decoder.start(key_ok, y, n_text, gpt.ar_predict_layer(h[:, -1]), caps, generator)
-    for n in range(max_tokens):
-        decoder.run(early=n < min_tokens)
+def decode(model: Decodable, batch: DecodeBatch, decoders: DecoderCache) -> list[torch.Tensor]:
+    """Each row's new tokens, without EOS: the prefill writes the cache of the decoder `decoders`
+    keeps for `batch`, then its steps run."""
+    decoder = decoders.get(model, batch)
+    first = model.prefill(batch.phones, batch.bert, batch.prompt, decoder.prefill_cache())
+    decoder.start(first, batch.caps, batch.generator)
+    for n in range(batch.max_tokens):
+        decoder.run(early=n < batch.min_tokens)
         if n % CHECK_EVERY == CHECK_EVERY - 1 and bool(decoder.finished.all()):
             break
-    return decoder.tokens[:, :max_tokens].clone(), decoder.lengths.clone()   # the buffers are reused
-
-
-def draw(logits: torch.Tensor, seen: torch.Tensor, params, generator, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One token per row [B, 1] from logits [B, W] after the repetition penalty over `seen`
-    [B, W], and whether the row stops [B]: it drew EOS, or EOS leads the penalised logits (as
-    upstream stops). The eager loop's sampling, on device tensors only."""
-    from .gpt import sample_penalized
-
-    penalized = penalize_seen(logits, seen, params.repetition_penalty)
-    token = sample_penalized(penalized, params, generator)
-    return token, (token[:, 0] == eos) | (penalized.argmax(-1) == eos)
-
-
-def penalize_seen(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
-    """`penalize_repetition` from a [B, V] mask of the tokens seen so far: the same values, as
-    the eager loop's gather/scatter over the token list writes each seen token once."""
-    logits = logits.float()
-    if penalty == 1.0:
-        return logits.clone()
-    return torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
+    tokens, lengths = decoder.tokens[:, :batch.max_tokens], decoder.lengths.tolist()
+    return [tokens[i, :lengths[i]].clone() for i in range(batch.size)]    # the buffers are reused
