@@ -12,6 +12,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,17 +22,32 @@ from clonebench.core.errors import UserError
 from . import checkpoint
 from .config import HOP, SAMPLE_RATE, SEMANTIC_HZ
 from .features import BertFeatures, check_compatible, content_extractor
-from .gpt import MAX_TOKENS, SamplingParams, Text2Semantic
+from .decode import MAX_TOKENS, SamplingParams
+from .gpt import Text2Semantic
 from .layers import fold_weight_norm
 from .sovits import SoVITS
+from .spec import ModelSpec
 from .spectrogram import linear_spectrogram
 from .text.frontend import check_lang, phonemize, split_sentences
+
+if TYPE_CHECKING:
+    from clonebench.instruments.references import PromptChoice
 
 PROMPT_RANGE_S = (3.0, 10.0)
 SENTENCE_GAP_S = 0.3
 # A sentence read at a quarter of a normal rate (~12 phones/s) still fits: longer output is a
 # runaway generation (repeating or babbling), so decoding stops there instead of at 60 s.
 SECONDS_PER_PHONE_CAP = 0.33
+
+
+SPEED_RANGE = (0.25, 4.0)
+
+
+def check_speed(speed: float) -> float:
+    lo, hi = SPEED_RANGE
+    if not lo <= speed <= hi:
+        raise UserError(f"speed {speed} is out of range {lo}-{hi:g}")
+    return speed
 
 
 def token_cap(n_phones: int, max_tokens: int = MAX_TOKENS) -> int:
@@ -49,14 +65,30 @@ class Reference:
 
 
 @dataclass(frozen=True)
-class SentenceJob:
-    """One sentence to say in one voice: the unit a server batches across requests."""
+class PreparedSentence:
+    """One sentence as the front end reads it, once (`Synthesizer.prepare`): all the GPT and
+    SoVITS take of its text, carried from a server's admission to its worker unread again."""
     text: str
-    lang: str
+    phones: tuple[int, ...]     # phone ids
+    bert: torch.Tensor          # [1024, len(phones)] BERT features (zeros outside Chinese runs)
+    cap: int                    # the most semantic tokens it may take (`token_cap`)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A prepared sentence to say in one voice, with its own seed: the unit `say_sentences`,
+    `join` and `vocode` take, which a server batches across requests."""
+    sentence: PreparedSentence
     ref: Reference
     params: SamplingParams = SamplingParams()
     seed: int = 0
     speed: float = 1.0
+
+    @property
+    def positions(self) -> int:
+        """The GPT positions it can take: its reference's phones and tokens, its own phones and
+        its token cap (what a server's memory budget for a batch counts)."""
+        return len(self.ref.phones) + len(self.ref.tokens) + len(self.sentence.phones) + self.sentence.cap
 
 
 @dataclass
@@ -82,10 +114,8 @@ PROMPT_PAUSE_SAMPLES = 9600
 
 
 class Synthesizer:
-    def __init__(self, gpt_path: Path, sovits_path: Path, content: str | None = None,
-                 bert_folder: Path | None = None, device: str = "cpu", threads: int | None = None,
-                 precision: str = "fp32", keep_content: bool = True):
-        """keep_content=False loads the content model (HuBERT: about 0.55 GB resident) only while a
+    def __init__(self, spec: ModelSpec, keep_content: bool = True):
+        """Load `spec`'s pair. keep_content=False loads the content model (HuBERT: about 0.55 GB resident) only while a
         reference is prepared, as a server that prepares a voice once and then speaks does.
 
         precision: fp32, fp16 or bf16. Checkpoint weights are fp16 on disk, so fp16 keeps them
@@ -94,13 +124,12 @@ class Synthesizer:
         reading them from memory, while fp16 convolutions and norms on a CPU are slower than
         fp32 ones (measured in benchmarks/bench_model.py). bf16 runs the whole model in bf16
         anywhere; it is meant for GPUs (a CPU runs it, slowly)."""
-        if precision not in ("fp32", "fp16", "bf16"):
-            raise UserError(f"precision {precision!r}: use fp32, fp16 or bf16")
-        if threads:
-            torch.set_num_threads(threads)
+        gpt_path, sovits_path, precision, content = spec.gpt, spec.sovits, spec.precision, spec.content
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
         self._threads = torch.get_num_threads()
         self._sv_encoder = None
-        self.device = torch.device(device)
+        self.device = torch.device(spec.device)
         s_config, s_state, _ = checkpoint.load_sovits(Path(sovits_path))
         g_config, g_state, _ = checkpoint.load_gpt(Path(gpt_path))
         self.sovits = SoVITS(s_config)
@@ -124,7 +153,7 @@ class Synthesizer:
             content = "whisper-base"
         self._content_spec, self._keep_content = content, keep_content
         self.content = content_extractor(content) if content else None   # loaded now: a bad folder fails at start
-        self.bert = BertFeatures(bert_folder)
+        self.bert = BertFeatures(spec.bert)
 
     # -- reference ---------------------------------------------------------------------------
     def _content(self):
@@ -138,8 +167,7 @@ class Synthesizer:
         return self.content
 
     @torch.no_grad()
-    def reference(self, wav16: np.ndarray, prompt_text: str, prompt_lang: str = "auto",
-                  sv: np.ndarray | None = None, wav32: np.ndarray | None = None) -> Reference:
+    def reference(self, prompt: PromptChoice) -> Reference:
         """A 3-10 s reference clip and its transcript -> everything synthesis needs from it.
 
         As upstream: the content features see the 16 kHz clip followed by 0.6 s of silence (so
@@ -148,6 +176,7 @@ class Synthesizer:
         32 kHz copy is given, which leaves the band above 8 kHz empty)."""
         from clonebench.core.audio import resample
 
+        wav16, wav32, sv = prompt.wav16, prompt.wav32, prompt.speaker_embedding
         duration = len(wav16) / 16000
         lo, hi = PROMPT_RANGE_S
         if not lo <= duration <= hi:
@@ -166,7 +195,7 @@ class Synthesizer:
         if self.sovits.config.sv_dim:
             sv_t = torch.from_numpy(self._speaker_embedding(wav16, sv))[None].to(self.device)
         ge = self.sovits.style(linear_spectrogram(wav32_t).to(dtype), sv=None if sv_t is None else sv_t.to(dtype))
-        ph = phonemize(prompt_text, prompt_lang)
+        ph = phonemize(prompt.text, prompt.lang)
         return Reference(tokens, ph.ids, self.bert.for_runs(ph.runs), ge, duration)
 
     def _speaker_embedding(self, wav16: np.ndarray, sv: np.ndarray | None) -> np.ndarray:
@@ -190,14 +219,10 @@ class Synthesizer:
                    seed: int = 0, speed: float = 1.0, noise_scale: float = 0.5, batch_size: int = 4,
                    max_tokens: int = MAX_TOKENS) -> Synthesis:
         lang = check_lang(lang)
-        if not 0.25 <= speed <= 4.0:
-            raise UserError(f"speed {speed} is out of range 0.25-4")
+        check_speed(speed)
         timings = {"frontend": 0.0, "gpt": 0.0, "sovits": 0.0, "vocoder": 0.0}
         start = t0 = time.perf_counter()
-        sentences = split_sentences(text, lang)
-        if not sentences:
-            raise UserError("empty text")
-        items = [self._sentence(s, lang) for s in sentences]
+        items = self.prepare(text, lang, max_tokens)
         timings["frontend"] = time.perf_counter() - t0
         generator = torch.Generator(device=self.device).manual_seed(seed)
         gap = np.zeros(int(SENTENCE_GAP_S * SAMPLE_RATE), dtype=np.float32)
@@ -206,13 +231,13 @@ class Synthesizer:
             batch = items[b:b + batch_size]
             t0 = time.perf_counter()
             phones, bert = self._after_prompt(ref, batch)
-            cap = max(token_cap(len(ids), max_tokens) for ids, _ in batch)
+            cap = max(s.cap for s in batch)
             new = self.gpt.generate(phones, bert, ref.tokens, params, seed=seed + b, max_tokens=cap)
             timings["gpt"] += time.perf_counter() - t0
-            for (ids, _), tokens in zip(batch, new):
+            for s, tokens in zip(batch, new):
                 tokens = self._at_least_one(tokens)
                 t0 = time.perf_counter()
-                z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), ref.ge,
+                z = self.sovits.latent(tokens[None, None], torch.tensor([s.phones], device=self.device), ref.ge,
                                        noise_scale, speed, generator)
                 t1 = time.perf_counter()
                 wav = self.sovits.dec.in_chunks(z, ref.ge)[0, 0].float().cpu().numpy()
@@ -227,82 +252,77 @@ class Synthesizer:
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         if peak > 1.0:
             audio /= peak
-        return Synthesis(audio, SAMPLE_RATE, all_tokens, sentences, timings, ttfa or 0.0)
+        return Synthesis(audio, SAMPLE_RATE, all_tokens, [s.text for s in items], timings, ttfa or 0.0)
 
     @torch.no_grad()
-    def say_sentences(self, jobs: list[SentenceJob], noise_scale: float = 0.5, max_tokens: int = MAX_TOKENS,
-                      on_done=None) -> list[np.ndarray]:
-        """Several sentences, possibly in several voices, in as few GPT passes as possible: jobs
-        that share a reference and sampling settings decode together. Each job has its own seed
-        for the GPT and for SoVITS, so its audio is the same whether it ran alone or batched.
-        Returns each job's waveform (float32, 32 kHz, peak at most 1); `on_done(k, wav)`, when
+    def say_sentences(self, utterances: list[Utterance], noise_scale: float = 0.5, on_done=None) -> list[np.ndarray]:
+        """Several sentences, possibly in several voices, in as few GPT passes as possible: those
+        that share a reference and sampling settings decode together. Each has its own seed for
+        the GPT and for SoVITS, so its audio is the same whether it ran alone or batched.
+        Returns each one's waveform (float32, 32 kHz, peak at most 1); `on_done(k, wav)`, when
         given, hears of each one as soon as it is ready (a server streams it on at once)."""
-        out: list[np.ndarray | None] = [None] * len(jobs)
+        out: list[np.ndarray | None] = [None] * len(utterances)
         groups: dict[tuple, list[int]] = {}
-        for k, job in enumerate(jobs):
-            groups.setdefault(_group_key(job), []).append(k)
+        for k, u in enumerate(utterances):
+            groups.setdefault((id(u.ref), u.params), []).append(k)
         for members in groups.values():
-            ref, params = jobs[members[0]].ref, jobs[members[0]].params
-            items = [self._sentence(jobs[k].text, check_lang(jobs[k].lang)) for k in members]
-            phones, bert = self._after_prompt(ref, items)
-            caps = [token_cap(len(ids), max_tokens) for ids, _ in items]
-            new = self.gpt.generate(phones, bert, ref.tokens, params, seed=[jobs[k].seed for k in members],
-                                    max_tokens=caps)
-            for k, (ids, _), tokens in zip(members, items, new):
-                out[k] = self.vocode(jobs[k], ids, tokens, noise_scale)
+            ref, params = utterances[members[0]].ref, utterances[members[0]].params
+            phones, bert = self._after_prompt(ref, [utterances[k].sentence for k in members])
+            new = self.gpt.generate(phones, bert, ref.tokens, params, seed=[utterances[k].seed for k in members],
+                                    max_tokens=[utterances[k].sentence.cap for k in members])
+            for k, tokens in zip(members, new):
+                out[k] = self.vocode(utterances[k], tokens, noise_scale)
                 if on_done is not None:
                     on_done(k, out[k])
         return out
 
     @torch.no_grad()
-    def vocode(self, job: SentenceJob, ids: list[int], tokens: torch.Tensor, noise_scale: float = 0.5) -> np.ndarray:
+    def vocode(self, u: Utterance, tokens: torch.Tensor, noise_scale: float = 0.5) -> np.ndarray:
         """One sentence's semantic tokens -> its waveform (float32, 32 kHz, peak at most 1),
         SoVITS drawing its noise from the sentence's own seed."""
         tokens = self._at_least_one(tokens.to(self.device))
-        generator = torch.Generator(device=self.device).manual_seed(job.seed)
-        z = self.sovits.latent(tokens[None, None], torch.tensor([ids], device=self.device), job.ref.ge,
-                               noise_scale, job.speed, generator)
-        wav = self.sovits.dec.in_chunks(z, job.ref.ge)[0, 0].float().cpu().numpy()
+        generator = torch.Generator(device=self.device).manual_seed(u.seed)
+        z = self.sovits.latent(tokens[None, None], torch.tensor([u.sentence.phones], device=self.device), u.ref.ge,
+                               noise_scale, u.speed, generator)
+        wav = self.sovits.dec.in_chunks(z, u.ref.ge)[0, 0].float().cpu().numpy()
         peak = float(np.abs(wav).max()) if wav.size else 0.0
         return (wav / peak if peak > 1.0 else wav).astype(np.float32)
 
     @torch.no_grad()
-    def join(self, decoder, key, job: SentenceJob, max_tokens: int = MAX_TOKENS) -> list[int] | None:
-        """Start `job` in a running `model.continuous.ContinuousDecoder` under `key`; returns its
-        phone ids (for `vocode`), or None when it is too long for the decoder's rows."""
-        ids, feats = self._sentence(job.text, check_lang(job.lang))
-        (phones,), (bert,) = self._after_prompt(job.ref, [(ids, feats)])
-        cap = token_cap(len(ids), max_tokens)
-        if not decoder.fits(len(phones), len(job.ref.tokens), cap):
-            return None
-        decoder.add(key, phones, bert, job.ref.tokens, job.seed, cap)
-        return ids
-
-    def positions(self, job: SentenceJob) -> int:
-        """The GPT positions a sentence can take: its reference's phones and tokens, its own
-        phones, and its token cap (what a server's memory budget for a batch counts)."""
-        n_phones = len(phonemize(job.text, check_lang(job.lang)).ids)
-        return len(job.ref.phones) + n_phones + len(job.ref.tokens) + token_cap(n_phones)
+    def join(self, decoder, key, u: Utterance) -> bool:
+        """Start `u` in a running `model.decode.ContinuousDecoder` under `key`; False when it is
+        too long for the decoder's rows (then it is said on its own)."""
+        (phones,), (bert,) = self._after_prompt(u.ref, [u.sentence])
+        if not decoder.fits(len(phones), len(u.ref.tokens), u.sentence.cap):
+            return False
+        decoder.add(key, phones, bert, u.ref.tokens, u.seed, u.sentence.cap)
+        return True
 
     # -- the pieces both entry points share ---------------------------------------------------
-    def _sentence(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:
-        """A sentence's phone ids and their BERT features."""
-        ph = phonemize(text, lang)
-        return ph.ids, self.bert.for_runs(ph.runs)
+    def prepare(self, text: str, lang: str, max_tokens: int = MAX_TOKENS) -> list[PreparedSentence]:
+        """`text` cut into sentences, each read by the front end once: the one way text enters
+        synthesis (`synthesize`, and a server at admission). Raises UserError for a language or
+        a text the front end cannot read."""
+        lang = check_lang(lang)
+        sentences = split_sentences(text, lang)
+        if not sentences:
+            raise UserError("empty text")
+        return [self._sentence(s, lang, max_tokens) for s in sentences]
 
-    def _after_prompt(self, ref: Reference, items: list[tuple[list[int], torch.Tensor]]):
+    def _sentence(self, text: str, lang: str, max_tokens: int) -> PreparedSentence:
+        ph = phonemize(text, lang)
+        ids = ph.ids
+        return PreparedSentence(text, tuple(ids), self.bert.for_runs(ph.runs), token_cap(len(ids), max_tokens))
+
+    def _after_prompt(self, ref: Reference, sentences: list[PreparedSentence]):
         """The GPT's inputs: the reference's phones and BERT features, then each sentence's."""
-        phones = [torch.tensor(ref.phones + ids, device=self.device) for ids, _ in items]
-        bert = [torch.cat([ref.bert, feats], dim=1).to(self.device) for _, feats in items]
+        phones = [torch.tensor(ref.phones + list(s.phones), device=self.device) for s in sentences]
+        bert = [torch.cat([ref.bert, s.bert], dim=1).to(self.device) for s in sentences]
         return phones, bert
 
     def _at_least_one(self, tokens: torch.Tensor) -> torch.Tensor:
         """SoVITS needs a token: a sentence that stopped at once says one code-0 frame."""
         return tokens if tokens.numel() else torch.zeros(1, dtype=torch.long, device=self.device)
-
-
-def _group_key(job: SentenceJob) -> tuple:
-    return (id(job.ref), job.params)
 
 
 def samples_for_tokens(n_tokens: int, speed: float = 1.0) -> int:

@@ -8,7 +8,8 @@ pass per voice and sampling setting, then SoVITS
 (`Synthesizer.say_sentences`). Each sentence carries its own seed, so its audio is the same
 whether it ran alone or batched. A request's sentences resolve one by one, in any order; the
 HTTP side streams them back in order as they resolve. A cancelled request (client gone, timed
-out) has its sentences dropped when the worker reaches them.
+out) has its sentences dropped when the worker reaches them. A request comes as a `Ticket` of
+`Utterance`s its admission prepared: the worker never reads text.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from clonebench.core.errors import UserError
-from clonebench.model.gpt import SamplingParams
+from clonebench.model.synthesize import Utterance
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +41,19 @@ class Cancelled(Exception):
 
 
 @dataclass
-class Request:
+class Ticket:
+    """A request in the worker: its prepared sentences, one future for each (resolved in any
+    order), its cancel flag, and what the request log reads of its progress."""
     request_id: str
-    speaker: str
-    lang: str
-    sentences: list[str]
-    prompt: object                      # the voice's prepared model.synthesize.Reference
-    params: SamplingParams
-    seed: int = 0
-    speed: float = 1.0
+    sentences: tuple[Utterance, ...]
     enqueued_at: float = field(default_factory=time.perf_counter)
-    started_at: float | None = None
+    started_at: float | None = None     # when its first sentence began
     batch_sizes: list[int] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    futures: list[Future] = field(default_factory=list)
+    futures: tuple[Future, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.futures = [Future() for _ in self.sentences]
+        self.futures = tuple(Future() for _ in self.sentences)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -69,8 +66,8 @@ class Worker:
         self.max_batch, self.window_s, self.capacity = max_batch, window_s, capacity
         self.memory_budget = memory_budget
         self.on_batch = on_batch or (lambda size: None)
-        self.queue: queue.Queue[tuple[Request, int]] = queue.Queue()
-        self._held: list[tuple[Request, int]] = []     # sentences waiting for their request's earlier ones
+        self.queue: queue.Queue[tuple[Ticket, int]] = queue.Queue()
+        self._held: list[tuple[Ticket, int]] = []     # sentences waiting for their request's earlier ones
         self._pending = 0
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,7 +84,7 @@ class Worker:
     def depth(self) -> int:
         return self._pending
 
-    def submit(self, req: Request) -> None:
+    def submit(self, req: Ticket) -> None:
         with self._count_lock:
             if self._pending + len(req.sentences) > self.capacity:
                 raise QueueFull(f"the queue is full ({self._pending} sentences waiting, at most {self.capacity}): retry shortly")
@@ -95,18 +92,16 @@ class Worker:
         for i in range(len(req.sentences)):
             self.queue.put((req, i))
 
-    def _get(self, timeout: float) -> tuple[Request, int]:
+    def _get(self, timeout: float) -> tuple[Ticket, int]:
         if self._held:
             return self._held.pop(0)
         return self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
 
-    def _positions(self, item: tuple[Request, int]) -> int:
-        try:
-            return self.synth.positions(_job(*item))
-        except Exception:  # unreadable text fails when the batch runs, with its own error
-            return 0
+    def _positions(self, item: tuple[Ticket, int]) -> int:
+        req, i = item
+        return req.sentences[i].positions
 
-    def _take(self, first: tuple[Request, int]) -> list[tuple[Request, int]]:
+    def _take(self, first: tuple[Ticket, int]) -> list[tuple[Ticket, int]]:
         batch, held, taken = [first], [], {id(first[0])}
         longest = self._positions(first) if self.memory_budget else 0
         deadline = time.perf_counter() + self.window_s
@@ -146,7 +141,7 @@ class Worker:
                     batch.append((req, i))
             if not batch:
                 continue
-            jobs = [_job(req, i) for req, i in batch]
+            utterances = [req.sentences[i] for req, i in batch]
             now = time.perf_counter()
             for req, _ in batch:
                 req.started_at = req.started_at or now
@@ -158,7 +153,7 @@ class Worker:
 
             try:
                 with self.lock:
-                    self.synth.say_sentences(jobs, on_done=done)
+                    self.synth.say_sentences(utterances, on_done=done)
             except Exception as e:  # a failure fails this batch's unfinished sentences, never the worker
                 log.exception("batch of %d sentences failed", len(batch))
                 for req, i in batch:
@@ -167,7 +162,7 @@ class Worker:
 
 
 class ContinuousWorker(Worker):
-    """Continuous batching (`model.continuous`): a sentence joins the running decode as soon as
+    """Continuous batching (`model.decode.continuous`): a sentence joins the running decode as soon as
     a row is free, instead of waiting for the batch before it to finish, and leaves when it
     stops; its audio is made and sent at once. A request's sentences still decode one at a
     time, so its first is never slowed by its own later ones. `max_batch` rows share the KV
@@ -175,13 +170,13 @@ class ContinuousWorker(Worker):
     sentence's audio is the same as in `Worker` (its tokens are those it gets alone)."""
 
     def _loop(self) -> None:
-        from clonebench.model.continuous import ContinuousDecoder
+        from clonebench.model.decode import ContinuousDecoder
 
         rows = self.max_batch
         # a row's room: what the budget leaves each row, but no more than a sentence can need
         capacity = min(MAX_ROW_POSITIONS, (self.memory_budget or 2 ** 30) // self.synth.gpt.kv_cache_bytes(rows, 1))
         decoders: dict = {}                                     # SamplingParams -> ContinuousDecoder
-        running: dict[int, tuple[Request, int, list[int]]] = {}  # row key -> request, sentence, phone ids
+        running: dict[int, tuple[Ticket, int]] = {}             # row key -> request, sentence
         keys = iter(range(2 ** 62))
         while not self._stop.is_set():
             self._admit(decoders, running, keys,
@@ -193,13 +188,13 @@ class ContinuousWorker(Worker):
                     with self.lock:
                         finished = decoder.step()
                         for key, tokens in finished:
-                            req, i, ids = running.pop(key)
-                            req.futures[i].set_result(self.synth.vocode(_job(req, i), ids, tokens))
+                            req, i = running.pop(key)
+                            req.futures[i].set_result(self.synth.vocode(req.sentences[i], tokens))
                 except Exception as e:  # fail this decoder's sentences, never the worker
                     log.exception("continuous decode failed")
                     for key in list(running):
-                        req, i, _ = running[key]
-                        if req.params == params:
+                        req, i = running[key]
+                        if req.sentences[i].params == params:
                             del running[key]
                             if not req.futures[i].done():
                                 req.futures[i].set_exception(e)
@@ -208,7 +203,7 @@ class ContinuousWorker(Worker):
     def _admit(self, decoders: dict, running: dict, keys, new_decoder) -> None:
         """Every waiting sentence with a free row and no earlier sentence of its request decoding
         joins now; the rest wait. With nothing decoding, waits a moment for work."""
-        busy_requests = {id(req) for req, _, _ in running.values()}
+        busy_requests = {id(req) for req, _ in running.values()}
         held = []
         while True:
             try:
@@ -216,7 +211,8 @@ class ContinuousWorker(Worker):
             except queue.Empty:
                 break
             req, i = item
-            decoder = decoders.get(req.params)
+            params = req.sentences[i].params
+            decoder = decoders.get(params)
             # one decoder's rows at a time fit the memory budget: other sampling settings wait
             other_busy = decoder is None and any(d.busy for d in decoders.values())
             if id(req) in busy_requests or other_busy or (decoder is not None and not decoder.free_rows):
@@ -229,28 +225,21 @@ class ContinuousWorker(Worker):
                 continue
             if decoder is None:
                 decoders.clear()              # idle: its rows' memory goes back
-                decoder = decoders[req.params] = new_decoder(req.params)
+                decoder = decoders[params] = new_decoder(params)
             key = next(keys)
             try:
                 with self.lock:
-                    ids = self.synth.join(decoder, key, _job(req, i))
-                    if ids is None:  # longer than a row holds: said on its own
-                        req.futures[i].set_result(self.synth.say_sentences([_job(req, i)])[0])
+                    joined = self.synth.join(decoder, key, req.sentences[i])
+                    if not joined:  # longer than a row holds: said on its own
+                        req.futures[i].set_result(self.synth.say_sentences([req.sentences[i]])[0])
             except Exception as e:
                 req.futures[i].set_exception(e)
                 continue
             req.started_at = req.started_at or time.perf_counter()
             occupied = len(decoder.occupant) - decoder.free_rows
             req.batch_sizes.append(max(occupied, 1))
-            if ids is not None:
-                running[key] = (req, i, ids)
+            if joined:
+                running[key] = (req, i)
                 busy_requests.add(id(req))
                 self.on_batch(occupied)
         self._held = held + self._held
-
-
-def _job(req: Request, i: int):
-    """A request's i-th sentence as the synthesizer's unit of work."""
-    from clonebench.model.synthesize import SentenceJob
-
-    return SentenceJob(req.sentences[i], req.lang, req.prompt, req.params, req.seed + i, req.speed)

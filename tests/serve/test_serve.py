@@ -228,7 +228,9 @@ def test_options_refuse_an_open_server_without_keys(tmp_path, monkeypatch):
 
     for name in ("g.ckpt", "s.pth", "db.duckdb"):
         (tmp_path / name).write_bytes(b"x")
-    files = {"gpt": tmp_path / "g.ckpt", "sovits": tmp_path / "s.pth", "db": tmp_path / "db.duckdb"}
+    from clonebench.model.spec import ModelSpec
+
+    files = {"model": ModelSpec(tmp_path / "g.ckpt", tmp_path / "s.pth"), "db": tmp_path / "db.duckdb"}
     monkeypatch.delenv("CLONEBENCH_API_KEYS", raising=False)
     with pytest.raises(UserError, match="without API keys"):
         ServeOptions(**files, host="0.0.0.0")
@@ -249,10 +251,12 @@ def tiny_voice(tmp_path_factory):
     """A real `tiny` Synthesizer (random weights, made here) and a prepared voice."""
     import torch
 
+    from clonebench.instruments.references import PromptChoice
     from clonebench.model import checkpoint
     from clonebench.model.config import preset
     from clonebench.model.gpt import Text2Semantic
     from clonebench.model.sovits import SoVITS
+    from clonebench.model.spec import ModelSpec
     from clonebench.model.synthesize import Synthesizer
 
     root = tmp_path_factory.mktemp("tiny-voice")
@@ -260,11 +264,20 @@ def tiny_voice(tmp_path_factory):
     s_config, g_config = preset("tiny")
     checkpoint.save_sovits(root / "s.pth", SoVITS(s_config), s_config, epoch=1, step=1)
     checkpoint.save_gpt(root / "g.ckpt", Text2Semantic(g_config), g_config, epoch=1)
-    synth = Synthesizer(root / "g.ckpt", root / "s.pth", keep_content=False)
+    synth = Synthesizer(ModelSpec(root / "g.ckpt", root / "s.pth"), keep_content=False)
     _, audio = corpus.take_seconds(corpus.prompts("en"), 5)
-    ref = synth.reference(corpus.join(audio, gap_s=0.2), "Please hold the line.", "en")
+    ref = synth.reference(PromptChoice(corpus.join(audio, gap_s=0.2), None, "Please hold the line.", "en", "test"))
     assert synth.content is None                      # released once the voice is prepared
     return synth, ref
+
+
+def _ticket(synth, ref, request_id: str, sentences: list[str], seed: int):
+    """A request of these sentences as admission queues them: each prepared once, sentence i seeded seed + i."""
+    from clonebench.model.synthesize import Utterance
+    from clonebench.serve.worker import Ticket
+
+    prepared = [synth.prepare(text, "en")[0] for text in sentences]
+    return Ticket(request_id, tuple(Utterance(p, ref, seed=seed + i) for i, p in enumerate(prepared)))
 
 
 def _run_worker(worker, requests) -> list[list]:
@@ -280,19 +293,18 @@ def _run_worker(worker, requests) -> list[list]:
 def test_a_batch_grows_only_while_its_kv_cache_fits_the_budget(tiny_voice):
     """The worker with a real `tiny` model: a budget of two rows at their token caps gives
     batches of at most two, and every sentence is still said."""
-    from clonebench.model.gpt import SamplingParams
-    from clonebench.model.synthesize import SentenceJob
-    from clonebench.serve.worker import Request, Worker
+    from clonebench.model.synthesize import Utterance
+    from clonebench.serve.worker import Worker
 
     synth, ref = tiny_voice
     text = "Thank you for calling."
-    positions = synth.positions(SentenceJob(text, "en", ref))
+    (sentence,) = synth.prepare(text, "en")
+    positions = Utterance(sentence, ref).positions
     assert positions > len(ref.phones) + len(ref.tokens)
     sizes: list[int] = []
     worker = Worker(synth, threading.Lock(), max_batch=8, window_s=0.5, capacity=64, on_batch=sizes.append,
                     memory_budget=synth.gpt.kv_cache_bytes(2, positions))
-    waves = _run_worker(worker, [Request(f"r{k}", "alice", "en", [text], ref, SamplingParams(), seed=k)
-                                 for k in range(6)])
+    waves = _run_worker(worker, [_ticket(synth, ref, f"r{k}", [text], seed=k) for k in range(6)])
     assert all(len(w[0]) > 0 for w in waves)
     assert sum(sizes) == 6 and max(sizes) == 2
 
@@ -301,20 +313,18 @@ def test_continuous_batching_serves_the_audio_each_sentence_gets_alone(tiny_voic
     """Sentences join the running decode as rows free up; every sentence's audio is what
     `say_sentences` makes of it alone, a request's sentences come back in order, and rows
     were shared."""
-    from clonebench.model.gpt import SamplingParams
-    from clonebench.model.synthesize import SentenceJob
-    from clonebench.serve.worker import ContinuousWorker, Request
+    from clonebench.serve.worker import ContinuousWorker
 
     synth, ref = tiny_voice
     texts = [["Good morning.", "Please hold."], ["Your call matters to us."], ["One moment.", "Thank you.", "Bye."],
              ["Press one for sales."], ["Press two for support."]]
-    requests = [Request(f"r{k}", "alice", "en", t, ref, SamplingParams(), seed=10 * k) for k, t in enumerate(texts)]
+    requests = [_ticket(synth, ref, f"r{k}", t, seed=10 * k) for k, t in enumerate(texts)]
     occupancy: list[int] = []
     worker = ContinuousWorker(synth, threading.Lock(), max_batch=3, window_s=0.0, capacity=64,
                               on_batch=occupancy.append, memory_budget=64 * 2 ** 20)
     waves = _run_worker(worker, requests)
     for req, got in zip(requests, waves):
         for i, wav in enumerate(got):
-            alone = synth.say_sentences([SentenceJob(req.sentences[i], "en", ref, req.params, req.seed + i)])[0]
+            alone = synth.say_sentences([req.sentences[i]])[0]
             assert np.array_equal(wav, alone), (req.request_id, i)
     assert max(occupancy) > 1 and len(occupancy) == sum(len(t) for t in texts)
