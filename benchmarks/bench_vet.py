@@ -49,8 +49,8 @@ def timed_vet(folder: Path, speaker: str, db: Path, lang: str = "en") -> float:
 def whisper_alone(x: np.ndarray) -> float:
     from faster_whisper import WhisperModel
 
-    from clonebench.instruments.registry import whisper_tiny_en_dir
     from clonebench.instruments.onnx_session import cpu_threads
+    from clonebench.instruments.registry import whisper_tiny_en_dir
 
     model = WhisperModel(str(whisper_tiny_en_dir()), device="cpu", compute_type="int8", cpu_threads=cpu_threads())
     list(model.transcribe(x[: SR * 5], language="en")[0])  # warm-up

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from clonebench.core.errors import ModelError, first_line
-from clonebench.instruments.registry import sha256_file
 from clonebench.instruments.asr import Decoded, Transcriber, Word, whisper_language
+from clonebench.instruments.registry import sha256_file
 
 from .local import Spec, check_weights_only
 

@@ -21,8 +21,8 @@ from clonebench.core.errors import UserError
 
 from . import checkpoint
 from .config import HOP, SAMPLE_RATE, SEMANTIC_HZ
-from .features import BertFeatures, check_compatible, content_extractor
 from .decode import MAX_TOKENS, SamplingParams
+from .features import BertFeatures, check_compatible, content_extractor
 from .gpt import Text2Semantic
 from .layers import fold_weight_norm
 from .sovits import SoVITS

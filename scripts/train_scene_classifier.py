@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clonebench.instruments.registry import sha256_file  # noqa: E402
 from clonebench.instruments import scenes  # noqa: E402
+from clonebench.instruments.registry import sha256_file  # noqa: E402
 from clonebench.instruments.yamnet import YAMNet  # noqa: E402
 from clonebench.testing import corpus, degrade, mixtures  # noqa: E402
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,28 @@ from clonebench.testing import corpus, degrade, mixtures
 os.environ["HF_HUB_OFFLINE"] = "1"
 SR = 16000
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+    """A real `clonebench serve ARGS` on a free loopback port, once its /healthz answers:
+    (the process, its base URL). The caller terminates it."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
+    proc = subprocess.Popen([sys.executable, "-m", "clonebench.cli", "serve", *args, "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base, deadline = f"http://127.0.0.1:{port}", time.time() + 300
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
+        time.sleep(0.5)
 
 
 def run_cli(*args: str, check_json: bool = True, timeout: int = 1200) -> tuple[int, dict | None, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .cache import GrowingKVCache, layer_tensors
-from .interface import DecodeBatch, Decodable
+from .interface import Decodable, DecodeBatch
 from .sampling import draw
 
 CACHE_STEP = 128     # generated positions a KV cache first holds room for (it doubles as needed)

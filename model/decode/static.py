@@ -34,7 +34,7 @@ from collections.abc import Iterator
 import torch
 
 from .cache import GrowingKVCache, StaticKVCache, layer_tensors
-from .interface import DecodeBatch, Decodable, Prefill
+from .interface import Decodable, DecodeBatch, Prefill
 from .sampling import SamplingParams, draw
 
 CHECK_EVERY = 8      # decode steps between looks at the stop flags from the host

@@ -5,17 +5,13 @@ OpenAI's own client)."""
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, run_cli, write
+from conftest import run_cli, start_server, write
 
 from clonebench.testing import corpus
 
@@ -31,12 +27,6 @@ def _vet(db, root, speaker: str, start: int) -> None:
     assert code == 0 and doc["enrollment"]["status"] == "ready", err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     import httpx
@@ -47,23 +37,8 @@ def server(tmp_path_factory):
     code, model, err = run_cli("init-model", "--preset", "tiny", "--out", str(root / "model"))
     assert code == 0, err
     (root / "keys.txt").write_text(f"# the test's key\n{KEY}\n")
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clonebench.cli", "serve", "--gpt", model["gpt"], "--sovits", model["sovits"],
-         "--db", str(db), "--port", str(port), "--api-keys", str(root / "keys.txt"), "--max-batch", "8",
-         "--batch-window-ms", "300", "--max-chars", "150"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
-        time.sleep(0.5)
+    proc, base = start_server("--gpt", model["gpt"], "--sovits", model["sovits"], "--db", str(db), "--api-keys",
+                              str(root / "keys.txt"), "--max-batch", "8", "--batch-window-ms", "300", "--max-chars", "150")
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=300)
     yield {"proc": proc, "base": base, "client": client, "db": db, "root": root}
     client.close()

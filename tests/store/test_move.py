@@ -3,17 +3,12 @@ place its clips are found again and export, training, synthesis and the voice se
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import ROOT, run_cli, write
+from conftest import run_cli, start_server, write
 
 from clonebench.core.gsvlist import read_list
 from clonebench.store import Store
@@ -104,24 +99,9 @@ def test_the_voice_service_serves_from_the_new_place(moved, trained, tmp_path):
 
     gpt, sovits = trained["gpt"], trained["sovits"]
     (tmp_path / "keys.txt").write_text("test-key-0123456789\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clonebench.cli", "serve", "--gpt", gpt, "--sovits", sovits, "--db", str(moved["db"]),
-         "--port", str(port), "--api-keys", str(tmp_path / "keys.txt")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, base = start_server("--gpt", gpt, "--sovits", sovits, "--db", str(moved["db"]), "--api-keys",
+                              str(tmp_path / "keys.txt"))
     try:
-        base, deadline = f"http://127.0.0.1:{port}", time.time() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
-            time.sleep(0.5)
         r = httpx.post(f"{base}/v1/tts", json={"text": "Please hold the line.", "speaker": "allison"},
                        headers={"Authorization": "Bearer test-key-0123456789"}, timeout=300)
         assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
