@@ -53,7 +53,7 @@ def score(pool: mixtures.Pool, root: Path, clean: int, per_condition: int) -> No
     folder = root / pool.name
     labels = build(pool, folder, clean, per_condition)
     t = time.perf_counter()
-    doc = vet(VetOptions(speaker=pool.name, db=root / f"{pool.name}.duckdb", lang=pool.main, inputs=[folder]))
+    doc = vet(VetOptions(speaker=pool.name, db=root / f"{pool.name}.duckdb", lang=pool.main, inputs=[folder])).to_json()
     took = time.perf_counter() - t
     caught, first, music_on_voices = defaultdict(list), defaultdict(list), []
     confusion: dict[str, Counter] = defaultdict(Counter)

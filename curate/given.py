@@ -18,6 +18,8 @@ from clonebench.core import gsvlist
 from clonebench.core.config import check_speaker_name
 from clonebench.core.errors import UserError
 
+from .results import SourceError
+
 SIDECARS = (".lab", ".txt")
 
 
@@ -47,33 +49,33 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def read_tsv(path: Path) -> tuple[dict[str, TextLine], list[dict]]:
-    """`name<TAB>text` lines -> {name: text}, plus one error row per malformed line."""
+def read_tsv(path: Path) -> tuple[dict[str, TextLine], list[SourceError]]:
+    """`name<TAB>text` lines -> {name: text}, plus one error per malformed line."""
     out, errors = {}, []
     for n, line in enumerate(_read_lines(path, "transcripts"), 1):
         if not line.strip() or line.startswith("#"):
             continue
         name, sep, text = line.partition("\t")
         if not sep or not name.strip() or not text.strip():
-            errors.append({"source": f"{path}:{n}", "error": f"{path}:{n}: expected 'name<TAB>text'"})
+            errors.append(SourceError(f"{path}:{n}", f"{path}:{n}: expected 'name<TAB>text'"))
             continue
         out[name.strip()] = TextLine(_clean(text), f"{path}:{n}")
     return out, errors
 
 
-def read_list(path: Path) -> tuple[list[ListEntry], list[dict]]:
+def read_list(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
     """A GPT-SoVITS `.list`: the good entries with their audio paths resolved against the list's
-    folder, plus one error row per malformed line."""
+    folder, plus one error per malformed line."""
     path = Path(path)
     parsed, problems = gsvlist.parse(path)
-    errors = [{"source": p.split(": ", 1)[0], "error": p} for p in problems]
+    errors = [SourceError(p.split(": ", 1)[0], p) for p in problems]
     entries = []
     for e in parsed:
         where = f"{path}:{e.line}"
         try:
             check_speaker_name(e.speaker)
         except UserError as err:
-            errors.append({"source": where, "error": f"{where}: {err}"})
+            errors.append(SourceError(where, f"{where}: {err}"))
             continue
         audio = Path(e.path).expanduser()
         if not audio.is_absolute():

@@ -19,6 +19,7 @@ from clonebench.instruments.registry import sha256_file
 from clonebench.store import Clip, GivenText, Recording, Store
 
 from .given import GivenTexts
+from .results import SourceError
 from .slicer import SLICER_VERSION, SliceConfig, slice_audio
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ def _nothing_to_vet(path: Path) -> AudioError:
     return AudioError(f"{path}: no sound above the silence threshold, nothing to vet")
 
 
-def ingest(store: Store, files: list[Path], texts: GivenTexts, opts: IngestOptions, progress=None) -> list[dict]:
-    """Ingest every file and record its given text; return error rows. Files already in the
+def ingest(store: Store, files: list[Path], texts: GivenTexts, opts: IngestOptions, progress=None) -> list[SourceError]:
+    """Ingest every file and record its given text; return the files that failed. Files already in the
     store are skipped (their text is updated when a new one is given)."""
     errors = []
     for path in files:
@@ -85,7 +86,7 @@ def ingest(store: Store, files: list[Path], texts: GivenTexts, opts: IngestOptio
         except (UserError, OSError) as e:
             msg = str(e) if isinstance(e, UserError) else f"{path}: {e.strerror or type(e).__name__}"
             store.log_error(str(path), opts.speaker, msg)
-            errors.append({"source": str(path), "error": msg})
+            errors.append(SourceError(str(path), msg))
             log.error(msg)
         if progress:
             progress()

@@ -1,4 +1,5 @@
-"""The versioned verdict rule set: clip metrics in, `accepted`/`rejected` with reason codes out.
+"""The verdicts: clip metrics in, `accepted`/`rejected` with reason codes out, under a versioned
+`RuleSet` (rule_set.py holds its thresholds).
 
 Clip rules need only the clip's own metrics. Two rules need the whole speaker: the speaking
 rate relative to the speaker's usual rate, and the speaker centroid (for `speaker_mismatch` and
@@ -12,27 +13,20 @@ reads leads with the second voice, not with the language.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import logging
-import re
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-from clonebench.core.errors import UserError
+from clonebench.store import Clip, Enrolment, Verdict
 
-log = logging.getLogger(__name__)
+from .rule_set import RuleSet
 
 REASONS = (
     "noise", "music", "reverb", "too_fast", "too_slow", "clipping", "low_bandwidth", "too_quiet",
     "silence", "too_short", "too_long", "multiple_speakers", "speaker_mismatch", "wrong_language",
     "low_asr_confidence", "transcript_mismatch",
 )
-
-DEFAULT_RULES = Path(__file__).with_name("rules.toml")
 
 # What to tell a person, per reason: (problem, fix).
 ADVICE = {
@@ -54,56 +48,6 @@ ADVICE = {
                            "articulate clearly, and check that --lang is the language spoken"),
     "transcript_mismatch": ("transcripts that do not match the audio", "correct the transcript file, or re-record the lines as written"),
 }
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    version: str
-    clip: dict
-    rate: dict
-    enrolment: dict
-    speaker: dict = field(default_factory=dict)  # encoder family -> thresholds replacing [clip]'s
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> "RuleSet":
-        path = Path(path) if path else DEFAULT_RULES
-        raw = path.read_bytes()
-        data = tomllib.loads(raw.decode("utf-8"))
-        version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
-        clip, rate = data["clip"], data["rate"]
-        if path != DEFAULT_RULES:  # a rule file copied from an older release lacks newer thresholds
-            builtin = tomllib.loads(DEFAULT_RULES.read_text(encoding="utf-8"))
-            missing = sorted(set(builtin["clip"]) - set(clip)) + sorted(set(builtin["rate"]) - set(rate))
-            if missing:
-                log.warning("%s has no %s: using the built-in value%s", path, ", ".join(missing), "s" * (len(missing) > 1))
-                clip, rate = {**builtin["clip"], **clip}, {**builtin["rate"], **rate}
-        return cls(version, clip, rate, data["enrolment"], data.get("speaker", {}))
-
-    def thresholds(self) -> dict:
-        """Every threshold, as the store keeps it (`rule_sets`)."""
-        return {"clip": self.clip, "rate": self.rate, "enrolment": self.enrolment, "speaker": self.speaker}
-
-    @classmethod
-    def stored(cls, store, version: str) -> "RuleSet | None":
-        """The rule set that decided under `version`, as it was then (None if the store predates
-        rule-set storage)."""
-        t = store.rule_set(version)
-        return cls(version, t["clip"], t["rate"], t["enrolment"], t.get("speaker", {})) if t else None
-
-    def for_encoder(self, encoder: str) -> "RuleSet":
-        """The rules with the speaker thresholds of an encoder family (`[speaker.ecapa]`): cosine
-        scales differ between encoders. The default encoder uses `[clip]` as written; another
-        family's verdicts carry its name in the rule-set version."""
-        family = re.split(r"[=:@]", encoder)[0]
-        if family == "resemblyzer":
-            return self
-        if family not in self.speaker:
-            raise UserError(f"the rule set has no [speaker.{family}] thresholds for encoder {encoder}: add them to your --rules file")
-        return dataclasses.replace(self, version=f"{self.version}+{family}", clip={**self.clip, **self.speaker[family]})
-
-    def rate_bounds(self, lang: str) -> tuple[float, float]:
-        lo, hi = self.rate.get(lang, self.rate["default"])
-        return float(lo), float(hi)
 
 
 @dataclass
@@ -134,10 +78,10 @@ def rate_fence(rates: list[float | None], rules: RuleSet) -> tuple[float, float]
     over every clip including noisy ones whose ASR lost words, did exactly that).
     """
     rates = [r for r in rates if r is not None and np.isfinite(r) and r > 0]
-    if len(rates) < rules.rate["min_clips_for_fence"]:
+    if len(rates) < rules.rate.min_clips_for_fence:
         return None
     usual = usual_rate(rates)
-    return usual * rules.rate["slow_ratio"], usual * rules.rate["fast_ratio"]
+    return usual * rules.rate.slow_ratio, usual * rules.rate.fast_ratio
 
 
 def _rate_limits(absolute: tuple[float, float], fence: tuple[float, float] | None) -> tuple[float, float]:
@@ -188,38 +132,38 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
     """Reason codes for one clip, most likely cause first (`primary_order`). Empty means accepted."""
     c = rules.clip
     r: set[str] = set()
-    if _below(m, "duration_s", c["min_duration_s"]):
+    if _below(m, "duration_s", c.min_duration_s):
         r.add("too_short")
-    if _above(m, "duration_s", c["max_duration_s"]):
+    if _above(m, "duration_s", c.max_duration_s):
         r.add("too_long")
-    if _above(m, "silence_ratio", c["max_silence_ratio"]) or _below(m, "speech_s", c["min_speech_s"]):
+    if _above(m, "silence_ratio", c.max_silence_ratio) or _below(m, "speech_s", c.min_speech_s):
         r.add("silence")
-    if _below(m, "loudness_lufs", c["min_loudness_lufs"]):
+    if _below(m, "loudness_lufs", c.min_loudness_lufs):
         r.add("too_quiet")
-    if _above(m, "clip_ratio", c["max_clip_ratio"]):
+    if _above(m, "clip_ratio", c.max_clip_ratio):
         r.add("clipping")
-    if _below(m, "bandwidth_hz", c["min_bandwidth_hz"]):
+    if _below(m, "bandwidth_hz", c.min_bandwidth_hz):
         r.add("low_bandwidth")
     scene = _scenes(m)
     # Music needs music's own evidence: the scene classifier, or YAMNet's music score held over
     # the clip where the classifier does not put two voices or a crowd ahead of it. YAMNet's
     # single-patch maximum alone reads 0.3-0.8 on voices mixed together.
-    if scene["music"] >= c["scene_music"] or (
-            _above(m, "music_mean", c["music_mean"]) and scene["music"] >= max(scene["overlap"], scene["babble"])):
+    if scene["music"] >= c.scene_music or (
+            _above(m, "music_mean", c.music_mean) and scene["music"] >= max(scene["overlap"], scene["babble"])):
         r.add("music")
-    low_bak = _below(m, "dnsmos_bak", c["min_dnsmos_bak"])
-    if (_below(m, "snr_db", c["min_snr_db"]) or (low_bak and "music" not in r)
-            or scene["babble"] >= c["scene_babble"] or scene["noise"] >= c["scene_noise"]):
+    low_bak = _below(m, "dnsmos_bak", c.min_dnsmos_bak)
+    if (_below(m, "snr_db", c.min_snr_db) or (low_bak and "music" not in r)
+            or scene["babble"] >= c.scene_babble or scene["noise"] >= c.scene_noise):
         r.add("noise")
-    if _above(m, "rt60_s", c["max_rt60_s"]):
+    if _above(m, "rt60_s", c.max_rt60_s):
         r.add("reverb")
-    if (scene["overlap"] >= c["scene_overlap"] or _below(m, "spk_consistency", c["min_spk_consistency"])
-            or _above(m, "spk_split_gap", c["max_spk_split_gap"]) or _above(m, "overlap_s", c["max_overlap_s"])):
+    if (scene["overlap"] >= c.scene_overlap or _below(m, "spk_consistency", c.min_spk_consistency)
+            or _above(m, "spk_split_gap", c.max_spk_split_gap) or _above(m, "overlap_s", c.max_overlap_s)):
         r.add("multiple_speakers")
     # Noise, music, echo, clipping and band limits move a voice's embedding as much as a change
     # of speaker does (measured: 0.56-0.77 to the centroid); under them the voice can't be judged.
     degraded = r & {"noise", "music", "reverb", "clipping", "low_bandwidth", "multiple_speakers"}
-    if _below(m, "spk_centroid_cos", c["min_centroid_cos"]) and not degraded:
+    if _below(m, "spk_centroid_cos", c.min_centroid_cos) and not degraded:
         r.add("speaker_mismatch")
     rate = rate_of(m)
     if rate is not None and not (r & {"silence", "noise", "music", "multiple_speakers"}):
@@ -228,18 +172,18 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         lo, hi = _rate_limits(bounds, ctx.rate_range)
         nuclei = m.get("nuclei_rate")
         n_lo, n_hi = _rate_limits(bounds, ctx.nuclei_range)
-        slack = rules.rate["nuclei_slack"]
+        slack = rules.rate.nuclei_slack
         if rate > hi and (nuclei is None or nuclei > n_hi / slack):
             r.add("too_fast")
         elif rate < lo and (nuclei is None or nuclei < n_lo * slack):
             r.add("too_slow")
-    if lang_detected and lang_detected != ctx.lang and (lang_prob or 0.0) >= c["min_language_prob"]:
+    if lang_detected and lang_detected != ctx.lang and (lang_prob or 0.0) >= c.min_language_prob:
         r.add("wrong_language")
-    no_words = m.get("asr_words") == 0 and (m.get("speech_s") or 0.0) >= c["min_speech_s"]
-    if (_below(m, "asr_avg_logprob", c["min_avg_logprob"]) or no_words
-            or _below(m, "asr_script_share", c["min_script_share"]) or _above(m, "asr_repetition", c["max_repetition"])):
+    no_words = m.get("asr_words") == 0 and (m.get("speech_s") or 0.0) >= c.min_speech_s
+    if (_below(m, "asr_avg_logprob", c.min_avg_logprob) or no_words
+            or _below(m, "asr_script_share", c.min_script_share) or _above(m, "asr_repetition", c.max_repetition)):
         r.add("low_asr_confidence")
-    if _above(m, "transcript_cer", c["max_transcript_cer"]):
+    if _above(m, "transcript_cer", c.max_transcript_cer):
         r.add("transcript_mismatch")
     return primary_order(r, m)
 
@@ -256,18 +200,19 @@ def rate_of(m: dict) -> float | None:
     return rate if rate is not None else m.get("speech_rate")
 
 
-def enrolment(clips: list[dict], rules: RuleSet) -> dict:
-    """Per-speaker verdict: `ready` with enough accepted audio, else `insufficient` with advice.
+def enrolment(speaker: str, clips: Sequence[Clip], verdicts: Sequence[Verdict], rules: RuleSet) -> Enrolment:
+    """The speaker's verdict: `ready` with enough accepted audio, else `insufficient` with advice.
 
-    `clips` rows need `duration_s`, `status` and `reasons` (most likely cause first).
+    `verdicts` are the clips' under `rules`, each clip's reasons most likely cause first.
     """
-    accepted = sum(c["duration_s"] for c in clips if c["status"] == "accepted")
-    rejected = sum(c["duration_s"] for c in clips if c["status"] == "rejected")
-    goal = float(rules.enrolment["min_accepted_s"])
+    duration = {c.clip_id: c.duration_s for c in clips}
+    accepted = sum(duration[v.clip_id] for v in verdicts if v.status == "accepted")
+    rejected = sum(duration[v.clip_id] for v in verdicts if v.status == "rejected")
+    goal = float(rules.enrolment.min_accepted_s)
     by_reason: dict[str, list[float]] = {}
-    for c in clips:
-        if c["reasons"]:  # advice follows each clip's most likely cause (reasons come ordered)
-            by_reason.setdefault(c["reasons"][0], []).append(c["duration_s"])
+    for v in verdicts:
+        if v.reasons:  # advice follows each clip's most likely cause (reasons come ordered)
+            by_reason.setdefault(v.reasons[0], []).append(duration[v.clip_id])
     advice = []
     if accepted < goal:
         missing = goal - accepted
@@ -280,9 +225,5 @@ def enrolment(clips: list[dict], rules: RuleSet) -> dict:
         problem, fix = ADVICE[reason]
         n = len(durs)
         advice.append(f"{problem} in {n} clip{'s' if n != 1 else ''} ({sum(durs):.0f} s): {fix}")
-    return {
-        "status": "ready" if accepted >= goal else "insufficient",
-        "accepted_s": round(accepted, 2),
-        "rejected_s": round(rejected, 2),
-        "advice": advice,
-    }
+    return Enrolment(speaker, rules.version, "ready" if accepted >= goal else "insufficient", round(accepted, 2),
+                     round(rejected, 2), advice)

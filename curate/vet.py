@@ -14,6 +14,7 @@ from clonebench.core import audio
 from clonebench.core.align import split_text
 from clonebench.core.config import check_speaker_name, data_root_for
 from clonebench.core.errors import UserError
+from clonebench.core.languages import VET_LANGS
 from clonebench.core.progress import progress_bar
 from clonebench.core.textnorm import error_rates
 from clonebench.instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
@@ -24,11 +25,11 @@ from clonebench.store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
 from .ingest import IngestOptions, ingest
+from .results import ClipResult, SourceError, VetListResult, VetResult
 from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, rate_of
 from .slicer import SliceConfig
 
 log = logging.getLogger(__name__)
-LANGS = ("en", "zh", "fr", "de", "es", "it", "ja", "ko", "pt", "ru", "yue", "auto")
 
 
 @dataclass
@@ -52,8 +53,8 @@ class VetOptions:
         s = self.slicing
         if s.min_clip_s <= 0 or s.max_clip_s <= s.min_clip_s:
             raise UserError("need 0 < --min-clip < --max-clip")
-        if self.lang not in LANGS:
-            raise UserError(f"unsupported --lang {self.lang!r}: choose one of {', '.join(LANGS)}")
+        if self.lang not in VET_LANGS:
+            raise UserError(f"unsupported --lang {self.lang!r}: choose one of {', '.join(VET_LANGS)}")
         for flag, path in (("--transcripts", self.transcripts), ("--list", self.list_file)):
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{flag} {path}: file not found")
@@ -66,29 +67,29 @@ class VetOptions:
             check_speaker_name(self.speaker)
 
 
-def vet(opts: VetOptions) -> dict:
-    """Vet recordings of one speaker; returns the JSON document described in the README."""
+def vet(opts: VetOptions) -> VetResult:
+    """Vet recordings of one speaker; `to_json()` of the result is the document the README describes."""
     by_name, errors = read_tsv(opts.transcripts) if opts.transcripts else ({}, [])
     files, missing = audio.find_audio(opts.inputs)
+    errors += [SourceError(m["source"], m["error"]) for m in missing]
     models, rules = load_models(opts)
     with Store(opts.db) as store:
-        result = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models, rules)
-    result["errors"] = errors + missing + result["errors"]
-    return result
+        warnings, failed = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models, rules)
+        return speaker_result(store, opts.speaker, rules, opts.db, warnings, errors + failed)
 
 
-def vet_list(opts: VetOptions) -> dict:
+def vet_list(opts: VetOptions) -> VetListResult:
     """Vet every speaker of a GPT-SoVITS `.list` in one run; each speaker's language comes from
-    its lines (the most common one). Returns {"speakers": [vet documents], "errors", "store"}."""
+    its lines (the most common one)."""
     list_file = opts.list_file
     entries, errors = read_list(list_file)
     by_speaker: dict[str, list] = {}
     for e in entries:
         by_speaker.setdefault(e.speaker, []).append(e)
     if not by_speaker:
-        raise UserError(f"{list_file}: no usable line" + (f" ({errors[0]['error']})" if errors else ""))
+        raise UserError(f"{list_file}: no usable line" + (f" ({errors[0].error})" if errors else ""))
     models, rules = load_models(opts)
-    docs = []
+    results = []
     with Store(opts.db) as store:
         for speaker, mine in sorted(by_speaker.items()):
             langs = [e.lang for e in mine]
@@ -98,12 +99,12 @@ def vet_list(opts: VetOptions) -> dict:
                 if e.path.is_file():
                     files.append(e.path)
                 else:
-                    errors.append({"source": e.text.source, "error": f"{e.text.source}: {e.path}: no such file"})
+                    errors.append(SourceError(e.text.source, f"{e.text.source}: {e.path}: no such file"))
             texts = GivenTexts(by_path={e.path: e.text for e in mine})
-            doc = _vet_speaker(store, speaker, lang, files, texts, opts, models, rules)
-            errors += doc.pop("errors")
-            docs.append(doc)
-    return {"speakers": docs, "errors": errors, "store": str(opts.db)}
+            warnings, failed = _vet_speaker(store, speaker, lang, files, texts, opts, models, rules)
+            errors += failed
+            results.append(speaker_result(store, speaker, rules, opts.db, warnings, None))
+    return VetListResult(tuple(results), tuple(errors), str(opts.db))
 
 
 def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
@@ -117,7 +118,8 @@ def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
 
 
 def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts: GivenTexts, opts: VetOptions,
-                 models: "VetModels", rules: RuleSet) -> dict:
+                 models: "VetModels", rules: RuleSet) -> tuple[list[str], list[SourceError]]:
+    """Ingest, screen and judge one speaker's files; returns the warnings and the files that failed."""
     store.record_rule_set(rules.version, rules.thresholds(), str(opts.rules or "built-in"))
     store.put_speaker(speaker, lang)
     clips_dir = data_root_for(opts.db) / "clips" / speaker
@@ -125,12 +127,7 @@ def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts
     with progress_bar(len(files), f"ingest + slice ({speaker})") as step:
         errors = ingest(store, files, texts, ingest_opts, step)
     screen_speaker(store, speaker, lang, rules, models)
-    warnings = decide(store, speaker, lang, rules, models.encoder.name)
-    result = speaker_result(store, speaker, rules)
-    result["warnings"] = warnings
-    result["errors"] = errors
-    result["store"] = str(opts.db)
-    return result
+    return decide(store, speaker, lang, rules, models.encoder.name), errors
 
 
 @dataclass
@@ -167,7 +164,7 @@ def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, models
         batches = screen.asr_batches(pending)
         with progress_bar(len(batches), "transcribe") as step:
             for batch in batches:
-                screen.run_asr(store, transcriber, batch, lang, rules.clip["min_avg_logprob"])
+                screen.run_asr(store, transcriber, batch, lang, rules.clip.min_avg_logprob)
                 step()
 
 
@@ -219,7 +216,7 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
     given, warnings = split_given_texts(store, speaker, expected, asr)
 
     usable = [embeds[i] for i in ids if i in embeds]
-    centroid = speaker_centroid(usable, robust=True) if len(usable) >= rules.clip["min_clips_for_centroid"] else None
+    centroid = speaker_centroid(usable, robust=True) if len(usable) >= rules.clip.min_clips_for_centroid else None
     ctx = SpeakerContext(expected, centroid, None)
 
     derived: dict[str, dict] = {i: {"spk_consistency": split_consistency(partials[i])} if i in partials else {}
@@ -252,36 +249,29 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
     ctx = SpeakerContext(expected, centroid, rate_fence([rate_of(metrics[i]) for i in judged], rules),
                          rate_fence([metrics[i].get("nuclei_rate") for i in judged], rules))
     verdicts = [Verdict(i, rules.version, "rejected" if r else "accepted", tuple(r)) for i, r in judge(ctx).items()]
-    rows = [{"duration_s": c.duration_s, "status": v.status, "reasons": v.reasons} for c, v in zip(clips, verdicts)]
-    enrol = enrolment(rows, rules)
+    enrol = enrolment(speaker, clips, verdicts, rules)
     accepted = [embeds[v.clip_id] for v in verdicts if v.status == "accepted" and v.clip_id in embeds]
     timbre = speaker_centroid(accepted) if accepted else None
     with store.transaction():
         for i, values in derived.items():
             store.put_metrics(i, values, f"decide:{rules.version}:{encoder}")
         store.record_verdicts(rules.version, ids, verdicts)
-        store.record_enrolment(Enrolment(speaker, rules.version, enrol["status"], enrol["accepted_s"], enrol["rejected_s"],
-                                         enrol["advice"]))
+        store.record_enrolment(enrol)
         store.put_speaker_embedding(speaker, encoder, timbre, len(accepted))
     return warnings
 
 
-def speaker_result(store: Store, speaker: str, rules: RuleSet) -> dict:
-    """The speaker's state in the store, as the `--json` document (without `errors`)."""
+def speaker_result(store: Store, speaker: str, rules: RuleSet, db: Path, warnings: list[str],
+                   errors: list[SourceError] | None) -> VetResult:
+    """The speaker's state in the store under the rule set, with the run's warnings and errors."""
     views = store.clip_views(speaker, rule_set=rules.version)
     metrics = store.metrics_for([v.clip.clip_id for v in views])
     e = store.enrolment(speaker, rules.version) or Enrolment(speaker, rules.version, "insufficient", 0.0, 0.0, [])
-    return {
-        "speaker": speaker,
-        "rule_set": rules.version,
-        "enrollment": {"status": e.status, "accepted_s": e.accepted_s, "rejected_s": e.rejected_s, "advice": e.advice},
-        "clips": [
-            {
-                "clip_id": v.clip.clip_id, "source": v.source, "start_s": round(v.clip.start_s, 3),
-                "end_s": round(v.clip.end_s, 3), "status": v.status, "reasons": list(v.reasons),
-                "metrics": {k: (round(x, 4) if x is not None else None) for k, x in sorted(metrics[v.clip.clip_id].items())},
-                "text": v.text or "", "text_source": v.text_kind,
-            }
-            for v in views
-        ],
-    }
+    clips = tuple(
+        ClipResult(v.clip.clip_id, v.source, round(v.clip.start_s, 3), round(v.clip.end_s, 3), v.status,
+                   tuple(v.reasons),
+                   {k: (round(x, 4) if x is not None else None) for k, x in sorted(metrics[v.clip.clip_id].items())},
+                   v.text or "", v.text_kind)
+        for v in views)
+    return VetResult(speaker, rules.version, e, clips, tuple(warnings), None if errors is None else tuple(errors),
+                     str(db))

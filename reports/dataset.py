@@ -3,6 +3,7 @@ rate, and how often each rejection reason occurred, with links to the speaker re
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from clonebench.core.config import data_root_for
@@ -21,15 +22,14 @@ def dataset_report(db: Path, out: Path | None = None) -> Path:
 
     out = Path(out) if out else default_out(db)
     with Store(db, read_only=True) as store:
-        speakers = store.speaker_totals()
+        # speaker reports live beside this one by default
+        speakers = [{**asdict(t), "accept_rate": t.accepted / t.clips if t.clips else None, "report": f"{t.speaker}.html"}
+                    for t in store.speaker_totals()]
         reasons = store.reason_totals()
-    for s in speakers:
-        s["accept_rate"] = s["accepted"] / s["clips"] if s["clips"] else None
-        s["report"] = f"{s['speaker']}.html"   # speaker reports live beside this one by default
     names = {k: v[0] for k, v in ADVICE.items()}
     chart = plots.bars({r["reason"]: r["clips"] for r in reasons}, "rejected clips per reason", "clips") if reasons else None
     totals = {"speakers": len(speakers), "ready": sum(s["status"] == "ready" for s in speakers),
               "clips": sum(s["clips"] for s in speakers), "accepted_s": sum(s["accepted_s"] for s in speakers),
               "rejected_s": sum(s["rejected_s"] for s in speakers)}
     return render("dataset.html.j2", out, speakers=speakers, reasons=reasons, reason_names=names, chart=chart,
-                  totals=totals, goal_s=RuleSet.load().enrolment["min_accepted_s"])
+                  totals=totals, goal_s=RuleSet.load().enrolment.min_accepted_s)

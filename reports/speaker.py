@@ -109,7 +109,7 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
     reason_names = {k: v[0] for k, v in ADVICE.items()}
     return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=enrol, advice=advice, clips=rows,
                   charts=charts, emb_map=emb_map, table_metrics=TABLE_METRICS, reason_names=reason_names,
-                  goal_s=rules.enrolment["min_accepted_s"], rule_set=rules.version)
+                  goal_s=rules.enrolment.min_accepted_s, rule_set=rules.version)
 
 
 def _thresholds(rules, keys: list[str], lang: str) -> list[float]:
@@ -117,8 +117,8 @@ def _thresholds(rules, keys: list[str], lang: str) -> list[float]:
     for k in keys:
         if k == "rate":
             out += list(rules.rate_bounds(lang))
-        elif k in rules.clip:  # a rule set stored by an older release may lack newer thresholds
-            out.append(float(rules.clip[k]))
+        else:
+            out.append(float(getattr(rules.clip, k)))
     return out
 
 

@@ -51,9 +51,9 @@ class VoiceLibrary:
 
         try:
             with Store(self.db, read_only=True) as store:
-                voices = {r["speaker"]: Voice(r["speaker"], r["status"], r["lang"], float(r["accepted_s"]),
-                                              store.newest_encoder(r["speaker"]))
-                          for r in store.speaker_totals()}
+                voices = {t.speaker: Voice(t.speaker, t.status, t.lang, float(t.accepted_s),
+                                           store.newest_encoder(t.speaker))
+                          for t in store.speaker_totals()}
         except StoreInUse:
             log.info("store is being written (vet is running): serving the %d speakers known", len(self._known))
             return self._known

@@ -98,6 +98,18 @@ class Enrolment:
 
 
 @dataclass(frozen=True)
+class SpeakerTotals:
+    """One speaker's line of the dataset overview, under the newest verdicts."""
+    speaker: str
+    lang: str | None
+    clips: int
+    accepted: int
+    accepted_s: float
+    rejected_s: float
+    status: str                       # the newest enrolment's: 'ready' | 'insufficient' | 'not decided'
+
+
+@dataclass(frozen=True)
 class ClipView:
     """One row of the `clip_verdicts` view joined with its clip: what training, export,
     prompts and reports read. `text` is the clip's given text when there is one, else ASR."""

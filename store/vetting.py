@@ -8,7 +8,20 @@ from typing import Iterable
 
 import numpy as np
 
-from .records import ASR, GIVEN, Clip, ClipView, Enrolment, GivenText, Recording, Speaker, Transcript, Verdict, Word
+from .records import (
+    ASR,
+    GIVEN,
+    Clip,
+    ClipView,
+    Enrolment,
+    GivenText,
+    Recording,
+    Speaker,
+    SpeakerTotals,
+    Transcript,
+    Verdict,
+    Word,
+)
 from .schema import to_json
 
 PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
@@ -261,7 +274,7 @@ class VettingTables:
         return sorted({v.clip.speaker for v in self.clip_views(status="accepted")})
 
     # -- dataset overview ------------------------------------------------------------------------
-    def speaker_totals(self) -> list[dict]:
+    def speaker_totals(self) -> list[SpeakerTotals]:
         """Per speaker: lang, clips, accepted, accepted_s, rejected_s and the newest enrolment status."""
         rows = self._rows(
             """SELECT s.speaker, s.lang,
@@ -273,9 +286,8 @@ class VettingTables:
         status = {r["speaker"]: r["status"] for r in self._rows(
             """SELECT speaker, status FROM (SELECT *, row_number() OVER (PARTITION BY speaker ORDER BY decided_at DESC) AS rn
                FROM enrolments) WHERE rn = 1""")}
-        for r in rows:
-            r["status"] = status.get(r["speaker"], "not decided")
-        return rows
+        return [SpeakerTotals(r["speaker"], r["lang"], r["clips"], r["accepted"], r["accepted_s"], r["rejected_s"],
+                              status.get(r["speaker"], "not decided")) for r in rows]
 
     def reason_totals(self) -> list[dict]:
         """Per rejection reason: how many clips and speakers it hit."""

@@ -1,5 +1,8 @@
 """Small, fast checks of the building blocks."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
@@ -9,10 +12,21 @@ from clonebench.core.errors import ModelError
 from clonebench.core.syllables import count_syllables
 from clonebench.core.text_checks import repetition, script_share
 from clonebench.core.textnorm import error_rates
-from clonebench.curate.rules import DEFAULT_RULES, RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, usual_rate
+from clonebench.core.errors import UserError
+from clonebench.curate.results import ClipResult, SourceError, VetListResult, VetResult
+from clonebench.curate.rule_set import DEFAULT_RULES
+from clonebench.curate.rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, usual_rate
 from clonebench.curate.slicer import SliceConfig, slice_audio
+from clonebench.store import Clip, Enrolment, Verdict
 
 SR = 16000
+
+
+def judged(*clips: tuple[float, str, tuple[str, ...]]) -> tuple[list[Clip], list[Verdict]]:
+    """Clips of these (duration, status, reasons) and their verdicts, as `enrolment` takes them."""
+    ids = [f"c{k}" for k in range(len(clips))]
+    return ([Clip(i, "sha", "spk", 0.0, d, d, "", "", "test") for i, (d, _, _) in zip(ids, clips)],
+            [Verdict(i, "rules", status, reasons) for i, (_, status, reasons) in zip(ids, clips)])
 
 
 def bursts(lengths_s, gap_s=0.6, level=0.3):
@@ -111,9 +125,9 @@ def test_most_likely_cause_leads_and_advice_follows_it():
     # a crowd: noise leads even when the speaker embeddings also split
     reasons = clip_reasons({**m, "scene_overlap": 0.1, "scene_babble": 0.8, "spk_consistency": 0.4}, "en", None, ctx, rules)
     assert reasons[:2] == ["noise", "multiple_speakers"]
-    e = enrolment([{"duration_s": 6.0, "status": "rejected", "reasons": ["multiple_speakers", "wrong_language"]}] * 3, rules)
-    assert e["advice"][1].startswith("a second voice in 3 clips (18 s)")
-    assert not any("language" in a for a in e["advice"])
+    e = enrolment("spk", *judged(*[(6.0, "rejected", ("multiple_speakers", "wrong_language"))] * 3), rules)
+    assert e.advice[1].startswith("a second voice in 3 clips (18 s)")
+    assert not any("language" in a for a in e.advice)
 
 
 def test_rate_is_judged_against_the_speakers_usual_rate():
@@ -174,13 +188,12 @@ def test_transcripts_that_cannot_be_right():
 
 def test_enrolment_advice_names_counts_and_fixes():
     rules = RuleSet.load()
-    clips = [{"duration_s": 5.0, "status": "accepted", "reasons": []}] * 4 + \
-            [{"duration_s": 6.0, "status": "rejected", "reasons": ["music"]}] * 3
-    e = enrolment(clips, rules)
-    assert e["status"] == "insufficient" and e["accepted_s"] == 20.0 and e["rejected_s"] == 18.0
-    assert "record about 40 s more" in e["advice"][0]
-    assert e["advice"][1].startswith("background music in 3 clips (18 s): re-record in a quiet room")
-    assert enrolment([{"duration_s": 61.0, "status": "accepted", "reasons": []}], rules)["status"] == "ready"
+    clips = [(5.0, "accepted", ())] * 4 + [(6.0, "rejected", ("music",))] * 3
+    e = enrolment("spk", *judged(*clips), rules)
+    assert e.status == "insufficient" and e.accepted_s == 20.0 and e.rejected_s == 18.0
+    assert "record about 40 s more" in e.advice[0]
+    assert e.advice[1].startswith("background music in 3 clips (18 s): re-record in a quiet room")
+    assert enrolment("spk", *judged((61.0, "accepted", ())), rules).status == "ready"
 
 
 def test_rule_set_version_tracks_file_contents(tmp_path):
@@ -188,7 +201,7 @@ def test_rule_set_version_tracks_file_contents(tmp_path):
     custom = tmp_path / "r.toml"
     custom.write_text(DEFAULT_RULES.read_text().replace("max_rt60_s = 0.40", "max_rt60_s = 0.50"))
     other = RuleSet.load(custom)
-    assert other.version != base.version and other.clip["max_rt60_s"] == 0.5
+    assert other.version != base.version and other.clip.max_rt60_s == 0.5
 
 
 def test_registry_detects_a_corrupt_weight_file(tmp_path):
@@ -227,3 +240,72 @@ def test_a_rule_file_from_release_1_still_decides(tmp_path, caplog):
     assert rate_fence([4.5] * 10, rules) == pytest.approx((4.5 * 0.72, 4.5 * 1.30))
     m = {"duration_s": 5, "speech_s": 4.5, "snr_db": 40, "scene_overlap": 0.9, "asr_avg_logprob": -0.1, "asr_words": 10}
     assert clip_reasons(m, "en", None, SpeakerContext("en", None, None), rules) == ["multiple_speakers"]
+
+
+def test_rule_file_mistakes_fail_in_one_line_naming_the_key(tmp_path):
+    """A bad value, a missing key and an unknown key each name the file, the section and the key."""
+    text = DEFAULT_RULES.read_text()
+    cases = {
+        "[clip] min_snr_db: expected a number, got 'abc'": text.replace("min_snr_db = 15.0", 'min_snr_db = "abc"'),
+        "[clip] min_clips_for_centroid: expected a whole number, got 5.5":
+            text.replace("min_clips_for_centroid = 5 ", "min_clips_for_centroid = 5.5 "),
+        "[rate] en: expected [low, high] syllables per second, got [8.0, 2.5]": text.replace("en = [2.5, 8.0]", "en = [8.0, 2.5]"),
+        "[enrolment] min_accepted_s: missing": text.replace("min_accepted_s = 60.0", ""),
+        "[speaker.ecapa] min_centroid_cos: missing": text.replace("min_centroid_cos = 0.40", ""),
+        "[clip] min_snr_bd: unknown key (did you mean min_snr_db?)": text.replace("min_snr_db = 15.0", "min_snr_bd = 15.0"),
+        "[rate] xx: unknown key (a language code, or default)": text.replace("en = [2.5, 8.0]", "xx = [2.5, 8.0]"),
+        "[snr]: unknown section": text + "\n[snr]\nmin_db = 3\n",
+    }
+    for k, (message, content) in enumerate(cases.items()):
+        path = tmp_path / f"bad{k}.toml"
+        path.write_text(content)
+        with pytest.raises(UserError) as e:
+            RuleSet.load(path)
+        assert str(e.value) == f"{path}: {message}"
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[clip\n")
+    with pytest.raises(UserError, match="broken.toml: not a TOML rule file"):
+        RuleSet.load(broken)
+
+
+def test_rule_thresholds_are_stored_as_the_file_writes_them(tmp_path):
+    """The stored form is the rule file's tables; a stored rule set reads back as it decided."""
+    import tomllib
+
+    from clonebench.store import Store
+
+    rules = RuleSet.load()
+    data = tomllib.loads(DEFAULT_RULES.read_text())
+    assert rules.thresholds() == {k: data[k] for k in ("clip", "rate", "enrolment", "speaker")}
+    ecapa = rules.for_encoder("ecapa:x")
+    with Store(tmp_path / "s.duckdb") as store:
+        store.record_rule_set(ecapa.version, ecapa.thresholds(), "built-in")
+        # a rule set of the first release: retired thresholds, none of the newer ones
+        old = {"clip": {"min_snr_db": 12.0, "music_prob": 0.5}, "rate": {"en": [2.0, 7.0], "default": [2.0, 9.0], "iqr_k": 1.5},
+               "enrolment": {"min_accepted_s": 50.0}}
+        store.record_rule_set("vet-rules-1+abc", old, "old.toml")
+        assert RuleSet.stored(store, ecapa.version) == ecapa
+        first = RuleSet.stored(store, "vet-rules-1+abc")
+        assert RuleSet.stored(store, "nothing") is None
+    assert first.clip.min_snr_db == 12.0 and first.clip.scene_music == rules.clip.scene_music
+    assert first.rate_bounds("en") == (2.0, 7.0) and first.enrolment.min_accepted_s == 50.0
+
+
+def test_vet_records_give_the_json_document():
+    clip = ClipResult("c1", "a.wav", 0.0, 4.2, "rejected", ("noise",), {"snr_db": 3.1, "rt60_s": None}, "hello", "asr")
+    enrol = Enrolment("spk", "vet-rules-2+x", "insufficient", 0.0, 4.2, ["background noise in 1 clip (4 s): ..."])
+    result = VetResult("spk", "vet-rules-2+x", enrol, (clip,), ("w",), (SourceError("b.wav", "b.wav: bad"),), "s.duckdb")
+    doc = result.to_json()
+    assert list(doc) == ["speaker", "rule_set", "enrollment", "clips", "warnings", "errors", "store"]
+    assert doc["enrollment"] == {"status": "insufficient", "accepted_s": 0.0, "rejected_s": 4.2,
+                                 "advice": ["background noise in 1 clip (4 s): ..."]}
+    assert doc["clips"] == [{"clip_id": "c1", "source": "a.wav", "start_s": 0.0, "end_s": 4.2, "status": "rejected",
+                             "reasons": ["noise"], "metrics": {"snr_db": 3.1, "rt60_s": None}, "text": "hello",
+                             "text_source": "asr"}]
+    assert doc["errors"] == [{"source": "b.wav", "error": "b.wav: bad"}]
+    assert json.loads(json.dumps(doc)) == doc
+    # in a --list result each speaker leaves its errors to the list; reports appear once asked for
+    listed = VetListResult((dataclasses.replace(result, errors=None),), result.errors, "s.duckdb", ("r.html",))
+    doc = listed.to_json()
+    assert list(doc) == ["speakers", "errors", "store", "reports"] and "errors" not in doc["speakers"][0]
+    assert json.loads(json.dumps(doc)) == doc

@@ -187,9 +187,9 @@ def test_overlap_and_whisper_outputs_are_shaped(toys, en_utterances, no_network)
 def test_rules_per_encoder_and_overlap_evidence():
     rules = RuleSet.load()
     ecapa = rules.for_encoder("ecapa:spkrec@abc")
-    assert ecapa.version.endswith("+ecapa") and ecapa.clip["min_centroid_cos"] < rules.clip["min_centroid_cos"]
+    assert ecapa.version.endswith("+ecapa") and ecapa.clip.min_centroid_cos < rules.clip.min_centroid_cos
     assert rules.for_encoder("resemblyzer==0.1.4") is rules
-    assert rules.for_encoder("wavlm:sv@abc").clip["min_centroid_cos"] == rules.speaker["wavlm"]["min_centroid_cos"]
+    assert rules.for_encoder("wavlm:sv@abc").clip.min_centroid_cos == rules.speaker["wavlm"].min_centroid_cos
     with pytest.raises(Exception, match=r"\[speaker.titanet\]"):
         rules.for_encoder("titanet:/x")
     ctx = SpeakerContext("en", None, None)
