@@ -103,7 +103,7 @@ def main() -> None:
 
         t = time.perf_counter()
         doc = evaluate_audio(EvalOptions(db=root / "s.duckdb", audio_dir=root / "items",
-                                         references={"allison": [root / "ref"]}), models)
+                                         references={"allison": [root / "ref"]}), models).to_json()
         wall = time.perf_counter() - t
         genuine = [r for r in doc["items"] if Path(r["path"]).name.startswith("g")]
         impostor = [r for r in doc["items"] if Path(r["path"]).name.startswith("i_")]

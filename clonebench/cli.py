@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,6 +16,9 @@ from clonebench.core.config import default_db_path
 from clonebench.core.errors import UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# webrtcvad (through Resemblyzer) and jieba import pkg_resources, which setuptools 80.9 and later
+# mark deprecated with a UserWarning: two lines on stderr that a user can do nothing about
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Vet, train, evaluate and report few-shot voice-cloning data and models.")
 _state = {"debug": False}
@@ -77,14 +81,28 @@ ReportOut = Annotated[Optional[Path], typer.Option("--out", help="Output file (d
 EmbedAudio = Annotated[bool, typer.Option("--embed-audio", help="Put the audio inside the HTML instead of linking it.")]
 
 
+def _model(gpt: Path, sovits: Path, content: str | None, bert: Path | None, device: str, precision: str,
+           threads: int | None):
+    """The model-loading options `evaluate`, `synth` and `serve` share, checked before anything loads."""
+    from clonebench.model.spec import ModelSpec
+
+    return _run(ModelSpec, gpt=gpt, sovits=sovits, content=content, bert=bert, device=device, precision=precision,
+                threads=threads)
+
+
 def _names(csv: str | None) -> list[str] | None:
     return [s for s in (csv or "").split(",") if s] or None
+
+
+def _jsonable(value):
+    """Records print as their `to_json()` documents; anything else (paths, timestamps) as text."""
+    return value.to_json() if hasattr(value, "to_json") else str(value)
 
 
 def _print(doc, as_json: bool, text) -> None:
     """The command's result: the JSON document, or `text(doc)` for people."""
     if as_json:
-        typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=_jsonable))
     else:
         text(doc)
 
@@ -130,13 +148,14 @@ def vet(
                 max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap)
     result = _run(workflows.vet, opts, not no_report)
 
-    def text(result: dict) -> None:
+    def text(result) -> None:
         from .summary import print_vet_summary
 
-        docs = result["speakers"] if list_file else [result]
+        docs = result.speakers if list_file else [result]
         for d in docs:
-            print_vet_summary({**d, "errors": result["errors"] if d is docs[-1] else []})
-        _reports(result)
+            print_vet_summary(d, result.errors if d is docs[-1] else ())
+        for path in result.reports or ():
+            typer.echo(f"report: {path}")
 
     _print(result, as_json, text)
 
@@ -210,28 +229,35 @@ def evaluate(
 
     if (audio_dir is None) == (gpt is None and sovits is None):
         _fail("give --audio-dir (audio mode) or --gpt and --sovits (model mode)")
-    scoring = dict(db=db, label=label, fail_on=fail_on, gate_scope=gate_scope, seed=seed, n_boot=n_boot, asr=asr,
-                   speaker_encoder=speaker_encoder, utmos=utmos)
     if audio_dir is None:
         if gpt is None or sovits is None:
             _fail("model mode needs both --gpt and --sovits")
-        opts = _run(ModelEvalOptions, gpt=gpt, sovits=sovits, scoring=_run(EvalOptions, **scoring),
-                    baseline_gpt=baseline_gpt, baseline_sovits=baseline_sovits, eval_set=eval_set,
-                    speakers=_names(speakers) or [], content=content, bert=bert, threads=threads, device=device,
-                    precision=precision)
+        if (baseline_gpt is None) != (baseline_sovits is None):
+            _fail("give both --baseline-gpt and --baseline-sovits, or neither")
+        model = _model(gpt, sovits, content, bert, device, precision, threads)
+        baseline = None if baseline_gpt is None else _run(model.with_files, baseline_gpt, baseline_sovits)
+        references = {}
     else:
-        opts = _run(EvalOptions, audio_dir=audio_dir, manifest=manifest, references=_run(parse_references, reference),
-                    baseline_run=baseline_run, resume=resume, **scoring)
-    doc = _run(workflows.evaluate, opts, not no_report)
+        references = _run(parse_references, reference)
+    scoring = _run(EvalOptions, db=db, audio_dir=audio_dir, manifest=manifest, references=references,
+                   baseline_run=baseline_run, resume=resume, label=label, fail_on=fail_on, gate_scope=gate_scope,
+                   seed=seed, n_boot=n_boot, asr=asr, speaker_encoder=speaker_encoder, utmos=utmos)
+    if audio_dir is None:
+        opts = _run(ModelEvalOptions, model=model, scoring=scoring, baseline=baseline, eval_set=eval_set,
+                    speakers=_names(speakers) or [])
+    else:
+        opts = scoring
+    result = _run(workflows.evaluate, opts, not no_report)
 
-    def text(doc: dict) -> None:
+    def text(result) -> None:
         from .summary import print_eval_summary
 
-        print_eval_summary(doc)
-        _reports(doc)
+        print_eval_summary(result)
+        if result.report:
+            typer.echo(f"report: {result.report}")
 
-    _print(doc, as_json, text)
-    if doc["gate"] and not doc["gate"]["passed"]:
+    _print(result, as_json, text)
+    if result.gate and not result.gate.passed:
         typer.echo("regression gate failed", err=True)
         raise typer.Exit(GATE_FAILED)
 
@@ -277,14 +303,14 @@ def synth(
     as_json: Json = False,
 ) -> None:
     """Synthesize speech in a reference voice with a GPT + SoVITS pair."""
-    from clonebench.model.gpt import SamplingParams
+    from clonebench.model.decode import SamplingParams
     from clonebench.model.speak import SynthOptions
     from clonebench.model.speak import synth as run_synth
 
-    opts = _run(SynthOptions, gpt=gpt, sovits=sovits, text=text, out=out, lang=lang, speaker=speaker, db=db,
-                ref_audio=ref_audio, prompt_text=prompt_text, prompt_lang=prompt_lang,
-                params=SamplingParams(top_k, top_p, temperature, repetition_penalty), seed=seed, speed=speed,
-                content=content, bert=bert, threads=threads, precision=precision, device=device)
+    opts = _run(SynthOptions, model=_model(gpt, sovits, content, bert, device, precision, threads), text=text,
+                out=out, lang=lang, speaker=speaker, db=db, ref_audio=ref_audio, prompt_text=prompt_text,
+                prompt_lang=prompt_lang, params=SamplingParams(top_k, top_p, temperature, repetition_penalty),
+                seed=seed, speed=speed)
     _print(_run(run_synth, opts), as_json, lambda r: typer.echo(
         f"{r['out']}: {r['duration_s']:.2f} s, {r['tokens']} tokens, RTF {r['rtf']:.3f}"))
 
@@ -397,8 +423,8 @@ def serve(
     from clonebench.serve.app import run
     from clonebench.serve.options import ServeOptions
 
-    opts = _run(ServeOptions, gpt=gpt, sovits=sovits, db=db, host=host, port=port, device=device, precision=precision,
-                content=content, bert=bert, threads=threads, max_chars=max_chars, max_batch=max_batch,
+    opts = _run(ServeOptions, model=_model(gpt, sovits, content, bert, device, precision, threads), db=db, host=host,
+                port=port, max_chars=max_chars, max_batch=max_batch,
                 batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue,
                 voices_cache=voices_cache, request_timeout_s=timeout, api_keys=api_keys, insecure=insecure)
     _run(run, opts)

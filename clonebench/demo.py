@@ -24,7 +24,8 @@ GATE = "sim<-0.02,wer>+0.01,dnsmos_ovrl<-0.1"
 LABELS = ("demo-system-a", "demo-system-b")
 
 
-def run_demo(root: Path) -> list[dict]:
+def run_demo(root: Path) -> list:
+    """Vet each demo speaker; returns their `VetResult`s."""
     from clonebench.curate.vet import VetOptions, vet
 
     root = Path(root)
@@ -59,11 +60,12 @@ def build_eval_demo(root: Path) -> tuple[Path, Path]:
     return a, b
 
 
-def run_eval_demo(root: Path) -> list[dict]:
-    """Evaluate system A, then system B against it with the gate. A finished demo run is reused,
-    so running the demo again adds no runs."""
+def run_eval_demo(root: Path) -> list:
+    """Evaluate system A, then system B against it with the gate; returns their `EvaluationResult`s.
+    A finished demo run is reused, so running the demo again adds no runs."""
     from clonebench.store import Store
 
+    from clonebench.evaluate.result import load_result
     from clonebench.evaluate.run import EvalOptions, evaluate_audio
     from clonebench.evaluate.score import Models
 
@@ -75,12 +77,12 @@ def run_eval_demo(root: Path) -> list[dict]:
         with Store(db) as store:
             done = store.newest_complete_run(label)
             if done:
-                docs.append(store.run_document(done))
+                docs.append(load_result(store, done))
                 baseline = done
                 continue
         log.info("scoring demo %s", label)
         models = models or Models.load()
         opts = EvalOptions(db=db, audio_dir=folder, label=label, baseline_run=baseline, fail_on=GATE if baseline else None)
         docs.append(evaluate_audio(opts, models))
-        baseline = docs[-1]["run_id"]
+        baseline = docs[-1].run_id
     return docs

@@ -21,32 +21,35 @@ def _report(make, *args) -> str | None:
         return None
 
 
-def vet(opts, report: bool = True) -> dict:
+def vet(opts, report: bool = True):
     """`clonebench vet`: one speaker's files, or every speaker of a GPT-SoVITS list (`opts.list_file`);
-    then each speaker's report and the dataset overview."""
+    then each speaker's report and the dataset overview. Returns a `VetResult` or `VetListResult`."""
+    from dataclasses import replace
+
     from clonebench.curate.vet import vet as vet_speaker
     from clonebench.curate.vet import vet_list
     from clonebench.reports.dataset import dataset_report
     from clonebench.reports.speaker import speaker_report
 
     result = vet_list(opts) if opts.list_file else vet_speaker(opts)
-    docs = result["speakers"] if opts.list_file else [result]
+    docs = result.speakers if opts.list_file else [result]
     if report:
-        result["reports"] = [p for p in [*(_report(speaker_report, opts.db, d["speaker"]) for d in docs),
-                                         _report(dataset_report, opts.db)] if p]
+        result = replace(result, reports=tuple(p for p in [*(_report(speaker_report, opts.db, d.speaker) for d in docs),
+                                                           _report(dataset_report, opts.db)] if p))
     return result
 
 
-def evaluate(opts, report: bool = True) -> dict:
-    """`clonebench evaluate`: audio mode (`EvalOptions`) or model mode (`ModelEvalOptions`); then the run's report."""
+def evaluate(opts, report: bool = True):
+    """`clonebench evaluate`: audio mode (`EvalOptions`) or model mode (`ModelEvalOptions`); then the run's report.
+    Returns an `EvaluationResult`."""
     from clonebench.evaluate.model_mode import ModelEvalOptions, evaluate_model
     from clonebench.evaluate.run import evaluate_audio
     from clonebench.reports.evaluation import eval_report
 
-    doc = evaluate_model(opts) if isinstance(opts, ModelEvalOptions) else evaluate_audio(opts)
+    result = evaluate_model(opts) if isinstance(opts, ModelEvalOptions) else evaluate_audio(opts)
     if report:
-        doc["report"] = _report(eval_report, opts.db, doc["run_id"])
-    return doc
+        result = result.with_report(_report(eval_report, opts.db, result.run_id))
+    return result
 
 
 def train(opts, report: bool = True) -> dict:
@@ -70,6 +73,6 @@ def demo(data: Path) -> dict:
     results = run_demo(data)
     evals = run_eval_demo(data)
     db = Path(data) / "clonebench.duckdb"
-    reports = [_report(speaker_report, db, r["speaker"]) for r in results] + [_report(dataset_report, db)]
-    reports += [_report(eval_report, db, doc["run_id"]) for doc in evals]
+    reports = [_report(speaker_report, db, r.speaker) for r in results] + [_report(dataset_report, db)]
+    reports += [_report(eval_report, db, result.run_id) for result in evals]
     return {"vet": results, "evaluate": evals, "reports": [p for p in reports if p]}

@@ -17,6 +17,7 @@ import numpy as np
 
 from clonebench.store import EvalItem, EvalRun
 
+from .figures import Comparison, Figure, RunFigures
 from .stats import ratio_bootstrap, two_stage_bootstrap, verdict
 
 
@@ -45,7 +46,7 @@ METRICS = [
 BY_NAME = {m.name: m for m in METRICS}
 
 
-def _num_den(metric: Metric, items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def _num_den(metric: Metric, items: list[EvalItem]) -> tuple[np.ndarray, np.ndarray]:
     """Per-item numerator and denominator of the metric (items without the metric dropped)."""
     if metric.kind == "rate":
         p = metric.column
@@ -76,21 +77,22 @@ def _by_speaker(items: list[EvalItem]) -> dict[str, list[EvalItem]]:
     return dict(sorted(out.items()))
 
 
-def aggregate(items: list[EvalItem], n_boot: int, seed: int) -> dict:
-    """{"speakers": {speaker: {metric: Estimate dict}}, "overall": {metric: Estimate dict}}."""
+def aggregate(items: list[EvalItem], n_boot: int, seed: int) -> RunFigures:
+    """Each metric per speaker and overall, over the items that were scored."""
     ok = [r for r in items if r.status != "error"]
     speakers = _by_speaker(ok)
-    out = {"speakers": {s: {} for s in speakers}, "overall": {}}
+    by_speaker: dict[str, dict[str, Figure]] = {s: {} for s in speakers}
+    overall: dict[str, Figure] = {}
     for m in METRICS:
         per = {s: _num_den(m, rows) for s, rows in speakers.items()}
         for s, (num, den) in per.items():
             est = ratio_bootstrap(num, den, n_boot, seed)
             if est:
-                out["speakers"][s][m.name] = est.to_dict()
+                by_speaker[s][m.name] = Figure.of(est)
         est = two_stage_bootstrap(list(per.values()), n_boot, seed)  # speakers, then their items
         if est:
-            out["overall"][m.name] = est.to_dict()
-    return out
+            overall[m.name] = Figure.of(est)
+    return RunFigures(by_speaker, overall)
 
 
 def _paired(metric: Metric, new: list[EvalItem], base: list[EvalItem]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +112,7 @@ def _paired(metric: Metric, new: list[EvalItem], base: list[EvalItem]) -> tuple[
 
 
 def compare(new_run: EvalRun, new_items: list[EvalItem], base_run: EvalRun, base_items: list[EvalItem],
-            n_boot: int, seed: int) -> dict:
+            n_boot: int, seed: int) -> Comparison:
     """Paired bootstrap of new - baseline on the items both runs scored (matched by item key).
 
     Metrics whose producer differs between the runs (another speaker encoder, ASR model, device)
@@ -118,26 +120,25 @@ def compare(new_run: EvalRun, new_items: list[EvalItem], base_run: EvalRun, base
     """
     base_by_key = {r.item_key: r for r in base_items if r.status != "error"}
     pairs = [(r, base_by_key[r.item_key]) for r in new_items if r.status != "error" and r.item_key in base_by_key]
-    out: dict = {"baseline_run": base_run.run_id, "paired_items": len(pairs), "speakers": {}, "overall": {},
-                 "not_compared": {}}
     by_spk: dict[str, list[tuple[EvalItem, EvalItem]]] = {}
     for a, b in pairs:
         by_spk.setdefault(a.speaker, []).append((a, b))
     by_spk = dict(sorted(by_spk.items()))
-    for s in by_spk:
-        out["speakers"][s] = {}
+    speakers: dict[str, dict[str, Figure]] = {s: {} for s in by_spk}
+    overall: dict[str, Figure] = {}
+    not_compared: dict[str, str] = {}
     for m in METRICS:
         if m.depends_on and getattr(new_run, m.depends_on) != getattr(base_run, m.depends_on):
-            out["not_compared"][m.name] = (f"{m.depends_on} differs: {getattr(base_run, m.depends_on)!r} in the baseline, "
-                                           f"{getattr(new_run, m.depends_on)!r} now")
+            not_compared[m.name] = (f"{m.depends_on} differs: {getattr(base_run, m.depends_on)!r} in the baseline, "
+                                    f"{getattr(new_run, m.depends_on)!r} now")
             continue
         per = {}
         for s, ps in by_spk.items():
             per[s] = _paired(m, [a for a, _ in ps], [b for _, b in ps])
             est = ratio_bootstrap(*per[s], n_boot, seed)
             if est:
-                out["speakers"][s][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
+                speakers[s][m.name] = Figure.of(est, verdict(est, m.higher_is_better))
         est = two_stage_bootstrap(list(per.values()), n_boot, seed)  # speakers, then their items
         if est:
-            out["overall"][m.name] = {**est.to_dict(), "verdict": verdict(est, m.higher_is_better)}
-    return out
+            overall[m.name] = Figure.of(est, verdict(est, m.higher_is_better))
+    return Comparison(base_run.run_id, len(pairs), speakers, overall, not_compared)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from clonebench.core.errors import UserError
 
 from .aggregate import BY_NAME
+from .figures import Comparison
 
 _RULE = re.compile(r"^\s*([a-z_]+)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*$")
 
@@ -28,6 +29,38 @@ class GateRule:
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.threshold:+g}"
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """A rule that failed, where (overall or one speaker), and the difference that failed it."""
+    rule: str
+    scope: str
+    delta: float
+    lo: float
+    hi: float
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "scope": self.scope, "delta": self.delta, "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate's outcome: it passes when no rule failed and every rule could be checked."""
+    passed: bool
+    rules: tuple[str, ...]
+    scope: str                        # 'overall' | 'speaker'
+    failures: tuple[GateFailure, ...] = ()
+    unchecked: tuple[str, ...] = ()   # rules that could not be checked, with the reason
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "rules": list(self.rules), "scope": self.scope,
+                "failures": [f.to_json() for f in self.failures], "unchecked": list(self.unchecked)}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> GateVerdict:
+        return cls(doc["passed"], tuple(doc["rules"]), doc["scope"], tuple(GateFailure(**f) for f in doc["failures"]),
+                   tuple(doc["unchecked"]))
 
 
 def parse_rules(spec: str) -> list[GateRule]:
@@ -50,15 +83,15 @@ def parse_rules(spec: str) -> list[GateRule]:
     return rules
 
 
-def apply(rules: list[GateRule], comparison: dict, scope: str = "overall") -> dict:
-    """{"passed", "rules", "failures": [{"rule", "scope", "delta", "lo", "hi"}], "unchecked"}."""
-    scopes = [("overall", comparison["overall"])]
+def apply(rules: list[GateRule], comparison: Comparison, scope: str = "overall") -> GateVerdict:
+    """Check each rule on the overall difference (and every speaker's with scope 'speaker')."""
+    scopes = [("overall", comparison.overall)]
     if scope == "speaker":
-        scopes += [(f"speaker {s}", figs) for s, figs in comparison["speakers"].items()]
+        scopes += [(f"speaker {s}", figs) for s, figs in comparison.speakers.items()]
     failures, unchecked = [], []
     for rule in rules:
-        if rule.metric in comparison.get("not_compared", {}):
-            unchecked.append(f"{rule}: {comparison['not_compared'][rule.metric]}")
+        if rule.metric in comparison.not_compared:
+            unchecked.append(f"{rule}: {comparison.not_compared[rule.metric]}")
             continue
         for where, figs in scopes:
             d = figs.get(rule.metric)
@@ -66,10 +99,10 @@ def apply(rules: list[GateRule], comparison: dict, scope: str = "overall") -> di
                 if where == "overall":
                     unchecked.append(f"{rule}: no paired items have {rule.metric}")
                 continue
-            beyond = d["value"] < rule.threshold if rule.op == "<" else d["value"] > rule.threshold
-            if d["verdict"] == "worse" and beyond:
-                failures.append({"rule": str(rule), "scope": where, "delta": d["value"], "lo": d["lo"], "hi": d["hi"]})
+            beyond = d.value < rule.threshold if rule.op == "<" else d.value > rule.threshold
+            if d.verdict == "worse" and beyond:
+                failures.append(GateFailure(str(rule), where, d.value, d.lo, d.hi))
     # A rule that could not be checked fails too: a gate that passes whenever the comparison is
     # impossible (another encoder, no paired items) would hide exactly the runs that need a look.
-    return {"passed": not failures and not unchecked, "rules": [str(r) for r in rules], "scope": scope,
-            "failures": failures, "unchecked": unchecked}
+    return GateVerdict(not failures and not unchecked, tuple(str(r) for r in rules), scope, tuple(failures),
+                       tuple(unchecked))

@@ -21,9 +21,12 @@ from clonebench.core.config import data_root_for
 from clonebench.core.errors import UserError
 from clonebench.core.progress import progress_bar
 from clonebench.instruments.registry import sha256_file
+from clonebench.model.spec import ModelSpec
 from clonebench.store import EvalRun, Store
 
+from .gate import GateVerdict
 from .items import ManifestItem, item_key, load_eval_set
+from .result import EvaluationResult, ItemError
 from .run import EvalOptions, new_run_id, score_items
 
 log = logging.getLogger(__name__)
@@ -33,24 +36,16 @@ log = logging.getLogger(__name__)
 class ModelEvalOptions:
     """What to synthesize and with what; `scoring` says how the audio is scored and gated
     (its `db`, `label`, `fail_on`, `seed`, models ...), as in audio mode."""
-    gpt: Path
-    sovits: Path
+    model: ModelSpec
     scoring: EvalOptions
-    baseline_gpt: Path | None = None
-    baseline_sovits: Path | None = None
+    baseline: ModelSpec | None = None    # a pair scored first, loaded as `model` is
     eval_set: str = "default"
     speakers: list[str] = field(default_factory=list)
-    content: str | None = None
-    bert: Path | None = None
-    threads: int | None = None
-    device: str = "cpu"
-    precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if (self.baseline_gpt is None) != (self.baseline_sovits is None):
-            raise UserError("give both --baseline-gpt and --baseline-sovits, or neither")
-        if self.scoring.fail_on and self.baseline_gpt is None:
+        if self.scoring.fail_on and self.baseline is None:
             raise UserError("--fail-on needs baseline checkpoints (--baseline-gpt and --baseline-sovits)")
+        load_eval_set(self.eval_set)   # an unknown set or a bad TSV fails before any model loads
 
     @property
     def db(self) -> Path:
@@ -66,12 +61,26 @@ def enrolled_speakers(db: Path) -> list[str]:
         return store.enrolled_speakers()
 
 
-def _record_failed_run(opts: ModelEvalOptions, gpt: Path, sovits: Path, label: str | None, message: str) -> str:
+@dataclass(frozen=True)
+class SynthesizedSet:
+    """One checkpoint pair's eval audio: the items to score and what the run records about them."""
+    items: list[ManifestItem]
+    digest: str            # SHA-256 of the manifest: a resumed run must score the same items
+    gpt_sha256: str
+    sovits_sha256: str
+    audio_dir: Path
+    device: str            # as the run shows it: "cuda (NVIDIA H200), bf16"
+    threads: int
+    source: str
+    notes: list[str]
+
+
+def _record_failed_run(opts: ModelEvalOptions, spec: ModelSpec, label: str | None, message: str) -> str:
     """A checkpoint that cannot be loaded still leaves a row in the history, with the reason."""
     run_id = new_run_id()
     with Store(opts.db) as store:
-        store.start_eval_run(EvalRun(run_id, "failed", "model", label=label, source=f"gpt={gpt} sovits={sovits}",
-                                     seed=opts.seed, device=opts.device, threads=opts.threads, n_items=0, n_errors=1,
+        store.start_eval_run(EvalRun(run_id, "failed", "model", label=label, source=f"gpt={spec.gpt} sovits={spec.sovits}",
+                                     seed=opts.seed, device=spec.device, threads=spec.threads, n_items=0, n_errors=1,
                                      summary={"messages": [message]}))
     return run_id
 
@@ -93,22 +102,20 @@ def speaker_prompts(db: Path, speakers: list[str]) -> tuple[dict, list[str]]:
     return prompts, notes
 
 
-def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: dict,
-                        notes: list[str]) -> tuple[list[ManifestItem], str, dict, list[str]]:
-    """Make (or reuse) the eval audio of one checkpoint pair; return its items, their digest, the
-    run fields and the problems met (a speaker without a usable prompt, an item that could not
-    be said). The folder also gets a manifest, so `evaluate --audio-dir` can score it again."""
+def synthesize_eval_set(opts: ModelEvalOptions, spec: ModelSpec, prompts: dict, notes: list[str]) -> SynthesizedSet:
+    """Make (or reuse) the eval audio of one checkpoint pair, noting the problems met (a speaker
+    without a usable prompt, an item that could not be said). The folder also gets a manifest,
+    so `evaluate --audio-dir` can score it again."""
     import torch
 
     from clonebench.core.audio import write_wav
     from clonebench.model.synthesize import Synthesizer
 
     sentences = load_eval_set(opts.eval_set)
-    hashes = {"gpt_sha256": sha256_file(gpt), "sovits_sha256": sha256_file(sovits)}
-    folder = data_root_for(opts.db) / "eval_audio" / f"{hashes['gpt_sha256'][:10]}-{hashes['sovits_sha256'][:10]}-s{opts.seed}-{opts.precision}"
+    gpt_sha, sovits_sha = sha256_file(spec.gpt), sha256_file(spec.sovits)
+    folder = data_root_for(opts.db) / "eval_audio" / f"{gpt_sha[:10]}-{sovits_sha[:10]}-s{opts.seed}-{spec.precision}"
     folder.mkdir(parents=True, exist_ok=True)
-    synth = Synthesizer(gpt, sovits, content=opts.content, bert_folder=opts.bert, device=opts.device,
-                        threads=opts.threads, precision=opts.precision)
+    synth = Synthesizer(spec)
     timings_file = folder / "timings.tsv"   # one line per finished item: resumable
     done = {}
     if timings_file.exists():
@@ -120,8 +127,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
     with progress_bar(len(prompts) * len(sentences), "synthesizing") as advance:
         for speaker, prompt in prompts.items():
             try:
-                ref = synth.reference(prompt.wav16, prompt.text, prompt.lang, sv=prompt.speaker_embedding,
-                                      wav32=prompt.wav32)
+                ref = synth.reference(prompt)
             except UserError as e:
                 notes.append(f"speaker {speaker} not synthesized: {e}")
                 log.warning(notes[-1])
@@ -157,29 +163,35 @@ def synthesize_eval_set(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts
         raise UserError("nothing was synthesized: " + "; ".join(notes))
     manifest = "\n".join(lines) + "\n"
     (folder / "manifest.tsv").write_text(manifest, encoding="utf-8")
-    device = opts.device + (f" ({torch.cuda.get_device_name()})" if opts.device.startswith("cuda") else "")
-    if opts.precision != "fp32":
-        device += f", {opts.precision}"
-    return items, hashlib.sha256(manifest.encode()).hexdigest(), {
-        **hashes, "audio_dir": folder, "device": device, "threads": torch.get_num_threads(),
-        "source": f"gpt={gpt} sovits={sovits} eval_set={opts.eval_set}"}, notes
+    device = spec.device + (f" ({torch.cuda.get_device_name()})" if spec.device.startswith("cuda") else "")
+    if spec.precision != "fp32":
+        device += f", {spec.precision}"
+    return SynthesizedSet(items, hashlib.sha256(manifest.encode()).hexdigest(), gpt_sha, sovits_sha, folder, device,
+                          torch.get_num_threads(), f"gpt={spec.gpt} sovits={spec.sovits} eval_set={opts.eval_set}", notes)
 
 
-def _evaluate_pair(opts: ModelEvalOptions, gpt: Path, sovits: Path, prompts: tuple[dict, list[str]],
-                   label: str | None, baseline_run: str | None, fail_on: str | None, models) -> dict:
+@dataclass(frozen=True)
+class FailedPair:
+    """A checkpoint pair that could not be loaded: its failed run and why."""
+    run_id: str
+    error: str
+
+
+def _evaluate_pair(opts: ModelEvalOptions, spec: ModelSpec, prompts: tuple[dict, list[str]], label: str | None,
+                   baseline_run: str | None, fail_on: str | None, models) -> EvaluationResult | FailedPair:
     from clonebench.model.checkpoint import CheckpointError
 
     try:
-        items, digest, fields, notes = synthesize_eval_set(opts, gpt, sovits, *prompts)
+        made = synthesize_eval_set(opts, spec, *prompts)
     except CheckpointError as e:
-        run_id = _record_failed_run(opts, gpt, sovits, label, str(e))
-        return {"run_id": run_id, "status": "failed", "error": str(e)}
+        return FailedPair(_record_failed_run(opts, spec, label, str(e)), str(e))
     scoring = dataclasses.replace(opts.scoring, label=label, baseline_run=baseline_run, fail_on=fail_on, mode="model",
-                                  notes=notes, **fields)
-    return score_items(scoring, items, digest, models)
+                                  notes=made.notes, gpt_sha256=made.gpt_sha256, sovits_sha256=made.sovits_sha256,
+                                  audio_dir=made.audio_dir, device=made.device, threads=made.threads, source=made.source)
+    return score_items(scoring, made.items, made.digest, models)
 
 
-def evaluate_model(opts: ModelEvalOptions) -> dict:
+def evaluate_model(opts: ModelEvalOptions) -> EvaluationResult:
     """Evaluate a checkpoint pair (and its baseline pair first, when given)."""
     speakers = opts.speakers or enrolled_speakers(opts.db)
     if not speakers:
@@ -190,18 +202,18 @@ def evaluate_model(opts: ModelEvalOptions) -> dict:
     models = Models.load(sc.asr, sc.speaker_encoder, sc.utmos)  # scorers load (or fail) before any synthesis
     prompts = speaker_prompts(opts.db, speakers)
     baseline = None
-    if opts.baseline_gpt is not None:
-        baseline = _evaluate_pair(opts, opts.baseline_gpt, opts.baseline_sovits, prompts,
+    if opts.baseline is not None:
+        baseline = _evaluate_pair(opts, opts.baseline, prompts,
                                   f"{sc.label or 'model'} (baseline)", None, None, models)
-    baseline_ok = baseline is not None and baseline.get("status") != "failed"
-    result = _evaluate_pair(opts, opts.gpt, opts.sovits, prompts, sc.label,
-                            baseline["run_id"] if baseline_ok else None, sc.fail_on if baseline_ok else None, models)
-    if result.get("status") == "failed":
-        raise UserError(result["error"])
-    if baseline is not None and not baseline_ok:
-        result["errors"].append({"item": None, "error": f"baseline not evaluated: {baseline['error']}"})
+    baseline_ok = isinstance(baseline, EvaluationResult)
+    result = _evaluate_pair(opts, opts.model, prompts, sc.label,
+                            baseline.run_id if baseline_ok else None, sc.fail_on if baseline_ok else None, models)
+    if isinstance(result, FailedPair):
+        raise UserError(result.error)
+    if isinstance(baseline, FailedPair):
+        result = dataclasses.replace(
+            result, errors=(*result.errors, ItemError(None, f"baseline not evaluated: {baseline.error}")))
         if sc.fail_on:
-            result["gate"] = {"passed": False, "rules": [sc.fail_on], "scope": sc.gate_scope, "failures": [],
-                              "unchecked": ["the baseline checkpoints could not be evaluated"]}
-    result["baseline"] = baseline["run_id"] if baseline else None
-    return result
+            result = dataclasses.replace(result, gate=GateVerdict(
+                False, (sc.fail_on,), sc.gate_scope, unchecked=("the baseline checkpoints could not be evaluated",)))
+    return dataclasses.replace(result, baseline=baseline.run_id if baseline else None)

@@ -22,6 +22,7 @@ from clonebench.store import EvalItem, EvalRun, Store
 
 from . import aggregate, gate
 from .items import ManifestItem, read_manifest
+from .result import EvaluationResult, RunListing, RunSummary, load_result
 from .score import Models, score_item
 from .stats import N_BOOT
 
@@ -77,7 +78,7 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> dict:
+def evaluate_audio(opts: EvalOptions, models: Models | None = None) -> EvaluationResult:
     """Score a folder of audio described by a manifest; see `evaluate.items`."""
     if opts.audio_dir is None or not opts.audio_dir.is_dir():
         raise UserError(f"{opts.audio_dir}: no such folder")
@@ -95,7 +96,8 @@ def gate_rules(opts: EvalOptions):
     return rules
 
 
-def score_items(opts: EvalOptions, items: list[ManifestItem], items_sha: str, models: Models | None = None) -> dict:
+def score_items(opts: EvalOptions, items: list[ManifestItem], items_sha: str,
+                models: Models | None = None) -> EvaluationResult:
     """The core of both modes: score the items (resuming a run), aggregate, compare, gate.
     `items_sha` identifies the item list (the manifest's SHA-256): a resumed run must match it."""
     rules = gate_rules(opts)
@@ -164,7 +166,7 @@ def _score_items(store: Store, run_id: str, items: list[ManifestItem], models: M
     batch: list[EvalItem] = []
     with progress_bar(len(items), "scoring") as advance:
         for item in items:
-            batch.append(EvalItem(run_id=run_id, **score_item(models, item, refs.get(item.speaker))))
+            batch.append(score_item(models, run_id, item, refs.get(item.speaker)))
             advance()
             if len(batch) >= BATCH:
                 store.put_eval_items(batch)
@@ -172,34 +174,23 @@ def _score_items(store: Store, run_id: str, items: list[ManifestItem], models: M
         store.put_eval_items(batch)
 
 
-def finish_run(store: Store, run_id: str, baseline: EvalRun | None, rules, gate_scope: str, messages: list[str]) -> dict:
-    """Aggregate, compare, gate; store the summary and mark the run complete; return the JSON doc."""
+def finish_run(store: Store, run_id: str, baseline: EvalRun | None, rules, gate_scope: str,
+               messages: list[str]) -> EvaluationResult:
+    """Aggregate, compare, gate; store the summary and mark the run complete; return the result."""
     run = store.eval_run(run_id)
     items = store.eval_items(run_id)
-    summary = aggregate.aggregate(items, run.n_boot, run.seed)
+    figures = aggregate.aggregate(items, run.n_boot, run.seed)
     comparison = verdict = None
     if baseline:
         comparison = aggregate.compare(run, items, baseline, store.eval_items(baseline.run_id), run.n_boot, run.seed)
         if rules:
             verdict = gate.apply(rules, comparison, gate_scope)
     n_errors = sum(it.status == "error" for it in items)
-    doc_summary = {**summary, "comparison": comparison, "gate": verdict, "messages": messages}
-    store.finish_eval_run(run_id, len(items), n_errors, baseline.run_id if baseline else None, doc_summary)
-    return store.run_document(run_id)
+    summary = RunSummary.of(figures, comparison, verdict, messages)
+    store.finish_eval_run(run_id, len(items), n_errors, baseline.run_id if baseline else None, summary.to_json())
+    return load_result(store, run_id)
 
 
-def list_runs(db: Path, limit: int = 50) -> list[dict]:
+def list_runs(db: Path, limit: int = 50) -> list[RunListing]:
     with Store(db, read_only=True) as store:
-        runs = store.eval_runs(limit=limit)
-    keys = ("run_id", "created_at", "status", "mode", "label", "source", "n_items", "n_errors", "baseline_run", "encoder")
-    out = []
-    for run in runs:
-        summary = run.summary
-        r = {k: getattr(run, k) for k in keys}
-        overall = summary.get("overall", {})
-        r["created_at"] = str(r["created_at"])
-        r["overall"] = {m: overall[m]["value"] for m in ("sim", "sim_o", "wer", "cer", "dnsmos_ovrl", "rtf") if m in overall}
-        g = summary.get("gate")
-        r["gate"] = None if g is None else ("passed" if g["passed"] else "failed")
-        out.append(r)
-    return out
+        return [RunListing.of(run) for run in store.eval_runs(limit=limit)]

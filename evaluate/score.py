@@ -1,4 +1,4 @@
-"""The scoring core: one eval item's audio in, one `eval_items` row out.
+"""The scoring core: one eval item's audio in, one `eval_items` row (`store.EvalItem`) out.
 
 Both modes use it: `--audio-dir` scores files made by any system, model mode scores what our
 own model synthesized (and adds the timing it measured).
@@ -20,6 +20,7 @@ from clonebench.core.errors import AudioError
 from clonebench.instruments.registry import sha256_file
 from clonebench.instruments.jobs import NaturalnessMOS, QualityMOS, SpeakerEncoder, Transcriber, VoiceActivity
 from clonebench.instruments.references import SR, SpeakerReference, load_16k
+from clonebench.store import EvalItem
 
 from .items import ManifestItem
 
@@ -60,69 +61,80 @@ class Models:
         return self.prompt_cache[key]
 
 
-def error_row(item: ManifestItem, error: str) -> dict:
-    return {"item_key": item.item_key, "speaker": item.speaker, "lang": item.lang, "text": item.text,
-            "path": str(item.path) if item.path else None, "status": "error", "error": error, "flags": []}
+def error_item(run_id: str, item: ManifestItem, error: str) -> EvalItem:
+    """An item that could not be scored, with the reason."""
+    return EvalItem(run_id, item.item_key, item.speaker, item.lang, item.text, str(item.path) if item.path else None,
+                    status="error", error=error)
 
 
-def score_item(models: Models, item: ManifestItem, reference: SpeakerReference | None,
-               x16: np.ndarray | None = None, clip_ratio: float = 0.0) -> dict:
-    """Score one item. Audio comes from `item.path` unless given (model mode passes it).
-    Problems with the item become an error row; a missing reference only blanks similarity."""
+def score_item(models: Models, run_id: str, item: ManifestItem, reference: SpeakerReference | None,
+               x16: np.ndarray | None = None, clip_ratio: float = 0.0) -> EvalItem:
+    """Score one item of run `run_id`. Audio comes from `item.path` unless given.
+    Problems with the item make an error item; a missing reference only blanks similarity."""
     if item.error:
-        return error_row(item, item.error)
+        return error_item(run_id, item, item.error)
     sha = None
     if x16 is None:
         try:
             x16, clip_ratio = load_16k(item.path)
             sha = sha256_file(item.path)
         except AudioError as e:
-            return error_row(item, str(e))
+            return error_item(run_id, item, str(e))
     duration = len(x16) / SR
     if duration < MIN_AUDIO_S:
-        return error_row(item, f"{item.path}: {duration:.2f} s of audio is too short to score")
+        return error_item(run_id, item, f"{item.path}: {duration:.2f} s of audio is too short to score")
 
-    row = error_row(item, "")
-    row.update(status="ok", error=None, audio_sha256=sha, duration_s=duration, clip_ratio=clip_ratio,
-               synth_s=item.synth_s, rtf=item.synth_s / duration if item.synth_s else None,
-               ttfa_s=item.ttfa_s)
-
+    problem = None  # what makes the item partial; a later problem replaces an earlier one
     transcript = models.transcriber.transcribe_each([x16], item.lang)[0]
-    row["hyp_text"] = transcript.text
     counts = textnorm.error_counts(item.text, transcript.text, item.lang)
     if counts is None:
-        row.update(status="partial", error=f"text {item.text!r} has no words after normalization: no WER")
-    else:
-        unit, chars = counts
-        row.update(unit=textnorm.unit_for(item.lang), hits=unit.hits, subs=unit.substitutions, dels=unit.deletions,
-                   ins=unit.insertions, wer=unit.rate, char_hits=chars.hits, char_subs=chars.substitutions,
-                   char_dels=chars.deletions, char_ins=chars.insertions, cer=chars.rate)
-
-    row.update(models.dnsmos.score(x16))
-    if models.utmos is not None:
-        row["utmos"] = models.utmos.score(x16)
+        problem = f"text {item.text!r} has no words after normalization: no WER"
+    words, chars = counts or (None, None)
+    hits, subs, dels, ins, wer = _alignment(words)
+    char_hits, char_subs, char_dels, char_ins, cer = _alignment(chars)
+    mos = models.dnsmos.score(x16)
+    utmos = models.utmos.score(x16) if models.utmos is not None else None
 
     emb = models.encoder.embedding(x16)
+    sim = sim_o = prompt_path = None
     if reference is None:
-        row.update(status="partial", error=f"no reference for speaker {item.speaker}: vet their recordings "
-                                           f"or pass --reference {item.speaker}=PATH; similarity not scored")
+        problem = (f"no reference for speaker {item.speaker}: vet their recordings "
+                   f"or pass --reference {item.speaker}=PATH; similarity not scored")
     else:
-        row["sim"] = float(emb @ reference.centroid)
-        prompt = reference.prompt_embedding
+        sim = float(emb @ reference.centroid)
+        prompt, prompt_path = reference.prompt_embedding, reference.prompt_path
         if item.prompt is not None:
             try:
-                prompt = models.prompt_embedding(item.prompt)
-                row["prompt_path"] = str(item.prompt)
+                prompt, prompt_path = models.prompt_embedding(item.prompt), str(item.prompt)
             except AudioError as e:
-                row.update(status="partial", error=f"prompt unreadable, SIM-o against the default prompt: {e}")
-        row.setdefault("prompt_path", reference.prompt_path)
-        row["sim_o"] = float(emb @ prompt)
+                problem = f"prompt unreadable, SIM-o against the default prompt: {e}"
+        sim_o = float(emb @ prompt)
 
-    row.update(_sanity(models, x16, item, clip_ratio))
-    return row
+    sanity = _sanity(models, x16, item, clip_ratio)
+    return EvalItem(
+        run_id, item.item_key, item.speaker, item.lang, item.text, str(item.path) if item.path else None,
+        prompt_path=prompt_path, audio_sha256=sha, status="partial" if problem else "ok", error=problem,
+        duration_s=duration, hyp_text=transcript.text, unit=textnorm.unit_for(item.lang) if counts else None,
+        hits=hits, subs=subs, dels=dels, ins=ins, char_hits=char_hits, char_subs=char_subs, char_dels=char_dels,
+        char_ins=char_ins, wer=wer, cer=cer, sim=sim, sim_o=sim_o, dnsmos_sig=mos["dnsmos_sig"],
+        dnsmos_bak=mos["dnsmos_bak"], dnsmos_ovrl=mos["dnsmos_ovrl"], utmos=utmos,
+        synth_s=item.synth_s, rtf=item.synth_s / duration if item.synth_s else None, ttfa_s=item.ttfa_s,
+        clip_ratio=clip_ratio, silence_ratio=sanity.silence_ratio, speech_rate=sanity.speech_rate, flags=sanity.flags)
 
 
-def _sanity(models: Models, x16: np.ndarray, item: ManifestItem, clip_ratio: float) -> dict:
+def _alignment(c: textnorm.ErrorCounts | None) -> tuple:
+    """(hits, substitutions, deletions, insertions, rate), all None without counts."""
+    return (None,) * 5 if c is None else (c.hits, c.substitutions, c.deletions, c.insertions, c.rate)
+
+
+@dataclass(frozen=True)
+class Sanity:
+    silence_ratio: float
+    speech_rate: float | None    # syllables (or Han characters) per second of speech
+    flags: tuple[str, ...]
+
+
+def _sanity(models: Models, x16: np.ndarray, item: ManifestItem, clip_ratio: float) -> Sanity:
     from clonebench.core.syllables import count_syllables
     from clonebench.instruments.vad import FRAME_S, speech_mask
 
@@ -138,4 +150,4 @@ def _sanity(models: Models, x16: np.ndarray, item: ManifestItem, clip_ratio: flo
         flags.append("mostly_silent")
     if clip_ratio > CLIPPING:
         flags.append("clipping")
-    return {"silence_ratio": max(0.0, silence_ratio), "speech_rate": rate, "flags": flags}
+    return Sanity(max(0.0, silence_ratio), rate, tuple(flags))

@@ -15,7 +15,7 @@ Intervals are percentile intervals of B resamples with a fixed seed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,9 +29,6 @@ class Estimate:
     lo: float
     hi: float
     n: int  # resampling units (items, or speakers for overall figures)
-
-    def to_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def ratio_bootstrap(num: np.ndarray, den: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,

@@ -18,19 +18,22 @@ def trend_report(db: Path, speaker: str | None = None, mode: str = "all", out: P
     if mode not in ("all", "model", "audio"):
         raise UserError(f"--mode {mode!r}: use all, model or audio")
     out = Path(out) if out else data_root_for(db) / "reports" / (f"trend-{speaker}.html" if speaker else "trend.html")
+    from clonebench.evaluate.result import RunSummary
+
     with Store(db, read_only=True) as store:
         runs = store.eval_runs(complete_only=True, mode=mode)
     rows = []
     for run in runs:
-        block = run.summary.get("speakers", {}).get(speaker) if speaker else run.summary.get("overall")
-        if block:
-            rows.append({"run": run, "figures": block, "name": run.label or run.run_id})
+        summary = RunSummary.from_json(run.summary)
+        figures = summary.speakers.get(speaker) if speaker else summary.overall
+        if figures:
+            rows.append({"run": run, "figures": figures, "name": run.label or run.run_id})
     if not rows:
         raise UserError("no finished evaluation runs" + (f" with speaker {speaker!r}" if speaker else "") +
                         f" in {db}: run `clonebench evaluate` first")
     charts = []
     for m, label, _ in SHOWN:
-        pts = [(r["name"][:24], f["value"], f["lo"], f["hi"]) for r in rows if (f := r["figures"].get(m))]
+        pts = [(r["name"][:24], f.value, f.lo, f.hi) for r in rows if (f := r["figures"].get(m))]
         if pts:
             charts.append(plots.trend(pts, label))
     shown = [s for s in SHOWN if any(s[0] in r["figures"] for r in rows)]

@@ -10,6 +10,7 @@ import pytest
 from clonebench.core import textnorm
 from clonebench.core.errors import UserError
 from clonebench.evaluate import aggregate, gate
+from clonebench.evaluate.figures import Comparison, Figure
 from clonebench.evaluate.items import BUILTIN_SETS, builtin_set, read_manifest
 from clonebench.evaluate.stats import ratio_bootstrap, verdict
 from clonebench.store import EvalItem, EvalRun
@@ -46,11 +47,11 @@ def test_overall_interval_resamples_speakers():
     """Speakers that disagree make the overall interval wide even with many items each."""
     items = [_item(f"a{i}", "a", 0.9, 0, 10) for i in range(50)] + [_item(f"b{i}", "b", 0.5, 5, 10) for i in range(50)]
     agg = aggregate.aggregate(items, n_boot=1000, seed=0)
-    assert agg["speakers"]["a"]["sim"]["hi"] - agg["speakers"]["a"]["sim"]["lo"] == 0
-    overall = agg["overall"]["sim"]
-    assert overall["value"] == pytest.approx(0.7) and overall["n"] == 2
-    assert overall["lo"] <= 0.5 + 1e-9 and overall["hi"] >= 0.9 - 1e-9
-    assert agg["overall"]["wer"]["value"] == pytest.approx(0.25)  # 250 errors / 1000 words
+    assert agg.speakers["a"]["sim"].hi - agg.speakers["a"]["sim"].lo == 0
+    overall = agg.overall["sim"]
+    assert overall.value == pytest.approx(0.7) and overall.n == 2
+    assert overall.lo <= 0.5 + 1e-9 and overall.hi >= 0.9 - 1e-9
+    assert agg.overall["wer"].value == pytest.approx(0.25)  # 250 errors / 1000 words
 
 
 def test_overall_interval_keeps_item_noise_with_few_speakers():
@@ -59,8 +60,8 @@ def test_overall_interval_keeps_item_noise_with_few_speakers():
     rng = np.random.default_rng(0)
     items = [_item(f"{s}{i}", s, float(mu + rng.normal(0, 0.1)), 0, 10)
              for s, mu in [("a", 0.80), ("b", 0.81)] for i in range(20)]
-    overall = aggregate.aggregate(items, n_boot=2000, seed=0)["overall"]["sim"]
-    assert overall["hi"] - overall["lo"] > 0.04
+    overall = aggregate.aggregate(items, n_boot=2000, seed=0).overall["sim"]
+    assert overall.hi - overall.lo > 0.04
 
 
 def test_paired_corpus_wer_difference():
@@ -68,10 +69,10 @@ def test_paired_corpus_wer_difference():
     new = [_item(f"k{i}", "a", 0.8, 3, 10) for i in range(40)]
     run = EvalRun("x", "complete", "audio", asr_model="m", encoder="e", device="d")
     cmp = aggregate.compare(run, new, replace(run, run_id="b"), base, n_boot=500, seed=0)
-    assert cmp["overall"]["wer"]["value"] == pytest.approx(0.2) and cmp["overall"]["wer"]["verdict"] == "worse"
-    assert cmp["overall"]["sim"]["verdict"] == "no_significant_change"
+    assert cmp.overall["wer"].value == pytest.approx(0.2) and cmp.overall["wer"].verdict == "worse"
+    assert cmp.overall["sim"].verdict == "no_significant_change"
     other = aggregate.compare(run, new, replace(run, run_id="b", encoder="ecapa"), base, n_boot=500, seed=0)
-    assert "sim" not in other["overall"] and "encoder differs" in other["not_compared"]["sim"]
+    assert "sim" not in other.overall and "encoder differs" in other.not_compared["sim"]
 
 
 def test_gate_rules():
@@ -80,16 +81,15 @@ def test_gate_rules():
     for bad, msg in [("sim<<1", "cannot read"), ("mos<-1", "unknown metric"), ("wer<-0.01", "improvement"), ("", "no rules")]:
         with pytest.raises(UserError, match=msg):
             gate.parse_rules(bad)
-    cmp = {"overall": {"sim": {"value": -0.05, "lo": -0.08, "hi": -0.02, "verdict": "worse"},
-                       "wer": {"value": 0.03, "lo": -0.01, "hi": 0.07, "verdict": "no_significant_change"}},
-           "speakers": {}, "not_compared": {}}
+    cmp = Comparison("b", 40, {}, {"sim": Figure(-0.05, -0.08, -0.02, 40, "worse"),
+                                   "wer": Figure(0.03, -0.01, 0.07, 40, "no_significant_change")}, {})
     g = gate.apply(rules, cmp)
-    assert not g["passed"] and [f["rule"] for f in g["failures"]] == ["sim<-0.02"]
-    cmp["overall"]["sim"] = {"value": -0.01, "lo": -0.015, "hi": -0.005, "verdict": "worse"}  # significant but small
-    assert gate.apply(rules, cmp)["passed"]
-    cmp["not_compared"]["wer"] = "asr_model differs"
+    assert not g.passed and [f.rule for f in g.failures] == ["sim<-0.02"]
+    cmp.overall["sim"] = Figure(-0.01, -0.015, -0.005, 40, "worse")  # significant but small
+    assert gate.apply(rules, cmp).passed
+    cmp.not_compared["wer"] = "asr_model differs"
     g = gate.apply(rules, cmp)
-    assert not g["passed"] and "asr_model differs" in g["unchecked"][0]
+    assert not g.passed and "asr_model differs" in g.unchecked[0]
 
 
 def test_wer_agrees_with_plain_jiwer_and_whisper_normalizer():
@@ -148,3 +148,41 @@ def test_manifest_rows_pair_by_text_not_file_name(tmp_path):
     assert [i.item_key for i in items[:3]] == ["alice|en|Hi there.", "alice|en|Hi there.#2", "alice|en|Bye."]
     assert items[2].prompt == tmp_path / "ref.wav" and items[2].synth_s == 1.5
     assert items[3].error and "synth_s must be a positive number" in items[3].error
+
+
+def test_result_document_is_what_the_store_holds(tmp_path):
+    """A finished run's result prints the documented keys, its summary reads back from the store
+    unchanged, and `runs --json` prints the history lines' documents."""
+    import json
+
+    from conftest import run_cli
+
+    from clonebench.evaluate.result import RunSummary, load_result
+    from clonebench.evaluate.run import finish_run, list_runs
+    from clonebench.store import Store
+
+    db = tmp_path / "s.duckdb"
+    with Store(db) as store:
+        for run_id, errs in (("base", 1), ("new", 3)):
+            store.start_eval_run(EvalRun(run_id, "running", "audio", encoder="e", asr_model="m", device="d", seed=0,
+                                         n_boot=200))
+            store.put_eval_items([replace(_item(f"{s}{i}", s, 0.8 + 0.01 * i, errs, 10), run_id=run_id)
+                                  for s in "ab" for i in range(6)]
+                                 + [EvalItem(run_id, "!m:3", "?", status="error", error="m:3: empty text")])
+        finish_run(store, "base", None, None, "overall", [])
+        result = finish_run(store, "new", store.eval_run("base"), gate.parse_rules("wer>+0.01"), "speaker", ["a note"])
+        stored = store.eval_run("new").summary
+        assert load_result(store, "new") == result
+    doc = json.loads(json.dumps(result.to_json()))
+    assert list(doc) == ["run_id", "store", "environment", "items", "speakers", "overall", "comparison", "gate",
+                         "errors"]
+    assert RunSummary.from_json(stored).to_json() == stored
+    shared = ("speakers", "overall", "comparison", "gate")
+    assert {k: doc[k] for k in shared} == {k: stored[k] for k in shared}
+    assert doc["gate"]["failures"][0]["rule"] == "wer>+0.01" and not doc["gate"]["passed"]
+    assert doc["errors"] == [{"item": "!m:3", "error": "m:3: empty text"}, {"item": None, "error": "a note"}]
+    assert doc["items"][0]["flags"] == [] and "run_id" not in doc["items"][0] and len(doc["items"]) == 13
+    assert list(result.with_report(None).to_json())[-1] == "report"   # shown once asked for, even when not written
+    code, runs, err = run_cli("runs", "--db", str(db), "--json")
+    assert code == 0, err
+    assert runs == [r.to_json() for r in list_runs(db)] and [r["gate"] for r in runs] == ["failed", None]

@@ -148,9 +148,9 @@ def test_a_run_compared_with_itself_has_no_significant_change(eval_data):
         run = store.eval_run(eval_data["clean"]["run_id"])
         items = store.eval_items(run.run_id)
     cmp = aggregate.compare(run, items, run, items, n_boot=500, seed=1)
-    verdicts = [f["verdict"] for figs in [cmp["overall"], *cmp["speakers"].values()] for f in figs.values()]
+    verdicts = [f.verdict for figs in [cmp.overall, *cmp.speakers.values()] for f in figs.values()]
     assert verdicts and set(verdicts) == {"no_significant_change"}
-    assert cmp["overall"]["sim"]["value"] == 0.0
+    assert cmp.overall["sim"].value == 0.0
 
 
 def test_usage_errors_are_one_line(eval_data, tmp_path):
@@ -203,11 +203,11 @@ def test_an_interrupted_run_resumes_without_duplicates(eval_data, tmp_path, monk
 
     models.transcriber = real
     opts.resume = run_id
-    doc = eval_run.evaluate_audio(opts, models)
-    assert doc["run_id"] == run_id and len(doc["items"]) == 6
+    result = eval_run.evaluate_audio(opts, models)
+    assert result.run_id == run_id and len(result.items) == 6
     with Store(opts.db, read_only=True) as store:
         assert one(store, "SELECT count(*) FROM eval_items") == 6
         assert one(store, "SELECT status FROM eval_runs") == "complete"
     unbroken = {r["item_key"]: r for r in eval_data["clean"]["items"]}
-    for r in doc["items"]:
-        assert (r["hyp_text"], r["sim"]) == (unbroken[r["item_key"]]["hyp_text"], pytest.approx(unbroken[r["item_key"]]["sim"], abs=1e-5))
+    for r in result.items:
+        assert (r.hyp_text, r.sim) == (unbroken[r.item_key]["hyp_text"], pytest.approx(unbroken[r.item_key]["sim"], abs=1e-5))
