@@ -6,16 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from clonebench.core.errors import UserError
-
 from .records import EvalItem, EvalRun
 from .schema import to_json
 
 ITEM_COLUMNS = [f.name for f in dataclasses.fields(EvalItem)]
 ITEM_PATHS = ("path", "prompt_path")   # recorded relative to the store's folder when inside it
 RUN_COLUMNS = [f.name for f in dataclasses.fields(EvalRun) if f.name not in ("created_at", "finished_at")]
-ENVIRONMENT = ["mode", "label", "source", "manifest_sha256", "gpt_sha256", "sovits_sha256", "encoder", "asr_model",
-               "utmos_model", "normalizer", "seed", "n_boot", "device", "threads"]
 
 
 def _db_value(v):
@@ -27,14 +23,6 @@ def _db_value(v):
 def _run(r: dict) -> EvalRun:
     summary = json.loads(r["summary"]) if isinstance(r["summary"], str) and r["summary"] else (r["summary"] or {})
     return EvalRun(**{**r, "summary": summary})
-
-
-def item_dict(item: EvalItem) -> dict:
-    """An item as its JSON document (`evaluate --json`), without the run id."""
-    d = dataclasses.asdict(item)
-    d.pop("run_id")
-    d["flags"] = list(item.flags)
-    return d
 
 
 class EvaluationTables:
@@ -88,23 +76,3 @@ class EvaluationTables:
             """UPDATE eval_runs SET status = 'complete', finished_at = current_timestamp, n_items = ?, n_errors = ?,
                baseline_run = ?, summary = ? WHERE run_id = ?""",
             [n_items, n_errors, baseline_run, to_json(summary), run_id])
-
-    def run_document(self, run_id: str) -> dict:
-        """The JSON document of a finished run (`evaluate --json`, the evaluation report)."""
-        run = self.eval_run(run_id)
-        if not run or run.status != "complete":
-            raise UserError(f"run {run_id!r}: no finished run with that id (see `clonebench runs`)")
-        items = self.eval_items(run_id)
-        s = run.summary
-        return {
-            "run_id": run_id,
-            "store": str(self.path),
-            "environment": {k: getattr(run, k) for k in ENVIRONMENT},
-            "items": [item_dict(it) for it in items],
-            "speakers": s["speakers"],
-            "overall": s["overall"],
-            "comparison": s["comparison"],
-            "gate": s["gate"],
-            "errors": [{"item": it.item_key, "error": it.error} for it in items if it.error] +
-                      [{"item": None, "error": m} for m in s["messages"]],
-        }
