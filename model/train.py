@@ -1,6 +1,6 @@
 """Training: stage s2 (SoVITS, with its discriminator) then stage s1 (GPT on s2's semantic tokens).
 
-One loop (`_run_stage`) serves both stages: deterministic length-bucketed batches per epoch,
+One loop (`Trainer.run_stage`, over a `Stage` record) serves both stages: deterministic length-bucketed batches per epoch,
 a native checkpoint every `save_every` steps and at each epoch's end (written atomically, the
 last `keep` kept), losses to the store, a CSV and TensorBoard when installed. `resume`
 continues from the newest checkpoint with the same RNG states and data position, so a run
@@ -23,8 +23,9 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -79,6 +80,58 @@ class TrainOptions:
             raise UserError("--s2-epochs and --s1-epochs cannot be negative")
         if self.amp not in ("auto", "bf16", "none"):
             raise UserError(f"--amp must be auto, bf16 or none, not {self.amp!r}")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise UserError(f"--device {self.device}: use cpu or cuda")
+        preset(self.preset)   # an unknown preset fails here, before --out is made
+        for flag, path in (("--init-gpt", self.init_gpt), ("--init-sovits", self.init_sovits)):
+            if path is not None and not Path(path).is_file():
+                raise UserError(f"{flag} {path}: no such file")
+        if not self.resume and newest_native(Path(self.out)) is not None:
+            raise UserError(f"{self.out} already holds a training run: pass --resume to continue it, or choose another --out")
+
+
+# -- batches and stages ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class S2Batch:
+    """A SoVITS batch, right-padded: content features, linear spectrograms, waveforms, phones."""
+    ssl: torch.Tensor
+    spec: torch.Tensor
+    spec_len: torch.Tensor
+    wav: torch.Tensor
+    phones: torch.Tensor
+    phone_len: torch.Tensor
+    sv: torch.Tensor | None = None   # each clip's speaker's timbre-library embedding (the sv_emb path)
+
+    def to(self, device: torch.device) -> "S2Batch":
+        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
+                                if getattr(self, f.name) is not None})
+
+
+@dataclass(frozen=True)
+class S1Batch:
+    """A GPT batch, right-padded: phones, their BERT features (zeros: clonebench trains without
+    BERT, as upstream does outside Chinese) and the semantic codes s2 gives the clips."""
+    phones: torch.Tensor
+    phone_len: torch.Tensor
+    bert: torch.Tensor
+    codes: torch.Tensor
+    code_len: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What `Trainer.run_stage` needs of one stage. `models`, `optims` and `scheds` are saved in
+    its checkpoints beside the SoVITS and GPT weights; `epoch_scheds` step at each epoch's end."""
+    name: str
+    epochs: int
+    make_batch: Callable[[list[TrainClip]], object]
+    step: Callable[[object, int], dict[str, float]]
+    validate: Callable[[], dict[str, float]] | None
+    models: dict
+    optims: dict
+    scheds: dict
+    epoch_scheds: tuple = ()
 
 
 # -- batching -------------------------------------------------------------------------------
@@ -132,6 +185,9 @@ def newest_native(out: Path) -> Path | None:
 # -- the trainer ----------------------------------------------------------------------------
 
 class Trainer:
+    """Built whole: the data, its features, the configs and both models (with their initial
+    weights) are ready when the constructor returns; `run` only trains and exports."""
+
     def __init__(self, opts: TrainOptions):
         self.opts = opts
         self.out = Path(opts.out)
@@ -142,6 +198,19 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self.run_name = self.out.name
         self.log = RunLog(opts.db, self.out, self.run_name, main=self.world.main)
+        torch.manual_seed(opts.seed)
+        random.seed(opts.seed)
+        np.random.seed(opts.seed % 2 ** 32)
+        for turn in range(self.world.size):  # one process at a time: rank 0 computes the features, the
+            if turn == self.world.rank:      # others then find them cached (and the store is never shared)
+                self._load_data()
+            self.world.barrier()
+        self.sovits = SoVITS(self.s_config).to(self.device)
+        self.gpt = Text2Semantic(self.g_config).to(self.device)
+        if self.init_sovits_state:
+            checkpoint.load_into(self.sovits, self.init_sovits_state, opts.init_sovits, ("enc_q.", "sv_emb."))
+        if self.init_gpt_state:
+            checkpoint.load_into(self.gpt, self.init_gpt_state, opts.init_gpt)
 
     def autocast(self):
         """bf16 autocast (no loss scaling needed): by default on CUDA only; `--amp bf16` asks for
@@ -157,7 +226,8 @@ class Trainer:
         return torch.optim.AdamW(params, fused=self.device.type == "cuda", **kw)
 
     # setup -----------------------------------------------------------------------------------
-    def prepare(self) -> None:
+    def _load_data(self) -> None:
+        """The training set, configs, content extractor, feature cache and timbre library."""
         o = self.opts
         self.data = training_set(o.db, o.speakers)
         reasons: dict[str, int] = {}
@@ -192,23 +262,18 @@ class Trainer:
             raise UserError(f"no timbre-library entry for {', '.join(missing)}: vet their recordings again")
         return lib
 
-    def _batch(self, clips: list[TrainClip]) -> dict:
+    def s2_batch(self, clips: list[TrainClip]) -> S2Batch:
         items = [self.cache.load(c) for c in clips]
         ssl, _ = _pad([i["ssl"] for i in items])
         spec, spec_len = _pad([i["spec"] for i in items])
         wav, _ = _pad([i["wav"] for i in items])
         phones, phone_len = _pad([i["phones"] for i in items])
-        batch = {"ssl": ssl, "spec": spec, "spec_len": spec_len, "wav": wav, "phones": phones.long(),
-                 "phone_len": phone_len}
-        if self.s_config.sv_dim:
-            batch["sv"] = torch.stack([self.timbre[c.speaker] for c in clips])
-        return {k: v.to(self.device) for k, v in batch.items()}
+        sv = torch.stack([self.timbre[c.speaker] for c in clips]) if self.s_config.sv_dim else None
+        return S2Batch(ssl, spec, spec_len, wav, phones.long(), phone_len, sv).to(self.device)
 
     # the shared loop -------------------------------------------------------------------------
-    def _run_stage(self, stage: str, epochs: int, models: dict, optims: dict, scheds: dict, make_batch, step_fn,
-                   val_fn, state: dict | None, epoch_scheds: tuple = ()) -> None:
-        """Train one stage. `models`/`optims`/`scheds` are saved in checkpoints (the SoVITS and GPT
-        always are); `epoch_scheds` step at the end of each epoch."""
+    def run_stage(self, stage: Stage, state: dict | None) -> None:
+        """Train one stage from the start, or from the position a native checkpoint saved."""
         clips = self.data.train
         lengths = [len(c.phones) for c in clips]
         world = self.world
@@ -224,37 +289,37 @@ class Trainer:
             _set_rng_state(state["rng"])
         if world.enabled:  # replicas crop different segments (checkpoints hold rank 0's RNG state)
             torch.manual_seed(self.opts.seed * 7919 + step * world.size + world.rank)
-        total = epochs * per_epoch
-        with progress_bar(total - step, f"train {stage}") as advance:
-            for epoch in range(start_epoch, epochs):
+        total = stage.epochs * per_epoch
+        with progress_bar(total - step, f"train {stage.name}") as advance:
+            for epoch in range(start_epoch, stage.epochs):
                 batches = world.shard(epoch_batches(lengths, self.opts.batch_size, self.opts.seed, epoch))
                 for b in range(start_batch if epoch == start_epoch else 0, len(batches)):
                     t0 = time.perf_counter()
-                    losses = step_fn(make_batch([clips[k] for k in batches[b]]), step)
+                    losses = stage.step(stage.make_batch([clips[k] for k in batches[b]]), step)
                     step += 1
-                    self.log.step(stage, step, epoch, losses, _lr(optims),
+                    self.log.step(stage.name, step, epoch, losses, _lr(stage.optims),
                                   len(batches[b]) * world.size / (time.perf_counter() - t0))
                     advance()
                     last_of_epoch = b == len(batches) - 1
                     if last_of_epoch:
-                        for s in epoch_scheds:
+                        for s in stage.epoch_scheds:
                             s.step()
                     if world.main and (step % self.opts.save_every == 0 or last_of_epoch):
                         nxt = (epoch + 1, 0) if last_of_epoch else (epoch, b + 1)
-                        if last_of_epoch and val_fn and self.data.val:
-                            self.log.step(f"{stage}-val", step, epoch, val_fn(), _lr(optims), 0.0)
-                        self._save(stage, models, optims, scheds, {"epoch": nxt[0], "batch": nxt[1], "step": step})
+                        if last_of_epoch and stage.validate and self.data.val:
+                            self.log.step(f"{stage.name}-val", step, epoch, stage.validate(), _lr(stage.optims), 0.0)
+                        self._save(stage, {"epoch": nxt[0], "batch": nxt[1], "step": step})
 
-    def _save(self, stage, models, optims, scheds, position) -> None:
-        path = self.out / "native" / f"{stage}-{position['step']:07d}.pt"
-        checkpoint.save_native(path, sovits=self.sovits, gpt=self.gpt if stage == "s1" else None,
+    def _save(self, stage: Stage, position: dict) -> None:
+        path = self.out / "native" / f"{stage.name}-{position['step']:07d}.pt"
+        checkpoint.save_native(path, sovits=self.sovits, gpt=self.gpt if stage.name == "s1" else None,
                                sovits_config=self.s_config, gpt_config=self.g_config, training={
-                                   "stage": stage, **position, "rng": _rng_state(), "world_size": self.world.size,
+                                   "stage": stage.name, **position, "rng": _rng_state(), "world_size": self.world.size,
                                    "data_hash": self.data.data_hash, "seed": self.opts.seed, "options": _plain_options(self.opts),
-                                   "models": {k: m.state_dict() for k, m in models.items()},
-                                   "optims": {k: o.state_dict() for k, o in optims.items()},
-                                   "scheds": {k: s.state_dict() for k, s in scheds.items()}})
-        for old in _native_paths(self.out, stage)[:-self.opts.keep]:
+                                   "models": {k: m.state_dict() for k, m in stage.models.items()},
+                                   "optims": {k: o.state_dict() for k, o in stage.optims.items()},
+                                   "scheds": {k: s.state_dict() for k, s in stage.scheds.items()}})
+        for old in _native_paths(self.out, stage.name)[:-self.opts.keep]:
             old.unlink(missing_ok=True)
         self.log.flush()
 
@@ -288,9 +353,9 @@ class Trainer:
                 self.sovits.quantizer.eval()
             with self.autocast():
                 fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = sovits_fwd(
-                    batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"], batch["phone_len"], batch.get("sv"))
+                    batch.ssl, batch.spec, batch.spec_len, batch.phones, batch.phone_len, batch.sv)
                 idx = (starts * HOP)[:, None] + torch.arange(seg, device=fake.device)[None]
-                real = F.pad(batch["wav"], (0, seg)).gather(1, idx)[:, None]
+                real = F.pad(batch.wav, (0, seg)).gather(1, idx)[:, None]
                 fake = fake[..., :seg]
                 r, f, _, _ = disc_fwd(real, fake.detach())
                 loss_d = discriminator_loss(r, f)
@@ -317,17 +382,17 @@ class Trainer:
                 self.sovits.eval()
                 mels = []
                 for i in range(0, len(self.data.val), self.opts.batch_size):
-                    batch = self._batch(self.data.val[i:i + self.opts.batch_size])
-                    fake, starts, *_ = self.sovits(batch["ssl"], batch["spec"], batch["spec_len"], batch["phones"],
-                                                   batch["phone_len"], batch.get("sv"))
+                    batch = self.s2_batch(self.data.val[i:i + self.opts.batch_size])
+                    fake, starts, *_ = self.sovits(batch.ssl, batch.spec, batch.spec_len, batch.phones,
+                                                   batch.phone_len, batch.sv)
                     idx = (starts * HOP)[:, None] + torch.arange(seg)[None]
-                    real = F.pad(batch["wav"], (0, seg)).gather(1, idx)
+                    real = F.pad(batch.wav, (0, seg)).gather(1, idx)
                     mels.append(F.l1_loss(mel_spectrogram(fake[:, 0, :seg]), mel_spectrogram(real)).item())
                 self.sovits.train()
             return {"mel": float(np.mean(mels))}
 
-        self._run_stage("s2", self.opts.s2_epochs, models, optims, scheds, self._batch, step, validate, state,
-                        epoch_scheds=tuple(scheds.values()))
+        self.run_stage(Stage("s2", self.opts.s2_epochs, self.s2_batch, step, validate, models, optims, scheds,
+                             epoch_scheds=tuple(scheds.values())), state)
         self.sovits.eval()
 
     # stage s1 --------------------------------------------------------------------------------
@@ -352,15 +417,18 @@ class Trainer:
         index = {c.clip_id: k for k, c in enumerate(self.data.train)}
         gpt_fwd = distributed.wrap(self.gpt, self.world, self.device)
 
-        def tensors(clips, code_list):
+        def s1_batch(clips: list[TrainClip], code_list: list[torch.Tensor]) -> S1Batch:
             phones, plen = _pad([torch.tensor(c.phones) for c in clips])
             cds, clen = _pad(code_list)
             bert = torch.zeros(len(clips), self.g_config.bert_dim, phones.shape[1])
-            return [t.to(self.device) for t in (phones.long(), plen, bert, cds.long(), clen)]
+            return S1Batch(*(t.to(self.device) for t in (phones.long(), plen, bert, cds.long(), clen)))
+
+        def forward(model, b: S1Batch):
+            return model(b.phones, b.phone_len, b.bert, b.codes, b.code_len)
 
         def step(clips, k):
             with self.autocast():
-                loss, acc = gpt_fwd(*tensors(clips, [codes[index[c.clip_id]] for c in clips]))
+                loss, acc = forward(gpt_fwd, s1_batch(clips, [codes[index[c.clip_id]] for c in clips]))
             (loss / self.opts.grad_accum).backward()
             if (k + 1) % self.opts.grad_accum == 0:
                 torch.nn.utils.clip_grad_norm_(self.gpt.parameters(), 1.0)
@@ -373,33 +441,19 @@ class Trainer:
         def validate():
             self.gpt.eval()
             with torch.no_grad():
-                loss, acc = self.gpt(*tensors(self.data.val, val_codes))
+                loss, acc = forward(self.gpt, s1_batch(self.data.val, val_codes))
             self.gpt.train()
             return {"loss": loss.item() / sum(len(c) + 1 for c in val_codes), "acc": acc.item()}
 
-        self._run_stage("s1", self.opts.s1_epochs, models, optims, scheds, lambda clips: clips, step, validate, state)
+        self.run_stage(Stage("s1", self.opts.s1_epochs, lambda clips: clips, step, validate, models, optims, scheds),
+                       state)
         self.gpt.eval()
 
     # the whole pipeline ----------------------------------------------------------------------
     def run(self) -> dict:
         o = self.opts
-        torch.manual_seed(o.seed)
-        random.seed(o.seed)
-        np.random.seed(o.seed % 2 ** 32)
         self.out.mkdir(parents=True, exist_ok=True)
         resume_from = newest_native(self.out) if o.resume else None
-        if not o.resume and newest_native(self.out) is not None:
-            raise UserError(f"{self.out} already holds a training run: pass --resume to continue it, or choose another --out")
-        for turn in range(self.world.size):  # one process at a time: rank 0 computes the features, the
-            if turn == self.world.rank:      # others then find them cached (and the store is never shared)
-                self.prepare()
-            self.world.barrier()
-        self.sovits = SoVITS(self.s_config).to(self.device)
-        self.gpt = Text2Semantic(self.g_config).to(self.device)
-        if self.init_sovits_state:
-            checkpoint.load_into(self.sovits, self.init_sovits_state, o.init_sovits, ("enc_q.", "sv_emb."))
-        if self.init_gpt_state:
-            checkpoint.load_into(self.gpt, self.init_gpt_state, o.init_gpt)
         self.log.start(o.preset, self.data.speakers, self.data.data_hash,
                        run_config(self.s_config, self.g_config, _plain_options(o)))
         state = None
