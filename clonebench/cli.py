@@ -107,9 +107,9 @@ def _print(doc, as_json: bool, text) -> None:
         text(doc)
 
 
-def _reports(doc: dict) -> None:
-    paths = doc.get("reports") or [doc.get("report")]
-    for path in filter(None, paths):
+def _reports(paths) -> None:
+    """The reports a command wrote, one line each (None: a report that was not written)."""
+    for path in filter(None, paths or ()):
         typer.echo(f"report: {path}")
 
 
@@ -154,8 +154,7 @@ def vet(
         docs = result.speakers if list_file else [result]
         for d in docs:
             print_vet_summary(d, result.errors if d is docs[-1] else ())
-        for path in result.reports or ():
-            typer.echo(f"report: {path}")
+        _reports(result.reports)
 
     _print(result, as_json, text)
 
@@ -175,7 +174,7 @@ def demo(
             print_vet_summary(r)
         for doc in result["evaluate"]:
             print_eval_summary(doc)
-        _reports(result)
+        _reports(result["reports"])
 
     _print(_run(workflows.demo, data), as_json, text)
 
@@ -253,8 +252,7 @@ def evaluate(
         from .summary import print_eval_summary
 
         print_eval_summary(result)
-        if result.report:
-            typer.echo(f"report: {result.report}")
+        _reports([result.report])
 
     _print(result, as_json, text)
     if result.gate and not result.gate.passed:
@@ -372,7 +370,7 @@ def train(
     def text(r: dict) -> None:
         typer.echo(f"trained {', '.join(r['speakers'])} on {r['train_clips']} clips ({r['val_clips']} held out): "
                    f"{r['gpt']} {r['sovits']}")
-        _reports(r)
+        _reports([r.get("report")])
 
     _print(result, as_json, text)
 
