@@ -10,12 +10,17 @@ STAMP := $(VENV)/.installed-stamp
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup system check-lock lock demo test bench clean
+.PHONY: setup system voices check-lock lock demo test bench clean
 
 setup: system check-lock $(STAMP)
 
 system:
 	@bash scripts/setup-system.sh
+
+# the speech synthesizers the scene classifier is trained on (scripts/train_scene_classifier.py)
+# and benchmarks/bench_screens.py scores; the tests do not need them
+voices:
+	@bash scripts/setup-system.sh --voices
 
 check-lock:
 	@$(PYTHON) scripts/check_lock.py

@@ -18,14 +18,17 @@ def print_vet_summary(result: VetResult, errors: Sequence[SourceError] | None = 
     from rich.markup import escape
     from rich.table import Table
 
+    from clonebench.curate.rules import FLAGS
+
     console = Console()
     table = Table(title=f"speaker {escape(result.speaker)}", show_lines=False)
     for col in ("source", "start", "end", "status", "reasons", "text"):
         table.add_column(col, overflow="fold")
     for c in result.clips:
         style = "green" if c.status == "accepted" else "red"
+        flags = "".join(f" [yellow]check: {f}[/]" for f in c.flags)
         table.add_row(escape(c.source), f"{c.start_s:.1f}", f"{c.end_s:.1f}", f"[{style}]{c.status}[/]",
-                      ", ".join(c.reasons), escape(c.text[:60]))
+                      ", ".join(c.reasons) + flags, escape(c.text[:60]))
     console.print(table)
     e = result.enrollment
     counts = Counter(c.status for c in result.clips)
@@ -33,6 +36,10 @@ def print_vet_summary(result: VetResult, errors: Sequence[SourceError] | None = 
                   f"rejected {e.rejected_s:.1f} s in {counts['rejected']} clips")
     for line in e.advice:
         console.print(f"  - {escape(line)}")
+    flagged = Counter(f for c in result.clips for f in c.flags)
+    for flag, n in sorted(flagged.items()):
+        problem, check = FLAGS[flag]
+        console.print(f"[yellow]to check[/]: {problem} in {n} accepted clip{'s' * (n != 1)}: {check}")
     for warning in result.warnings:
         console.print(f"[yellow]warning[/]: {escape(warning)}")
     for err in result.errors if errors is None else errors:

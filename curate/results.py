@@ -27,13 +27,15 @@ class ClipResult:
     end_s: float
     status: str | None             # 'accepted' | 'rejected'; None while undecided
     reasons: tuple[str, ...]       # most likely cause first
+    flags: tuple[str, ...]         # weak evidence for a person to check (`curate.rules.FLAGS`); not rejections
     metrics: dict[str, float | None]
     text: str
     text_source: str | None        # 'given', 'asr' or None
 
     def to_json(self) -> dict:
         return {"clip_id": self.clip_id, "source": self.source, "start_s": self.start_s, "end_s": self.end_s,
-                "status": self.status, "reasons": list(self.reasons), "metrics": dict(self.metrics),
+                "status": self.status, "reasons": list(self.reasons), "flags": list(self.flags),
+                "metrics": dict(self.metrics),
                 "text": self.text, "text_source": self.text_source}
 
 

@@ -49,10 +49,14 @@ class ClipThresholds:
     scene_babble: float
     scene_noise: float
     scene_overlap: float
+    scene_overlap_strong: float
     max_rt60_s: float
     min_spk_consistency: float
     max_spk_split_gap: float
     min_centroid_cos: float
+    min_window_cos: float
+    overlap_support_consistency: float
+    overlap_support_window: float
     min_clips_for_centroid: int
     max_overlap_s: float
     min_avg_logprob: float
@@ -68,6 +72,9 @@ class SpeakerThresholds:
     min_spk_consistency: float
     max_spk_split_gap: float
     min_centroid_cos: float
+    min_window_cos: float
+    overlap_support_consistency: float
+    overlap_support_window: float
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ class RuleSet:
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise UserError(f"{path}: not a TOML rule file ({e})") from None
         builtin = None if path.resolve() == DEFAULT_RULES.resolve() else _builtin_tables()
-        reader = _Reader(str(path), {k: builtin[k] for k in ("clip", "rate")} if builtin else {})
+        reader = _Reader(str(path), {k: builtin[k] for k in ("clip", "rate", "speaker")} if builtin else {})
         rules = reader.rule_set(data, f"{reader.version(data)}+{hashlib.sha256(raw).hexdigest()[:8]}")
         if reader.filled:
             log.warning("%s has no %s: using the built-in value%s", path, ", ".join(reader.filled),
@@ -185,7 +192,7 @@ class _Reader:
 
     def rule_set(self, data: dict, version: str) -> RuleSet:
         for key in data:
-            if key not in ("version", "clip", "rate", "enrolment", "speaker") and self.strict:
+            if key not in ("version", "clip", "rate", "enrolment", "speaker", "provenance") and self.strict:
                 section = isinstance(data[key], dict)
                 raise self.fail(f"[{key}]" if section else key, "unknown section" if section else "unknown key")
         speaker = self.table(data.get("speaker", {}), "speaker")

@@ -50,6 +50,20 @@ ADVICE = {
 }
 
 
+# Weak evidence: the clip stays accepted, and a person is asked to listen. (problem, what to check)
+FLAGS = {
+    "possible_second_voice": ("a second voice may be present (the scene classifier leans that way, nothing else "
+                              "confirms it)", "listen to the clip and reject it if another person speaks"),
+}
+
+
+@dataclass(frozen=True)
+class ClipJudgement:
+    """One clip's verdict before it is stored: reasons reject it, flags only ask for a listen."""
+    reasons: tuple[str, ...]  # most likely cause first; empty: accepted
+    flags: tuple[str, ...] = ()
+
+
 @dataclass
 class SpeakerContext:
     lang: str  # the expected language (resolved from the majority when vetting with 'auto')
@@ -128,10 +142,38 @@ def primary_order(reasons: set[str], m: dict) -> list[str]:
     return [x for x in order if x in reasons]
 
 
-def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ctx: SpeakerContext, rules: RuleSet) -> list[str]:
-    """Reason codes for one clip, most likely cause first (`primary_order`). Empty means accepted."""
+def second_voice(m: dict, rules: RuleSet, degraded: bool = False) -> str | None:
+    """'reject', 'flag' or None: the overlap decision.
+
+    The user's overlap model (`vet --overlap`, pyannote) decides where it ran. The speaker
+    embeddings' evidence holds in every language: the two halves of the clip disagree, or one
+    window strays far from the speaker's centroid (not counted on clips already degraded by
+    noise, music, echo, clipping or band limits, which move the embeddings as much). The scene
+    classifier hears language as well as voices (trained on two languages, it called clean
+    Italian and Russian two voices), so on its own it rejects only when it is sure; less sure, it
+    needs the embeddings to lean the same way, and otherwise the clip is flagged for a person.
+    """
+    c = rules.clip
+    if (_below(m, "spk_consistency", c.min_spk_consistency) or _above(m, "spk_split_gap", c.max_spk_split_gap)
+            or _above(m, "overlap_s", c.max_overlap_s)
+            or (not degraded and _below(m, "spk_window_min_cos", c.min_window_cos))):
+        return "reject"
+    p = m.get("scene_overlap") or 0.0
+    if p < c.scene_overlap:
+        return None
+    if m.get("overlap_s") is not None:  # the user's overlap model heard no overlap: it takes precedence
+        return "flag"
+    supported = (_below(m, "spk_consistency", c.overlap_support_consistency)
+                 or (not degraded and _below(m, "spk_window_min_cos", c.overlap_support_window)))
+    return "reject" if p >= c.scene_overlap_strong or supported else "flag"
+
+
+def judge_clip(m: dict, lang_detected: str | None, lang_prob: float | None, ctx: SpeakerContext,
+               rules: RuleSet) -> ClipJudgement:
+    """Reason codes for one clip, most likely cause first (`primary_order`), and its flags."""
     c = rules.clip
     r: set[str] = set()
+    flags: list[str] = []
     if _below(m, "duration_s", c.min_duration_s):
         r.add("too_short")
     if _above(m, "duration_s", c.max_duration_s):
@@ -157,9 +199,11 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         r.add("noise")
     if _above(m, "rt60_s", c.max_rt60_s):
         r.add("reverb")
-    if (scene["overlap"] >= c.scene_overlap or _below(m, "spk_consistency", c.min_spk_consistency)
-            or _above(m, "spk_split_gap", c.max_spk_split_gap) or _above(m, "overlap_s", c.max_overlap_s)):
+    overlap = second_voice(m, rules, degraded=bool(r & {"noise", "music", "reverb", "clipping", "low_bandwidth"}))
+    if overlap == "reject":
         r.add("multiple_speakers")
+    elif overlap == "flag":
+        flags.append("possible_second_voice")
     # Noise, music, echo, clipping and band limits move a voice's embedding as much as a change
     # of speaker does (measured: 0.56-0.77 to the centroid); under them the voice can't be judged.
     degraded = r & {"noise", "music", "reverb", "clipping", "low_bandwidth", "multiple_speakers"}
@@ -185,7 +229,7 @@ def clip_reasons(m: dict, lang_detected: str | None, lang_prob: float | None, ct
         r.add("low_asr_confidence")
     if _above(m, "transcript_cer", c.max_transcript_cer):
         r.add("transcript_mismatch")
-    return primary_order(r, m)
+    return ClipJudgement(tuple(primary_order(r, m)), tuple(flags))
 
 
 def rate_of(m: dict) -> float | None:

@@ -19,14 +19,14 @@ from clonebench.core.progress import progress_bar
 from clonebench.core.textnorm import error_rates
 from clonebench.instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
 from clonebench.instruments.speakers import centroid as speaker_centroid
-from clonebench.instruments.speakers import split_consistency, split_gap
+from clonebench.instruments.speakers import split_consistency, split_gap, window_min_cos
 from clonebench.store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
 
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
 from .ingest import IngestOptions, ingest
 from .results import ClipResult, SourceError, VetListResult, VetResult
-from .rules import RuleSet, SpeakerContext, clip_reasons, enrolment, rate_fence, rate_of
+from .rules import ClipJudgement, RuleSet, SpeakerContext, enrolment, judge_clip, rate_fence, rate_of
 from .slicer import SliceConfig
 
 log = logging.getLogger(__name__)
@@ -226,6 +226,7 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
             if i in embeds:
                 derived[i]["spk_centroid_cos"] = float(embeds[i] @ centroid)
                 derived[i]["spk_split_gap"] = split_gap(partials[i], centroid) if i in partials else None
+                derived[i]["spk_window_min_cos"] = window_min_cos(partials[i], centroid) if i in partials else None
     # Each clip's own share of the given text against its own ASR text.
     for i, g in given.items():
         rates = error_rates(g.text, asr[i].text or "", expected) if g.text else None
@@ -234,21 +235,22 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
         if g.alignment_score is not None:
             derived[i]["transcript_alignment"] = g.alignment_score
 
-    def judge(ctx: SpeakerContext) -> dict[str, list[str]]:
+    def judge(ctx: SpeakerContext) -> dict[str, ClipJudgement]:
         out = {}
         for c in clips:
             i = c.clip_id
             a = asr.get(i)
             lang_prob = a.language_prob if a and a.lid_scope != "forced" else None
-            out[i] = clip_reasons({**metrics[i], **derived[i]}, a.language if a else None, lang_prob, ctx, rules)
+            out[i] = judge_clip({**metrics[i], **derived[i]}, a.language if a else None, lang_prob, ctx, rules)
         return out
 
     # The speaker's own rate comes from the clips nothing but their rate could reject.
     first = judge(ctx)
-    judged = [i for i in ids if set(first[i]) <= {"too_fast", "too_slow"}]
+    judged = [i for i in ids if set(first[i].reasons) <= {"too_fast", "too_slow"}]
     ctx = SpeakerContext(expected, centroid, rate_fence([rate_of(metrics[i]) for i in judged], rules),
                          rate_fence([metrics[i].get("nuclei_rate") for i in judged], rules))
-    verdicts = [Verdict(i, rules.version, "rejected" if r else "accepted", tuple(r)) for i, r in judge(ctx).items()]
+    verdicts = [Verdict(i, rules.version, "rejected" if j.reasons else "accepted", j.reasons, j.flags)
+                for i, j in judge(ctx).items()]
     enrol = enrolment(speaker, clips, verdicts, rules)
     accepted = [embeds[v.clip_id] for v in verdicts if v.status == "accepted" and v.clip_id in embeds]
     timbre = speaker_centroid(accepted) if accepted else None
@@ -269,7 +271,7 @@ def speaker_result(store: Store, speaker: str, rules: RuleSet, db: Path, warning
     e = store.enrolment(speaker, rules.version) or Enrolment(speaker, rules.version, "insufficient", 0.0, 0.0, [])
     clips = tuple(
         ClipResult(v.clip.clip_id, v.source, round(v.clip.start_s, 3), round(v.clip.end_s, 3), v.status,
-                   tuple(v.reasons),
+                   tuple(v.reasons), tuple(v.flags),
                    {k: (round(x, 4) if x is not None else None) for k, x in sorted(metrics[v.clip.clip_id].items())},
                    v.text or "", v.text_kind)
         for v in views)

@@ -7,7 +7,8 @@ serves (`--speaker-encoder`, see `instruments`); Resemblyzer is the embedded def
   the windows before and the windows after point in different directions; we report the
   lowest cosine between the two sides over every split point (`spk_consistency`).
 - Across clips: the cosine of each clip to the speaker's robust centroid (`spk_centroid_cos`,
-  computed when verdicts are made, because the centroid depends on all the speaker's clips).
+  computed when verdicts are made, because the centroid depends on all the speaker's clips), and
+  of the clip's least typical window to it (`spk_window_min_cos`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ def split_gap(partials: np.ndarray, centroid: np.ndarray, min_side: int = 2) -> 
         b = float(_unit(partials[k:].mean(axis=0)) @ centroid)
         best = max(best, abs(a - b))
     return best
+
+
+def window_min_cos(partials: np.ndarray, centroid: np.ndarray) -> float:
+    """The lowest cosine of any window embedding to the speaker's centroid: where a second
+    voice enters for a second or more, that window's embedding leaves the speaker's, whatever
+    language either speaks."""
+    return float((unit_rows(partials) @ centroid).min())
 
 
 class SpeakerEncoder:

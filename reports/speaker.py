@@ -43,7 +43,7 @@ def default_out(db: Path, name: str) -> Path:
 
 
 def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio: bool = False) -> Path:
-    from clonebench.curate.rules import ADVICE, RuleSet, rate_of
+    from clonebench.curate.rules import ADVICE, FLAGS, RuleSet, rate_of
     from clonebench.instruments.speakers import ENCODER
 
     out = Path(out) if out else default_out(db, speaker)
@@ -74,7 +74,7 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
         rows.append({
             "clip_id": c.clip_id, "source": v.source, "start_s": c.start_s, "end_s": c.end_s,
             "path_16k": c.path_16k, "path_32k": c.path_32k, "duration_s": c.duration_s,
-            "status": v.status or "pending", "reasons": list(v.reasons), "metrics": m,
+            "status": v.status or "pending", "reasons": list(v.reasons), "flags": list(v.flags), "metrics": m,
             "src": audio_src(c.path_32k, out.parent, embed_audio) if Path(c.path_32k).exists() else None,
             "wave": None, "spec": None,
             "words": [{"text": w.word, "low": (w.probability or 0) < LOW_CONFIDENCE} for w in words[c.clip_id]]
@@ -106,7 +106,7 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
                                       [bool(FOREIGN & set(r["reasons"])) for r in with_vec], centre)
 
     advice = enrol.advice if enrol else []
-    reason_names = {k: v[0] for k, v in ADVICE.items()}
+    reason_names = {k: v[0] for k, v in {**ADVICE, **FLAGS}.items()}
     return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=enrol, advice=advice, clips=rows,
                   charts=charts, emb_map=emb_map, table_metrics=TABLE_METRICS, reason_names=reason_names,
                   goal_s=rules.enrolment.min_accepted_s, rule_set=rules.version)

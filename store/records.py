@@ -85,6 +85,7 @@ class Verdict:
     rule_set: str
     status: str                       # 'accepted' | 'rejected'
     reasons: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()       # for a person to check (`curate.rules.FLAGS`); they reject nothing
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class ClipView:
     reasons: tuple[str, ...]
     text: str | None
     text_kind: str | None             # GIVEN, ASR or None
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

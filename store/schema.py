@@ -23,7 +23,8 @@ clip_frames         clip_id, name, producer, hop_s, values FLOAT[]  PK (clip_id,
                     -- frame-level evidence, e.g. name 'overlap_prob' from `vet --overlap`
 speaker_embeddings  speaker, encoder, vector FLOAT[], n_clips, updated_at  PK (speaker, encoder)
                     -- the timbre library: L2-normalised mean embedding of the accepted clips
-verdicts            clip_id, rule_set, status, reasons VARCHAR[], decided_at  PK (clip_id, rule_set)
+verdicts            clip_id, rule_set, status, reasons VARCHAR[], decided_at, flags VARCHAR[]
+                    PK (clip_id, rule_set) -- flags: weak evidence for a person to check; not a rejection
 enrolments          speaker, rule_set, status, accepted_s, rejected_s, advice JSON  PK (speaker, rule_set)
 ingest_errors       source, speaker, error, logged_at      -- the newest error per source and speaker
 train_runs          run_name PK, created_at, preset, speakers VARCHAR[], data_hash, out_dir, config JSON,
@@ -48,7 +49,7 @@ train_runs.out_dir, checkpoints.path) are relative to the store's folder (POSIX 
 lies inside it, else absolute: a moved or shared folder keeps its clips (`paths.py`).
 
 Stable view for direct queries (columns will not change meaning):
-clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text)
+clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text, flags)
     the verdict of the newest rule set for each clip, with the given transcript when there is
     one and the ASR text otherwise.
 """
@@ -63,7 +64,7 @@ from . import paths
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -103,7 +104,7 @@ CREATE TABLE IF NOT EXISTS speaker_embeddings (
     updated_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (speaker, encoder));
 CREATE TABLE IF NOT EXISTS verdicts (
     clip_id VARCHAR, rule_set VARCHAR, status VARCHAR, reasons VARCHAR[],
-    decided_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (clip_id, rule_set));
+    decided_at TIMESTAMP DEFAULT current_timestamp, flags VARCHAR[], PRIMARY KEY (clip_id, rule_set));
 CREATE TABLE IF NOT EXISTS enrolments (
     speaker VARCHAR, rule_set VARCHAR, status VARCHAR, accepted_s DOUBLE, rejected_s DOUBLE,
     advice JSON, decided_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (speaker, rule_set));
@@ -141,7 +142,7 @@ WITH newest AS (
     SELECT v.*, row_number() OVER (PARTITION BY clip_id ORDER BY decided_at DESC, rule_set DESC) AS rn
     FROM verdicts v)
 SELECT c.speaker, r.source, c.clip_id, c.start_s, c.end_s, n.status, n.reasons,
-       coalesce(g.text, a.text) AS text
+       coalesce(g.text, a.text) AS text, n.flags
 FROM clips c
 JOIN recordings r ON r.sha256 = c.recording_sha256
 LEFT JOIN newest n ON n.clip_id = c.clip_id AND n.rn = 1
@@ -232,7 +233,12 @@ def _relative(value: str | None, folder: Path) -> str | None:
 
 
 # version found in the file -> the step that brings it to the next version, given (connection, store folder)
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(con, folder: Path) -> None:
+    """v4: verdicts carry flags, weak evidence a person should check (they reject nothing)."""
+    con.execute("ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS flags VARCHAR[]")
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(con, found: int, folder: Path) -> None:

@@ -199,8 +199,8 @@ class VettingTables:
         """Replace the rule set's verdicts on these clips with `verdicts`."""
         self.con.execute("DELETE FROM verdicts WHERE rule_set = ? AND list_contains(?, clip_id)", [rule_set, clip_ids])
         if verdicts:
-            self.con.executemany("INSERT INTO verdicts (clip_id, rule_set, status, reasons) VALUES (?, ?, ?, ?)",
-                                 [(v.clip_id, v.rule_set, v.status, list(v.reasons)) for v in verdicts])
+            self.con.executemany("INSERT INTO verdicts (clip_id, rule_set, status, reasons, flags) VALUES (?, ?, ?, ?, ?)",
+                                 [(v.clip_id, v.rule_set, v.status, list(v.reasons), list(v.flags)) for v in verdicts])
 
     def record_enrolment(self, e: Enrolment) -> None:
         self.con.execute("DELETE FROM enrolments WHERE speaker = ? AND rule_set = ?", [e.speaker, e.rule_set])
@@ -242,12 +242,12 @@ class VettingTables:
         """Clips with their verdict (the newest rule set's, or `rule_set`'s) and their text
         (given when there is one, else ASR), ordered by speaker, source and time; each filter
         given narrows them."""
-        verdict = ("""(SELECT clip_id, status, reasons FROM verdicts WHERE rule_set = ?)""" if rule_set else
-                   """(SELECT clip_id, status, reasons FROM clip_verdicts)""")
+        verdict = ("""(SELECT clip_id, status, reasons, flags FROM verdicts WHERE rule_set = ?)""" if rule_set else
+                   """(SELECT clip_id, status, reasons, flags FROM clip_verdicts)""")
         path_16k = self._stored(path_16k)
         params = ([rule_set] if rule_set else []) + [speaker, speaker, status, status, path_16k, path_16k]
         rows = self._rows(
-            f"""SELECT {_CLIP_COLUMNS}, r.source, s.lang, v.status, v.reasons,
+            f"""SELECT {_CLIP_COLUMNS}, r.source, s.lang, v.status, v.reasons, v.flags,
                        coalesce(g.text, a.text) AS text,
                        CASE WHEN g.text IS NOT NULL THEN 'given' WHEN a.text IS NOT NULL THEN 'asr' END AS text_kind
                 FROM clips c JOIN recordings r ON r.sha256 = c.recording_sha256
@@ -258,7 +258,7 @@ class VettingTables:
                 WHERE (? IS NULL OR c.speaker = ?) AND (? IS NULL OR v.status = ?) AND (? IS NULL OR c.path_16k = ?)
                 ORDER BY c.speaker, r.source, c.start_s""", params)
         return [ClipView(self._clip(r), self._resolved(r["source"]), r["lang"], r["status"], tuple(r["reasons"] or ()),
-                         r["text"], r["text_kind"]) for r in rows]
+                         r["text"], r["text_kind"], tuple(r["flags"] or ())) for r in rows]
 
     def accepted_clips(self, speakers: list[str] | None = None) -> list[ClipView]:
         """Every accepted clip (newest verdicts) of these speakers, or of all, ordered by speaker and clip id."""

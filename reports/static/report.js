@@ -32,7 +32,7 @@
     if (!table) { return; }
     var q = filter ? filter.value.toLowerCase() : "", s = status ? status.value : "", n = 0;
     Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
-      var ok = (!q || r.textContent.toLowerCase().indexOf(q) >= 0) && (!s || r.getAttribute("data-status") === s);
+      var ok = (!q || r.textContent.toLowerCase().indexOf(q) >= 0) && (!s || r.getAttribute("data-status") === s || (s === "flagged" && r.hasAttribute("data-flagged")));
       r.classList.toggle("hidden", !ok);
       if (ok) { n += 1; }
     });

@@ -124,7 +124,7 @@ def test_store_rows_and_view(defect_set):
         n_clips = con.execute("SELECT count(*) FROM clips").fetchone()[0]
         assert n_clips == len(defect_set["doc"]["clips"])
         cols = [d[0] for d in con.execute("SELECT * FROM clip_verdicts LIMIT 0").description]
-        assert cols == ["speaker", "source", "clip_id", "start_s", "end_s", "status", "reasons", "text"]
+        assert cols == ["speaker", "source", "clip_id", "start_s", "end_s", "status", "reasons", "text", "flags"]
         assert con.execute("SELECT count(*) FROM clip_verdicts WHERE status IS NULL").fetchone()[0] == 0
         # provenance: every metric and transcript row names what produced it
         assert con.execute("SELECT count(*) FROM metrics WHERE producer IS NULL OR producer = ''").fetchone()[0] == 0
@@ -139,3 +139,43 @@ def test_store_rows_and_view(defect_set):
         assert sf.info(str(folder / p32)).samplerate == 32000 and sf.info(str(folder / p16)).samplerate == 16000
     finally:
         con.close()
+
+
+def test_verdicts_survive_the_kernel_differences_between_cpus(defect_set):
+    """The int8 YAMNet runs other kernels on other CPUs (AVX2 against VNNI or AVX-512), and its
+    figures move. Recomputed with onnxruntime's fused int8 kernels, and on input dithered by one
+    bit, every clip keeps its verdict and its first reason."""
+    import numpy as np
+
+    from clonebench.core import audio
+    from clonebench.curate.rules import RuleSet, SpeakerContext, judge_clip
+    from clonebench.instruments.scenes import SceneClassifier
+    from clonebench.instruments.yamnet import YAMNet
+    from clonebench.store import ASR, Store
+
+    store = Store(defect_set["db"], read_only=True)
+    try:
+        clips = store.clips("alice")
+        metrics = store.metrics_for([c.clip_id for c in clips])
+        asr = store.transcripts("alice", ASR)
+    finally:
+        store.close()
+    rules, ctx, scenes = RuleSet.load(), SpeakerContext("en", None, None), SceneClassifier()
+
+    def verdict(m: dict, clip_id: str) -> tuple[bool, str | None]:
+        a = asr.get(clip_id)
+        j = judge_clip(m, a.language if a else None, a.language_prob if a else None, ctx, rules)
+        return bool(j.reasons), j.reasons[0] if j.reasons else None
+
+    rng = np.random.default_rng(0)
+    arms = {"fused int8 kernels": (YAMNet(fused=True), 0.0), "one-bit dither": (YAMNet(), 1 / 32768)}
+    changed = []
+    for c in clips:
+        x, _ = audio.read_wav(c.path_16k)
+        before = verdict(metrics[c.clip_id], c.clip_id)
+        for arm, (yamnet, dither) in arms.items():
+            probs, embeddings = yamnet.run(x + dither * rng.uniform(-1, 1, len(x)).astype(np.float32))
+            m = {**metrics[c.clip_id], **yamnet.screen(probs), **scenes.probabilities(embeddings)}
+            if verdict(m, c.clip_id) != before:
+                changed.append((c.path_16k.name, arm, before, verdict(m, c.clip_id)))
+    assert not changed

@@ -14,7 +14,7 @@ from conftest import ROOT
 from packaging.requirements import Requirement
 
 DATA_FILES = ["clonebench/model/text/symbols_v2.txt", "clonebench/curate/rules.toml",
-              "clonebench/instruments/weights/scenes-v1.npz", "clonebench/evaluate/sets/en.tsv",
+              "clonebench/instruments/weights/scenes-v2.npz", "clonebench/evaluate/sets/en.tsv",
               "clonebench/reports/templates/speaker.html.j2", "clonebench/reports/static/report.css"]
 
 
