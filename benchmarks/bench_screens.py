@@ -24,6 +24,7 @@ and two voices caught. `--natural zh:DIR` does the same with a folder of one lan
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import time
@@ -146,9 +147,12 @@ def score_languages(split: str, root: Path, per_lang: int) -> None:
     results: dict[str, list] = {}
     t = time.perf_counter()
     for lang in langs:
-        mine = [k for k in talkers if k.lang == lang]
-        # one of each engine first, so a language's few talkers are as different as they can be
-        mine = sorted(mine, key=lambda k: [x.label.split(":")[0] for x in mine[:mine.index(k)]].count(k.label.split(":")[0]))
+        # round-robin over the engines, so a language's few talkers are as different as they can be
+        by_engine: dict[str, list] = {}
+        for k in talkers:
+            if k.lang == lang:
+                by_engine.setdefault(k.label.split(":")[0], []).append(k)
+        mine = [k for row in itertools.zip_longest(*by_engine.values()) for k in row if k is not None]
         for talker in mine[:per_lang]:
             clips = {f"alone_{i:02d}": ("clean", multilingual.make(talker, "clean", 2 * i, talkers).audio) for i in range(ALONE)}
             clips.update({f"two_{i:02d}": ("overlap", multilingual.make(talker, "overlap", 2 * i + 1, talkers).audio)

@@ -142,21 +142,25 @@ def primary_order(reasons: set[str], m: dict) -> list[str]:
     return [x for x in order if x in reasons]
 
 
-def second_voice(m: dict, rules: RuleSet, degraded: bool = False) -> str | None:
+def second_voice(m: dict, rules: RuleSet, noisy: bool = False, distorted: bool = False) -> str | None:
     """'reject', 'flag' or None: the overlap decision.
 
     The user's overlap model (`vet --overlap`, pyannote) decides where it ran. The speaker
     embeddings' evidence holds in every language: the two halves of the clip disagree, or one
-    window strays far from the speaker's centroid (not counted on clips already degraded by
-    noise, music, echo, clipping or band limits, which move the embeddings as much). The scene
-    classifier hears language as well as voices (trained on two languages, it called clean
-    Italian and Russian two voices), so on its own it rejects only when it is sure; less sure, it
-    needs the embeddings to lean the same way, and otherwise the clip is flagged for a person.
+    window strays far from the speaker's centroid while the clip as a whole is the speaker's (a
+    clip that is all someone else is `speaker_mismatch`). Noise, music, echo, clipping and band
+    limits move a window as far, so a stray window alone counts only on a clean clip; where the scene
+    classifier already leans to two voices it confirms that, unless music, echo or distortion
+    explain it (noise does not: a second voice reads as noise to the blind SNR and DNSMOS).
+    The classifier hears language as well as voices (trained on two languages, it called clean
+    Italian and Russian two voices), so on its own it rejects only when it is sure, and where
+    nothing confirms it the clip is flagged for a person.
     """
     c = rules.clip
     if (_below(m, "spk_consistency", c.min_spk_consistency) or _above(m, "spk_split_gap", c.max_spk_split_gap)
             or _above(m, "overlap_s", c.max_overlap_s)
-            or (not degraded and _below(m, "spk_window_min_cos", c.min_window_cos))):
+            or (not (noisy or distorted) and _below(m, "spk_window_min_cos", c.min_window_cos)
+                and not _below(m, "spk_centroid_cos", c.min_centroid_cos))):
         return "reject"
     p = m.get("scene_overlap") or 0.0
     if p < c.scene_overlap:
@@ -164,7 +168,7 @@ def second_voice(m: dict, rules: RuleSet, degraded: bool = False) -> str | None:
     if m.get("overlap_s") is not None:  # the user's overlap model heard no overlap: it takes precedence
         return "flag"
     supported = (_below(m, "spk_consistency", c.overlap_support_consistency)
-                 or (not degraded and _below(m, "spk_window_min_cos", c.overlap_support_window)))
+                 or (not distorted and _below(m, "spk_window_min_cos", c.overlap_support_window)))
     return "reject" if p >= c.scene_overlap_strong or supported else "flag"
 
 
@@ -199,7 +203,7 @@ def judge_clip(m: dict, lang_detected: str | None, lang_prob: float | None, ctx:
         r.add("noise")
     if _above(m, "rt60_s", c.max_rt60_s):
         r.add("reverb")
-    overlap = second_voice(m, rules, degraded=bool(r & {"noise", "music", "reverb", "clipping", "low_bandwidth"}))
+    overlap = second_voice(m, rules, noisy="noise" in r, distorted=bool(r & {"music", "reverb", "clipping", "low_bandwidth"}))
     if overlap == "reject":
         r.add("multiple_speakers")
     elif overlap == "flag":

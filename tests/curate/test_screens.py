@@ -1,6 +1,8 @@
 """Each screen on audio where the answer is known: clean speech is accepted, each defect is
 caught with its own reason code."""
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -177,5 +179,6 @@ def test_verdicts_survive_the_kernel_differences_between_cpus(defect_set):
             probs, embeddings = yamnet.run(x + dither * rng.uniform(-1, 1, len(x)).astype(np.float32))
             m = {**metrics[c.clip_id], **yamnet.screen(probs), **scenes.probabilities(embeddings)}
             if verdict(m, c.clip_id) != before:
-                changed.append((c.path_16k.name, arm, before, verdict(m, c.clip_id)))
+                changed.append((Path(c.path_16k).name, arm, before, verdict(m, c.clip_id),
+                                round(metrics[c.clip_id].get("scene_music") or 0, 3), round(m["scene_music"], 3)))
     assert not changed

@@ -113,7 +113,7 @@ def test_music_needs_music_evidence_and_scenes_name_their_reason():
     ctx = SpeakerContext("en", None, None)
     good = dict(duration_s=5, speech_s=4.5, dnsmos_bak=3.9, snr_db=40, articulation_rate=4.5, asr_avg_logprob=-0.1, asr_words=10)
     # YAMNet's single-patch music maximum on two voices is not music; the classifier decides
-    assert reasons_of({**good, "music_prob": 0.7, "scene_overlap": 0.9}, "en", None, ctx, rules) == ["multiple_speakers"]
+    assert reasons_of({**good, "music_prob": 0.7, "scene_overlap": 0.97}, "en", None, ctx, rules) == ["multiple_speakers"]
     assert reasons_of({**good, "music_mean": 0.5, "scene_babble": 0.8, "scene_music": 0.1}, "en", None, ctx, rules) == ["noise"]
     assert reasons_of({**good, "music_mean": 0.5, "scene_music": 0.3}, "en", None, ctx, rules) == ["music"]
     assert reasons_of({**good, "scene_noise": 0.7}, "en", None, ctx, rules) == ["noise"]
@@ -140,6 +140,9 @@ def test_the_scene_classifier_alone_rejects_two_voices_only_when_sure():
     stray = {**good, "scene_overlap": 0.0, "spk_window_min_cos": c.min_window_cos - 0.01}
     assert judge_clip(stray, "en", None, ctx, rules).reasons == ("multiple_speakers",)
     assert judge_clip({**stray, "snr_db": 5.0}, "en", None, ctx, rules).reasons == ("noise",)
+    # a clip that is all someone else is another speaker, not two at once
+    other = {**stray, "spk_centroid_cos": c.min_centroid_cos - 0.05}
+    assert judge_clip(other, "en", None, ctx, rules).reasons == ("speaker_mismatch",)
     # on an echoing clip a stray window is the echo's doing: a leaning classifier is not confirmed
     j = judge_clip({**good, "scene_overlap": weak, "spk_window_min_cos": c.overlap_support_window - 0.01, "rt60_s": 0.9},
                    "en", None, ctx, rules)
@@ -153,7 +156,7 @@ def test_most_likely_cause_leads_and_advice_follows_it():
     rules = RuleSet.load()
     ctx = SpeakerContext("en", None, None)
     # two voices make Whisper unsure and hear French, and lower DNSMOS's background score
-    m = dict(duration_s=5, speech_s=4.5, snr_db=40, dnsmos_bak=2.0, scene_overlap=0.9, asr_avg_logprob=-1.2, asr_words=8)
+    m = dict(duration_s=5, speech_s=4.5, snr_db=40, dnsmos_bak=2.0, scene_overlap=0.97, asr_avg_logprob=-1.2, asr_words=8)
     reasons = reasons_of(m, "fr", 0.9, ctx, rules)
     assert reasons[0] == "multiple_speakers" and {"noise", "wrong_language", "low_asr_confidence"} <= set(reasons)
     # a crowd: noise leads even when the speaker embeddings also split
@@ -272,7 +275,7 @@ def test_a_rule_file_from_release_1_still_decides(tmp_path, caplog):
     rules = RuleSet.load(old)
     assert "scene_overlap" in caplog.text and "slow_ratio" in caplog.text
     assert rate_fence([4.5] * 10, rules) == pytest.approx((4.5 * 0.72, 4.5 * 1.30))
-    m = {"duration_s": 5, "speech_s": 4.5, "snr_db": 40, "scene_overlap": 0.9, "asr_avg_logprob": -0.1, "asr_words": 10}
+    m = {"duration_s": 5, "speech_s": 4.5, "snr_db": 40, "scene_overlap": 0.97, "asr_avg_logprob": -0.1, "asr_words": 10}
     assert reasons_of(m, "en", None, SpeakerContext("en", None, None), rules) == ["multiple_speakers"]
 
 

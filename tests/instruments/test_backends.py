@@ -18,7 +18,7 @@ import pytest
 from conftest import SR, one, run_cli, write
 
 from clonebench.core.errors import ModelError
-from clonebench.curate.rules import RuleSet, SpeakerContext, clip_reasons
+from clonebench.curate.rules import RuleSet, SpeakerContext, judge_clip
 from clonebench.instruments.local import Spec, content_sha256
 from clonebench.store import Store
 from clonebench.testing import toy_models as toy
@@ -193,8 +193,8 @@ def test_rules_per_encoder_and_overlap_evidence():
     with pytest.raises(Exception, match=r"\[speaker.titanet\]"):
         rules.for_encoder("titanet:/x")
     ctx = SpeakerContext("en", None, None)
-    assert clip_reasons({"overlap_s": 1.2}, None, None, ctx, rules) == ["multiple_speakers"]
-    assert clip_reasons({"overlap_s": 0.2}, None, None, ctx, rules) == []
+    assert judge_clip({"overlap_s": 1.2}, None, None, ctx, rules).reasons == ("multiple_speakers",)
+    assert judge_clip({"overlap_s": 0.2}, None, None, ctx, rules).reasons == ()
 
 
 def test_vet_and_evaluate_with_local_models(toys, en_utterances, tmp_path):
