@@ -152,9 +152,9 @@ def second_voice(m: dict, rules: RuleSet, noisy: bool = False, distorted: bool =
     limits move a window as far, so a stray window alone counts only on a clean clip; where the scene
     classifier already leans to two voices it confirms that, unless music, echo or distortion
     explain it (noise does not: a second voice reads as noise to the blind SNR and DNSMOS).
-    The classifier hears language as well as voices (trained on two languages, it called clean
-    Italian and Russian two voices), so on its own it rejects only when it is sure, and where
-    nothing confirms it the clip is flagged for a person.
+    The classifier hears language as well as voices (its first version, trained on English
+    voices, called clean Italian and Russian two voices), so on its own it rejects only when it
+    is sure, and where nothing confirms it the clip is flagged for a person.
     """
     c = rules.clip
     if (_below(m, "spk_consistency", c.min_spk_consistency) or _above(m, "spk_split_gap", c.max_spk_split_gap)

@@ -51,7 +51,7 @@ class EvalSentence:
 def builtin_set(lang: str) -> list[EvalSentence]:
     if lang not in BUILTIN_SETS:
         raise UserError(f"no built-in eval set for {lang!r}; built-in: {', '.join(BUILTIN_SETS)}")
-    text = resources.files("evaluate").joinpath("sets", BUILTIN_SETS[lang]).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("sets", BUILTIN_SETS[lang]).read_text(encoding="utf-8")
     out = []
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):

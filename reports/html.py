@@ -24,7 +24,7 @@ PALETTE = {  # Okabe-Ito: distinguishable with the common colour-vision deficien
 def environment():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["num"] = fmt_num
@@ -41,7 +41,7 @@ def fmt_num(v, digits: int = 3) -> str:
 
 def _static(name: str) -> Markup:
     # Our own CSS/JS, shipped with the package: trusted, so not escaped.
-    return Markup(resources.files("reports").joinpath("static", name).read_text(encoding="utf-8"))
+    return Markup(resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8"))
 
 
 def render(template: str, out: Path, **context) -> Path:

@@ -232,12 +232,12 @@ def _relative(value: str | None, folder: Path) -> str | None:
     return inside if inside != value else (paths.moved(value, folder) or value)
 
 
-# version found in the file -> the step that brings it to the next version, given (connection, store folder)
 def _v3_to_v4(con, folder: Path) -> None:
     """v4: verdicts carry flags, weak evidence a person should check (they reject nothing)."""
     con.execute("ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS flags VARCHAR[]")
 
 
+# version found in the file -> the step that brings it to the next version, given (connection, store folder)
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 

@@ -50,7 +50,7 @@ def talkers(split: str) -> list[Talker]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)  # a few hundred MB of audio at most; interferers repeat
 def utterance(talker: Talker, index: int) -> np.ndarray:
     """Item `index` of a talker read alone: two sentences (one joined prompt for real voices),
     at a reading speed that varies by +-10 %."""

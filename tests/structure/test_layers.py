@@ -138,3 +138,21 @@ def test_no_module_reaches_into_another_modules_private_names():
                   and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
                 wrong.append(f"{module}:{node.lineno} reads {ast.unparse(node)}")
     assert not wrong, "private names used outside their module:\n" + "\n".join(sorted(wrong))
+
+
+def test_package_data_is_found_outside_the_checkout(tmp_path):
+    """Templates, stylesheets and built-in eval sets load by the package's own name: run from
+    another folder, where the checkout's top-level rooms are not importable, they still load.
+    (They were once looked up as `reports` and `evaluate`, which only worked from the checkout.)"""
+    import subprocess
+    import sys
+
+    code = ("from clonebench.reports.html import environment, render\n"
+            "environment().get_template('speaker.html.j2')\n"
+            "from clonebench.evaluate.items import builtin_set\n"
+            "assert len(builtin_set('en')) > 10\n"
+            "import importlib.util; assert importlib.util.find_spec('reports') is None\n")
+    page = tmp_path / "page.html"
+    code += f"render('base.html.j2', {str(page)!r}, title='t')\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr.strip().splitlines()[-1:]
