@@ -62,7 +62,7 @@ def _utterances(lang: str) -> tuple[tuple[str, np.ndarray], ...]:
     return tuple(out)
 
 
-def _main(pool: Pool, index: int, min_s: float = 4.0) -> tuple[str, np.ndarray]:
+def main_utterance(pool: Pool, index: int, min_s: float = 4.0) -> tuple[str, np.ndarray]:
     """The main utterance of an item: one prompt, or the next ones joined on until `min_s`."""
     utts = _utterances(pool.main)
     k = 3 * index
@@ -94,7 +94,7 @@ def talker(pool: Pool, rng: np.random.Generator, seconds: float) -> tuple[str, n
     return who, np.concatenate(pieces)
 
 
-def _place(length: int, other: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+def place(length: int, other: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
     """`other` cut to cover `ratio` of a clip of `length` samples, at a random place in it."""
     span = max(1, int(ratio * length))
     start = int(rng.integers(0, length - span + 1))
@@ -125,7 +125,7 @@ def make(pool: Pool, condition: str, index: int) -> Item:
 
 def _make(pool: Pool, condition: str, index: int) -> Item:
     rng = np.random.default_rng([sum(map(ord, pool.name)), CONDITIONS.index(condition), index])
-    text, x = _main(pool, index, 7.5 if condition == "fast" else 4.0)
+    text, x = main_utterance(pool, index, 7.5 if condition == "fast" else 4.0)
     n = len(x)
     if condition == "clean":
         return Item(pool.name, condition, index, "clean", x, text)
@@ -133,7 +133,7 @@ def _make(pool: Pool, condition: str, index: int) -> Item:
         snr = (0.0, 5.0)[index % 2]
         ratio = (1.0, 0.6, 0.3, 0.8)[(index // 2) % 4]
         who, other = talker(pool, rng, ratio * n / SR + 0.5)
-        mixed = degrade.mix_at_snr(x, _place(n, other, ratio, rng), snr + 10 * np.log10(ratio))
+        mixed = degrade.mix_at_snr(x, place(n, other, ratio, rng), snr + 10 * np.log10(ratio))
         return Item(pool.name, condition, index, f"overlap {snr:.0f} dB, {ratio:.0%} of the clip, {who}", mixed, text)
     if condition == "babble":
         talkers = 3 + index % 6

@@ -57,7 +57,7 @@ def utterance(talker: Talker, index: int) -> np.ndarray:
     rng = np.random.default_rng([index, len(talker.label)])
     if talker.real:
         pool = mixtures.TUNE if talker.lang == "en" else mixtures.HELD
-        _, x = mixtures._main(pool, index)
+        _, x = mixtures.main_utterance(pool, index)
         return degrade.pitch_shift(x, SR, talker.cents) if talker.cents else x
     sentences = SENTENCES[talker.lang]
     speed = float(rng.choice([0.9, 1.0, 1.1]))
@@ -93,7 +93,7 @@ def make(talker: Talker, condition: str, index: int, others: list[Talker]) -> It
             k += 1
         snr = (0.0, 5.0)[index % 2]
         ratio = (1.0, 0.6, 0.3, 0.8)[(index // 4) % 4]
-        x = degrade.mix_at_snr(x, mixtures._place(len(x), second, ratio, rng), snr + 10 * np.log10(ratio))
+        x = degrade.mix_at_snr(x, mixtures.place(len(x), second, ratio, rng), snr + 10 * np.log10(ratio))
         recipe = f"overlap {snr:.0f} dB, {ratio:.0%} of the clip, {other.label} ({other.lang})"
     elif condition != "clean":
         raise ValueError(f"unknown condition {condition!r}")

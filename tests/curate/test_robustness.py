@@ -31,7 +31,9 @@ def bad_inputs(tmp_path_factory, en_utterances):
     (audio / "truncated.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x10" + os.urandom(64))
     # one hour of 8 kHz 8-bit silence: the header says 60 min, over the 20 min default limit
     with wave.open(str(audio / "one_hour.wav"), "wb") as w:
-        w.setnchannels(1); w.setsampwidth(1); w.setframerate(8000)
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
         block = b"\x80" * 8000 * 60
         for _ in range(60):
             w.writeframes(block)
@@ -125,7 +127,9 @@ def test_killed_run_resumes_without_duplicates(tmp_path, en_utterances):
     assert code == 0, err
     code, fresh, err = run_cli("vet", str(audio), "--speaker", "kim", "--db", str(clean_db), "--json")
     assert code == 0, err
-    key = lambda d: sorted((c["clip_id"], c["status"], tuple(c["reasons"])) for c in d["clips"])
+    def key(d):
+        return sorted((c["clip_id"], c["status"], tuple(c["reasons"])) for c in d["clips"])
+
     assert key(resumed) == key(fresh)
     con = duckdb.connect(str(killed_db), read_only=True)
     assert con.execute("SELECT count(*), count(DISTINCT sha256) FROM recordings").fetchone() == (8, 8)

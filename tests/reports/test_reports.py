@@ -41,7 +41,8 @@ def hostile_store(tmp_path_factory) -> Path:
                                 [Clip(cid, sha, "mallory", 0.0, dur, dur, str(p32), str(p16), "test")], {}, "test")
             rejected = k % 4 == 0
             store.record_verdicts("vet-rules-1+test", [cid], [Verdict(cid, "vet-rules-1+test", "rejected" if rejected
-                                                                      else "accepted", ("noise",) if rejected else ())])
+                                                                      else "accepted", ("noise",) if rejected else (),
+                                                                      ("possible_second_voice",) if k == 2 else ())])
             text = f"{XSS[k % 2]} {p.text}" if k < 4 else p.text
             store.put_asr(Transcript(cid, ASR, text, producer="test"),
                           [Word(cid, i, w, 0.0, 0.0, 0.3 if i == 1 else 0.9) for i, w in enumerate(text.split())])
@@ -94,6 +95,10 @@ def test_speaker_report_in_chromium(hostile_store):
         # the filter hides rejected clips
         d.execute_script("var s = document.getElementById('status'); s.value = 'rejected'; s.dispatchEvent(new Event('change'))")
         assert len([r for r in d.find_elements(By.CSS_SELECTOR, "#clips tbody tr") if r.is_displayed()]) == 3
+        # and "flagged to check" shows the one accepted clip with weak evidence, its flag on it
+        d.execute_script("var s = document.getElementById('status'); s.value = 'flagged'; s.dispatchEvent(new Event('change'))")
+        shown = [r for r in d.find_elements(By.CSS_SELECTOR, "#clips tbody tr") if r.is_displayed()]
+        assert len(shown) == 1 and "possible_second_voice" in shown[0].text and "accepted" in shown[0].text
         # every player has a source the browser can load
         states = d.execute_async_script(PLAYABLE)
         assert len(states) == 12 and all(isinstance(s, (int, float)) and s > 0.5 for s in states), states
