@@ -43,7 +43,7 @@ C = 0.03
 def mixture_items(pool: mixtures.Pool, n: int):
     for c in mixtures.CONDITIONS:
         for i in range(n):
-            yield mixtures.SCENE_OF[c], f"{pool.main}", mixtures.make(pool, c, i).audio
+            yield mixtures.SCENE_OF[c], pool.main, mixtures.make(pool, c, i).audio
 
 
 def talker_items(split: str, per_talker: int):

@@ -22,6 +22,8 @@ import numpy as np
 
 from clonebench.core.errors import UserError
 
+from . import corpus, degrade
+
 SR = 16000
 
 TUNE_LANGS = ("en", "de", "nl", "pt", "pl", "cs", "fi", "sv", "tr", "hu", "ro", "el", "hi", "id", "hr", "ca",
@@ -93,36 +95,40 @@ def available(voice: Voice) -> bool:
 
 
 def speak(voice: Voice, text: str, speed: float = 1.0) -> np.ndarray:
-    """`text` read by `voice`, 16 kHz mono float32. `speed` scales the engine's reading rate."""
+    """`text` read by `voice`, 16 kHz mono float32 at peak 0.5. `speed` scales the reading rate."""
+    if voice.engine in ("espeak", "mbrola"):  # MBROLA voices are driven by espeak-ng
+        if voice.lang == "zh":  # espeak-ng reads Chinese characters as English letters; it reads pinyin
+            text = _pinyin(text)
+        x = corpus.espeak(text, voice.name, speed_wpm=int(160 * speed))
+    elif voice.engine in ("festival", "pico"):
+        x = _synthesize_file(voice, text, speed)
+    else:
+        raise ValueError(f"unknown engine {voice.engine!r}")
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    return (x * (0.5 / peak)).astype(np.float32) if peak > 0 else x
+
+
+def _synthesize_file(voice: Voice, text: str, speed: float) -> np.ndarray:
+    """Festival or Pico: each writes a WAV file, read back at 16 kHz."""
     from clonebench.core.audio import decode, resample
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tts.wav"
-        if voice.engine in ("espeak", "mbrola"):
-            if voice.lang == "zh":  # espeak-ng reads Chinese characters as English letters; it reads pinyin
-                text = _pinyin(text)
-            subprocess.run([_exe("espeak-ng"), "-v", voice.name, "-s", str(int(160 * speed)), "-w", str(out), text],
-                           check=True, capture_output=True)
-        elif voice.engine == "festival":
+        if voice.engine == "festival":
             src = Path(tmp) / "text.txt"
             src.write_bytes(text.encode(voice.encoding, errors="replace"))
             stretch = f"(Parameter.set 'Duration_Stretch {1 / speed:.3f})"
             subprocess.run([_exe("text2wave"), "-eval", f"({voice.name})", "-eval", stretch, str(src), "-o", str(out)],
                            check=True, capture_output=True)
-        elif voice.engine == "pico":
-            subprocess.run([_exe("pico2wave"), "-l", voice.name, "-w", str(out), text], check=True, capture_output=True)
         else:
-            raise ValueError(f"unknown engine {voice.engine!r}")
+            subprocess.run([_exe("pico2wave"), "-l", voice.name, "-w", str(out), text], check=True, capture_output=True)
         if not out.exists() or out.stat().st_size < 100:
             raise RuntimeError(f"{voice.label} wrote no audio")
         audio = decode(out)
     x = resample(audio.samples, audio.sample_rate, SR)
-    if voice.engine == "pico" and speed != 1.0:
-        from . import degrade
-
+    if voice.engine == "pico" and speed != 1.0:  # Pico has no rate setting
         x = degrade.time_stretch(x, SR, speed)
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    return (x * (0.5 / peak)).astype(np.float32) if peak > 0 else x
+    return x
 
 
 def _pinyin(text: str) -> str:
