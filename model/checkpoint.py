@@ -10,8 +10,11 @@ File formats (facts about upstream GPT-SoVITS v2; tests/fixtures/parity holds fi
   upstream's inference code also accepts.
 - The first two bytes of a SoVITS file are the zip magic `PK` (v1/v2 told apart by the text
   embedding: 322 vs 732 symbols), or a version tag upstream writes over it: 00 v1, 01 v2,
-  02 v3, 03 v3 LoRA, 04 v4 LoRA, 05 v2Pro, 06 v2ProPlus. Only v2 (and our own extensions
-  of it) is supported; the others are refused by name.
+  02 v3, 03 v3 LoRA, 04 v4 LoRA, 05 v2Pro, 06 v2ProPlus. v2 (with our own `sv_emb`
+  extension), v2Pro and v2ProPlus are read and written (the Pro files with their tag, as
+  upstream's `savee(..., model_version=)` writes them); v1, v3 and v4 are refused by name.
+- The GPT file is the same for every version: v2Pro/v2ProPlus ship with `s1v3.ckpt`, whose
+  layout (keys, shapes, config) is v2's s1; upstream loads it with the same code.
 """
 
 from __future__ import annotations
@@ -28,14 +31,19 @@ import torch
 
 from clonebench.core.errors import UserError, first_line
 
-from .config import GPTConfig, SoVITSConfig, from_mapping
+from .config import PRO_VERSIONS, GPTConfig, SoVITSConfig, from_mapping
 
 NATIVE_FORMAT = "clonebench-native"
 NATIVE_VERSION = 1
 
 VERSION_TAGS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3 (LoRA)", b"04": "v4 (LoRA)",
                 b"05": "v2Pro", b"06": "v2ProPlus"}
+VERSION_BYTES = {"v2Pro": b"05", "v2ProPlus": b"06"}
 SYMBOLS_TO_VERSION = {322: "v1", 732: "v2"}
+SUPPORTED = "v2, v2Pro and v2ProPlus are supported"
+PRO_KEYS = ("sv_emb.weight", "prelu.weight", "ge_to512.weight")
+# the first upsampling kernel tells the two Pro vocoders apart (s2v2Pro.json 16, s2v2ProPlus.json 20)
+PRO_FIRST_KERNEL = {"v2Pro": 16, "v2ProPlus": 20}
 
 
 class CheckpointError(UserError):
@@ -116,8 +124,8 @@ def load_sovits(path: Path) -> tuple[SoVITSConfig, dict[str, torch.Tensor], dict
     """-> (config, state dict without enc_q, the file's raw config mapping)."""
     path = Path(path)
     tag = read_version_tag(path)
-    if tag is not None and tag != "v2":
-        raise CheckpointError(f"{path}: GPT-SoVITS {tag} SoVITS file: only v2 is supported")
+    if tag is not None and tag != "v2" and tag not in PRO_VERSIONS:
+        raise CheckpointError(f"{path}: GPT-SoVITS {tag} SoVITS file: {SUPPORTED}")
     obj = safe_load(path)
     weight = _state_dict(path, obj)
     emb = weight.get("enc_p.text_embedding.weight")
@@ -127,18 +135,40 @@ def load_sovits(path: Path) -> tuple[SoVITSConfig, dict[str, torch.Tensor], dict
     version = SYMBOLS_TO_VERSION.get(int(emb.shape[0]))
     if version != "v2":
         raise CheckpointError(f"{path}: GPT-SoVITS {version or 'unknown'} SoVITS file "
-                              f"({emb.shape[0]} text symbols): only v2 (732) is supported")
+                              f"({emb.shape[0]} text symbols): {SUPPORTED} (732 symbols)")
     raw = obj.get("config") or {}
-    config = sovits_config_from_file(raw, weight)
+    config = sovits_config_from_file(raw, weight, tag or "v2")
+    check_version(path, config, weight, tag)
     return config, weight, raw
 
 
-def sovits_config_from_file(raw: dict, weight: dict[str, torch.Tensor]) -> SoVITSConfig:
-    """Our own files carry the full config under 'clonebench'; upstream files are read from hps.model."""
+def check_version(path: Path, config: SoVITSConfig, weight: dict[str, torch.Tensor], tag: str | None) -> None:
+    """The file's tag, its config and its weights must tell one story."""
+    if (tag in PRO_VERSIONS) != config.is_pro or (tag in PRO_VERSIONS and tag != config.version):
+        raise CheckpointError(f"{path}: tagged {tag or 'v2'} but its config says {config.version}")
+    if not config.is_pro:
+        return
+    missing = [k for k in PRO_KEYS if k not in weight]
+    if missing:
+        raise CheckpointError(f"{path}: a {config.version} file without {', '.join(missing)}: "
+                              "truncated, or a v2 file with a Pro tag")
+    first = weight.get("dec.ups.0.weight_v")
+    if first is not None and int(first.shape[2]) != PRO_FIRST_KERNEL[config.version]:
+        other = next(v for v, k in PRO_FIRST_KERNEL.items() if k == int(first.shape[2])) \
+            if int(first.shape[2]) in PRO_FIRST_KERNEL.values() else "unknown"
+        raise CheckpointError(f"{path}: tagged {config.version} but its vocoder has {other}'s shapes "
+                              f"(first upsampling kernel {first.shape[2]}, not {PRO_FIRST_KERNEL[config.version]})")
+
+
+def sovits_config_from_file(raw: dict, weight: dict[str, torch.Tensor], tag: str = "v2") -> SoVITSConfig:
+    """Our own files carry the full config under 'clonebench'; upstream files are read from hps.model
+    (their version from the file's tag, as upstream's loader reads it)."""
     if isinstance(raw.get("clonebench"), dict):
         return from_mapping(SoVITSConfig, raw["clonebench"])
     model = dict(raw.get("model") or {})
+    model.pop("version", None)
     config = from_mapping(SoVITSConfig, model)
+    config.version = tag
     config.n_symbols = int(weight["enc_p.text_embedding.weight"].shape[0])
     config.ssl_extractor = raw.get("content_module", "cnhubert")
     config.ssl_dim = int(weight["ssl_proj.weight"].shape[1])
@@ -151,6 +181,11 @@ def sovits_config_from_file(raw: dict, weight: dict[str, torch.Tensor]) -> SoVIT
     config.flow_layers = sum(1 for k in weight if k.startswith("flow.flows.0.enc.in_layers.") and k.endswith(".bias"))
     if "sv_emb.weight" in weight:
         config.sv_dim = int(weight["sv_emb.weight"].shape[1])
+    mrte = weight.get("enc_p.mrte.c_pre.weight")
+    if mrte is not None and int(mrte.shape[0]) != config.gin_channels:
+        config.mrte_hidden = int(mrte.shape[0])
+    if config.is_pro:
+        config.sv_encoder = "eres2netv2"
     return config
 
 
@@ -196,14 +231,18 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Pat
 
 # -- writing ---------------------------------------------------------------------------------
 
-def atomic_save(obj, path: Path) -> None:
-    """Write to a temporary file beside the target, then rename: a kill never leaves half a file."""
+def atomic_save(obj, path: Path, tag: bytes | None = None) -> None:
+    """Write to a temporary file beside the target, then rename: a kill never leaves half a file.
+    `tag` overwrites the zip magic with upstream's 2-byte version tag."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        if tag is not None:
+            with open(tmp, "r+b") as f:
+                f.write(tag)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -229,16 +268,18 @@ def sovits_file_config(config: SoVITSConfig) -> dict:
             "kernel_size", "p_dropout", "resblock_kernel_sizes", "resblock_dilation_sizes",
             "upsample_rates", "upsample_initial_channel", "upsample_kernel_sizes", "gin_channels")}
         | {"resblock": "1", "n_layers_q": 3, "use_spectral_norm": False,
-           "semantic_frame_rate": "25hz", "freeze_quantizer": True, "version": "v2"},
+           "semantic_frame_rate": "25hz", "freeze_quantizer": True, "version": config.version},
         "content_module": config.ssl_extractor,
         "clonebench": c,
     }
 
 
 def save_sovits(path: Path, model: torch.nn.Module, config: SoVITSConfig, epoch: int = 0, step: int = 0) -> None:
+    """Upstream's inference layout; a v2Pro/v2ProPlus file starts with its version tag, as upstream
+    writes it, so upstream's WebUI and the engines that read the tag know it."""
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("enc_q.")}
     atomic_save({"weight": _half(state), "config": sovits_file_config(config),
-                 "info": f"{epoch}epoch_{step}iteration"}, path)
+                 "info": f"{epoch}epoch_{step}iteration"}, path, tag=VERSION_BYTES.get(config.version))
 
 
 def gpt_file_config(config: GPTConfig) -> dict:

@@ -1,7 +1,14 @@
-"""Model sizes as dataclasses, the `tiny` and `v2` presets, and the mapping to upstream configs.
+"""Model sizes as dataclasses, the presets (`tiny`, `v2`, `v2pro`, `v2proplus`), and the
+mapping to upstream configs.
 
 A checkpoint carries its config, so a file is self-describing. The SoVITS config also records
 which content (SSL) extractor and which speaker encoder (for `sv_emb`) it was trained with.
+
+Versions (upstream's names): `v2`, and `v2Pro`/`v2ProPlus`, where a 20480-d ERes2NetV2 timbre
+vector is projected by `sv_emb` and added to the style vector, which then passes a PReLU; the
+text encoder's MRTE reads it through `ge_to512`. v2ProPlus is v2Pro with a wider vocoder.
+Our own v2 extension (a Resemblyzer embedding through a zero-initialised `sv_emb`, no PReLU)
+stays `v2`: its files differ from upstream's v2 only by the `sv_emb` keys.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ HOP = 640          # 50 spectrogram frames per second at 32 kHz
 N_FFT = 2048
 N_MELS = 128
 SEMANTIC_HZ = 25   # semantic tokens per second; each covers 2 spectrogram frames
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")
+VERSIONS = ("v2", *PRO_VERSIONS)
+TIMBRE_DIM = 20480  # ERes2NetV2's forward3 output, which v2Pro's sv_emb reads
 
 
 @dataclass
@@ -49,10 +59,21 @@ class SoVITSConfig:
     # speaker-embedding conditioning beyond v2: 0 switches it off (then the state dict is v2's)
     sv_dim: int = 0
     sv_encoder: str = ""
+    version: str = "v2"          # v2, v2Pro or v2ProPlus (upstream's names; see the module doc)
+    mrte_hidden: int = 0         # MRTE's width; 0: gin_channels (v2, where upstream has both at 512)
 
     @property
     def spec_channels(self) -> int:
         return N_FFT // 2 + 1
+
+    @property
+    def is_pro(self) -> bool:
+        return self.version in PRO_VERSIONS
+
+    @property
+    def text_style_dim(self) -> int:
+        """The style vector's width where the text encoder reads it (through `ge_to512` on v2Pro)."""
+        return self.mrte_hidden or self.gin_channels
 
 
 @dataclass
@@ -70,8 +91,14 @@ class GPTConfig:
     max_sec: int = 54
 
 
+_PRO = {"gin_channels": 1024, "mrte_hidden": 512, "p_dropout": 0.0, "sv_dim": TIMBRE_DIM, "sv_encoder": "eres2netv2"}
+
 PRESETS: dict[str, tuple[SoVITSConfig, GPTConfig]] = {
     "v2": (SoVITSConfig(), GPTConfig()),
+    # upstream's s2v2Pro.json / s2v2ProPlus.json; the GPT is s1v3's, whose layout is v2's s1
+    "v2pro": (SoVITSConfig(version="v2Pro", **_PRO), GPTConfig()),
+    "v2proplus": (SoVITSConfig(version="v2ProPlus", upsample_initial_channel=768,
+                               upsample_kernel_sizes=[20, 16, 8, 2, 2], **_PRO), GPTConfig()),
     "tiny": (
         SoVITSConfig(inter_channels=64, hidden_channels=64, filter_channels=128, n_layers=2,
                      resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],

@@ -6,7 +6,10 @@ Parts (names are upstream's state-dict prefixes):
 - `ref_enc` (MelStyleEncoder): reference linear spectrogram -> `ge`
 - `flow`: normalising flow between the prior and the posterior latent
 - `enc_q` (PosteriorEncoder, training only) and `dec` (HiFi-GAN generator)
-- `sv_emb` (ours, optional): a speaker embedding projected and added to `ge`
+- `sv_emb`: a speaker embedding projected and added to `ge`. On v2Pro/v2ProPlus (upstream's)
+  it reads the 20480-d ERes2NetV2 timbre vector, `prelu` follows, and `ge_to512` narrows the
+  result for the text encoder's MRTE (flow, posterior and vocoder take it whole). On v2 it is
+  our optional extension (Resemblyzer, zero-initialised, no PReLU).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class TextEncoder(nn.Module):
         self.encoder_ssl = Encoder(h, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout)
         self.encoder_text = Encoder(h, c.filter_channels, c.n_heads, c.n_layers, c.kernel_size, c.p_dropout)
         self.text_embedding = nn.Embedding(c.n_symbols, h)
-        self.mrte = MRTE(h, c.gin_channels, c.mrte_heads)
+        self.mrte = MRTE(h, c.text_style_dim, c.mrte_heads)
         self.encoder2 = Encoder(h, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout)
         self.proj = nn.Conv1d(h, c.inter_channels * 2, 1)
 
@@ -291,7 +294,7 @@ class Generator(nn.Module):
 
 
 class SoVITS(nn.Module):
-    """Upstream's SynthesizerTrn (v2), plus the optional `sv_emb` speaker path."""
+    """Upstream's SynthesizerTrn (v2, v2Pro, v2ProPlus), plus our optional `sv_emb` path on v2."""
 
     def __init__(self, c: SoVITSConfig):
         super().__init__()
@@ -304,7 +307,11 @@ class SoVITS(nn.Module):
         self.ref_enc = MelStyleEncoder(c.ref_bins, c.style_hidden, c.gin_channels)
         self.ssl_proj = nn.Conv1d(c.ssl_dim, c.content_dim, 2, stride=2)
         self.quantizer = ResidualVectorQuantizer(c.content_dim, 1, c.codebook_size)
-        if c.sv_dim:
+        if c.is_pro:
+            self.sv_emb = nn.Linear(c.sv_dim, c.gin_channels)
+            self.ge_to512 = nn.Linear(c.gin_channels, c.text_style_dim)
+            self.prelu = nn.PReLU(num_parameters=c.gin_channels)
+        elif c.sv_dim:
             # zero-initialised, so a model fine-tuned from a v2 file starts out identical to it
             self.sv_emb = nn.Linear(c.sv_dim, c.gin_channels)
             nn.init.zeros_(self.sv_emb.weight)
@@ -322,7 +329,13 @@ class SoVITS(nn.Module):
             if sv is None:
                 raise ValueError("this model was trained with speaker embeddings: pass `sv`")
             ge = ge + self.sv_emb(sv).unsqueeze(-1)
+        if self.config.is_pro:
+            ge = self.prelu(ge)
         return ge
+
+    def text_style(self, ge: torch.Tensor) -> torch.Tensor:
+        """The style vector as the text encoder's MRTE reads it: narrowed by `ge_to512` on v2Pro."""
+        return self.ge_to512(ge.transpose(1, 2)).transpose(1, 2) if self.config.is_pro else ge
 
     # -- inference --------------------------------------------------------------------------
     def content(self, ssl: torch.Tensor) -> torch.Tensor:
@@ -344,7 +357,7 @@ class SoVITS(nn.Module):
         quantized = F.interpolate(self.quantizer.decode(codes), scale_factor=2, mode="nearest")
         y_lengths = torch.full((codes.shape[1],), quantized.shape[2], device=codes.device)
         text_lengths = torch.full((text.shape[0],), text.shape[1], device=text.device)
-        m, logs, mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge, speed)
+        m, logs, mask = self.enc_p(quantized, y_lengths, text, text_lengths, self.text_style(ge), speed)
         noise = torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
         z = self.flow(m + noise * torch.exp(logs) * noise_scale, mask, g=ge, reverse=True)
         return z * mask
@@ -360,7 +373,7 @@ class SoVITS(nn.Module):
         ge = self.style(spec, spec_lengths, sv)
         quantized, codes, commit_loss = self.quantizer(self.content(ssl))
         quantized = F.interpolate(quantized, size=spec.shape[2], mode="nearest")
-        m_p, logs_p, y_mask = self.enc_p(quantized, spec_lengths, text, text_lengths, ge)
+        m_p, logs_p, y_mask = self.enc_p(quantized, spec_lengths, text, text_lengths, self.text_style(ge))
         z, m_q, logs_q, _ = self.enc_q(spec, spec_lengths, g=ge)
         z_p = self.flow(z, y_mask, g=ge)
         frames = self.config.segment_size // HOP

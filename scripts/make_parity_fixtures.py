@@ -1,7 +1,12 @@
-"""Write tests/fixtures/parity/: what upstream GPT-SoVITS v2's own code computes, for CI to hold
-clonebench to.
+"""Write tests/fixtures/parity/: what upstream GPT-SoVITS v2, v2Pro and v2ProPlus's own code
+computes, for CI to hold clonebench to.
 
     python scripts/make_parity_fixtures.py --upstream /path/to/GPT-SoVITS [--out tests/fixtures/parity]
+    python scripts/make_parity_fixtures.py --upstream /path/to/GPT-SoVITS --check-ours FILE.pth
+
+The second form loads a SoVITS file clonebench wrote into upstream's own `SynthesizerTrn`, the
+way upstream's inference does (version from the file's tag, sizes from its config), and fails
+unless every weight upstream expects is there with its shape.
 
 Nothing of upstream is copied into this repository: this script imports upstream's modules from
 the checkout you name, builds its v2 SoVITS and GPT at reduced sizes (the sizes upstream does not
@@ -53,9 +58,10 @@ def stub_modules() -> None:
                         "tools.i18n.i18n": i18n})
 
 
-def ternary_(module: torch.nn.Module, seed: int, skip: tuple[str, ...] = ()) -> None:
+def ternary_(module: torch.nn.Module, seed: int, skip: tuple[str, ...] = (), nonzero: int = 2) -> None:
     """Overwrite every floating tensor of the state dict (parameters and buffers) with values
-    from {-s, 0, +s}, s = the tensor's own standard deviation (1 for constant tensors)."""
+    from {-s, 0, +s}, s = the tensor's own standard deviation (1 for constant tensors); one
+    value in `nonzero` is not zero (weight-norm directions: all)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in module.state_dict(keep_vars=True).items():
@@ -65,7 +71,7 @@ def ternary_(module: torch.nn.Module, seed: int, skip: tuple[str, ...] = ()) -> 
             scale = scale if np.isfinite(scale) and scale > 0 else 1.0
             levels = torch.randint(0, 2, t.shape, generator=g) * 2 - 1
             if not name.endswith("weight_v"):   # a weight-norm direction must not be all zero
-                levels = levels * torch.randint(0, 2, t.shape, generator=g)
+                levels = levels * (torch.randint(0, nonzero, t.shape, generator=g) == nonzero - 1)
             t.copy_((levels * scale).to(t.dtype).half().float())
 
 
@@ -134,12 +140,22 @@ def main() -> None:
     ap.add_argument("--upstream", type=Path, required=True, help="a GPT-SoVITS checkout (the folder holding GPT_SoVITS/)")
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures" / "parity")
     ap.add_argument("--upstream-commit", default=None, help="the checkout's commit, when it is not a git work tree")
+    ap.add_argument("--check-ours", type=Path, default=None, help="a SoVITS file clonebench wrote: load it in upstream's code")
+    ap.add_argument("--only-pro", action="store_true", help="write only the v2Pro/v2ProPlus fixtures")
     args = ap.parse_args()
     src = args.upstream / "GPT_SoVITS"
     if not (src / "module" / "models.py").is_file():
         sys.exit(f"{args.upstream}: not a GPT-SoVITS checkout (no GPT_SoVITS/module/models.py)")
     stub_modules()
     sys.path.insert(0, str(src))
+    if args.check_ours:
+        check_ours(args.check_ours)
+        return
+    commit = args.upstream_commit or subprocess.run(["git", "-C", str(args.upstream), "rev-parse", "HEAD"],
+                                                    capture_output=True, text=True).stdout.strip() or "unknown"
+    pro_fixtures(src, args.out, commit)
+    if args.only_pro:
+        return
     import process_ckpt
     import utils
     from AR.models.t2s_model import Text2SemanticDecoder
@@ -230,8 +246,6 @@ def main() -> None:
     torch.save({"codes": codes, "refer": refer, "ge": ge, "wav": wav, "logits": logits, "loss": loss,
                 "greedy": greedy, "stop_lengths": torch.tensor(stop_lengths), "hubert": hubert,
                 "prompt_codes": prompt_codes}, out / "upstream.pt")
-    commit = args.upstream_commit or subprocess.run(["git", "-C", str(args.upstream), "rev-parse", "HEAD"],
-                                                    capture_output=True, text=True).stdout.strip() or "unknown"
     facts.update({"upstream_commit": commit, "torch": torch.__version__, "seed": SEED,
                   "stop_token": STOP_TOKEN, "greedy_tokens": GREEDY_TOKENS})
     (out / "facts.json").write_text(json.dumps(facts, indent=1) + "\n")
@@ -261,6 +275,140 @@ def _craft_stop(gpt) -> None:
         layer.norm2.weight.zero_()
         layer.norm2.bias.copy_(b)
         gpt.ar_predict_layer.weight.copy_(torch.outer(target, b) / b.dot(b))
+
+
+# -- v2Pro / v2ProPlus ---------------------------------------------------------------------------
+
+PRO_SIZES = {  # reduced; the 20480-d sv_emb input and the 512-d MRTE are hard-coded upstream
+    "v2Pro": {"gin_channels": 128, "upsample_initial_channel": 64, "upsample_kernel_sizes": [16, 16, 8, 2, 2]},
+    "v2ProPlus": {"gin_channels": 128, "upsample_initial_channel": 96, "upsample_kernel_sizes": [20, 16, 8, 2, 2]},
+}
+ERES_SIZES = {"m_channels": 8, "num_blocks": [1, 1, 1, 1], "baseWidth": 24, "scale": 4, "expansion": 4,
+              "embedding_size": 16}
+
+
+def random_batchnorm_(module: torch.nn.Module, seed: int) -> None:
+    """BatchNorm running statistics a trained network could have (positive variances), fp16-exact."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_((torch.rand(m.running_mean.shape, generator=g) - 0.5).half().float())
+                m.running_var.copy_((0.5 + torch.rand(m.running_var.shape, generator=g)).half().float())
+
+
+def pro_fixtures(src: Path, out: Path, commit: str) -> None:
+    """ERes2NetV2 (reduced) on a real clip, as upstream's 2-get-sv.py computes it; then v2Pro and
+    v2ProPlus SoVITS files written by upstream's `savee(..., model_version=)`, their `decode`
+    with a timbre vector, and the training forward with its KL loss and generated slice."""
+    import torchaudio
+
+    import utils
+    from clonebench.testing.toy_models import fill_posterior_
+    sys.path.insert(0, str(src / "eres2net"))
+    import kaldi
+    import process_ckpt
+    from ERes2NetV2 import ERes2NetV2
+    from module import commons
+    from module.losses import kl_loss
+    from module.mel_processing import mel_spectrogram_torch, spectrogram_torch
+    from module.models import SynthesizerTrn
+
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(SEED + 1)
+    clip32, _ = real_clip()
+    wav32 = torch.from_numpy(clip32[: 174 * 640])[None]     # 174 spectrogram frames: even, as content frames are
+
+    # -- the speaker-verification network, as 2-get-sv.py runs it -------------------------------
+    sv = ERes2NetV2(**ERES_SIZES).eval()
+    ternary_(sv, SEED + 2, skip=tuple(n for n, m in sv.named_modules()
+                                      if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and n))
+    random_batchnorm_(sv, SEED + 3)
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in sv.state_dict().items()}
+    torch.save(state, out / "eres2netv2.ckpt")    # upstream's file is a plain state dict too
+    with open(out / "eres2netv2.ckpt", "rb") as f, gzip.open(out / "eres2netv2.ckpt.gz", "wb", compresslevel=9) as z:
+        z.write(f.read())
+    (out / "eres2netv2.ckpt").unlink()
+    sv.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    with torch.no_grad():
+        wav16 = torchaudio.transforms.Resample(32000, 16000)(wav32)
+        feat = torch.stack([kaldi.fbank(w.unsqueeze(0), num_mel_bins=80, sample_frequency=16000, dither=0)
+                            for w in wav16])
+        timbre = sv.forward3(feat)
+        pooled = sv(feat - feat.mean(dim=1, keepdim=True))         # 3D-Speaker's own inference: mean-normalised
+    torch.save({"clip32": wav32.half(), "fbank": feat, "timbre": timbre, "embedding": pooled}, out / "eres2netv2.pt")
+
+    for version, sizes in PRO_SIZES.items():
+        folder = out / version.lower()
+        folder.mkdir(exist_ok=True)
+        hps = s2_hparams(utils)
+        for k, v in sizes.items():
+            setattr(hps.model, k, v)
+        hps.model.version, hps.model.p_dropout = version, 0.0
+        hps.save_weight_dir = str(folder)
+        torch.manual_seed(SEED)
+        vq = SynthesizerTrn(hps.data.filter_length // 2 + 1, hps.train.segment_size // hps.data.hop_length,
+                            n_speakers=hps.data.n_speakers, **hps.model).eval()
+        ternary_(vq, SEED, skip=("enc_q.",), nonzero=4)   # sparser than v2's: two files to keep small
+        with torch.no_grad():   # a PReLU slope of zero or less would hide half its input
+            vq.prelu.weight.copy_(torch.full_like(vq.prelu.weight, 0.25))
+            for name, buf in vq.named_buffers():   # a codebook marked uninitialised would re-draw itself
+                if name.endswith("_codebook.inited"):
+                    buf.fill_(1.0)
+        status = process_ckpt.savee(vq.state_dict(), "sovits", 1, 10, hps, model_version=version)
+        if status != "Success.":
+            sys.exit(status)
+        with open(folder / "sovits.pth", "rb") as f, gzip.open(folder / "sovits.pth.gz", "wb", compresslevel=9) as z:
+            z.write(f.read())
+        (folder / "sovits.pth").unlink()
+        fill_posterior_(vq, SEED)   # enc_q is not in the file: the test fills ours the same way
+        ssl = torch.randn(1, HUBERT_DIM, 174, generator=g).half().float()
+        phones = torch.randint(1, 732, (1, 40), generator=g)
+        sv_in = torch.randn(1, 20480, generator=g).half().float()     # the SoVITS side takes any 20480-d vector
+        with torch.no_grad():
+            codes = vq.extract_latent(ssl)
+            refer = spectrogram_torch(wav32, 2048, 32000, 640, 2048, center=False)
+            wav = vq.decode(codes, phones, refer, noise_scale=0.0, sv_emb=sv_in)
+            spec_len = torch.LongTensor([refer.shape[2]])
+            torch.manual_seed(SEED)
+            o, commit_loss, ids_slice, _, z_mask, (z, z_p, m_p, logs_p, m_q, logs_q), _ = vq(
+                ssl, refer, spec_len, phones, torch.LongTensor([phones.shape[1]]), sv_emb=sv_in)
+            kl = kl_loss(z_p, logs_q, m_p, logs_p, z_mask)
+            real = commons.slice_segments(wav32[:, None], ids_slice * 640, hps.train.segment_size)
+            mel = lambda x: mel_spectrogram_torch(x.squeeze(1), 2048, 128, 32000, 640, 2048, 0, None)  # noqa: E731
+            mel_l1 = torch.nn.functional.l1_loss(mel(o), mel(real))
+        torch.save({"ssl": ssl.half(), "phones": phones, "sv": sv_in.half()}, folder / "inputs.pt")
+        torch.save({"codes": codes, "wav": wav, "o": o, "ids_slice": ids_slice, "kl": kl, "mel_l1": mel_l1,
+                    "commit": commit_loss}, folder / "upstream.pt")
+    facts = {"upstream_commit": commit, "torch": torch.__version__, "seed": SEED, "eres2netv2": ERES_SIZES,
+             "sovits": PRO_SIZES}
+    (out / "pro-facts.json").write_text(json.dumps(facts, indent=1) + "\n")
+    print(json.dumps(facts))
+
+
+def check_ours(path: Path) -> None:
+    """Load a clonebench-written SoVITS file the way upstream's TTS.init_vits_weights does."""
+    import process_ckpt
+    from module.models import SynthesizerTrn
+
+    with open(path, "rb") as f:
+        head = f.read(2)
+    _, model_version, _ = process_ckpt.head2version[head] if head != b"PK" else ("v2", "v2", False)
+    dict_s2 = process_ckpt.load_sovits_new(str(path))
+    hps = dict_s2["config"]
+    kwargs = dict(hps["model"])
+    kwargs["version"] = model_version
+    kwargs["semantic_frame_rate"] = "25hz"
+    model = SynthesizerTrn(hps["data"]["filter_length"] // 2 + 1,
+                           hps["train"]["segment_size"] // hps["data"]["hop_length"],
+                           n_speakers=hps["data"]["n_speakers"], **kwargs)
+    result = model.load_state_dict(dict_s2["weight"], strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("enc_q.")]
+    if missing or result.unexpected_keys:
+        sys.exit(f"{path}: upstream {model_version} SynthesizerTrn: missing {missing[:3]}, "
+                 f"unexpected {result.unexpected_keys[:3]}")
+    print(f"{path}: loads in upstream's {model_version} SynthesizerTrn: "
+          f"{len(dict_s2['weight'])} tensors, none missing or unexpected (enc_q is left out, as upstream's files)")
 
 
 if __name__ == "__main__":

@@ -159,3 +159,46 @@ def wavlm_folder(out: Path, real_size: bool = False, seed: int = 0) -> Path:
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
                              return_attention_mask=True).save_pretrained(out)
     return out
+
+
+def eres2netv2_file(out: Path, wide: bool = True, seed: int = 0) -> Path:
+    """An ERes2NetV2 state dict as upstream ships `pretrained_eres2netv2w24s4ep4.ckpt`, random
+    weights, one block per stage. `wide` keeps the real 64 channels x expansion 4, so its timbre
+    vector is 20480-d as a v2Pro SoVITS needs (about 24 M parameters, saved in fp16: 50 MB);
+    otherwise 8 channels (2560-d), for the speaker-encoder paths."""
+    import torch
+
+    from clonebench.instruments.eres2net import ERes2NetV2
+
+    torch.manual_seed(seed)
+    m = 64 if wide else 8
+    model = ERes2NetV2(m_channels=m, num_blocks=(1, 1, 1, 1), widths=tuple(m * 2 ** i * 24 // 64 // 4 or 1
+                                                                             for i in range(4)),
+                       scale=2, expansion=4, embedding_size=32)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.running_mean.uniform_(-0.1, 0.1)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
+    return path
+
+
+def fill_posterior_(sovits, seed: int = 0) -> None:
+    """Fixed values for a SoVITS posterior encoder (`enc_q`, which inference files leave out),
+    a function of the seed, the names and the shapes only: upstream's module and ours, filled
+    by this, hold the same weights (the parity fixtures' training pass relies on it)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in sorted(sovits.enc_q.state_dict(keep_vars=True).items()):
+            if not t.is_floating_point():
+                continue
+            levels = torch.randint(0, 2, t.shape, generator=g) * 2 - 1
+            if not name.endswith("weight_v"):
+                levels = levels * torch.randint(0, 2, t.shape, generator=g)
+            fan_in = t[0].numel() if t.dim() > 1 else 4
+            t.copy_((levels * fan_in ** -0.5).half().float())
