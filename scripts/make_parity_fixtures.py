@@ -18,7 +18,7 @@ Upstream's v2 path needs none of its v3 (`f5_tts`) or UI translation (`tools.i18
 this script puts empty stand-ins for those two imports in `sys.modules` before importing.
 
 Random weights are drawn from {-s, 0, +s} (three levels per tensor, half of them zero; weight-norm
-directions from {-s, +s}), so that
+directions from {-s, +s}, gains at their mean size, so that a signal crosses the vocoder), so that
 the SoVITS file, whose hard-coded 768-d content path and 512-d style path keep it at 12 M
 parameters, compresses to a few MB; any fixed weights test the same arithmetic.
 """
@@ -70,9 +70,19 @@ def ternary_(module: torch.nn.Module, seed: int, skip: tuple[str, ...] = (), non
             scale = float(t.float().std()) if t.numel() > 1 else 1.0
             scale = scale if np.isfinite(scale) and scale > 0 else 1.0
             levels = torch.randint(0, 2, t.shape, generator=g) * 2 - 1
-            if not name.endswith("weight_v"):   # a weight-norm direction must not be all zero
+            if name.endswith("weight_g"):       # a weight-norm gain is a norm: keep its size, not its spread
+                levels, scale = levels.abs(), float(t.float().abs().mean())
+            elif not name.endswith("weight_v"):   # a weight-norm direction must not be all zero
                 levels = levels * (torch.randint(0, nonzero, t.shape, generator=g) == nonzero - 1)
             t.copy_((levels * scale).to(t.dtype).half().float())
+
+
+def codebook_ready_(vq) -> None:
+    """The random fill may have zeroed the codebook's `inited` flag: set, or it would re-draw itself."""
+    with torch.no_grad():
+        for name, buf in vq.named_buffers():
+            if name.endswith("_codebook.inited"):
+                buf.fill_(1.0)
 
 
 def s2_hparams(utils) -> object:
@@ -176,6 +186,7 @@ def main() -> None:
     vq = SynthesizerTrn(hps.data.filter_length // 2 + 1, hps.train.segment_size // hps.data.hop_length,
                         n_speakers=hps.data.n_speakers, **hps.model).eval()
     ternary_(vq, SEED, skip=("enc_q.",))
+    codebook_ready_(vq)
     hps.save_weight_dir = str(out)
     status = process_ckpt.savee(vq.state_dict(), "sovits", 1, 10, hps)
     if status != "Success.":
@@ -349,12 +360,10 @@ def pro_fixtures(src: Path, out: Path, commit: str) -> None:
         torch.manual_seed(SEED)
         vq = SynthesizerTrn(hps.data.filter_length // 2 + 1, hps.train.segment_size // hps.data.hop_length,
                             n_speakers=hps.data.n_speakers, **hps.model).eval()
-        ternary_(vq, SEED, skip=("enc_q.",), nonzero=4)   # sparser than v2's: two files to keep small
+        ternary_(vq, SEED, skip=("enc_q.",))
         with torch.no_grad():   # a PReLU slope of zero or less would hide half its input
             vq.prelu.weight.copy_(torch.full_like(vq.prelu.weight, 0.25))
-            for name, buf in vq.named_buffers():   # a codebook marked uninitialised would re-draw itself
-                if name.endswith("_codebook.inited"):
-                    buf.fill_(1.0)
+        codebook_ready_(vq)
         status = process_ckpt.savee(vq.state_dict(), "sovits", 1, 10, hps, model_version=version)
         if status != "Success.":
             sys.exit(status)
