@@ -65,8 +65,9 @@ Asr = Annotated[Optional[str], typer.Option(
     help="faster-whisper (embedded, default) or openai-whisper:FILE.pt (a local openai-whisper checkpoint).")]
 Encoder = Annotated[Optional[str], typer.Option(
     "--speaker-encoder", envvar="CLONEBENCH_SPEAKER_ENCODER",
-    help="resemblyzer (embedded, default), ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder) "
-         "or wavlm:DIR (a transformers WavLMForXVector folder).")]
+    help="resemblyzer (embedded, default), ecapa:DIR (a local speechbrain spkrec-ecapa-voxceleb folder), "
+         "wavlm:DIR (a transformers WavLMForXVector folder) or eres2netv2:FILE (upstream GPT-SoVITS's "
+         "ERes2NetV2 state dict, pretrained_eres2netv2w24s4ep4.ckpt).")]
 Utmos = Annotated[Optional[str], typer.Option("--utmos", envvar="CLONEBENCH_UTMOS",
                                               help="DIR: a local UTMOS folder; adds the utmos metric.")]
 Speakers = Annotated[Optional[str], typer.Option("--speakers", help="Comma-separated speakers.")]
@@ -75,6 +76,12 @@ Content = Annotated[Optional[str], typer.Option(
 Bert = Annotated[Optional[Path], typer.Option(
     "--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text; zeros without it).")]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
+SvModel = Annotated[Optional[Path], typer.Option(
+    "--sv-model", envvar="CLONEBENCH_SV_MODEL",
+    help="v2Pro/v2ProPlus: upstream's ERes2NetV2 file (pretrained_eres2netv2w24s4ep4.ckpt).")]
+Timbre = Annotated[str, typer.Option(
+    "--timbre", help="v2Pro/v2ProPlus: a voice's timbre vector from its reference clip (reference, upstream's way) "
+                     "or the speaker's timbre library (speaker; written by vet --sv-model).")]
 Device = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
 Precision = Annotated[str, typer.Option("--precision", help="fp32, fp16 (on a CPU: the GPT's matrices only) or bf16 (for GPUs).")]
 ReportOut = Annotated[Optional[Path], typer.Option("--out", help="Output file (default: under <store folder>/reports/).")]
@@ -82,12 +89,12 @@ EmbedAudio = Annotated[bool, typer.Option("--embed-audio", help="Put the audio i
 
 
 def _model(gpt: Path, sovits: Path, content: str | None, bert: Path | None, device: str, precision: str,
-           threads: int | None):
+           threads: int | None, sv_model: Path | None, timbre: str):
     """The model-loading options `evaluate`, `synth` and `serve` share, checked before anything loads."""
     from clonebench.model.spec import ModelSpec
 
     return _run(ModelSpec, gpt=gpt, sovits=sovits, content=content, bert=bert, device=device, precision=precision,
-                threads=threads)
+                threads=threads, sv_model=sv_model, timbre=timbre)
 
 
 def _names(csv: str | None) -> list[str] | None:
@@ -132,6 +139,9 @@ def vet(
     overlap: Annotated[Optional[str], typer.Option(
         "--overlap", envvar="CLONEBENCH_OVERLAP",
         help="pyannote:PATH: overlapped-speech evidence for the multiple_speakers screen.")] = None,
+    sv_model: Annotated[Optional[Path], typer.Option(
+        "--sv-model", envvar="CLONEBENCH_SV_MODEL",
+        help="ERes2NetV2 file: also store each speaker's v2Pro timbre vector (the mean over accepted clips).")] = None,
     db: Db = default_db_path(),
     no_report: NoReport = False,
     as_json: Json = False,
@@ -145,7 +155,8 @@ def vet(
     opts = _run(VetOptions, speaker=speaker, db=db, lang=lang, transcripts=transcripts, list_file=list_file,
                 inputs=list(inputs or []), rules=rules,
                 slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
-                max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap)
+                max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap,
+                sv_model=sv_model)
     result = _run(workflows.vet, opts, not no_report)
 
     def text(result) -> None:
@@ -189,6 +200,9 @@ def evaluate(
     sovits: Annotated[Optional[Path], typer.Option("--sovits", help="Model mode: SoVITS .pth.")] = None,
     baseline_gpt: Annotated[Optional[Path], typer.Option("--baseline-gpt", help="Model mode: baseline GPT .ckpt to compare with.")] = None,
     baseline_sovits: Annotated[Optional[Path], typer.Option("--baseline-sovits", help="Model mode: baseline SoVITS .pth.")] = None,
+    baseline_timbre: Annotated[Optional[str], typer.Option(
+        "--baseline-timbre", help="Model mode, v2Pro: the baseline's timbre source (default: --timbre); with the same "
+                                  "files as --gpt/--sovits it compares reference and speaker timbre on the same items.")] = None,
     eval_set: Annotated[str, typer.Option(
         "--eval-set", help="Model mode: default, en, zh, zh-en, or a TSV id<TAB>lang<TAB>text.")] = "default",
     speakers: Speakers = None,
@@ -197,6 +211,8 @@ def evaluate(
     threads: Threads = None,
     device: Device = "cpu",
     precision: Precision = "fp32",
+    sv_model: SvModel = None,
+    timbre: Timbre = "reference",
     manifest: Annotated[Optional[Path], typer.Option(
         "--manifest", help="TSV file<TAB>speaker<TAB>lang<TAB>text[<TAB>prompt[<TAB>synth_s[<TAB>ttfa_s]]] "
                            "(default: AUDIO_DIR/manifest.tsv).")] = None,
@@ -233,8 +249,10 @@ def evaluate(
             _fail("model mode needs both --gpt and --sovits")
         if (baseline_gpt is None) != (baseline_sovits is None):
             _fail("give both --baseline-gpt and --baseline-sovits, or neither")
-        model = _model(gpt, sovits, content, bert, device, precision, threads)
-        baseline = None if baseline_gpt is None else _run(model.with_files, baseline_gpt, baseline_sovits)
+        model = _model(gpt, sovits, content, bert, device, precision, threads, sv_model, timbre)
+        baseline = None
+        if baseline_gpt is not None:
+            baseline = _run(model.with_files, baseline_gpt, baseline_sovits, baseline_timbre or timbre)
         references = {}
     else:
         references = _run(parse_references, reference)
@@ -276,8 +294,8 @@ def runs(
 
 @app.command()
 def synth(
-    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format).")],
-    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2 format).")],
+    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format; s1v3 for v2Pro).")],
+    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2, v2Pro or v2ProPlus).")],
     text: Annotated[str, typer.Option("--text", help="What to say (zh, en or mixed).")],
     lang: Annotated[str, typer.Option("--lang", help="zh, en, or auto (mixed zh+en).")] = "auto",
     speaker: Annotated[Optional[str], typer.Option(
@@ -297,6 +315,8 @@ def synth(
     threads: Threads = None,
     precision: Precision = "fp32",
     device: Device = "cpu",
+    sv_model: SvModel = None,
+    timbre: Timbre = "reference",
     db: Annotated[Path, typer.Option("--db", help="The DuckDB store (for --speaker).")] = default_db_path(),
     as_json: Json = False,
 ) -> None:
@@ -305,7 +325,7 @@ def synth(
     from clonebench.model.speak import SynthOptions
     from clonebench.model.speak import synth as run_synth
 
-    opts = _run(SynthOptions, model=_model(gpt, sovits, content, bert, device, precision, threads), text=text,
+    opts = _run(SynthOptions, model=_model(gpt, sovits, content, bert, device, precision, threads, sv_model, timbre), text=text,
                 out=out, lang=lang, speaker=speaker, db=db, ref_audio=ref_audio, prompt_text=prompt_text,
                 prompt_lang=prompt_lang, params=SamplingParams(top_k, top_p, temperature, repetition_penalty),
                 seed=seed, speed=speed)
@@ -316,7 +336,7 @@ def synth(
 @app.command("init-model")
 def init_model(
     out: Annotated[Path, typer.Option("--out", help="Folder for the two files.")],
-    preset: Annotated[str, typer.Option("--preset", help="tiny or v2.")] = "tiny",
+    preset: Annotated[str, typer.Option("--preset", help="tiny, v2, v2pro or v2proplus.")] = "tiny",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     sv_dim: Annotated[int, typer.Option("--sv-dim", help="Add the speaker-embedding path (256 for Resemblyzer).")] = 0,
 ) -> None:
@@ -331,7 +351,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Run folder (its name is the run's name).")],
     speakers: Speakers = None,
     all_speakers: Annotated[bool, typer.Option("--all", help="Every speaker with enough accepted audio.")] = False,
-    preset: Annotated[str, typer.Option("--preset", help="tiny or v2.")] = "tiny",
+    preset: Annotated[str, typer.Option("--preset", help="tiny, v2, v2pro or v2proplus.")] = "tiny",
     init_gpt: Annotated[Optional[Path], typer.Option("--init-gpt", help="Fine-tune from this GPT .ckpt.")] = None,
     init_sovits: Annotated[Optional[Path], typer.Option(
         "--init-sovits", help="Fine-tune from this SoVITS .pth (quantizer frozen).")] = None,
@@ -346,6 +366,7 @@ def train(
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints (and at each epoch's end).")] = 50,
     keep: Annotated[int, typer.Option("--keep", help="Checkpoints kept per stage.")] = 3,
     content: Content = None,
+    sv_model: SvModel = None,
     no_speaker_embeddings: Annotated[bool, typer.Option(
         "--no-speaker-embeddings", help="Train without the sv_emb path (files exactly v2's).")] = False,
     db: Db = default_db_path(),
@@ -362,7 +383,7 @@ def train(
     opts = _run(TrainOptions, db=db, out=out, speakers=_names(speakers), preset=preset, init_gpt=init_gpt,
                 init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs, batch_size=batch_size,
                 grad_accum=grad_accum, device=device, amp=amp, resume=resume, seed=seed, save_every=save_every, keep=keep,
-                content=content, speaker_embeddings=not no_speaker_embeddings)
+                content=content, speaker_embeddings=not no_speaker_embeddings, sv_model=sv_model)
     result = _run(workflows.train, opts, not no_report)
     if result.get("rank", 0) != 0:  # under torchrun, rank 0 reports for the run
         return
@@ -392,8 +413,8 @@ def export(
 
 @app.command()
 def serve(
-    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format).")],
-    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2 format).")],
+    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format; s1v3 for v2Pro).")],
+    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2, v2Pro or v2ProPlus).")],
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 9880,
     device: Device = "cpu",
@@ -401,6 +422,8 @@ def serve(
     content: Content = None,
     bert: Bert = None,
     threads: Threads = None,
+    sv_model: SvModel = None,
+    timbre: Timbre = "reference",
     max_chars: Annotated[int, typer.Option("--max-chars", help="Longest text one request may carry.")] = 150,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Sentences decoded together.")] = 8,
     batch_memory_mb: Annotated[Optional[int], typer.Option(
@@ -421,7 +444,7 @@ def serve(
     from clonebench.serve.app import run
     from clonebench.serve.options import ServeOptions
 
-    opts = _run(ServeOptions, model=_model(gpt, sovits, content, bert, device, precision, threads), db=db, host=host,
+    opts = _run(ServeOptions, model=_model(gpt, sovits, content, bert, device, precision, threads, sv_model, timbre), db=db, host=host,
                 port=port, max_chars=max_chars, max_batch=max_batch,
                 batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue,
                 voices_cache=voices_cache, request_timeout_s=timeout, api_keys=api_keys, insecure=insecure)

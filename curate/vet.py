@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from clonebench.core import audio
 from clonebench.core.align import split_text
@@ -20,7 +23,7 @@ from clonebench.core.textnorm import error_rates
 from clonebench.instruments.jobs import OverlapDetector, SpeakerEncoder, Transcriber
 from clonebench.instruments.speakers import centroid as speaker_centroid
 from clonebench.instruments.speakers import split_consistency, split_gap, window_min_cos
-from clonebench.store import ASR, GIVEN, Enrolment, Store, Transcript, Verdict
+from clonebench.store import ASR, GIVEN, TIMBRE_PREFIX, Enrolment, Store, Transcript, Verdict
 
 from . import screen
 from .given import GivenTexts, read_list, read_tsv
@@ -28,6 +31,9 @@ from .ingest import IngestOptions, ingest
 from .results import ClipResult, SourceError, VetListResult, VetResult
 from .rules import ClipJudgement, RuleSet, SpeakerContext, enrolment, judge_clip, rate_fence, rate_of
 from .slicer import SliceConfig
+
+if TYPE_CHECKING:
+    from clonebench.instruments.eres2net import ERes2NetV2Encoder
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,7 @@ class VetOptions:
     asr: str | None = None
     speaker_encoder: str | None = None
     overlap: str | None = None
+    sv_model: Path | None = None     # ERes2NetV2: each speaker's v2Pro timbre vector goes to the timbre library
 
     def __post_init__(self) -> None:
         s = self.slicing
@@ -55,7 +62,7 @@ class VetOptions:
             raise UserError("need 0 < --min-clip < --max-clip")
         if self.lang not in VET_LANGS:
             raise UserError(f"unsupported --lang {self.lang!r}: choose one of {', '.join(VET_LANGS)}")
-        for flag, path in (("--transcripts", self.transcripts), ("--list", self.list_file)):
+        for flag, path in (("--transcripts", self.transcripts), ("--list", self.list_file), ("--sv-model", self.sv_model)):
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{flag} {path}: file not found")
         if self.list_file is not None:
@@ -112,8 +119,13 @@ def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
     fails at once and leaves no store behind."""
     from clonebench import instruments
 
+    sv = None
+    if opts.sv_model is not None:
+        from clonebench.instruments.eres2net import ERes2NetV2Encoder
+
+        sv = ERes2NetV2Encoder(opts.sv_model)
     models = VetModels(instruments.transcriber(opts.asr), instruments.speaker_encoder(opts.speaker_encoder),
-                       instruments.overlap_detector(opts.overlap))
+                       instruments.overlap_detector(opts.overlap), sv)
     return models, RuleSet.load(opts.rules).for_encoder(models.encoder.name)
 
 
@@ -127,7 +139,21 @@ def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts
     with progress_bar(len(files), f"ingest + slice ({speaker})") as step:
         errors = ingest(store, files, texts, ingest_opts, step)
     screen_speaker(store, speaker, lang, rules, models)
-    return decide(store, speaker, lang, rules, models.encoder.name), errors
+    warnings = decide(store, speaker, lang, rules, models.encoder.name)
+    if models.timbre is not None:
+        timbre_library(store, speaker, rules, models.timbre)
+    return warnings, errors
+
+
+def timbre_library(store: Store, speaker: str, rules: RuleSet, sv: "ERes2NetV2Encoder") -> None:
+    """The speaker's v2Pro timbre vector: the mean of ERes2NetV2's `forward3` over their accepted
+    clips, each computed as upstream's training does (the 32 kHz clip resampled to 16 kHz), kept
+    in the timbre library beside the speaker encoder's centroid (`synth --timbre speaker`)."""
+    accepted = [v.clip for v in store.clip_views(speaker, rule_set=rules.version) if v.status == "accepted"]
+    vectors = [sv.timbre(audio.read_wav(c.path_32k)[0]).numpy() for c in accepted]
+    mean = np.mean(vectors, axis=0).astype(np.float32) if vectors else None
+    with store.transaction():
+        store.put_speaker_embedding(speaker, f"{TIMBRE_PREFIX}{sv.name}", mean, len(vectors))
 
 
 @dataclass
@@ -135,6 +161,7 @@ class VetModels:
     transcriber: Transcriber
     encoder: SpeakerEncoder
     overlap: OverlapDetector | None = None
+    timbre: "ERes2NetV2Encoder | None" = None   # --sv-model: v2Pro timbre vectors for the timbre library
 
 
 def screen_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, models: VetModels) -> None:

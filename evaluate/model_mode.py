@@ -113,9 +113,13 @@ def synthesize_eval_set(opts: ModelEvalOptions, spec: ModelSpec, prompts: dict, 
 
     sentences = load_eval_set(opts.eval_set)
     gpt_sha, sovits_sha = sha256_file(spec.gpt), sha256_file(spec.sovits)
-    folder = data_root_for(opts.db) / "eval_audio" / f"{gpt_sha[:10]}-{sovits_sha[:10]}-s{opts.seed}-{spec.precision}"
-    folder.mkdir(parents=True, exist_ok=True)
     synth = Synthesizer(spec)
+    variant = ""   # a v2Pro voice's timbre source (and the network behind it) changes its audio
+    if synth.sovits.config.is_pro:
+        variant = f"-{spec.timbre}" + (f"-sv{synth.sv_model.sha256[:8]}" if spec.timbre == "reference" else "")
+    folder = (data_root_for(opts.db) / "eval_audio"
+              / f"{gpt_sha[:10]}-{sovits_sha[:10]}-s{opts.seed}-{spec.precision}{variant}")
+    folder.mkdir(parents=True, exist_ok=True)
     timings_file = folder / "timings.tsv"   # one line per finished item: resumable
     done = {}
     if timings_file.exists():
@@ -167,7 +171,8 @@ def synthesize_eval_set(opts: ModelEvalOptions, spec: ModelSpec, prompts: dict, 
     if spec.precision != "fp32":
         device += f", {spec.precision}"
     return SynthesizedSet(items, hashlib.sha256(manifest.encode()).hexdigest(), gpt_sha, sovits_sha, folder, device,
-                          torch.get_num_threads(), f"gpt={spec.gpt} sovits={spec.sovits} eval_set={opts.eval_set}", notes)
+                          torch.get_num_threads(), f"gpt={spec.gpt} sovits={spec.sovits} eval_set={opts.eval_set}"
+                          + (f" timbre={spec.timbre}" if synth.sovits.config.is_pro else ""), notes)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
     --asr             faster-whisper (default) | openai-whisper:FILE.pt
     --speaker-encoder resemblyzer (default)    | ecapa:DIR   (speechbrain spkrec-ecapa-voxceleb layout)
                                                | wavlm:DIR   (transformers WavLMForXVector folder)
+                                               | eres2netv2:FILE (ERes2NetV2 state dict, upstream
+                                                 GPT-SoVITS's pretrained_eres2netv2w24s4ep4.ckpt)
     --overlap         (none by default)        | pyannote:PATH (segmentation checkpoint or its folder)
     --utmos           (none by default)        | utmos:DIR   (see instruments.utmos)
 
@@ -54,7 +56,11 @@ def speaker_encoder(value: str | None = None):
 
     if not value or value == "resemblyzer":
         return SpeakerEncoder()
-    spec = Spec.parse("--speaker-encoder", value, ("ecapa", "wavlm"), ("resemblyzer",))
+    spec = Spec.parse("--speaker-encoder", value, ("ecapa", "wavlm", "eres2netv2"), ("resemblyzer",))
+    if spec.kind == "eres2netv2":
+        from .eres2net import ERes2NetV2Encoder
+
+        return ERes2NetV2Encoder(spec.path, label=f"{spec.option} {spec.kind}")
     if spec.kind == "wavlm":
         from .wavlm import WavLMEncoder
 

@@ -21,7 +21,7 @@ import numpy as np
 from clonebench.core import audio
 from clonebench.core.errors import AudioError, UserError
 from clonebench.core.languages import SYNTH_LANGS
-from clonebench.store import Store
+from clonebench.store import TIMBRE_PREFIX, Store
 
 log = logging.getLogger(__name__)
 SR = 16000
@@ -110,6 +110,7 @@ class PromptChoice:
     lang: str
     source: str               # file the reference came from
     speaker_embedding: np.ndarray | None = None
+    timbre: np.ndarray | None = None   # the speaker's v2Pro timbre-library vector, when vetting made one
 
 
 def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
@@ -122,6 +123,7 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
         if ref is None:
             raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
         view = store.clip_by_path(ref.prompt_path)
+        timbre = store.newest_speaker_embedding(speaker, TIMBRE_PREFIX)
     if view is None or not (view.text or "").strip():
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
                         "pass --ref-audio and --prompt-text")
@@ -131,7 +133,8 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
                         "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
     wav16, _ = audio.read_wav(ref.prompt_path)
     wav32, _ = audio.read_wav(view.clip.path_32k)   # cached at 32 kHz from the original recording
-    return PromptChoice(wav16, wav32, view.text, lang, ref.prompt_path, ref.centroid)
+    return PromptChoice(wav16, wav32, view.text, lang, ref.prompt_path, ref.centroid,
+                        timbre[1] if timbre else None)
 
 
 def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:

@@ -1,4 +1,5 @@
-"""HiFi-GAN's multi-period discriminator (one scale discriminator + periods 2, 3, 5, 7, 11) and
+"""HiFi-GAN's multi-period discriminator (one scale discriminator + periods 2, 3, 5, 7, 11; v2Pro
+adds 17 and 23) and
 the SoVITS training losses. Used by training only; never saved in inference files.
 """
 
@@ -12,6 +13,11 @@ from .layers import WNConv1d, WNConv2d
 
 LRELU_SLOPE = 0.1
 PERIODS = (2, 3, 5, 7, 11)
+PRO_PERIODS = (2, 3, 5, 7, 11, 17, 23)   # upstream's for v2Pro/v2ProPlus
+
+
+def discriminator_periods(config) -> tuple[int, ...]:
+    return PRO_PERIODS if config.is_pro else PERIODS
 
 
 def _conv_stack(convs, post, x):

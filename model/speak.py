@@ -62,6 +62,7 @@ def synth(opts: SynthOptions) -> dict:
     write_wav(opts.out, result.audio, result.sample_rate)
     return {"out": str(opts.out), "sample_rate": result.sample_rate, "duration_s": round(result.duration_s, 3),
             "tokens": len(result.tokens), "sentences": result.sentences, "reference": prompt.source,
+            "model_version": synthesizer.version,
             "rtf": round(result.rtf, 4), "ttfa_s": round(result.ttfa_s, 4),
             "timings_s": {k: round(v, 4) for k, v in result.timings.items()}}
 
@@ -76,6 +77,8 @@ def init_model(preset_name: str, out: Path, seed: int = 0, sv_dim: int = 0) -> d
     from .sovits import SoVITS
 
     s_config, g_config = preset(preset_name)
+    if sv_dim and s_config.is_pro:
+        raise UserError(f"--sv-dim: the {preset_name} preset has upstream's own timbre path ({s_config.sv_dim}-d)")
     if sv_dim:
         s_config.sv_dim, s_config.sv_encoder = sv_dim, "resemblyzer"
     torch.manual_seed(seed)

@@ -9,6 +9,8 @@ from pathlib import Path
 from clonebench.core.errors import UserError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+TIMBRES = ("reference", "speaker")
+SV_MODEL_ENV = "CLONEBENCH_SV_MODEL"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,11 @@ class ModelSpec:
     device: str = "cpu"
     precision: str = "fp32"     # fp32, fp16 (on a CPU: the GPT's matrices only) or bf16
     threads: int | None = None  # torch CPU threads; None: torch's default
+    # v2Pro/v2ProPlus: the ERes2NetV2 file, and where a voice's 20480-d timbre vector comes from:
+    # `reference` (upstream's way: the prompt clip) or `speaker` (the timbre library's mean over
+    # the speaker's accepted clips, written by `vet --sv-model`)
+    sv_model: Path | None = None
+    timbre: str = "reference"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gpt", Path(self.gpt))
@@ -35,7 +42,14 @@ class ModelSpec:
                 raise UserError(f"{flag} {path}: no such file")
         if self.bert is not None and not Path(self.bert).is_dir():
             raise UserError(f"--bert {self.bert}: no such folder")
+        if self.timbre not in TIMBRES:
+            raise UserError(f"--timbre {self.timbre}: use reference or speaker")
+        if self.sv_model is not None:
+            object.__setattr__(self, "sv_model", Path(self.sv_model).expanduser())
+            if not self.sv_model.is_file():
+                raise UserError(f"--sv-model {self.sv_model}: no such file")
 
-    def with_files(self, gpt: Path, sovits: Path) -> "ModelSpec":
-        """Another checkpoint pair loaded the same way (a baseline, a run's epoch)."""
-        return replace(self, gpt=Path(gpt), sovits=Path(sovits))
+    def with_files(self, gpt: Path, sovits: Path, timbre: str | None = None) -> "ModelSpec":
+        """Another checkpoint pair loaded the same way (a baseline, a run's epoch), optionally
+        with another timbre source."""
+        return replace(self, gpt=Path(gpt), sovits=Path(sovits), timbre=timbre or self.timbre)

@@ -129,6 +129,7 @@ class Synthesizer:
             torch.set_num_threads(spec.threads)
         self._threads = torch.get_num_threads()
         self._sv_encoder = None
+        self.timbre_source = spec.timbre
         self.device = torch.device(spec.device)
         s_config, s_state, _ = checkpoint.load_sovits(Path(sovits_path))
         g_config, g_state, _ = checkpoint.load_gpt(Path(gpt_path))
@@ -154,6 +155,34 @@ class Synthesizer:
         self._content_spec, self._keep_content = content, keep_content
         self.content = content_extractor(content) if content else None   # loaded now: a bad folder fails at start
         self.bert = BertFeatures(spec.bert)
+        self.sv_model = self._timbre_model(spec) if s_config.is_pro else None
+
+    @property
+    def version(self) -> str:
+        """The SoVITS file's GPT-SoVITS version: v2, v2Pro or v2ProPlus."""
+        return self.sovits.config.version
+
+    def _timbre_model(self, spec: ModelSpec):
+        """v2Pro/v2ProPlus: the ERes2NetV2 that turns a reference clip into its timbre vector
+        (not needed when every voice's vector comes from the timbre library)."""
+        import os
+
+        from clonebench.instruments.eres2net import ERes2NetV2Encoder
+
+        from .spec import SV_MODEL_ENV
+
+        path = spec.sv_model or os.environ.get(SV_MODEL_ENV)
+        if path is None:
+            if spec.timbre == "speaker":
+                return None
+            raise UserError(f"{spec.sovits} is a GPT-SoVITS {self.version} model: it needs upstream's speaker-verification "
+                            f"file: pass --sv-model pretrained_eres2netv2w24s4ep4.ckpt (or set {SV_MODEL_ENV}), "
+                            "or --timbre speaker to use the timbre library")
+        model = ERes2NetV2Encoder(Path(path), device=str(self.device))
+        if model.timbre_dim != self.sovits.config.sv_dim:
+            raise UserError(f"--sv-model {path}: its timbre vector is {model.timbre_dim}-d; {spec.sovits} "
+                            f"takes {self.sovits.config.sv_dim}-d")
+        return model
 
     # -- reference ---------------------------------------------------------------------------
     def _content(self):
@@ -192,11 +221,31 @@ class Synthesizer:
             wav32 = resample(wav16, 16000, SAMPLE_RATE)
         wav32_t = torch.from_numpy(np.asarray(wav32, dtype=np.float32))[None].to(self.device)
         sv_t = None
-        if self.sovits.config.sv_dim:
+        if self.sovits.config.is_pro:
+            sv_t = self._timbre(prompt)[None].to(self.device)
+        elif self.sovits.config.sv_dim:
             sv_t = torch.from_numpy(self._speaker_embedding(wav16, sv))[None].to(self.device)
         ge = self.sovits.style(linear_spectrogram(wav32_t).to(dtype), sv=None if sv_t is None else sv_t.to(dtype))
         ph = phonemize(prompt.text, prompt.lang)
         return Reference(tokens, ph.ids, self.bert.for_runs(ph.runs), ge, duration)
+
+    def _timbre(self, prompt: PromptChoice) -> torch.Tensor:
+        """The v2Pro timbre vector of a voice: from the reference clip at 32 kHz (upstream's
+        way), or the speaker's timbre-library entry (`--timbre speaker`)."""
+        if self.timbre_source == "speaker":
+            if prompt.timbre is None:
+                raise UserError(f"{prompt.source}: --timbre speaker needs the speaker's timbre-library entry: "
+                                "vet the speaker with --sv-model, or use --timbre reference")
+            vector = torch.from_numpy(np.asarray(prompt.timbre, dtype=np.float32))
+        else:
+            from clonebench.core.audio import resample
+
+            wav32 = prompt.wav32 if prompt.wav32 is not None else resample(prompt.wav16, 16000, SAMPLE_RATE)
+            vector = self.sv_model.timbre(wav32)
+        if vector.shape[0] != self.sovits.config.sv_dim:
+            raise UserError(f"{prompt.source}: timbre vector is {vector.shape[0]}-d; the model takes "
+                            f"{self.sovits.config.sv_dim}-d")
+        return vector
 
     def _speaker_embedding(self, wav16: np.ndarray, sv: np.ndarray | None) -> np.ndarray:
         if sv is None:

@@ -37,7 +37,14 @@ from clonebench.store import Store
 
 from . import checkpoint, distributed
 from .config import HOP, preset
-from .discriminator import MultiPeriodDiscriminator, discriminator_loss, feature_matching_loss, generator_loss, kl_loss
+from .discriminator import (
+    MultiPeriodDiscriminator,
+    discriminator_loss,
+    discriminator_periods,
+    feature_matching_loss,
+    generator_loss,
+    kl_loss,
+)
 from .features import check_compatible, content_extractor
 from .gpt import Text2Semantic
 from .run_log import RunLog, run_config
@@ -69,7 +76,8 @@ class TrainOptions:
     save_every: int = 50
     keep: int = 3
     content: str | None = None                 # default: the preset's / init file's extractor
-    speaker_embeddings: bool = True            # the sv_emb path (off: files are exactly v2's)
+    speaker_embeddings: bool = True            # v2: our sv_emb path (off: files are exactly v2's)
+    sv_model: Path | None = None               # v2Pro/v2ProPlus: the ERes2NetV2 file (else CLONEBENCH_SV_MODEL)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,7 +91,8 @@ class TrainOptions:
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise UserError(f"--device {self.device}: use cpu or cuda")
         preset(self.preset)   # an unknown preset fails here, before --out is made
-        for flag, path in (("--init-gpt", self.init_gpt), ("--init-sovits", self.init_sovits)):
+        for flag, path in (("--init-gpt", self.init_gpt), ("--init-sovits", self.init_sovits),
+                           ("--sv-model", self.sv_model)):
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{flag} {path}: no such file")
         if not self.resume and newest_native(Path(self.out)) is not None:
@@ -101,7 +110,9 @@ class S2Batch:
     wav: torch.Tensor
     phones: torch.Tensor
     phone_len: torch.Tensor
-    sv: torch.Tensor | None = None   # each clip's speaker's timbre-library embedding (the sv_emb path)
+    # the sv_emb input: v2Pro, each clip's own timbre vector (as upstream); v2 (ours), the speaker's
+    # timbre-library embedding
+    sv: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "S2Batch":
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
@@ -208,7 +219,9 @@ class Trainer:
         self.sovits = SoVITS(self.s_config).to(self.device)
         self.gpt = Text2Semantic(self.g_config).to(self.device)
         if self.init_sovits_state:
-            checkpoint.load_into(self.sovits, self.init_sovits_state, opts.init_sovits, ("enc_q.", "sv_emb."))
+            # our v2 sv_emb path starts at zero when the file has none; a Pro file brings its own
+            fresh = ("enc_q.",) if self.s_config.is_pro else ("enc_q.", "sv_emb.")
+            checkpoint.load_into(self.sovits, self.init_sovits_state, opts.init_sovits, fresh)
         if self.init_gpt_state:
             checkpoint.load_into(self.gpt, self.init_gpt_state, opts.init_gpt)
 
@@ -248,9 +261,9 @@ class Trainer:
         check_compatible(self.extractor, s_config.ssl_extractor, s_config.ssl_dim, "the model")
         self.s_config, self.g_config = s_config, g_config
         _check_memory(s_config, g_config, o.batch_size)
-        self.cache = FeatureCache(o.db, self.extractor)
+        self.cache = FeatureCache(o.db, self.extractor, _timbre_model(o, s_config) if s_config.is_pro else None)
         self.cache.build(self.data.train + self.data.val)
-        self.timbre = self._timbre_library() if s_config.sv_dim else {}
+        self.timbre = self._timbre_library() if s_config.sv_dim and not s_config.is_pro else {}
 
     def _timbre_library(self) -> dict[str, torch.Tensor]:
         from clonebench.instruments.speakers import ENCODER
@@ -268,7 +281,10 @@ class Trainer:
         spec, spec_len = _pad([i["spec"] for i in items])
         wav, _ = _pad([i["wav"] for i in items])
         phones, phone_len = _pad([i["phones"] for i in items])
-        sv = torch.stack([self.timbre[c.speaker] for c in clips]) if self.s_config.sv_dim else None
+        if self.s_config.is_pro:
+            sv = torch.stack([i["timbre"] for i in items])
+        else:
+            sv = torch.stack([self.timbre[c.speaker] for c in clips]) if self.s_config.sv_dim else None
         return S2Batch(ssl, spec, spec_len, wav, phones.long(), phone_len, sv).to(self.device)
 
     # the shared loop -------------------------------------------------------------------------
@@ -326,7 +342,8 @@ class Trainer:
     # stage s2 --------------------------------------------------------------------------------
     def train_s2(self, state: dict | None) -> None:
         self.sovits.train()
-        disc = MultiPeriodDiscriminator(narrow=self.s_config.disc_narrow).to(self.device).train()
+        disc = MultiPeriodDiscriminator(discriminator_periods(self.s_config),
+                                        narrow=self.s_config.disc_narrow).to(self.device).train()
         frozen = self.init_sovits_state is not None
         if frozen:   # fine-tuning: keep the semantic codebook, and so the GPT's vocabulary, fixed
             for p in [*self.sovits.ssl_proj.parameters(), *self.sovits.quantizer.parameters()]:
@@ -497,6 +514,23 @@ class Trainer:
                 "feature_cache": {"hits": self.cache.hits, "computed": self.cache.misses}}
 
 
+def _timbre_model(o: TrainOptions, s_config):
+    """The ERes2NetV2 a v2Pro/v2ProPlus run computes each clip's timbre vector with."""
+    from clonebench.instruments.eres2net import ERes2NetV2Encoder
+
+    from .spec import SV_MODEL_ENV
+
+    path = o.sv_model or os.environ.get(SV_MODEL_ENV)
+    if not path:
+        raise UserError(f"a {s_config.version} model conditions on ERes2NetV2 timbre vectors: pass --sv-model "
+                        f"pretrained_eres2netv2w24s4ep4.ckpt (GPT_SoVITS/pretrained_models/sv/ in upstream's release) "
+                        f"or set {SV_MODEL_ENV}")
+    model = ERes2NetV2Encoder(Path(path), device=o.device if o.device.startswith("cuda") else "cpu")
+    if model.timbre_dim != s_config.sv_dim:
+        raise UserError(f"--sv-model {path}: its timbre vector is {model.timbre_dim}-d; the model takes {s_config.sv_dim}-d")
+    return model
+
+
 def _lr(optims: dict) -> float:
     return next(iter(optims.values())).param_groups[0]["lr"]
 
@@ -519,7 +553,8 @@ def _check_memory(s_config, g_config, batch_size: int) -> None:
     for SoVITS, its discriminator and the GPT, with room for activations."""
     with torch.device("meta"):
         params = (sum(p.numel() for p in SoVITS(s_config).parameters())
-                  + sum(p.numel() for p in MultiPeriodDiscriminator(narrow=s_config.disc_narrow).parameters())
+                  + sum(p.numel() for p in MultiPeriodDiscriminator(discriminator_periods(s_config),
+                                                                    narrow=s_config.disc_narrow).parameters())
                   + sum(p.numel() for p in Text2Semantic(g_config).parameters()))
     need = params * 16 * 1.5 + batch_size * 300e6
     avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")

@@ -7,7 +7,7 @@ POST /v1/tts            {text, speaker, lang, format: wav|pcm|flac, stream, seed
                         rate in the X-Sample-Rate header)
 POST /v1/audio/speech   OpenAI's speech API: {model, input, voice, response_format, speed}
 GET  /v1/speakers       the enrolled speakers, their status, accepted seconds and encoder
-GET  /healthz           liveness, queue depth and the checkpoints' SHA-256
+GET  /healthz           liveness, queue depth, the model's GPT-SoVITS version and the checkpoints' SHA-256
 GET  /metrics           Prometheus: requests by status, latency, time to first audio, RTF,
                         queue depth, batch sizes
 

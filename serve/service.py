@@ -85,6 +85,10 @@ class Service:
         self.opts = opts
         self.synth = Synthesizer(opts.model, keep_content=False)   # voices are prepared once each (LRU-cached)
         self.hashes = {"gpt_sha256": sha256_file(opts.model.gpt), "sovits_sha256": sha256_file(opts.model.sovits)}
+        # the GPT-SoVITS version of the SoVITS file, and (v2Pro) where each voice's timbre vector comes from
+        self.model_info = {"model_version": self.synth.version}
+        if self.synth.sovits.config.is_pro:
+            self.model_info["timbre"] = opts.model.timbre
         self.lock = threading.Lock()        # the model is used by one thread at a time
         self.voices = VoiceLibrary(opts.db, self._prepare_voice, opts.voices_cache)
         self.metrics = Metrics(opts.max_batch)
@@ -102,7 +106,8 @@ class Service:
 
     def start(self) -> None:
         self.worker.start()
-        log.info("serving %d speakers from %s", len(self.voices.voices()), self.opts.db)
+        log.info("serving %d speakers from %s with a GPT-SoVITS %s model", len(self.voices.voices()), self.opts.db,
+                 self.synth.version)
 
     def stop(self) -> None:
         self.worker.stop()
@@ -110,7 +115,7 @@ class Service:
 
     # -- what the routes ask --------------------------------------------------------------------
     def health(self) -> dict:
-        return {"status": "ok", "queue": self.worker.depth, **self.hashes}
+        return {"status": "ok", "queue": self.worker.depth, **self.model_info, **self.hashes}
 
     def metrics_text(self) -> bytes:
         return self.metrics.exposition(self.worker.depth)
@@ -120,7 +125,7 @@ class Service:
         voices = self.voices.voices()
         cached = set(self.voices.cached())
         return [{"speaker": v.speaker, "status": v.status, "lang": v.lang, "accepted_s": round(v.accepted_s, 2),
-                 "encoder": v.encoder, "cached": v.speaker in cached} for v in voices]
+                 "encoder": v.encoder, "cached": v.speaker in cached, **self.model_info} for v in voices]
 
     async def synthesize(self, job: SpeechJob, disconnected: Callable[[], Awaitable[bool]]
                          ) -> bytes | AsyncIterator[bytes]:

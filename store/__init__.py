@@ -41,11 +41,11 @@ from .records import (
 )
 from .schema import SCHEMA_VERSION, to_json
 from .training import TrainingTables
-from .vetting import VettingTables
+from .vetting import TIMBRE_PREFIX, VettingTables
 
 LOCK_WAIT_S = 3.0
 
-__all__ = ["Store", "SCHEMA_VERSION", "ASR", "GIVEN", "Checkpoint", "Clip", "ClipView", "Enrolment", "EvalItem",
+__all__ = ["Store", "SCHEMA_VERSION", "TIMBRE_PREFIX", "ASR", "GIVEN", "Checkpoint", "Clip", "ClipView", "Enrolment", "EvalItem",
            "EvalRun", "GivenText", "Recording", "Speaker", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
            "to_json"]
 

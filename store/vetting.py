@@ -25,6 +25,9 @@ from .records import (
 from .schema import to_json
 
 PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
+# prefix of the timbre-library entries that hold v2Pro timbre vectors ("timbre:<sv model name>"),
+# beside the speaker encoders' centroids
+TIMBRE_PREFIX = "timbre:"
 
 _CLIP_COLUMNS = "c.clip_id, c.recording_sha256, c.speaker, c.start_s, c.end_s, c.duration_s, c.path_32k, c.path_16k, c.slicer"
 
@@ -231,10 +234,16 @@ class VettingTables:
         return {r["speaker"]: np.asarray(r["vector"], np.float32) for r in self._rows(
             "SELECT speaker, vector FROM speaker_embeddings WHERE encoder = ?", [encoder])}
 
+    def newest_speaker_embedding(self, speaker: str, prefix: str) -> tuple[str, np.ndarray] | None:
+        """(encoder, vector) of the speaker's newest timbre-library entry whose encoder starts with `prefix`."""
+        rows = self._rows("SELECT encoder, vector FROM speaker_embeddings WHERE speaker = ? AND starts_with(encoder, ?) "
+                          "ORDER BY updated_at DESC LIMIT 1", [speaker, prefix])
+        return (rows[0]["encoder"], np.asarray(rows[0]["vector"], np.float32)) if rows else None
+
     def newest_encoder(self, speaker: str) -> str | None:
         """The encoder of the speaker's newest vetting (the timbre-library entry it wrote)."""
-        return self._scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? ORDER BY updated_at DESC LIMIT 1",
-                            [speaker])
+        return self._scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? AND NOT starts_with(encoder, ?) "
+                            "ORDER BY updated_at DESC LIMIT 1", [speaker, TIMBRE_PREFIX])
 
     # -- the clip view: what training, export, prompts and reports read --------------------------
     def clip_views(self, speaker: str | None = None, *, rule_set: str | None = None,

@@ -254,3 +254,106 @@ def test_vet_and_evaluate_with_local_models(toys, en_utterances, tmp_path):
         assert len(items) == 2
         assert all(i["utmos"] is not None and np.isfinite(i["utmos"]) and -1 <= i["sim"] <= 1 for i in items)
     assert json.dumps(ev)  # the document is plain JSON
+
+
+@pytest.fixture(scope="module")
+def eres2netv2(tmp_path_factory) -> Path:
+    """A reduced ERes2NetV2 state dict built by upstream's own class (the parity fixture: 8 channels,
+    16-d embeddings). `toy.eres2netv2_file(wide=False)` only loads: its stage-3 AFF has 0 channels."""
+    import gzip
+    import shutil
+
+    path = tmp_path_factory.mktemp("sv") / "eres2netv2-upstream.ckpt"
+    with gzip.open(Path(__file__).parents[1] / "fixtures" / "parity" / "eres2netv2.ckpt.gz") as a, open(path, "wb") as b:
+        shutil.copyfileobj(a, b)
+    return path
+
+
+def _sv_dim(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True)["seg_1.weight"].shape[0])
+
+
+def test_eres2netv2_embeds_from_a_plain_state_dict(eres2netv2, en_utterances, no_network):
+    from clonebench.instruments import speaker_encoder
+    from clonebench.instruments.registry import sha256_file
+
+    enc, dim = speaker_encoder(f"eres2netv2:{eres2netv2}"), _sv_dim(eres2netv2)
+    a, b = en_utterances[0], en_utterances[1]
+    ea = enc.embedding(a)
+    assert ea.shape == (dim,) and np.isclose(np.linalg.norm(ea), 1.0, atol=1e-5)
+    assert np.array_equal(ea, enc.embedding(a)) and not np.allclose(ea, enc.embedding(b))
+    whole, partials = enc.embed(a)
+    assert np.allclose(whole, ea, atol=1e-6)
+    assert partials.shape == (int((len(a) / SR - 1.6) / 0.4) + 1, dim)
+    assert enc.sha256 == sha256_file(eres2netv2) and enc.name == f"eres2netv2:eres2netv2-upstream@{enc.sha256[:12]}"
+    assert enc.source == str(eres2netv2)
+    rules = RuleSet.load().for_encoder(enc.name)
+    assert rules.version.endswith("+eres2netv2")
+    assert rules.clip.min_centroid_cos == RuleSet.load().speaker["eres2netv2"].min_centroid_cos
+    with pytest.raises(ModelError, match="write one of"):
+        speaker_encoder("eres2netv2:")  # a FILE is required
+
+
+def test_vet_and_evaluate_with_eres2netv2(toys, eres2netv2, en_utterances, tmp_path, monkeypatch):
+    audio = tmp_path / "audio"
+    for k in range(3):
+        write(audio / f"line_{k}.wav", en_utterances[k])
+    db = tmp_path / "store" / "clonebench.duckdb"
+    # the environment variable names the encoder, as --speaker-encoder would
+    monkeypatch.setenv("CLONEBENCH_SPEAKER_ENCODER", f"eres2netv2:{eres2netv2}")
+    code, doc, err = run_cli("vet", str(audio), "--speaker", "bob", "--db", str(db), "--json", "--no-report",
+                             *flags(toys, "asr"))
+    assert code == 0, err
+    n = len(doc["clips"])
+    assert doc["rule_set"].endswith("+eres2netv2") and n >= 3
+    with Store(db) as store:
+        enc = one(store, "SELECT DISTINCT encoder FROM clip_embeddings WHERE encoder NOT LIKE '%/partials'")
+        assert enc.startswith("eres2netv2:eres2netv2-upstream@")
+        dim = _sv_dim(eres2netv2)
+        dims = store.query("SELECT len(vector) AS n FROM clip_embeddings WHERE encoder = ?", [enc])
+        assert [r["n"] for r in dims] == [dim] * n
+        partials = store.query("SELECT len(vector) AS n FROM clip_embeddings WHERE encoder = ?", [enc + "/partials"])
+        assert len(partials) == n and all(r["n"] % dim == 0 and r["n"] >= dim for r in partials)
+        versions = {r["rule_set"] for r in store.query("SELECT DISTINCT rule_set FROM verdicts")}
+        assert versions == {doc["rule_set"]}
+        assert one(store, "SELECT count(*) FROM metrics WHERE name = 'spk_consistency'") == n
+
+    monkeypatch.delenv("CLONEBENCH_SPEAKER_ENCODER")
+    manifest = audio / "manifest.tsv"
+    manifest.write_text("line_0.wav\tbob\ten\tplease hold\n", encoding="utf-8")
+    code, ev, err = run_cli("evaluate", "--audio-dir", str(audio), "--db", str(db), "--json", "--no-report",
+                            "--reference", f"bob={audio / 'line_2.wav'}", "--n-boot", "200",
+                            "--speaker-encoder", f"eres2netv2:{eres2netv2}", *flags(toys, "asr"))
+    assert code == 0, err
+    with Store(db) as store:
+        run = store.query("SELECT * FROM eval_runs WHERE run_id = ?", [ev["run_id"]])[0]
+        assert run["encoder"] == enc
+        items = store.query("SELECT * FROM eval_items WHERE run_id = ?", [ev["run_id"]])
+        assert len(items) == 1 and -1 <= items[0]["sim"] <= 1
+
+
+def test_broken_eres2netv2_files_get_one_line_and_run_nothing(eres2netv2, tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    _evil_pickle(evil, marker)
+    other = tmp_path / "other.ckpt"
+    torch.save({"foo": torch.zeros(3)}, other)
+    cases = [
+        (tmp_path / "missing.ckpt", "no such file"),
+        (other, "not an ERes2NetV2 state dict"),
+        (evil, "posix.system"),
+    ]
+    (tmp_path / "audio").mkdir()
+    write(tmp_path / "audio" / "a.wav", np.zeros(SR, np.float32))
+    for path, expected in cases:
+        db = tmp_path / f"{path.stem}.duckdb"
+        code, _, err = run_cli("vet", str(tmp_path / "audio"), "--speaker", "x", "--db", str(db),
+                               "--speaker-encoder", f"eres2netv2:{path}", check_json=False)
+        assert code == 2 and err.strip().count("\n") == 0 and expected in err, (path, err)
+        assert err.startswith("error: ") and "Traceback" not in err, err
+        assert not db.exists(), path
+    assert not marker.exists()
