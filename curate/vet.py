@@ -150,7 +150,8 @@ def timbre_library(store: Store, speaker: str, rules: RuleSet, sv: "ERes2NetV2En
     clips, each computed as upstream's training does (the 32 kHz clip resampled to 16 kHz), kept
     in the timbre library beside the speaker encoder's centroid (`synth --timbre speaker`)."""
     accepted = [v.clip for v in store.clip_views(speaker, rule_set=rules.version) if v.status == "accepted"]
-    vectors = [sv.timbre(audio.read_wav(c.path_32k)[0]).numpy() for c in accepted]
+    features = data_root_for(store.path) / "features"   # where training finds them again
+    vectors = [sv.timbre_of_clip(c.path_32k, features, c.clip_id).numpy() for c in accepted]
     mean = np.mean(vectors, axis=0).astype(np.float32) if vectors else None
     with store.transaction():
         store.put_speaker_embedding(speaker, f"{TIMBRE_PREFIX}{sv.name}", mean, len(vectors))

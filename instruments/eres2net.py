@@ -209,6 +209,25 @@ class ERes2NetV2Encoder:
         x16 = AF.resample(x.reshape(1, -1).to(self.device), TIMBRE_SR, SR)
         return self.model.forward3(fbank(x16))[0].float().cpu()
 
+    def timbre_of_clip(self, path_32k: str | Path, features: Path, clip_id: str) -> torch.Tensor:
+        """`timbre` of a clip's 32 kHz file, kept in `features/timbre-<model>/<clip id>.pt`, so that
+        vetting (the timbre library) and training (each clip's vector) compute it once."""
+        import os
+        import tempfile
+
+        from clonebench.core.audio import read_wav
+
+        cached = Path(features) / ("timbre-" + self.name.replace(":", "-").replace("@", "-")) / f"{clip_id}.pt"
+        if cached.is_file():
+            return torch.load(cached, weights_only=True)
+        vector = self.timbre(read_wav(Path(path_32k))[0])
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=cached.parent)
+        os.close(fd)
+        torch.save(vector, tmp)
+        os.replace(tmp, cached)
+        return vector
+
     @torch.no_grad()
     def _encode(self, batch: list[np.ndarray]) -> np.ndarray:
         from clonebench.instruments.speakers import unit_rows

@@ -11,7 +11,7 @@ linear spectrogram, per clip, in `<store folder>/features/<extractor version>/<c
 The key is the clip id (derived from the recording's content hash and the clip's position)
 plus the extractor version, so a second run does no work. For v2Pro/v2ProPlus each clip's
 timbre vector (ERes2NetV2 on the whole 32 kHz clip, as upstream's 2-get-sv.py) is cached beside
-them, under `features/timbre-<sv model name>/`.
+them, under `features/timbre-<sv model name>/`, where `vet --sv-model` leaves them too.
 """
 
 from __future__ import annotations
@@ -131,21 +131,13 @@ class FeatureCache:
     def __init__(self, db: Path, extractor, timbre_model=None):
         self.extractor = extractor
         self.timbre_model = timbre_model
-        features = data_root_for(db) / "features"
-        self.root = features / f"{extractor.name}-{extractor.dim}-v{FEATURES_VERSION}"
-        self.timbre_root = None
-        if timbre_model is not None:
-            self.timbre_root = features / ("timbre-" + timbre_model.name.replace(":", "-").replace("@", "-"))
+        self.features = data_root_for(db) / "features"
+        self.root = self.features / f"{extractor.name}-{extractor.dim}-v{FEATURES_VERSION}"
+        self.timbres: dict[str, torch.Tensor] = {}
         self.hits = self.misses = 0
 
     def path(self, clip: TrainClip) -> Path:
         return self.root / f"{clip.clip_id}.pt"
-
-    def timbre_path(self, clip: TrainClip) -> Path:
-        return self.timbre_root / f"{clip.clip_id}.pt"
-
-    def _cached(self, clip: TrainClip) -> bool:
-        return self.path(clip).is_file() and (self.timbre_root is None or self.timbre_path(clip).is_file())
 
     def build(self, clips: list[TrainClip]) -> None:
         """Compute what is not cached yet. The encoders use every core for each clip."""
@@ -154,17 +146,16 @@ class FeatureCache:
         from .checkpoint import atomic_save
         from .spectrogram import linear_spectrogram
 
-        todo = [c for c in clips if not self._cached(c)]
+        if self.timbre_model is not None:   # held in memory: 80 kB a clip (vetting may have made them)
+            with progress_bar(len(clips), "timbre vectors") as advance:
+                for c in clips:
+                    self.timbres[c.clip_id] = self.timbre_model.timbre_of_clip(c.path_32k, self.features, c.clip_id)
+                    advance()
+        todo = [c for c in clips if not self.path(c).is_file()]
         self.hits += len(clips) - len(todo)
         with progress_bar(len(todo), "features") as advance:
             for c in todo:
                 x32, _ = audio.read_wav(c.path_32k)
-                if self.timbre_root is not None and not self.timbre_path(c).is_file():
-                    atomic_save(self.timbre_model.timbre(x32), self.timbre_path(c))
-                if self.path(c).is_file():
-                    self.misses += 1
-                    advance()
-                    continue
                 x16, _ = audio.read_wav(c.path_16k)
                 ssl = self.extractor.encode(x16)
                 frames = min(ssl.shape[1], len(x32) // HOP) // 2 * 2      # even: the SoVITS content stride is 2
@@ -177,6 +168,6 @@ class FeatureCache:
 
     def load(self, clip: TrainClip) -> dict:
         item = torch.load(self.path(clip), weights_only=True)
-        if self.timbre_root is not None:
-            item["timbre"] = torch.load(self.timbre_path(clip), weights_only=True)
+        if self.timbre_model is not None:
+            item["timbre"] = self.timbres[clip.clip_id]
         return {k: v.float() if v.is_floating_point() else v for k, v in item.items()}
