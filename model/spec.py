@@ -49,7 +49,32 @@ class ModelSpec:
             if not self.sv_model.is_file():
                 raise UserError(f"--sv-model {self.sv_model}: no such file")
 
+    def timbre_model(self, sv_dim: int, version: str, device: str | None = None):
+        """The ERes2NetV2 a v2Pro/v2ProPlus model takes its timbre vectors from (`--sv-model`, else
+        CLONEBENCH_SV_MODEL); None where every voice's vector comes from the timbre library."""
+        return load_timbre_model(self.sv_model, sv_dim, version, device or self.device,
+                                 optional=self.timbre == "speaker")
+
     def with_files(self, gpt: Path, sovits: Path, timbre: str | None = None) -> "ModelSpec":
         """Another checkpoint pair loaded the same way (a baseline, a run's epoch), optionally
         with another timbre source."""
         return replace(self, gpt=Path(gpt), sovits=Path(sovits), timbre=timbre or self.timbre)
+
+
+def load_timbre_model(path: Path | None, sv_dim: int, version: str, device: str = "cpu", optional: bool = False):
+    """The one way a v2Pro/v2ProPlus model's ERes2NetV2 is found and checked (synthesis and training)."""
+    import os
+
+    from clonebench.instruments.eres2net import ERes2NetV2Encoder
+
+    path = path or os.environ.get(SV_MODEL_ENV)
+    if not path:
+        if optional:
+            return None
+        raise UserError(f"a GPT-SoVITS {version} model conditions on ERes2NetV2 timbre vectors: pass --sv-model "
+                        "pretrained_eres2netv2w24s4ep4.ckpt (GPT_SoVITS/pretrained_models/sv/ in upstream's release) "
+                        f"or set {SV_MODEL_ENV}")
+    model = ERes2NetV2Encoder(Path(path), device=device)
+    if model.timbre_dim != sv_dim:
+        raise UserError(f"--sv-model {path}: its timbre vector is {model.timbre_dim}-d; the {version} model takes {sv_dim}-d")
+    return model

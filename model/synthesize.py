@@ -155,34 +155,13 @@ class Synthesizer:
         self._content_spec, self._keep_content = content, keep_content
         self.content = content_extractor(content) if content else None   # loaded now: a bad folder fails at start
         self.bert = BertFeatures(spec.bert)
-        self.sv_model = self._timbre_model(spec) if s_config.is_pro else None
+        # v2Pro/v2ProPlus: the ERes2NetV2 behind reference timbre vectors (`--timbre reference`)
+        self.sv_model = spec.timbre_model(s_config.sv_dim, s_config.version) if s_config.is_pro else None
 
     @property
     def version(self) -> str:
         """The SoVITS file's GPT-SoVITS version: v2, v2Pro or v2ProPlus."""
         return self.sovits.config.version
-
-    def _timbre_model(self, spec: ModelSpec):
-        """v2Pro/v2ProPlus: the ERes2NetV2 that turns a reference clip into its timbre vector
-        (not needed when every voice's vector comes from the timbre library)."""
-        import os
-
-        from clonebench.instruments.eres2net import ERes2NetV2Encoder
-
-        from .spec import SV_MODEL_ENV
-
-        path = spec.sv_model or os.environ.get(SV_MODEL_ENV)
-        if path is None:
-            if spec.timbre == "speaker":
-                return None
-            raise UserError(f"{spec.sovits} is a GPT-SoVITS {self.version} model: it needs upstream's speaker-verification "
-                            f"file: pass --sv-model pretrained_eres2netv2w24s4ep4.ckpt (or set {SV_MODEL_ENV}), "
-                            "or --timbre speaker to use the timbre library")
-        model = ERes2NetV2Encoder(Path(path), device=str(self.device))
-        if model.timbre_dim != self.sovits.config.sv_dim:
-            raise UserError(f"--sv-model {path}: its timbre vector is {model.timbre_dim}-d; {spec.sovits} "
-                            f"takes {self.sovits.config.sv_dim}-d")
-        return model
 
     # -- reference ---------------------------------------------------------------------------
     def _content(self):

@@ -49,6 +49,7 @@ from .features import check_compatible, content_extractor
 from .gpt import Text2Semantic
 from .run_log import RunLog, run_config
 from .sovits import SoVITS
+from .spec import load_timbre_model
 from .spectrogram import mel_spectrogram
 from .trainset import FeatureCache, TrainClip, training_set
 
@@ -261,7 +262,11 @@ class Trainer:
         check_compatible(self.extractor, s_config.ssl_extractor, s_config.ssl_dim, "the model")
         self.s_config, self.g_config = s_config, g_config
         _check_memory(s_config, g_config, o.batch_size)
-        self.cache = FeatureCache(o.db, self.extractor, _timbre_model(o, s_config) if s_config.is_pro else None)
+        sv = None
+        if s_config.is_pro:   # each clip's timbre vector, as upstream's 2-get-sv.py computes it
+            sv = load_timbre_model(o.sv_model, s_config.sv_dim, s_config.version,
+                                   o.device if o.device.startswith("cuda") else "cpu")
+        self.cache = FeatureCache(o.db, self.extractor, sv)
         self.cache.build(self.data.train + self.data.val)
         self.timbre = self._timbre_library() if s_config.sv_dim and not s_config.is_pro else {}
 
@@ -512,23 +517,6 @@ class Trainer:
                 "speakers": data.speakers, "train_clips": len(data.train), "val_clips": len(data.val),
                 "skipped": data.skipped, "data_hash": data.data_hash,
                 "feature_cache": {"hits": self.cache.hits, "computed": self.cache.misses}}
-
-
-def _timbre_model(o: TrainOptions, s_config):
-    """The ERes2NetV2 a v2Pro/v2ProPlus run computes each clip's timbre vector with."""
-    from clonebench.instruments.eres2net import ERes2NetV2Encoder
-
-    from .spec import SV_MODEL_ENV
-
-    path = o.sv_model or os.environ.get(SV_MODEL_ENV)
-    if not path:
-        raise UserError(f"a {s_config.version} model conditions on ERes2NetV2 timbre vectors: pass --sv-model "
-                        f"pretrained_eres2netv2w24s4ep4.ckpt (GPT_SoVITS/pretrained_models/sv/ in upstream's release) "
-                        f"or set {SV_MODEL_ENV}")
-    model = ERes2NetV2Encoder(Path(path), device=o.device if o.device.startswith("cuda") else "cpu")
-    if model.timbre_dim != s_config.sv_dim:
-        raise UserError(f"--sv-model {path}: its timbre vector is {model.timbre_dim}-d; the model takes {s_config.sv_dim}-d")
-    return model
 
 
 def _lr(optims: dict) -> float:
