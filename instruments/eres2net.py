@@ -139,7 +139,7 @@ def fbank(wav16: torch.Tensor) -> torch.Tensor:
     return torch.stack([kaldi.fbank(w[None], num_mel_bins=FBANK_BINS, sample_frequency=SR, dither=0) for w in wav16])
 
 
-def _sizes(state: dict[str, torch.Tensor], path: Path) -> dict:
+def _sizes(state: dict[str, torch.Tensor], where: str) -> dict:
     """The constructor's arguments, read off a state dict (a file of another network fails here)."""
     try:
         m = int(state["conv1.weight"].shape[0])
@@ -150,10 +150,10 @@ def _sizes(state: dict[str, torch.Tensor], path: Path) -> dict:
         expansion = int(state["layer1.0.conv3.weight"].shape[0]) // m
         embedding = int(state["seg_1.weight"].shape[0])
     except (KeyError, IndexError, AttributeError):
-        raise ModelError(f"{path}: not an ERes2NetV2 state dict (expected conv1, layer1-4, fuse34 and seg_1 weights, "
+        raise ModelError(f"{where}: not an ERes2NetV2 state dict (expected conv1, layer1-4, fuse34 and seg_1 weights, "
                          "as in pretrained_eres2netv2w24s4ep4.ckpt)") from None
     if min(blocks) < 1 or scale < 2 or expansion < 1:
-        raise ModelError(f"{path}: not an ERes2NetV2 state dict (stages of {blocks} blocks, scale {scale})")
+        raise ModelError(f"{where}: not an ERes2NetV2 state dict (stages of {blocks} blocks, scale {scale})")
     return {"m_channels": m, "num_blocks": tuple(blocks), "widths": tuple(widths), "scale": scale,
             "expansion": expansion, "embedding_size": embedding}
 
@@ -170,6 +170,8 @@ class ERes2NetV2Encoder:
         from .local import check_weights_only
 
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise ModelError(f"{label} {path}: expected a file (ERes2NetV2 state dict), found a folder")
         if not path.is_file():
             raise ModelError(f"{label} {path}: no such file (upstream ships it as "
                              "GPT_SoVITS/pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt)")
@@ -179,7 +181,7 @@ class ERes2NetV2Encoder:
             state = state["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ModelError(f"{label} {path}: not an ERes2NetV2 state dict (holds a {type(state).__name__})")
-        self.model = ERes2NetV2(**_sizes(state, path))
+        self.model = ERes2NetV2(**_sizes(state, f"{label} {path}"))
         own = self.model.state_dict()
         extra = sorted(set(state) - set(own))
         missing = sorted(set(own) - set(state))

@@ -164,7 +164,7 @@ def wavlm_folder(out: Path, real_size: bool = False, seed: int = 0) -> Path:
 def eres2netv2_file(out: Path, wide: bool = True, seed: int = 0) -> Path:
     """An ERes2NetV2 state dict as upstream ships `pretrained_eres2netv2w24s4ep4.ckpt`, random
     weights, one block per stage. `wide` keeps the real 64 channels x expansion 4, so its timbre
-    vector is 20480-d as a v2Pro SoVITS needs (about 24 M parameters, saved in fp16: 50 MB);
+    vector is 20480-d as a v2Pro SoVITS needs (about 26 M parameters, saved in fp16: 50 MB);
     otherwise 8 channels (2560-d), for the speaker-encoder paths."""
     import torch
 
@@ -172,9 +172,9 @@ def eres2netv2_file(out: Path, wide: bool = True, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     m = 64 if wide else 8
-    model = ERes2NetV2(m_channels=m, num_blocks=(1, 1, 1, 1), widths=tuple(m * 2 ** i * 24 // 64 // 4 or 1
-                                                                             for i in range(4)),
-                       scale=2, expansion=4, embedding_size=32)
+    # narrow slices (the fused stages' attention needs 4 channels or more): cheap at any width
+    model = ERes2NetV2(m_channels=m, num_blocks=(1, 1, 1, 1), widths=(4, 4, 8, 8), scale=2, expansion=4,
+                       embedding_size=32)
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
