@@ -259,7 +259,7 @@ def test_vet_and_evaluate_with_local_models(toys, en_utterances, tmp_path):
 @pytest.fixture(scope="module")
 def eres2netv2(tmp_path_factory) -> Path:
     """A reduced ERes2NetV2 state dict built by upstream's own class (the parity fixture: 8 channels,
-    16-d embeddings). `toy.eres2netv2_file(wide=False)` only loads: its stage-3 AFF has 0 channels."""
+    16-d embeddings): the layout upstream's release has, from upstream's code."""
     import gzip
     import shutil
 
@@ -348,7 +348,7 @@ def test_broken_eres2netv2_files_get_one_line_and_run_nothing(tmp_path):
     torch.save({"foo": torch.zeros(3)}, other)
     cases = [
         (tmp_path / "missing.ckpt", ("--speaker-encoder eres2netv2", "no such file")),
-        (other, ("not an ERes2NetV2 state dict",)),
+        (other, ("--speaker-encoder eres2netv2", "not an ERes2NetV2 state dict")),
         (evil, ("--speaker-encoder eres2netv2", "refused", "posix.system")),
     ]
     write(tmp_path / "audio" / "a.wav", np.zeros(SR, np.float32))
