@@ -23,6 +23,7 @@ import argparse
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -241,6 +242,7 @@ def beside_v2(args, pro_sovits, codes, text_ids, refer, timbre, t_sovits_pro, t_
               f"{out.duration_s:6.1f}s  {out.rtf:.3f}")
     print("(reference: content features from a shrunk HuBERT, so not a real reference's time; "
           f"it includes the {version} timbre vector)")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def reference_clip():
