@@ -153,11 +153,11 @@ def check_version(path: Path, config: SoVITSConfig, weight: dict[str, torch.Tens
         raise CheckpointError(f"{path}: a {config.version} file without {', '.join(missing)}: "
                               "truncated, or a v2 file with a Pro tag")
     first = weight.get("dec.ups.0.weight_v")
-    if first is not None and int(first.shape[2]) != PRO_FIRST_KERNEL[config.version]:
-        other = next(v for v, k in PRO_FIRST_KERNEL.items() if k == int(first.shape[2])) \
-            if int(first.shape[2]) in PRO_FIRST_KERNEL.values() else "unknown"
+    kernel, wanted = (int(first.shape[2]) if first is not None else None), PRO_FIRST_KERNEL[config.version]
+    if kernel is not None and kernel != wanted:
+        other = {k: v for v, k in PRO_FIRST_KERNEL.items()}.get(kernel, "another model")
         raise CheckpointError(f"{path}: tagged {config.version} but its vocoder has {other}'s shapes "
-                              f"(first upsampling kernel {first.shape[2]}, not {PRO_FIRST_KERNEL[config.version]})")
+                              f"(first upsampling kernel {kernel}, not {wanted})")
 
 
 def sovits_config_from_file(raw: dict, weight: dict[str, torch.Tensor], tag: str = "v2") -> SoVITSConfig:
