@@ -175,8 +175,7 @@ class ERes2NetV2Encoder:
         if not path.is_file():
             raise ModelError(f"{label} {path}: no such file (upstream ships it as "
                              "GPT_SoVITS/pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt)")
-        check_weights_only(path, label)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = check_weights_only(path, label)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -214,20 +213,14 @@ class ERes2NetV2Encoder:
     def timbre_of_clip(self, path_32k: str | Path, features: Path, clip_id: str) -> torch.Tensor:
         """`timbre` of a clip's 32 kHz file, kept in `features/timbre-<model>/<clip id>.pt`, so that
         vetting (the timbre library) and training (each clip's vector) compute it once."""
-        import os
-        import tempfile
-
+        from clonebench.core.atomic import atomic_save
         from clonebench.core.audio import read_wav
 
         cached = Path(features) / ("timbre-" + self.name.replace(":", "-").replace("@", "-")) / f"{clip_id}.pt"
         if cached.is_file():
             return torch.load(cached, weights_only=True)
         vector = self.timbre(read_wav(Path(path_32k))[0])
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=cached.parent)
-        os.close(fd)
-        torch.save(vector, tmp)
-        os.replace(tmp, cached)
+        atomic_save(vector, cached)
         return vector
 
     @torch.no_grad()

@@ -74,8 +74,9 @@ def content_sha256(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def check_weights_only(path: Path, label: str, allowed: tuple = ()) -> None:
-    """Refuse a torch file that needs more than tensors and plain data to unpickle.
+def check_weights_only(path: Path, label: str, allowed: tuple = ()):
+    """Refuse a torch file that needs more than tensors and plain data to unpickle; return what
+    it holds (a loader that reads torch files itself takes that, and reads the file once).
 
     Some libraries load their own checkpoints with `weights_only=False` (pyannote does), which
     runs whatever a crafted pickle asks for. Reading the file first with torch's weights-only
@@ -86,7 +87,7 @@ def check_weights_only(path: Path, label: str, allowed: tuple = ()) -> None:
 
     try:
         with torch.serialization.safe_globals(list(allowed)):
-            torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
         asked = re.search(r"GLOBAL (\S+)", str(e))
         if asked:

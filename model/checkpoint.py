@@ -20,15 +20,14 @@ File formats (facts about upstream GPT-SoVITS v2; tests/fixtures/parity holds fi
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import re
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from clonebench.core.atomic import atomic_save
 from clonebench.core.errors import UserError, first_line
 
 from .config import PRO_VERSIONS, GPTConfig, SoVITSConfig, from_mapping
@@ -230,24 +229,6 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Pat
 
 
 # -- writing ---------------------------------------------------------------------------------
-
-def atomic_save(obj, path: Path, tag: bytes | None = None) -> None:
-    """Write to a temporary file beside the target, then rename: a kill never leaves half a file.
-    `tag` overwrites the zip magic with upstream's 2-byte version tag."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        if tag is not None:
-            with open(tmp, "r+b") as f:
-                f.write(tag)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
 
 def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.half() if v.is_floating_point() else v).contiguous().clone() for k, v in state.items()}

@@ -49,12 +49,6 @@ class ModelSpec:
             if not self.sv_model.is_file():
                 raise UserError(f"--sv-model {self.sv_model}: no such file")
 
-    def timbre_model(self, sv_dim: int, version: str, device: str | None = None):
-        """The ERes2NetV2 a v2Pro/v2ProPlus model takes its timbre vectors from (`--sv-model`, else
-        CLONEBENCH_SV_MODEL); None where every voice's vector comes from the timbre library."""
-        return load_timbre_model(self.sv_model, sv_dim, version, device or self.device,
-                                 optional=self.timbre == "speaker")
-
     def with_files(self, gpt: Path, sovits: Path, timbre: str | None = None) -> "ModelSpec":
         """Another checkpoint pair loaded the same way (a baseline, a run's epoch), optionally
         with another timbre source."""

@@ -26,7 +26,7 @@ from .features import BertFeatures, check_compatible, content_extractor
 from .gpt import Text2Semantic
 from .layers import fold_weight_norm
 from .sovits import SoVITS
-from .spec import ModelSpec
+from .spec import ModelSpec, load_timbre_model
 from .spectrogram import linear_spectrogram
 from .text.frontend import check_lang, phonemize, split_sentences
 
@@ -156,7 +156,10 @@ class Synthesizer:
         self.content = content_extractor(content) if content else None   # loaded now: a bad folder fails at start
         self.bert = BertFeatures(spec.bert)
         # v2Pro/v2ProPlus: the ERes2NetV2 behind reference timbre vectors (`--timbre reference`)
-        self.sv_model = spec.timbre_model(s_config.sv_dim, s_config.version) if s_config.is_pro else None
+        self.sv_model = None
+        if s_config.is_pro:
+            self.sv_model = load_timbre_model(spec.sv_model, s_config.sv_dim, s_config.version, spec.device,
+                                              optional=spec.timbre == "speaker")
 
     @property
     def version(self) -> str:
@@ -201,14 +204,14 @@ class Synthesizer:
         wav32_t = torch.from_numpy(np.asarray(wav32, dtype=np.float32))[None].to(self.device)
         sv_t = None
         if self.sovits.config.is_pro:
-            sv_t = self._timbre(prompt)[None].to(self.device)
+            sv_t = self._timbre(prompt, wav32)[None].to(self.device)
         elif self.sovits.config.sv_dim:
             sv_t = torch.from_numpy(self._speaker_embedding(wav16, sv))[None].to(self.device)
         ge = self.sovits.style(linear_spectrogram(wav32_t).to(dtype), sv=None if sv_t is None else sv_t.to(dtype))
         ph = phonemize(prompt.text, prompt.lang)
         return Reference(tokens, ph.ids, self.bert.for_runs(ph.runs), ge, duration)
 
-    def _timbre(self, prompt: PromptChoice) -> torch.Tensor:
+    def _timbre(self, prompt: PromptChoice, wav32: np.ndarray) -> torch.Tensor:
         """The v2Pro timbre vector of a voice: from the reference clip at 32 kHz (upstream's
         way), or the speaker's timbre-library entry (`--timbre speaker`)."""
         if self.timbre_source == "speaker":
@@ -217,9 +220,6 @@ class Synthesizer:
                                 "vet the speaker with --sv-model, or use --timbre reference")
             vector = torch.from_numpy(np.asarray(prompt.timbre, dtype=np.float32))
         else:
-            from clonebench.core.audio import resample
-
-            wav32 = prompt.wav32 if prompt.wav32 is not None else resample(prompt.wav16, 16000, SAMPLE_RATE)
             vector = self.sv_model.timbre(wav32)
         if vector.shape[0] != self.sovits.config.sv_dim:
             raise UserError(f"{prompt.source}: timbre vector is {vector.shape[0]}-d; the model takes "

@@ -143,7 +143,7 @@ class FeatureCache:
         """Compute what is not cached yet. The encoders use every core for each clip."""
         from clonebench.core import audio
 
-        from .checkpoint import atomic_save
+        from clonebench.core.atomic import atomic_save
         from .spectrogram import linear_spectrogram
 
         if self.timbre_model is not None:   # held in memory: 80 kB a clip (vetting may have made them)

@@ -78,6 +78,20 @@ def write(path: Path, x: np.ndarray, sr: int = SR, **kw) -> Path:
     return path
 
 
+def allison_takes(folder: Path, tsv: Path, seconds: float, prompts: int | None = None) -> None:
+    """Allison's English prompts (those of 4 words or more; the first `prompts` of them), two to a
+    file `a<k>.wav` in `folder`, until `seconds` of audio; their texts in `tsv` (name<TAB>text)."""
+    chosen = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:prompts]
+    lines, total, k = [], 0.0, 0
+    while total < seconds and 2 * k + 1 < len(chosen):
+        pair = chosen[2 * k:2 * k + 2]
+        x = corpus.join([corpus.load_prompt(p) for p in pair], gap_s=0.3)
+        write(folder / f"a{k}.wav", x)
+        lines.append(f"a{k}.wav\t{' '.join(p.text for p in pair)}")
+        total, k = total + len(x) / SR, k + 1
+    tsv.write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="session")
 def defect_set(tmp_path_factory, en_utterances) -> dict:
     """10 clean clips and one file per defect, all one speaker; vetted once for all tests."""

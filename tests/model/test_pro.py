@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import ROOT, run_cli, start_server, write
+from conftest import ROOT, allison_takes, run_cli, start_server, write
 
 from clonebench.core.errors import ModelError
 from clonebench.model import checkpoint
 from clonebench.model.config import preset
 from clonebench.model.sovits import SoVITS
 from clonebench.store import TIMBRE_PREFIX, Store
-from clonebench.testing import corpus, toy_models
+from clonebench.testing import toy_models
 
 FIX = ROOT / "tests" / "fixtures" / "parity"
 KEY = "pro-test-key"
@@ -42,15 +42,7 @@ def pro(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("pro")
     db = root / "store.duckdb"
     sv = toy_models.eres2netv2_file(root / "sv.ckpt", wide=True)
-    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:24]
-    lines, total, k = [], 0.0, 0
-    while total < 42 and 2 * k + 1 < len(prompts):
-        pair = prompts[2 * k:2 * k + 2]
-        x = corpus.join([corpus.load_prompt(p) for p in pair], gap_s=0.3)
-        write(root / "allison" / f"a{k}.wav", x)
-        lines.append(f"a{k}.wav\t{' '.join(p.text for p in pair)}")
-        total, k = total + len(x) / 16000, k + 1
-    (root / "allison.tsv").write_text("\n".join(lines) + "\n")
+    allison_takes(root / "allison", root / "allison.tsv", 42, prompts=24)
     code, _, err = run_cli("vet", str(root / "allison"), "--speaker", "allison", "--transcripts", str(root / "allison.tsv"),
                            "--db", str(db), "--max-clip", "10", "--no-report", "--json", "--sv-model", str(sv))
     assert code == 0, err

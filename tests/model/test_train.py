@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import ROOT, one, run_cli, write
+from conftest import ROOT, allison_takes, one, run_cli, write
 
 from clonebench.core.gsvlist import read_list
 from clonebench.model import checkpoint
@@ -29,15 +29,8 @@ def store(tmp_path_factory) -> Path:
     """Two speakers: Allison's real prompts (~70 s) and an espeak voice (~40 s), with transcripts."""
     root = tmp_path_factory.mktemp("train")
     db = root / "store.duckdb"
+    allison_takes(root / "allison", root / "allison.tsv", 70, prompts=30)
     prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:30]
-    lines, total, k = [], 0.0, 0
-    while total < 70 and 2 * k + 1 < len(prompts):
-        pair = prompts[2 * k:2 * k + 2]
-        x = corpus.join([corpus.load_prompt(p) for p in pair], gap_s=0.3)
-        write(root / "allison" / f"a{k}.wav", x)
-        lines.append(f"a{k}.wav\t{' '.join(p.text for p in pair)}")
-        total, k = total + len(x) / 16000, k + 1
-    (root / "allison.tsv").write_text("\n".join(lines) + "\n")
     lines, total, k = [], 0.0, 0
     while total < 40:
         p = prompts[k]

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import run_cli, start_server, write
+from conftest import allison_takes, run_cli, start_server
 
 from clonebench.core.gsvlist import read_list
 from clonebench.store import Store
-from clonebench.testing import corpus
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +19,7 @@ def moved(tmp_path_factory) -> dict:
     """One speaker (~40 s of Allison's prompts, with transcripts) vetted into `old/`, then the whole
     folder moved to `new/`."""
     root = tmp_path_factory.mktemp("move")
-    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4]
-    lines, total, k = [], 0.0, 0
-    while total < 40:
-        pair = prompts[2 * k:2 * k + 2]
-        x = corpus.join([corpus.load_prompt(p) for p in pair], gap_s=0.3)
-        write(root / "audio" / f"a{k}.wav", x)
-        lines.append(f"a{k}.wav\t{' '.join(p.text for p in pair)}")
-        total, k = total + len(x) / 16000, k + 1
-    (root / "t.tsv").write_text("\n".join(lines) + "\n")
+    allison_takes(root / "audio", root / "t.tsv", 40)
     old = root / "old" / "clonebench.duckdb"
     code, _, err = run_cli("vet", str(root / "audio"), "--speaker", "allison", "--transcripts", str(root / "t.tsv"),
                            "--db", str(old), "--max-clip", "10", "--no-report", "--json")
