@@ -168,6 +168,8 @@ def vet(
         _reports(result.reports)
 
     _print(result, as_json, text)
+    if result.errors:     # the run finished, but some inputs were refused: a script must notice
+        raise typer.Exit(INPUTS_REFUSED)
 
 
 @app.command()
@@ -191,6 +193,7 @@ def demo(
 
 
 GATE_FAILED = 3  # exit status when the regression gate fails (0 ok, 1 crash, 2 usage error)
+INPUTS_REFUSED = 4  # exit status of a vet run that finished with inputs it refused (listed under `errors`)
 
 
 @app.command()
@@ -424,7 +427,9 @@ def serve(
     threads: Threads = None,
     sv_model: SvModel = None,
     timbre: Timbre = "reference",
-    max_chars: Annotated[int, typer.Option("--max-chars", help="Longest text one request may carry.")] = 150,
+    max_chars: Annotated[int, typer.Option(
+        "--max-chars", help="Longest sentence; a longer one is cut between words.")] = 150,
+    max_input_chars: Annotated[int, typer.Option("--max-input-chars", help="Longest text one request may carry.")] = 4096,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Sentences decoded together.")] = 8,
     batch_memory_mb: Annotated[Optional[int], typer.Option(
         "--batch-memory-mb", help="Most memory a batch's KV cache may take, at its token caps (default 512 on a CPU, "
@@ -438,17 +443,55 @@ def serve(
     api_keys: Annotated[Optional[Path], typer.Option(
         "--api-keys", help="A file of API keys, one a line (also CLONEBENCH_API_KEYS=k1,k2); stored hashed.")] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host without API keys.")] = False,
+    ref_dir: Annotated[Optional[Path], typer.Option(
+        "--ref-dir", help="api_v2's ref_audio_path may name reference files under this folder (and nothing else).")] = None,
+    weights_dir: Annotated[Optional[Path], typer.Option(
+        "--weights-dir", help="api_v2's /set_gpt_weights and /set_sovits_weights may load files under this folder.")] = None,
     db: Db = default_db_path(),
 ) -> None:
-    """Serve the enrolled voices over HTTP: /v1/tts (streaming), the OpenAI-compatible /v1/audio/speech, /metrics."""
+    """Serve the enrolled voices over HTTP: /v1/tts, OpenAI's /v1/audio/speech, GPT-SoVITS api_v2's /tts, /metrics."""
     from clonebench.serve.app import run
     from clonebench.serve.options import ServeOptions
 
     opts = _run(ServeOptions, model=_model(gpt, sovits, content, bert, device, precision, threads, sv_model, timbre), db=db, host=host,
-                port=port, max_chars=max_chars, max_batch=max_batch,
+                port=port, max_chars=max_chars, max_input_chars=max_input_chars, max_batch=max_batch,
                 batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue,
-                voices_cache=voices_cache, request_timeout_s=timeout, api_keys=api_keys, insecure=insecure)
+                voices_cache=voices_cache, request_timeout_s=timeout, api_keys=api_keys, insecure=insecure,
+                ref_dir=ref_dir, weights_dir=weights_dir)
     _run(run, opts)
+
+
+prompt_app = typer.Typer(no_args_is_help=True, help="A speaker's synthesis prompt, when the store's choice will not do.")
+app.add_typer(prompt_app, name="prompt")
+
+
+@prompt_app.command("set")
+def prompt_set(
+    speaker: Annotated[str, typer.Argument(help="The speaker.")],
+    audio: Annotated[Path, typer.Option("--audio", help="A 3-10 s clip of the speaker (any format ffmpeg reads).")],
+    text: Annotated[str, typer.Option("--text", help="The words spoken in it.")],
+    lang: Annotated[str, typer.Option("--lang", help="Their language: one the model's front end reads (en, zh).")] = "en",
+    by: Annotated[Optional[str], typer.Option("--by", help="Who chose it (kept with the prompt).")] = None,
+    db: Db = default_db_path(),
+    as_json: Json = False,
+) -> None:
+    """Give a speaker the prompt synthesis and `serve` use (e.g. a voice whose clips are in a language
+    the model does not read); the store keeps a 32 kHz copy."""
+    from . import workflows
+
+    _print(_run(workflows.give_prompt, db, speaker, audio, text, lang, by), as_json,
+           lambda p: typer.echo(f"{p.speaker}: prompt {p.path} ({p.lang}) \"{p.text}\""))
+
+
+@prompt_app.command("clear")
+def prompt_clear(speaker: Annotated[str, typer.Argument(help="The speaker.")], db: Db = default_db_path()) -> None:
+    """Forget the prompts given for a speaker: the store chooses one from the accepted clips again."""
+    from clonebench.store import Store
+
+    def clear() -> int:
+        with Store(db) as store:
+            return store.clear_speaker_prompt(speaker)
+    typer.echo(f"{speaker}: {_run(clear)} given prompt(s) forgotten")
 
 
 report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")

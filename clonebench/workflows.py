@@ -63,6 +63,15 @@ def train(opts, report: bool = True) -> dict:
     return result
 
 
+def give_prompt(db: Path, speaker: str, audio: Path, text: str, lang: str, by: str | None):
+    """`prompt set`: the text must be one the front end reads before the store records it."""
+    from clonebench.instruments.references import give_prompt as record
+    from clonebench.model.text.frontend import phonemize
+
+    phonemize(text, lang)
+    return record(db, speaker, audio, text, lang, by)
+
+
 def demo(data: Path) -> dict:
     """`clonebench demo`: build the demo corpus, vet it, score two demo systems, write every report."""
     from clonebench.demo import run_demo, run_eval_demo

@@ -20,8 +20,8 @@ import numpy as np
 
 from clonebench.core import audio
 from clonebench.core.errors import AudioError, UserError
-from clonebench.core.languages import SYNTH_LANGS
-from clonebench.store import TIMBRE_PREFIX, Store
+from clonebench.core.languages import AUTO, SYNTH_LANGS
+from clonebench.store import TIMBRE_PREFIX, SpeakerPrompt, Store
 
 log = logging.getLogger(__name__)
 SR = 16000
@@ -119,22 +119,71 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
     from .speakers import SpeakerEncoder
 
     with Store(db, read_only=True) as store:
-        ref = from_store(store, speaker, encoder or SpeakerEncoder())
-        if ref is None:
-            raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
-        view = store.clip_by_path(ref.prompt_path)
+        given = store.speaker_prompt(speaker)
         timbre = store.newest_speaker_embedding(speaker, TIMBRE_PREFIX)
+        if given is None:
+            ref = from_store(store, speaker, encoder or SpeakerEncoder())
+            if ref is None:
+                raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
+            view = store.clip_by_path(ref.prompt_path)
+    if given is not None:   # a person chose it (`clonebench prompt set`)
+        chosen = prompt_from_file(Path(given.path), given.text, given.lang)
+        return PromptChoice(chosen.wav16, chosen.wav32, given.text, given.lang, given.path, None,
+                            timbre[1] if timbre else None)
     if view is None or not (view.text or "").strip():
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
-                        "pass --ref-audio and --prompt-text")
+                        f"give one with `clonebench prompt set {speaker} --audio FILE --text TEXT --lang en|zh`")
     lang = view.lang
-    if lang not in SYNTH_LANGS:
-        raise UserError(f"{speaker}'s clips are in {lang!r}, and the text front end reads only zh and en: "
-                        "pass --ref-audio with a Chinese or English prompt and its --prompt-text")
+    if lang not in PROMPT_LANGS:
+        raise UserError(unreadable_prompt(speaker, lang))
     wav16, _ = audio.read_wav(ref.prompt_path)
     wav32, _ = audio.read_wav(view.clip.path_32k)   # cached at 32 kHz from the original recording
     return PromptChoice(wav16, wav32, view.text, lang, ref.prompt_path, ref.centroid,
                         timbre[1] if timbre else None)
+
+
+PROMPT_LANGS = tuple(lang for lang in SYNTH_LANGS if lang != AUTO)   # the languages a prompt's text may be in
+
+
+def unreadable_prompt(speaker: str, lang: str | None) -> str:
+    """Why a ready speaker cannot be spoken: the store's prompt is in a language the front end does not read."""
+    return (f"{speaker}'s clips are in {lang!r}, which the text front end does not read ({', '.join(PROMPT_LANGS)}): "
+            f"give a prompt with `clonebench prompt set {speaker} --audio FILE --text TEXT --lang en`")
+
+
+def why_not_servable(speaker: str, status: str, lang: str | None, given: SpeakerPrompt | None) -> str | None:
+    """None when synthesis (and a server) can speak in the speaker's voice; else why not, in one
+    line a person can act on: enrolled, with a prompt in a language the front end reads."""
+    if status != "ready":
+        return f"speaker {speaker!r} is {status}, not ready: vet more of their audio"
+    prompt_lang = given.lang if given is not None else lang
+    return None if prompt_lang in PROMPT_LANGS else unreadable_prompt(speaker, prompt_lang)
+
+
+def give_prompt(db: Path, speaker: str, audio_file: Path, text: str, lang: str, set_by: str | None) -> SpeakerPrompt:
+    """Record a person's prompt for `speaker`: the file is decoded, kept at 32 kHz in the store's
+    folder (`prompts/`, so the store can move) and named in `speaker_prompts`."""
+    import hashlib
+
+    from clonebench.core.config import data_root_for
+
+    if lang not in PROMPT_LANGS:
+        raise UserError(f"--lang {lang}: the text front end reads {', '.join(PROMPT_LANGS)}")
+    if not text.strip():
+        raise UserError("--text is required: the words spoken in the prompt")
+    decoded = audio.decode(Path(audio_file), max_duration_s=60)
+    wav32 = audio.resample(decoded.samples, decoded.sample_rate, 32000)
+    if not 1.0 <= len(wav32) / 32000 <= 30.0:
+        raise UserError(f"{audio_file}: a prompt must be 1-30 s long (3-10 s is best), not {len(wav32) / 32000:.1f} s")
+    digest = hashlib.sha256(Path(audio_file).read_bytes()).hexdigest()[:12]
+    out = data_root_for(db) / "prompts" / f"{speaker}-{digest}.wav"
+    audio.write_wav(out, wav32, 32000)
+    with Store(db) as store:
+        if store.speaker(speaker) is None:
+            raise UserError(f"unknown speaker {speaker!r} in {db}")
+        prompt = SpeakerPrompt(speaker, str(out), text.strip(), lang, str(Path(audio_file).resolve()), set_by)
+        store.put_speaker_prompt(prompt)
+    return prompt
 
 
 def prompt_from_file(path: Path, text: str, lang: str) -> PromptChoice:

@@ -327,12 +327,13 @@ class Synthesizer:
         return True
 
     # -- the pieces both entry points share ---------------------------------------------------
-    def prepare(self, text: str, lang: str, max_tokens: int = MAX_TOKENS) -> list[PreparedSentence]:
+    def prepare(self, text: str, lang: str, max_tokens: int = MAX_TOKENS,
+                max_chars: int | None = None) -> list[PreparedSentence]:
         """`text` cut into sentences, each read by the front end once: the one way text enters
         synthesis (`synthesize`, and a server at admission). Raises UserError for a language or
-        a text the front end cannot read."""
+        a text the front end cannot read, or a word longer than `max_chars` (the per-sentence cap)."""
         lang = check_lang(lang)
-        sentences = split_sentences(text, lang)
+        sentences = split_sentences(text, lang, max_chars)
         if not sentences:
             raise UserError("empty text")
         return [self._sentence(s, lang, max_tokens) for s in sentences]

@@ -33,6 +33,7 @@ from .records import (
     GivenText,
     Recording,
     Speaker,
+    SpeakerPrompt,
     TrainRun,
     TrainStep,
     Transcript,
@@ -46,7 +47,7 @@ from .vetting import TIMBRE_PREFIX, VettingTables
 LOCK_WAIT_S = 3.0
 
 __all__ = ["Store", "SCHEMA_VERSION", "TIMBRE_PREFIX", "ASR", "GIVEN", "Checkpoint", "Clip", "ClipView", "Enrolment", "EvalItem",
-           "EvalRun", "GivenText", "Recording", "Speaker", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
+           "EvalRun", "GivenText", "Recording", "Speaker", "SpeakerPrompt", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
            "to_json"]
 
 

@@ -99,6 +99,19 @@ class Enrolment:
 
 
 @dataclass(frozen=True)
+class SpeakerPrompt:
+    """A synthesis prompt a person gave for a speaker (`clonebench prompt set`): a clip in the
+    store's folder and the words spoken in it. The newest one is the speaker's prompt."""
+    speaker: str
+    path: str                         # the 32 kHz copy the store keeps
+    text: str
+    lang: str
+    source: str                       # the file it was copied from
+    set_by: str | None
+    set_at: object = None             # datetime; None until stored
+
+
+@dataclass(frozen=True)
 class SpeakerTotals:
     """One speaker's line of the dataset overview, under the newest verdicts."""
     speaker: str

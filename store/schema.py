@@ -64,7 +64,7 @@ from . import paths
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -131,6 +131,9 @@ CREATE TABLE IF NOT EXISTS train_runs (
 CREATE TABLE IF NOT EXISTS train_steps (
     run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER, losses JSON, lr DOUBLE,
     samples_per_s DOUBLE, logged_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (run_name, stage, step));
+CREATE TABLE IF NOT EXISTS speaker_prompts (
+    speaker VARCHAR, path VARCHAR, text VARCHAR, lang VARCHAR, source VARCHAR, set_by VARCHAR,
+    set_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (speaker, set_at));
 CREATE TABLE IF NOT EXISTS checkpoints (
     path VARCHAR PRIMARY KEY, kind VARCHAR, run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER,
     sha256 VARCHAR, data_hash VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp);
@@ -202,6 +205,7 @@ PATH_COLUMNS = {
     "eval_items": (("run_id", "item_key"), ("path", "prompt_path")),
     "train_runs": (("run_name",), ("out_dir",)),
     "checkpoints": (("path",), ("path",)),
+    "speaker_prompts": (("speaker", "set_at"), ("path",)),
 }
 
 
@@ -237,8 +241,13 @@ def _v3_to_v4(con, folder: Path) -> None:
     con.execute("ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS flags VARCHAR[]")
 
 
+def _v4_to_v5(con, folder: Path) -> None:
+    """v5: a speaker's synthesis prompt can be given by a person (`speaker_prompts`)."""
+    con.execute(TABLES)
+
+
 # version found in the file -> the step that brings it to the next version, given (connection, store folder)
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def upgrade(con, found: int, folder: Path) -> None:

@@ -4,23 +4,28 @@
 The server is that file's only writer, so `vet` keeps the main store's single write lock to
 itself while the server runs. Query it like the store:
 
-    SELECT speaker, count(*), avg(rtf) FROM syntheses WHERE status = 'ok' GROUP BY ALL;
+    SELECT speaker, count(*), avg(rtf) FROM syntheses WHERE status = 200 GROUP BY ALL;
+
+Every request to a synthesis route gets exactly one row, refusals included (a 401 without a key,
+a 413 body, a 422 that never reached the model): `status` is the HTTP status the client got.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVE_LOG_SCHEMA = 1
+SERVE_LOG_SCHEMA = 2   # 2: streamed, format, seed
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS syntheses (
     request_id VARCHAR PRIMARY KEY, received_at TIMESTAMP, endpoint VARCHAR, speaker VARCHAR, lang VARCHAR,
     chars INTEGER, sentences INTEGER, audio_s DOUBLE, queue_wait_s DOUBLE, synth_s DOUBLE, rtf DOUBLE,
-    ttfa_s DOUBLE, batch_size INTEGER, status INTEGER, error VARCHAR, gpt_sha256 VARCHAR, sovits_sha256 VARCHAR);
+    ttfa_s DOUBLE, batch_size INTEGER, status INTEGER, error VARCHAR, gpt_sha256 VARCHAR, sovits_sha256 VARCHAR,
+    streamed BOOLEAN, format VARCHAR, seed BIGINT);
 """
 
 
@@ -43,8 +48,12 @@ class SynthesisRecord:
     error: str | None
     gpt_sha256: str
     sovits_sha256: str
+    streamed: bool | None = None  # None: refused before the body was read
+    format: str | None = None
+    seed: int | None = None       # the seed the audio was made with (random when the client sent -1)
 
 
+_ADDED_IN_2 = [("streamed", "BOOLEAN"), ("format", "VARCHAR"), ("seed", "BIGINT")]
 _COLUMNS = [f.name for f in dataclasses.fields(SynthesisRecord)]
 
 
@@ -57,6 +66,7 @@ class ServeLog:
         from clonebench.core.errors import UserError
 
         self.path = Path(path)
+        self._lock = threading.Lock()
         if read_only and not self.path.is_file():
             raise UserError(f"{self.path}: no request log here (run `clonebench serve` with this store first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,14 +77,20 @@ class ServeLog:
                             "a running server holds it: stop it or read a copy") from None
         if not read_only:
             self.con.execute(_DDL)
+            for column, kind in _ADDED_IN_2:       # a log written by schema 1 keeps its rows
+                self.con.execute(f"ALTER TABLE syntheses ADD COLUMN IF NOT EXISTS {column} {kind}")
             self.con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_version', ?)", [str(SERVE_LOG_SCHEMA)])
 
     def write(self, r: SynthesisRecord) -> None:
-        self.con.execute(f"INSERT OR REPLACE INTO syntheses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                         [getattr(r, c) for c in _COLUMNS])
+        with self._lock:      # handlers on the event loop and in threads share the one connection
+            self.con.execute(f"INSERT OR REPLACE INTO syntheses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                             [getattr(r, c) for c in _COLUMNS])
 
     def records(self) -> list[SynthesisRecord]:
-        cur = self.con.execute(f"SELECT {', '.join(_COLUMNS)} FROM syntheses ORDER BY received_at")
+        have = {c for (c,) in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'syntheses'").fetchall()}
+        names = [c if c in have else f"NULL AS {c}" for c in _COLUMNS]   # a schema-1 log read as it is
+        cur = self.con.execute(f"SELECT {', '.join(names)} FROM syntheses ORDER BY received_at")
         return [SynthesisRecord(*row) for row in cur.fetchall()]
 
     def close(self) -> None:

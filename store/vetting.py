@@ -17,6 +17,7 @@ from .records import (
     GivenText,
     Recording,
     Speaker,
+    SpeakerPrompt,
     SpeakerTotals,
     Transcript,
     Verdict,
@@ -244,6 +245,25 @@ class VettingTables:
         """The encoder of the speaker's newest vetting (the timbre-library entry it wrote)."""
         return self._scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? AND NOT starts_with(encoder, ?) "
                             "ORDER BY updated_at DESC LIMIT 1", [speaker, TIMBRE_PREFIX])
+
+    def put_speaker_prompt(self, p: SpeakerPrompt) -> None:
+        self.con.execute("INSERT INTO speaker_prompts (speaker, path, text, lang, source, set_by) VALUES (?, ?, ?, ?, ?, ?)",
+                         [p.speaker, self._stored(p.path), p.text, p.lang, p.source, p.set_by])
+
+    def speaker_prompt(self, speaker: str) -> SpeakerPrompt | None:
+        """The newest prompt a person gave for the speaker (None: the store chooses one)."""
+        rows = self._rows("SELECT * FROM speaker_prompts WHERE speaker = ? ORDER BY set_at DESC LIMIT 1", [speaker])
+        if not rows:
+            return None
+        r = rows[0]
+        return SpeakerPrompt(r["speaker"], self._resolved(r["path"]), r["text"], r["lang"], r["source"], r["set_by"],
+                             r["set_at"])
+
+    def clear_speaker_prompt(self, speaker: str) -> int:
+        """Forget the prompts given for the speaker (the store chooses again); how many there were."""
+        n = self._scalar("SELECT count(*) FROM speaker_prompts WHERE speaker = ?", [speaker])
+        self.con.execute("DELETE FROM speaker_prompts WHERE speaker = ?", [speaker])
+        return n
 
     # -- the clip view: what training, export, prompts and reports read --------------------------
     def clip_views(self, speaker: str | None = None, *, rule_set: str | None = None,

@@ -7,6 +7,7 @@ message rather than read as garbage.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -20,6 +21,9 @@ MAX_CHARS = 1000          # longer input is refused: split it into several reque
 MIN_SENTENCE_CHARS = 5    # shorter fragments are merged into their neighbour
 SENTENCE_END = "。！？.!?…；;"
 CLAUSE_END = "，,、：:"
+ENDS = SENTENCE_END + CLAUSE_END    # a piece ending in one of these needs no added stop
+PAUSES = ENDS + "—–-"               # a capped piece is preferably cut right after one of these
+WORD_CHAR = re.compile(r"[A-Za-z0-9'’\-]")  # Chinese text is never cut inside a run of these
 LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*)*")
 UNSUPPORTED = re.compile(r"[\u3040-\u30ff\uac00-\ud7af\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
 
@@ -80,11 +84,15 @@ def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
     return [(lg, t) for lg, t in runs if t.strip()]
 
 
+class TextTooLong(UserError):
+    """A text, or a word in it, over a length limit (a server answers 413)."""
+
+
 def phonemize(text: str, lang: str) -> Phonemes:
     if not text or not text.strip():
         raise UserError("empty text")
     if len(text) > MAX_CHARS:
-        raise UserError(f"text is {len(text)} characters; the limit is {MAX_CHARS}: split it")
+        raise TextTooLong(f"text is {len(text)} characters; the limit is {MAX_CHARS}: split it")
     result = Phonemes()
     for run_lang, run_text in language_runs(text, lang):
         module = chinese if run_lang == "zh" else english
@@ -97,27 +105,75 @@ def phonemize(text: str, lang: str) -> Phonemes:
     return result
 
 
-def split_sentences(text: str, lang: str = "auto") -> list[str]:
+def split_sentences(text: str, lang: str = "auto", max_chars: int | None = None) -> list[str]:
     """Cut after every punctuation mark, then merge fragments shorter than MIN_SENTENCE_CHARS.
 
     Each piece ends with punctuation (a full stop is added when the text has none), which
     gives the GPT a clean end-of-utterance cue.
+
+    With `max_chars`, no piece is longer than that (its punctuation counted): fragments are not
+    merged past it, and a longer piece is cut between words: after a pause mark (dash, comma)
+    when the window has one, else at its last space; Chinese may be cut between characters,
+    but never inside a run of Latin letters or digits. A piece cut this way gets a comma ("，"
+    for Chinese) rather than a stop, since the sentence goes on. A word longer than the cap
+    cannot be cut and is a UserError. Without `max_chars` nothing is capped.
     """
     text = text.strip()
     if not text:
         return []
-    pieces = [p for p in re.split(f"(?<=[{re.escape(SENTENCE_END + CLAUSE_END)}])", text) if p.strip()]
+    cap = math.inf if max_chars is None else max_chars
+    pieces = [p for p in re.split(f"(?<=[{re.escape(ENDS)}])", text) if p.strip()]
     merged: list[str] = []
     for piece in pieces:
-        if merged and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS:
+        if merged and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS and _fits(merged[-1] + piece, cap):
             merged[-1] += piece
         else:
             merged.append(piece)
-    if len(merged) > 1 and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS:
+    if len(merged) > 1 and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS and _fits(merged[-2] + merged[-1], cap):
         tail = merged.pop()
         merged[-1] += tail
-    stop = "." if lang == "en" or not chinese.HAN.search(text) else "。"
-    return [p.strip() if p.strip()[-1] in SENTENCE_END + CLAUSE_END else p.strip() + stop for p in merged]
+    stop, comma = (".", ",") if lang == "en" or not chinese.HAN.search(text) else ("。", "，")
+    if max_chars is not None:
+        merged = [c for p in merged for c in _cut(p.strip(), max_chars, comma, bool(chinese.HAN.search(p)))]
+    return [p.strip() if p.strip()[-1] in ENDS else p.strip() + stop for p in merged]
+
+
+def _fits(piece: str, cap: float) -> bool:
+    """Whether `piece` is at most `cap` characters once it ends with punctuation."""
+    piece = piece.strip()
+    return len(piece) + (piece[-1] not in ENDS) <= cap
+
+
+def _cut(piece: str, cap: int, comma: str, by_char: bool) -> list[str]:
+    """`piece` (stripped) in parts that each fit `cap`; all but the last end with punctuation."""
+    parts: list[str] = []
+    while not _fits(piece, cap):
+        i = _cut_point(piece, cap, by_char)
+        head, piece = piece[:i].rstrip(), piece[i:].lstrip()
+        parts.append(head if head[-1] in ENDS else head + comma)
+    return parts + [piece]
+
+
+def _cut_point(piece: str, cap: int, by_char: bool) -> int:
+    """The last place in the cap's window where `piece` may be cut, preferring one after a
+    pause mark (unless that leaves a fragment too short to say on its own)."""
+    cuts = [i for i in range(1, min(len(piece), cap + 1)) if _between_words(piece, i, by_char) and _fits(piece[:i], cap)]
+    if not cuts:
+        end = next((i for i in range(1, len(piece)) if _between_words(piece, i, by_char)), len(piece))
+        word = piece[:end]
+        shown = word if len(word) <= 10 else word[:10] + "…"
+        what = "is" if len(word) > cap else "with its punctuation is"
+        raise TextTooLong(f"a word of {len(word)} characters ({shown!r}) {what} longer than the {cap}-character sentence cap")
+    pauses = [i for i in cuts if piece[:i].rstrip()[-1] in PAUSES and len(_letters(piece[:i])) >= MIN_SENTENCE_CHARS]
+    return (pauses or cuts)[-1]
+
+
+def _between_words(piece: str, i: int, by_char: bool) -> bool:
+    """Whether `piece` may be cut before index i: at a space, or for Chinese between two
+    characters that are not both part of a Latin word."""
+    if piece[i - 1].isspace() or piece[i].isspace():
+        return True
+    return by_char and not (WORD_CHAR.match(piece[i - 1]) and WORD_CHAR.match(piece[i]))
 
 
 def _letters(s: str) -> str:

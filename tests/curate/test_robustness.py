@@ -43,7 +43,7 @@ def bad_inputs(tmp_path_factory, en_utterances):
 def test_bad_files_are_listed_and_the_run_goes_on(bad_inputs):
     db = bad_inputs / "store.duckdb"
     code, doc, err = run_cli("vet", str(bad_inputs / "audio"), "--speaker", "bob", "--db", str(db), "--json")
-    assert code == 0, err
+    assert code == 4, err                       # finished, with refused inputs
     errors = {Path(e["source"]).name: e["error"] for e in doc["errors"]}
     assert set(errors) == {"empty.wav", "notes.wav", "corrupt.wav", "truncated.mp3", "one_hour.wav"}
     for name, msg in errors.items():
@@ -66,13 +66,20 @@ def test_rerun_adds_nothing_and_reuses_work(bad_inputs):
     stamps = con.execute("SELECT clip_id, stage, done_at FROM clip_stages ORDER BY 1, 2").fetchall()
     con.close()
     code, doc, err = run_cli("vet", str(bad_inputs / "audio"), "--speaker", "bob", "--db", str(db), "--json")
-    assert code == 0, err
+    assert code == 4, err
     con = duckdb.connect(str(db), read_only=True)
     after = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
     assert after == before
     assert con.execute("SELECT clip_id, stage, done_at FROM clip_stages ORDER BY 1, 2").fetchall() == stamps  # nothing redone
     con.close()
     assert len(doc["errors"]) == 5  # still reported
+
+
+def test_a_recording_of_another_speaker_is_refused_with_its_own_exit_status(bad_inputs):
+    """Exit 4, not 0: the run finished, but a script must notice that an input was refused."""
+    db = bad_inputs / "store.duckdb"
+    code, doc, err = run_cli("vet", str(bad_inputs / "audio" / "good_a.wav"), "--speaker", "carl", "--db", str(db), "--json")
+    assert code == 4 and "already enrolled for speaker 'bob'" in doc["errors"][0]["error"], err
 
 
 def test_store_in_use_is_a_clear_error(bad_inputs, tmp_path):

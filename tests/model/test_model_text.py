@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import socket
 
 import pytest
@@ -86,3 +88,100 @@ def test_sentence_splitting_merges_short_fragments():
     assert split_sentences("No punctuation here", "en") == ["No punctuation here."]
     assert split_sentences("Yes. No. This one is long enough, and so is this one.", "en") == \
         ["Yes. No.", "This one is long enough,", "and so is this one."]
+
+
+# -- sentences under a character cap (the server's --max-chars) -------------------------------
+def _long_english_text() -> str:
+    """~4000 characters: ordinary sentences, and every fifth one a 200+ character run-on with no
+    punctuation at all (one with a dash in it)."""
+    rng = random.Random(7)
+    vocab = ("the quick brown fox jumps over a lazy dog while seven curious engineers measure "
+             "latency across distributed voice synthesis pipelines tonight").split()
+    sentences = []
+    for k in range(60):
+        n = 40 if k % 5 == 0 else rng.randint(4, 14)
+        words = [rng.choice(vocab) for _ in range(n)]
+        if k == 10:
+            words[15] += " —"
+        sentences.append(" ".join(words).capitalize() + rng.choice([".", "!", "?", ", and"]))
+    text = " ".join(sentences)
+    text = text[:4000].rsplit(" ", 1)[0] + "."
+    return text
+
+
+def _words(text: str) -> list[str]:
+    return [w.rstrip(",.!?") for w in text.split()]
+
+
+def test_capped_sentences_fit_and_keep_every_word():
+    text = _long_english_text()
+    assert 3900 <= len(text) <= 4000 and max(len(s) for s in re.split(r"[.!?,]", text)) > 150
+    pieces = split_sentences(text, "en", max_chars=150)
+    assert all(len(p) <= 150 for p in pieces) and max(len(p) for p in pieces) >= 140
+    assert _words(" ".join(pieces)) == _words(text)
+    assert " ".join(pieces).split() != text.split()      # run-ons were cut and got a comma
+    assert all(p[-1] in ".!?," for p in pieces) and pieces[-1][-1] == "."
+    assert any(p.endswith("—,") for p in pieces)          # the dash is preferred as a cut point
+
+
+def test_capped_sentence_cut_at_the_last_space_and_the_stop_counts():
+    assert split_sentences("No punctuation here", "en", max_chars=20) == ["No punctuation here."]
+    assert split_sentences("No punctuation here", "en", max_chars=19) == ["No punctuation,", "here."]
+    # tiny fragments are not merged past the cap
+    assert split_sentences("Yes. No. This one is long enough, and so is this one.", "en", max_chars=20) == \
+        ["Yes. No.", "This one is long,", "enough,", "and so is this one."]
+    assert split_sentences("Hi, " + "word " * 8 + "end", "en", max_chars=16) == \
+        ["Hi,", "word word word,", "word word word,", "word word end."]
+
+
+def test_capped_chinese_is_cut_between_characters():
+    text = "今天天气很好我们去公园散步吧" * 30
+    pieces = split_sentences(text, "zh", max_chars=50)
+    assert [len(p) for p in pieces] == [50] * 8 + [29]   # 8 x (49 + "，"), then 28 + "。"
+    assert all(p.endswith("，") for p in pieces[:-1]) and pieces[-1].endswith("。")
+    assert "".join(p[:-1] for p in pieces) == text
+
+
+def test_capped_chinese_never_cuts_a_latin_word():
+    text = "中" * 40 + "Transformer-XL" + "文" * 40
+    pieces = split_sentences(text, "zh", max_chars=45)
+    assert pieces == ["中" * 40 + "，", "Transformer-XL" + "文" * 30 + "，", "文" * 10 + "。"]
+    pieces = split_sentences("我用 GPT model 生成了" * 10, "auto", max_chars=30)
+    assert all(len(p) <= 30 for p in pieces)
+    assert re.findall(r"[A-Za-z]+", " ".join(pieces)) == ["GPT", "model"] * 10
+
+
+def test_capped_word_longer_than_the_cap_is_a_user_error():
+    word = "abcdefghij" * 21 + "kl"
+    message = "a word of 212 characters ('abcdefghij…') is longer than the 150-character sentence cap"
+    with pytest.raises(UserError, match=re.escape(message)):
+        split_sentences(f"Say {word} twice.", "en", max_chars=150)
+    with pytest.raises(UserError, match="a word of 12 characters"):
+        split_sentences("中文" * 10 + "Transformers" + "中文" * 10, "zh", max_chars=10)
+
+
+@pytest.mark.parametrize("text,lang,expected", [
+    ("Hi!  Ok… well: fine; the end", "en", ["Hi!  Ok… well:", "fine; the end."]),
+    ("我用 GPT model 生成了 3 句话，好吗", "auto", ["我用 GPT model 生成了 3 句话，好吗。"]),
+    ("  One, two, three, four, five, six, seven.  ", "en", ["One, two,", "three,", "four, five,", "six, seven."]),
+    ("It costs 3.5 dollars, right?", "en", ["It costs 3.", "5 dollars,", "right?"]),
+    ("你好。今天天气很好，我们去公园散步吧！好。", "zh", ["你好。今天天气很好，", "我们去公园散步吧！好。"]),
+    ("a", "en", ["a."]),
+    ("", "en", []),
+])
+def test_capped_none_keeps_the_uncapped_output(text, lang, expected):
+    assert split_sentences(text, lang) == expected == split_sentences(text, lang, max_chars=10**6)
+
+
+def test_capped_random_texts_fit_and_lose_nothing():
+    rng = random.Random(3)
+    for _ in range(300):
+        text = "".join(rng.choice(["你好", "天气", "。", "，", "! ", "word ", "GPT-4o ", " ", "abc"]) for _ in range(60))
+        if not text.strip():
+            continue
+        cap = rng.randint(12, 60)
+        for lang in ("en" if not chinese.HAN.search(text) else "zh", "auto"):
+            pieces = split_sentences(text, lang, max_chars=cap)
+            assert all(len(p) <= cap for p in pieces)
+            assert re.sub(r"[\W_]", "", "".join(pieces)) == re.sub(r"[\W_]", "", text)
+            assert re.findall(r"[A-Za-z0-9'-]+", " ".join(pieces)) == re.findall(r"[A-Za-z0-9'-]+", text)

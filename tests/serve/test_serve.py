@@ -5,8 +5,10 @@ OpenAI's own client)."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,12 +21,14 @@ KEY = "test-key-0123456789"
 XSS = "<script>window.__xss = 1</script>"
 
 
-def _vet(db, root, speaker: str, start: int) -> None:
-    _, audio = corpus.take_seconds(corpus.prompts("en"), 75, start=start)
+def _vet(db, root, speaker: str, start: int, seconds: float = 75, lang: str = "en", status: str = "ready",
+         folder: str | None = None) -> None:
+    _, audio = corpus.take_seconds(corpus.prompts(lang), seconds, start=start)
     for k in range(0, len(audio), 2):
-        write(root / speaker / f"take{k:02d}.wav", corpus.join(audio[k:k + 2], gap_s=0.3))
-    code, doc, err = run_cli("vet", str(root / speaker), "--speaker", speaker, "--db", str(db), "--no-report", "--json")
-    assert code == 0 and doc["enrollment"]["status"] == "ready", err
+        write(root / (folder or speaker) / f"take{k:02d}.wav", corpus.join(audio[k:k + 2], gap_s=0.3))
+    code, doc, err = run_cli("vet", str(root / (folder or speaker)), "--speaker", speaker, "--lang", lang, "--db", str(db),
+                             "--no-report", "--json")
+    assert code == 0 and doc["enrollment"]["status"] == status, err
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +38,22 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     db = root / "store" / "clonebench.duckdb"
     _vet(db, root / "audio", "alice", 0)
+    _vet(db, root / "audio", "june", 0, seconds=70, lang="fr")             # ready, but French: not servable
+    _vet(db, root / "audio", "carol", 40, seconds=20, status="insufficient")
     code, model, err = run_cli("init-model", "--preset", "tiny", "--out", str(root / "model"))
     assert code == 0, err
+    code, other, err = run_cli("init-model", "--preset", "tiny", "--seed", "1", "--out", str(root / "weights"))
+    assert code == 0, err
+    (root / "weights" / "broken.pth").write_bytes(b"not a checkpoint")
+    _, audio = corpus.take_seconds(corpus.prompts("en"), 5, start=30)
+    write(root / "refs" / "caller.wav", corpus.join(audio, gap_s=0.2))
     (root / "keys.txt").write_text(f"# the test's key\n{KEY}\n")
     proc, base = start_server("--gpt", model["gpt"], "--sovits", model["sovits"], "--db", str(db), "--api-keys",
-                              str(root / "keys.txt"), "--max-batch", "8", "--batch-window-ms", "300", "--max-chars", "150")
+                              str(root / "keys.txt"), "--max-batch", "8", "--batch-window-ms", "300", "--max-chars", "150",
+                              "--ref-dir", str(root / "refs"), "--weights-dir", str(root / "weights"))
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=300)
-    yield {"proc": proc, "base": base, "client": client, "db": db, "root": root}
+    yield {"proc": proc, "base": base, "client": client, "db": db, "root": root, "model": model, "other": other,
+           "ids": {}}
     client.close()
     if proc.poll() is None:
         proc.terminate()
@@ -112,7 +125,9 @@ def test_concurrent_requests_are_batched_and_batching_changes_nothing(server):
 
 
 @pytest.mark.parametrize("body, status, says", [
-    ({"text": "x" * 151, "speaker": "alice"}, 413, "at most 150"),
+    ({"text": "x" * 151, "speaker": "alice"}, 413, "longer than the 150-character sentence cap"),
+    ({"text": "Hello there. " * 320, "speaker": "alice"}, 413, "at most 4096"),
+    ({"text": "Hello.", "speaker": "alice", "seed": 2 ** 64 - 1}, 422, "seed"),
     ({"text": "   ", "speaker": "alice"}, 422, "empty text"),
     ({"text": "Привет мир", "speaker": "alice"}, 422, "script"),
     ({"text": "Hello.", "speaker": "nobody"}, 404, "unknown speaker"),
@@ -124,6 +139,8 @@ def test_bad_input_gets_its_status_and_the_server_carries_on(server, body, statu
     client = server["client"]
     r = client.post("/v1/tts", json=body)
     assert r.status_code == status and says in r.json()["error"] and list(r.json()) == ["error"]
+    assert len(r.headers["x-request-id"]) == 16                                 # errors carry their id too
+    server["ids"][r.headers["x-request-id"]] = status
     assert _tts(client, "Hello there.").status_code == 200
 
 
@@ -144,7 +161,7 @@ def test_the_openai_client_round_trips(server):
     wav = oai.audio.speech.create(model="clonebench", voice="alice", input="Hello from the OpenAI client.",
                                   response_format="wav")
     x, sr = sf.read(io.BytesIO(wav.content))
-    assert sr == 32000 and len(x) > 0
+    assert sr == 24000 and len(x) > 0                                           # OpenAI's rate
     mp3 = oai.audio.speech.create(model="clonebench", voice="alice", input="And once more in mp3.")
     assert mp3.content[:3] == b"ID3" or mp3.content[:2] == b"\xff\xfb"
     from openai import AuthenticationError
@@ -164,6 +181,243 @@ def test_a_speaker_vetted_while_serving_becomes_servable(server):
     assert client.post("/v1/tts", json={"text": "Hello from Bob.", "speaker": "bob"}).status_code == 200
 
 
+def _host_port(server) -> tuple[str, int]:
+    host, port = server["base"].removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def test_streamed_flac_is_flac(server):
+    """A streamed FLAC is a FLAC file from its first byte (it was raw PCM labelled audio/flac)."""
+    import subprocess
+
+    import av
+
+    client = server["client"]
+    text = "Thank you for calling. Please hold the line."
+    with client.stream("POST", "/v1/tts", json={"text": text, "speaker": "alice", "format": "flac", "stream": True}) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/flac"
+        data = b"".join(r.iter_raw())
+    path = server["root"] / "streamed.flac"
+    path.write_bytes(data)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate", "-of", "csv=p=0",
+                            str(path)], capture_output=True, text=True)
+    assert probe.stdout.strip() == "flac,32000", probe.stderr
+    with av.open(str(path)) as f:
+        streamed = np.concatenate([frame.to_ndarray().reshape(-1) for frame in f.decode(audio=0)])
+    whole, _ = sf.read(io.BytesIO(_tts(client, text, format="flac").content), dtype="int16")
+    assert np.array_equal(streamed, whole)                                      # lossless: the same samples
+
+
+def test_a_chunked_body_is_capped_and_a_keyless_one_is_not_read(server):
+    from clonebench.testing.rawhttp import send_chunked
+
+    host, port = _host_port(server)
+    fifty_mb = (b"x" * 65536 for _ in range(800))
+    r, sent = send_chunked(host, port, "/v1/tts", {"Content-Type": "application/json"}, fifty_mb)
+    assert r.status == 401 and sent < 5_000_000                                 # refused before the body was read
+    server["ids"][r.headers["x-request-id"]] = 401
+    r, sent = send_chunked(host, port, "/v1/tts", {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
+                           (b"x" * 65536 for _ in range(800)))
+    assert r.status == 413 and sent < 5_000_000 and json.loads(r.body) == {"error": "request body over 65536 bytes"}
+    server["ids"][r.headers["x-request-id"]] = 413
+    body = json.dumps({"text": "A chunked request.", "speaker": "alice"}).encode()
+    r, _ = send_chunked(host, port, "/v1/tts", {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
+                        [body[:10], body[10:]])
+    assert r.status == 200 and r.headers["content-type"] == "audio/wav"        # a small chunked body is fine
+
+
+def test_a_client_that_leaves_a_whole_request_is_cancelled(server):
+    """Not streamed: the client sends its request and goes; the server stops and logs 499."""
+    from clonebench.testing.rawhttp import send_and_leave
+
+    host, port = _host_port(server)
+    text = "This caller will not wait. " * 5 + "Nobody hears this."            # 153 characters: found in the log
+    body = json.dumps({"text": text, "speaker": "alice"}).encode()
+    send_and_leave(host, port, "POST", "/v1/tts", {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
+                   body, after_s=0.3)
+    server["left_chars"] = len(text)
+    assert _tts(server["client"], "Still serving.").status_code == 200
+
+
+def test_seeds_random_and_replayable_and_no_overflow(server):
+    client = server["client"]
+    text = "Press one for sales. Press two for support."
+    a, b = _tts(client, text, seed=-1), _tts(client, text, seed=-1)
+    assert a.status_code == b.status_code == 200 and a.headers["x-seed"] != b.headers["x-seed"]
+    assert a.content != b.content
+    again = _tts(client, text, seed=int(a.headers["x-seed"]))
+    assert again.content == a.content                                           # a good take made again
+    top = 2 ** 63 - 1                                                           # its second sentence wraps to seed 0
+    with client.stream("POST", "/v1/tts", json={"text": text, "speaker": "alice", "seed": top, "stream": True,
+                                                "format": "pcm"}) as r:
+        streamed = b"".join(r.iter_raw())
+    whole = _tts(client, text, seed=top, format="pcm")
+    assert r.status_code == whole.status_code == 200 and r.headers["x-seed"] == str(top)
+    assert streamed == whole.content and len(streamed) > 2 * 32000 * 0.5       # both sentences, not the first only
+
+
+def test_speakers_say_who_can_be_served_and_a_given_prompt_makes_june_servable(server):
+    client = server["client"]
+    speakers = {s["speaker"]: s for s in client.get("/v1/speakers").json()}
+    assert speakers["alice"]["servable"] and speakers["alice"]["why_not"] is None
+    june = speakers["june"]
+    assert june["status"] == "ready" and not june["servable"] and "'fr'" in june["why_not"]
+    assert "clonebench prompt set june" in june["why_not"]
+    assert not speakers["carol"]["servable"] and "insufficient" in speakers["carol"]["why_not"]
+    health = httpx_get(server, "/healthz").json()
+    assert (health["speakers"], health["servable"]) == (len(speakers), sum(s["servable"] for s in speakers.values()))
+    r = client.post("/v1/tts", json={"text": "Bonjour.", "speaker": "june"})
+    assert r.status_code == 409 and "clonebench prompt set june" in r.json()["error"]
+    page = server["db"].parent / "reports" / "june.html"
+    assert run_cli("report", "speaker", "june", "--db", str(server["db"]), check_json=False)[0] == 0
+    assert "not servable:" in page.read_text() and "clonebench prompt set june" in page.read_text()
+    # the operator gives June an English prompt: served on the next request, no restart
+    code, doc, err = run_cli("prompt", "set", "june", "--audio", str(server["root"] / "refs" / "caller.wav"),
+                             "--text", "Please hold the line.", "--lang", "en", "--by", "operator", "--db",
+                             str(server["db"]), "--json")
+    assert code == 0 and doc["lang"] == "en" and doc["set_by"] == "operator", err
+    assert _tts(client, "Hello from June.", speaker="june").status_code == 200
+    assert run_cli("report", "speaker", "june", "--db", str(server["db"]), check_json=False)[0] == 0
+    assert "not servable" not in page.read_text() and "with the prompt operator gave (en" in page.read_text()
+    code, _, err = run_cli("prompt", "set", "june", "--audio", str(server["root"] / "refs" / "caller.wav"),
+                           "--text", "Привет", "--lang", "en", "--db", str(server["db"]), check_json=False)
+    assert code == 2 and "script" in err and err.count("\n") == 1
+
+
+def test_a_speaker_that_becomes_ready_is_served_on_the_next_request(server):
+    client = server["client"]
+    assert client.post("/v1/tts", json={"text": "Hello.", "speaker": "carol"}).status_code == 409
+    _vet(server["db"], server["root"] / "audio", "carol", 60, seconds=60, folder="carol-more")
+    r = client.post("/v1/tts", json={"text": "Hello from Carol.", "speaker": "carol"})   # no GET /v1/speakers first
+    assert r.status_code == 200, r.text
+
+
+def httpx_get(server, path: str, **kw):
+    import httpx
+
+    return httpx.get(f"{server['base']}{path}", **kw)
+
+
+def test_docs_work_offline_and_the_schema_tells_the_truth(server):
+    docs = httpx_get(server, "/docs")
+    assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+    for route in ("/v1/tts", "/v1/audio/speech", "/tts", "/v1/models", "/set_gpt_weights"):
+        assert route in docs.text
+    assert "http://" not in docs.text and "https://" not in docs.text and "<script src" not in docs.text
+    schema = httpx_get(server, "/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    tts = schema["paths"]["/v1/tts"]["post"]
+    assert tts["security"] == [{"bearer": []}] and "audio/wav" in tts["responses"]["200"]["content"]
+    assert "application/json" not in tts["responses"]["200"]["content"]
+    assert tts["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+
+
+def test_405_says_what_is_allowed(server):
+    r = server["client"].get("/v1/tts")
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and "error" in r.json()
+    assert len(r.headers["x-request-id"]) == 16
+
+
+def test_openai_client_streams_sentence_by_sentence_at_24_khz(server):
+    from openai import OpenAI
+
+    oai = OpenAI(base_url=f"{server['base']}/v1", api_key=KEY)
+    text = "Thank you for calling. Please hold the line. Your call is important to us. We will be with you soon."
+    times, chunks, t0 = [], [], time.perf_counter()
+    with oai.audio.speech.with_streaming_response.create(model="tts-1", voice="alice", input=text,
+                                                         response_format="pcm") as r:
+        assert r.headers["x-sample-rate"] == "24000"
+        for chunk in r.iter_bytes(4096):
+            chunks.append(chunk)
+            times.append(time.perf_counter() - t0)
+    pcm = np.frombuffer(b"".join(chunks), "<i2")
+    native = np.frombuffer(_tts(server["client"], text, format="pcm").content, "<i2")
+    assert abs(len(pcm) / len(native) - 0.75) < 0.01                           # 24 kHz: 3/4 of the 32 kHz samples
+    assert times[0] < times[-1] - 0.05                                          # first audio long before the last
+    events = []
+    with oai.audio.speech.with_streaming_response.create(model="tts-1", voice="alice", input=text, response_format="pcm",
+                                                         stream_format="sse") as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert [e["type"] for e in events[-1:]] == ["speech.audio.done"] and len(events) >= 5
+    import base64
+
+    assert b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == b"".join(chunks)
+    assert [m.id for m in oai.models.list().data] == ["clonebench"]
+
+
+def test_openai_errors_reach_the_client_and_long_input_is_split(server):
+    from openai import NotFoundError, OpenAI, UnprocessableEntityError
+
+    oai = OpenAI(base_url=f"{server['base']}/v1", api_key=KEY, max_retries=0)
+    with pytest.raises(NotFoundError, match="unknown speaker 'nova'"):
+        oai.audio.speech.create(model="tts-1", voice="nova", input="Hello.")
+    with pytest.raises(UnprocessableEntityError, match="instructions are not supported"):
+        oai.audio.speech.create(model="tts-1", voice="alice", input="Hello.", instructions="Speak cheerfully.")
+    r = server["client"].post("/v1/audio/speech", json={"voice": "alice", "input": "x" * 4097})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_long" and "4096" in r.json()["error"]["message"]
+    long_sentence = " ".join(["please stay on the line"] * 12) + "."             # 287 characters, no comma
+    wav = oai.audio.speech.create(model="tts-1", voice="alice", input=long_sentence, response_format="wav")
+    x, sr = sf.read(io.BytesIO(wav.content))
+    assert sr == 24000 and len(x) > 0
+
+
+def test_api_v2_clients_work_unchanged(server):
+    """GPT-SoVITS api_v2's documented GET and POST calls, with a speaker or a file under --ref-dir."""
+    import httpx
+
+    base, headers = server["base"], {"Authorization": f"Bearer {KEY}"}
+    r = httpx.get(f"{base}/tts", params={"text": "Thank you for calling.", "text_lang": "en", "ref_audio_path": "alice",
+                                         "prompt_lang": "en", "text_split_method": "cut5", "batch_size": 1,
+                                         "media_type": "wav", "streaming_mode": "false"}, headers=headers, timeout=300)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    x, sr = sf.read(io.BytesIO(r.content))
+    assert sr == 32000 and len(x) > 0
+    body = {"text": "Please hold the line. We will be right with you.", "text_lang": "en", "ref_audio_path": "caller.wav",
+            "prompt_text": "Please hold the line.", "prompt_lang": "en", "media_type": "wav", "streaming_mode": True,
+            "seed": 7, "top_k": 15, "speed_factor": 1.0, "repetition_penalty": 1.35}
+    with httpx.stream("POST", f"{base}/tts", json=body, headers=headers, timeout=300) as r:
+        data = b"".join(r.iter_raw())
+    assert r.status_code == 200 and data[:4] == b"RIFF" and len(data) > 44 + 32000
+    raw = httpx.post(f"{base}/tts", json={**body, "media_type": "raw", "streaming_mode": False}, headers=headers, timeout=300)
+    assert raw.content == data[44:]                                             # same seed: same audio
+    for outside in ("../keys.txt", "/etc/passwd"):
+        r = httpx.post(f"{base}/tts", json={**body, "ref_audio_path": outside}, headers=headers, timeout=60)
+        assert r.status_code == 403 and "outside" in r.json()["error"]
+    r = httpx.get(f"{base}/tts", params={"text": "Hi.", "text_lang": "en"}, headers=headers)
+    assert r.status_code == 422 and "ref_audio_path is required" in r.json()["error"]
+
+
+def test_api_v2_weights_swap_atomically(server):
+    import httpx
+
+    base, headers = server["base"], {"Authorization": f"Bearer {KEY}"}
+    before = httpx_get(server, "/healthz").json()
+    assert httpx.get(f"{base}/set_gpt_weights", params={"weights_path": "g.ckpt"}).status_code == 401
+    r = httpx.get(f"{base}/set_sovits_weights", params={"weights_path": "broken.pth"}, headers=headers, timeout=300)
+    assert r.status_code == 422 and httpx_get(server, "/healthz").json()["sovits_sha256"] == before["sovits_sha256"]
+    r = httpx.get(f"{base}/set_gpt_weights", params={"weights_path": "../model/gpt.ckpt"}, headers=headers)
+    assert r.status_code == 403
+    text = "Thank you for calling. Please hold the line. Your call is important to us."
+    results = {}
+    slow = threading.Thread(target=lambda: results.update(inflight=_tts(server["client"], text, seed=3)))
+    slow.start()
+    time.sleep(0.2)
+    gpt_name = Path(server["other"]["gpt"]).name
+    r = httpx.get(f"{base}/set_gpt_weights", params={"weights_path": gpt_name}, headers=headers, timeout=300)
+    slow.join()
+    assert r.status_code == 200 and r.json()["message"] == "success"
+    assert results["inflight"].status_code == 200                                # not dropped by the swap
+    after = httpx_get(server, "/healthz").json()
+    assert after["gpt_sha256"] != before["gpt_sha256"] and after["sovits_sha256"] == before["sovits_sha256"]
+    assert _tts(server["client"], "Hello after the swap.").status_code == 200
+    back = httpx.get(f"{base}/set_gpt_weights", params={"weights_path": f"../model/{Path(server['model']['gpt']).name}"},
+                     headers=headers)
+    assert back.status_code == 403                                              # only files under --weights-dir
+
+
 def test_the_log_has_a_row_for_every_synthesis(server):
     """Last: it stops the server, which owns the log file while it runs."""
     import duckdb
@@ -179,11 +433,17 @@ def test_the_log_has_a_row_for_every_synthesis(server):
         rows = {r[0]: r for r in con.execute(
             "SELECT request_id, status, speaker, chars, audio_s, batch_size, error, gpt_sha256 FROM syntheses").fetchall()}
         statuses = dict(con.execute("SELECT status, count(*) FROM syntheses GROUP BY ALL").fetchall())
+        left = con.execute("SELECT status, error FROM syntheses WHERE chars = ?", [server["left_chars"]]).fetchall()
     ok = rows[good.headers["x-request-id"]]
     assert ok[1] == 200 and ok[2] == "alice" and ok[3] == len("One more for the log.") and ok[4] > 0 and ok[5] >= 1
     assert len(ok[7]) == 64
     assert statuses[200] >= 20 and statuses[404] >= 2 and statuses[413] >= 1 and statuses[422] >= 3
     assert bad.status_code == hostile.status_code == 404
+    # refusals the handlers never saw (401, chunked 413, validation 422) are rows too, with their status
+    assert {rid: rows[rid][1] for rid in server["ids"]} == server["ids"] and 401 in server["ids"].values()
+    assert left == [(499, "client disconnected")]                               # the caller who left
+    output = server["proc"].stdout.read()
+    assert "Future exception was never retrieved" not in output and "serving 1 of 3 speakers" in output
     assert KEY not in log_file.read_bytes().decode("latin-1")                    # keys never logged
     # the report of the log: every figure from the rows, hostile text escaped, clean in Chromium
     from browser import check_in_browser

@@ -38,7 +38,7 @@ def test_a_v1_store_upgrades_in_place_and_keeps_every_row(tmp_path):
         given = dict(con.execute("SELECT recording_sha256, text FROM given_transcripts").fetchall())
         assert con.execute("SELECT value FROM schema_info").fetchone()[0] == "1"
     with Store(db, read_only=True) as store:      # a reader upgrades it too
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         after = {t: one(store, f"SELECT count(*) FROM {t}") for t in V1_TABLES}
         views = store.clip_views("alice")
         # v4: verdicts carry flags; the old ones have none, and keep their status and reasons
@@ -83,7 +83,7 @@ def test_the_upgrade_makes_the_paths_inside_the_folder_relative(tmp_path):
         write(folder / "clips" / "alice" / Path(p).name, np.zeros(160, np.float32))
     write(folder / "eval_audio" / "m-s0" / "k.wav", np.zeros(160, np.float32))
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         raw = {r["clip_id"]: (r["path_32k"], r["path_16k"])
                for r in store.query("SELECT clip_id, path_32k, path_16k FROM clips")}
         read = {c.clip_id: (c.path_32k, c.path_16k) for c in store.clips("alice")}
@@ -238,7 +238,7 @@ def test_a_list_with_three_speakers_vets_in_one_command(tmp_path):
     (tmp_path / "data.list").write_text("\n".join(lines) + "\n", encoding="utf-8")
     db = tmp_path / "store" / "clonebench.duckdb"
     code, doc, err = run_cli("vet", "--list", str(tmp_path / "data.list"), "--db", str(db), "--json")
-    assert code == 0, err
+    assert code == 4, err                                                  # three lines refused
     assert [d["speaker"] for d in doc["speakers"]] == ["ann", "ben", "cy"]
     assert sorted(e["source"] for e in doc["errors"]) == [f"{tmp_path / 'data.list'}:{n}" for n in (5, 6, 7)]
     for d in doc["speakers"]:
@@ -246,7 +246,7 @@ def test_a_list_with_three_speakers_vets_in_one_command(tmp_path):
     assert {c["text"] for c in doc["speakers"][0]["clips"]} == {texts[0], texts[3]}
     assert len(doc["reports"]) == 4                                       # three speakers and the overview
     again_code, again, _ = run_cli("vet", "--list", str(tmp_path / "data.list"), "--db", str(db), "--json", "--no-report")
-    assert again_code == 0
+    assert again_code == 4
     with Store(db, read_only=True) as store:
         assert one(store, "SELECT count(*) FROM recordings") == 4        # a re-run adds nothing
         assert {s.speaker: s.lang for s in store.speakers()} == {"ann": "en", "ben": "en", "cy": "en"}
