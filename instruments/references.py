@@ -171,16 +171,16 @@ def give_prompt(db: Path, speaker: str, audio_file: Path, text: str, lang: str, 
         raise UserError(f"--lang {lang}: the text front end reads {', '.join(PROMPT_LANGS)}")
     if not text.strip():
         raise UserError("--text is required: the words spoken in the prompt")
-    decoded = audio.decode(Path(audio_file), max_duration_s=60)
-    wav32 = audio.resample(decoded.samples, decoded.sample_rate, 32000)
-    if not 1.0 <= len(wav32) / 32000 <= 30.0:
-        raise UserError(f"{audio_file}: a prompt must be 1-30 s long (3-10 s is best), not {len(wav32) / 32000:.1f} s")
-    digest = hashlib.sha256(Path(audio_file).read_bytes()).hexdigest()[:12]
-    out = data_root_for(db) / "prompts" / f"{speaker}-{digest}.wav"
-    audio.write_wav(out, wav32, 32000)
     with Store(db) as store:
         if store.speaker(speaker) is None:
             raise UserError(f"unknown speaker {speaker!r} in {db}")
+        decoded = audio.decode(Path(audio_file), max_duration_s=60)
+        wav32 = audio.resample(decoded.samples, decoded.sample_rate, 32000)
+        if not 1.0 <= len(wav32) / 32000 <= 30.0:
+            raise UserError(f"{audio_file}: a prompt must be 1-30 s long (3-10 s is best), not {len(wav32) / 32000:.1f} s")
+        digest = hashlib.sha256(Path(audio_file).read_bytes()).hexdigest()[:12]
+        out = data_root_for(db) / "prompts" / f"{speaker}-{digest}.wav"
+        audio.write_wav(out, wav32, 32000)
         prompt = SpeakerPrompt(speaker, str(out), text.strip(), lang, str(Path(audio_file).resolve()), set_by)
         store.put_speaker_prompt(prompt)
     return prompt

@@ -178,3 +178,27 @@ def spectrogram_png(x: np.ndarray, width: int = 96, height: int = 32) -> str:
     buf = io.BytesIO()                                     # compresses flat runs far better than smooth noise
     image.imsave(buf, levels, cmap="viridis", vmin=-7, vmax=0, format="png")
     return data_uri(buf.getvalue(), "image/png")
+
+
+def timeline(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str, ylabel: str = "",
+             empty: str = "no data") -> Markup:
+    """Values against wall-clock time, one line (with a marker at each point) per series; a chart
+    with no point at all says `empty` instead of showing bare axes."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.6, 2.2))
+    colours = [PALETTE[k] for k in ("blue", "orange", "rejected", "accepted", "purple", "sky", "grey")]
+    drawn = 0
+    for (label, (x, y)), c in zip(series.items(), colours * 3):
+        if len(x):
+            ax.plot(x, y, color=c, linewidth=1.2, label=label, marker="o", markersize=2.5)
+            drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, color=PALETTE["grey"])
+        ax.set_xticks([])
+        ax.set_yticks([])
+    elif drawn > 1:
+        ax.legend(fontsize=7, frameon=False)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _svg(fig)

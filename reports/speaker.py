@@ -54,7 +54,7 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
             raise UserError(f"speaker {speaker!r} is not in {db} (vet their recordings first)")
         lang = known.lang
         enrol = store.enrolment(speaker)
-        given = store.speaker_prompt(speaker)
+        given_prompt = store.speaker_prompt(speaker)
         views = store.clip_views(speaker)
         ids = [v.clip.clip_id for v in views]
         metrics = store.metrics_for(ids)
@@ -109,9 +109,9 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
 
     advice = enrol.advice if enrol else []
     reason_names = {k: v[0] for k, v in {**ADVICE, **FLAGS}.items()}
-    why_not = why_not_servable(speaker, enrol.status if enrol else "not decided", lang, given)
+    why_not = why_not_servable(speaker, enrol.status if enrol else "not decided", lang, given_prompt)
     return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=enrol, advice=advice, clips=rows,
-                  why_not_served=why_not, given_prompt=given,
+                  why_not_served=why_not, given_prompt=given_prompt,
                   charts=charts, emb_map=emb_map, table_metrics=TABLE_METRICS, reason_names=reason_names,
                   goal_s=rules.enrolment.min_accepted_s, rule_set=rules.version)
 

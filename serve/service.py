@@ -348,7 +348,7 @@ class Service:
             audio_s=audio_s, queue_wait_s=queue_wait, synth_s=synth_s, rtf=rtf, ttfa_s=ttfa,
             batch_size=max(ticket.batch_sizes) if ticket and ticket.batch_sizes else None, status=status,
             error=error, **self.hashes, streamed=None if refused else job.stream, format=None if refused else job.format,
-            seed=None if refused else job.seed))
+            seed=None if refused else job.seed, latency_s=now - job.t0))
         self.metrics.served(job.endpoint, status, now - job.t0, ttfa, rtf)
 
 

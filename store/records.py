@@ -110,6 +110,10 @@ class SpeakerPrompt:
     set_by: str | None
     set_at: object = None             # datetime; None until stored
 
+    def to_json(self) -> dict:
+        return {"speaker": self.speaker, "path": self.path, "text": self.text, "lang": self.lang,
+                "source": self.source, "set_by": self.set_by}
+
 
 @dataclass(frozen=True)
 class SpeakerTotals:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVE_LOG_SCHEMA = 2   # 2: streamed, format, seed
+SERVE_LOG_SCHEMA = 2   # 2: streamed, format, seed, latency_s
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS syntheses (
     request_id VARCHAR PRIMARY KEY, received_at TIMESTAMP, endpoint VARCHAR, speaker VARCHAR, lang VARCHAR,
     chars INTEGER, sentences INTEGER, audio_s DOUBLE, queue_wait_s DOUBLE, synth_s DOUBLE, rtf DOUBLE,
     ttfa_s DOUBLE, batch_size INTEGER, status INTEGER, error VARCHAR, gpt_sha256 VARCHAR, sovits_sha256 VARCHAR,
-    streamed BOOLEAN, format VARCHAR, seed BIGINT);
+    streamed BOOLEAN, format VARCHAR, seed BIGINT, latency_s DOUBLE);
 """
 
 
@@ -51,9 +51,10 @@ class SynthesisRecord:
     streamed: bool | None = None  # None: refused before the body was read
     format: str | None = None
     seed: int | None = None       # the seed the audio was made with (random when the client sent -1)
+    latency_s: float | None = None  # from receipt to the last byte (or to the refusal)
 
 
-_ADDED_IN_2 = [("streamed", "BOOLEAN"), ("format", "VARCHAR"), ("seed", "BIGINT")]
+_ADDED_IN_2 = [("streamed", "BOOLEAN"), ("format", "VARCHAR"), ("seed", "BIGINT"), ("latency_s", "DOUBLE")]
 _COLUMNS = [f.name for f in dataclasses.fields(SynthesisRecord)]
 
 

@@ -236,6 +236,12 @@ def test_a_client_that_leaves_a_whole_request_is_cancelled(server):
     send_and_leave(host, port, "POST", "/v1/tts", {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
                    body, after_s=0.3)
     server["left_chars"] = len(text)
+    streamed = "This caller hears one sentence. " * 4 + "Then hangs up."              # 142 characters
+    body = json.dumps({"text": streamed, "speaker": "alice", "stream": True, "format": "pcm"}).encode()
+    got = send_and_leave(host, port, "POST", "/v1/tts", {"Content-Type": "application/json",
+                                                          "Authorization": f"Bearer {KEY}"}, body, read_bytes=2000)
+    assert got.startswith(b"HTTP/1.1 200")
+    server["left_streamed_chars"] = len(streamed)
     assert _tts(server["client"], "Still serving.").status_code == 200
 
 
@@ -433,7 +439,8 @@ def test_the_log_has_a_row_for_every_synthesis(server):
         rows = {r[0]: r for r in con.execute(
             "SELECT request_id, status, speaker, chars, audio_s, batch_size, error, gpt_sha256 FROM syntheses").fetchall()}
         statuses = dict(con.execute("SELECT status, count(*) FROM syntheses GROUP BY ALL").fetchall())
-        left = con.execute("SELECT status, error FROM syntheses WHERE chars = ?", [server["left_chars"]]).fetchall()
+        left = con.execute("SELECT status, error, streamed FROM syntheses WHERE chars IN (?, ?) ORDER BY chars DESC",
+                           [server["left_chars"], server["left_streamed_chars"]]).fetchall()
     ok = rows[good.headers["x-request-id"]]
     assert ok[1] == 200 and ok[2] == "alice" and ok[3] == len("One more for the log.") and ok[4] > 0 and ok[5] >= 1
     assert len(ok[7]) == 64
@@ -441,7 +448,7 @@ def test_the_log_has_a_row_for_every_synthesis(server):
     assert bad.status_code == hostile.status_code == 404
     # refusals the handlers never saw (401, chunked 413, validation 422) are rows too, with their status
     assert {rid: rows[rid][1] for rid in server["ids"]} == server["ids"] and 401 in server["ids"].values()
-    assert left == [(499, "client disconnected")]                               # the caller who left
+    assert left == [(499, "client disconnected", False), (499, "client disconnected", True)]   # the callers who left
     output = server["proc"].stdout.read()
     assert "Future exception was never retrieved" not in output and "serving 1 of 3 speakers" in output
     assert KEY not in log_file.read_bytes().decode("latin-1")                    # keys never logged
@@ -453,7 +460,7 @@ def test_the_log_has_a_row_for_every_synthesis(server):
     page = server["db"].parent / "reports" / "serve.html"
     html = page.read_text()
     assert f"{statuses[200]} of {sum(statuses.values())} requests served" in html
-    assert XSS not in html and "&lt;script&gt;" in html and html.count("<figure>") == 4
+    assert XSS not in html and "&lt;script&gt;" in html and html.count("<figure>") == 6
     check_in_browser(page, "serve-report.png")
 
 
