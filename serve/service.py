@@ -93,7 +93,7 @@ class Service:
 
         self.opts = opts
         self.lock = threading.Lock()        # the model is used by one thread at a time
-        self._load(opts.model.gpt, opts.model.sovits)
+        self._use(*self._load(opts.model.gpt, opts.model.sovits))
         self.voices = VoiceLibrary(opts.db, self._prepare_voice, opts.voices_cache)
         self.metrics = Metrics(opts.max_batch)
         worker = ContinuousWorker if opts.continuous else Worker
@@ -102,19 +102,22 @@ class Service:
         self.log = ServeLog(data_root_for(opts.db) / "serve-log.duckdb")
         self._in_flight, self._paused = 0, False
         self._flight = threading.Condition()
+        self._swapping = threading.Lock()
         self._file_prompts: dict[tuple, object] = {}
 
-    def _load(self, gpt: Path, sovits: Path) -> None:
+    def _load(self, gpt: Path, sovits: Path) -> tuple:
+        """A model from these files, with what the server says of it (checked, hashed; nothing changes yet)."""
         from clonebench.instruments.registry import sha256_file
         from clonebench.model.synthesize import Synthesizer
 
         synth = Synthesizer(self.opts.model.with_files(gpt, sovits), keep_content=False)  # voices prepared once each
-        self.synth, self.files = synth, (Path(gpt), Path(sovits))
-        self.hashes = {"gpt_sha256": sha256_file(gpt), "sovits_sha256": sha256_file(sovits)}
+        hashes = {"gpt_sha256": sha256_file(gpt), "sovits_sha256": sha256_file(sovits)}
         # the GPT-SoVITS version of the SoVITS file, and (v2Pro) where each voice's timbre vector comes from
-        self.model_info = {"model_version": synth.version}
-        if synth.sovits.config.is_pro:
-            self.model_info["timbre"] = self.opts.model.timbre
+        info = {"model_version": synth.version} | ({"timbre": self.opts.model.timbre} if synth.sovits.config.is_pro else {})
+        return synth, (Path(gpt), Path(sovits)), hashes, info
+
+    def _use(self, synth, files: tuple[Path, Path], hashes: dict, info: dict) -> None:
+        self.synth, self.files, self.hashes, self.model_info = synth, files, hashes, info
 
     def _prepare_voice(self, speaker: str):
         from clonebench.instruments.references import prompt_from_store
@@ -158,24 +161,25 @@ class Service:
 
     def swap(self, gpt: Path | None = None, sovits: Path | None = None) -> dict:
         """Load another GPT and/or SoVITS file and serve with it from now on (blocking)."""
-        from clonebench.model.synthesize import Synthesizer
+        with self._swapping:     # one swap at a time
+            return self._swap(gpt, sovits)
 
-        gpt, sovits = gpt or self.files[0], sovits or self.files[1]
-        Synthesizer(self.opts.model.with_files(gpt, sovits), keep_content=False)   # a bad file fails here, harmlessly
+    def _swap(self, gpt: Path | None, sovits: Path | None) -> dict:
+        loaded = self._load(gpt or self.files[0], sovits or self.files[1])   # a bad file fails here, harmlessly
         with self._flight:
             self._paused = True
             try:
                 while self._in_flight:
                     self._flight.wait()
                 with self.lock:
-                    self._load(gpt, sovits)
+                    self._use(*loaded)
                     self.worker.synth = self.synth
                 self.voices.clear()
                 self._file_prompts.clear()
             finally:
                 self._paused = False
                 self._flight.notify_all()
-        log.info("now serving GPT %s and SoVITS %s", gpt, sovits)
+        log.info("now serving GPT %s and SoVITS %s", *self.files)
         return {"message": "success", **self.model_info, **self.hashes}
 
     async def synthesize(self, job: SpeechJob, disconnected: Callable[[], Awaitable[bool]]
