@@ -24,6 +24,7 @@ from fastapi.responses import Response
 
 from .options import inside
 from .protocol import ApiV2Request, HTTPError
+from .respond import new_job, speak
 from .service import FilePrompt, resolve_seed
 
 router = APIRouter()
@@ -40,8 +41,6 @@ def _lang(code: str | None, name: str) -> str:
 
 async def _tts(request: Request, body: ApiV2Request):
     from clonebench.model.decode import SamplingParams
-
-    from .app import new_job, speak
 
     if not body.text:
         raise HTTPError(422, "text is required")

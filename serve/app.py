@@ -25,13 +25,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .gate import PUBLIC, Gate
 from .options import ServeOptions
-from .protocol import MEDIA, ErrorResponse, HTTPError, OpenAIErrorResponse, TTSRequest, audio_headers, error_response
-from .service import Service, SpeechJob, resolve_seed
+from .protocol import MEDIA, ErrorResponse, HTTPError, OpenAIErrorResponse, TTSRequest, error_response
+from .respond import new_job, service_of, speak
+from .service import Service, resolve_seed
 
 router = APIRouter()
 
@@ -44,17 +45,6 @@ ERRORS = {status: {"model": ErrorResponse, "description": what} for status, what
 
 def audio_answer(formats: tuple[str, ...], what: str) -> dict:
     return {200: {"description": what, "content": {MEDIA[f]: {} for f in formats}}}
-
-
-def service_of(request: Request) -> Service:
-    return request.app.state.service
-
-
-def new_job(request: Request, endpoint: str, **fields) -> SpeechJob:
-    """The request's `SpeechJob`; from here on the `Service` writes its log row, not the gate."""
-    request.state.logged = True
-    state = request.state
-    return SpeechJob(endpoint, state.request_id, state.received_at, **fields)
 
 
 @router.get("/healthz")
@@ -83,16 +73,6 @@ async def tts(body: TTSRequest, request: Request):
     job = new_job(request, "/v1/tts", text=body.text, speaker=body.speaker, lang=body.lang, format=body.format,
                   stream=body.stream, params=params, seed=resolve_seed(body.seed), speed=body.speed)
     return await speak(request, job)
-
-
-async def speak(request: Request, job: SpeechJob) -> Response:
-    """The job's audio as the answer: whole, streamed, or as server-sent events."""
-    audio = await service_of(request).synthesize(job, request.is_disconnected)
-    headers = audio_headers(job.rate, job.seed)
-    media = "text/event-stream" if job.events else MEDIA[job.format]
-    if job.stream:
-        return StreamingResponse(audio, media_type=media, headers=headers)
-    return Response(audio, media_type=media, headers=headers)
 
 
 @router.get("/docs", include_in_schema=False)

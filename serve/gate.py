@@ -8,9 +8,9 @@ synthesized to the end. The order matters:
    make the server read (and parse) a large upload;
 2. the body is read here, up to `--max-body-bytes` + 1 bytes, whether it came with a
    Content-Length or chunked, and handed on to the route; a larger one gets 413 at once;
-3. every answer carries `X-Request-Id`; a synthesis request that never reached the `Service`
-   (401, 413, FastAPI's validation 422, 405) is logged here with the status it got, so the log
-   has exactly one row per request.
+3. every answer carries `X-Request-Id`; a synthesis request the `Service` wrote no row for
+   (401, 413, FastAPI's validation 422, 405; a stream whose client left before its first byte)
+   is logged here when its answer is over, so the log has exactly one row per request.
 """
 
 from __future__ import annotations
@@ -65,10 +65,13 @@ class Gate:
             await error_response(status, message, extra, path)(scope, receive, answer.send)
         else:
             await self.app(scope, receive, answer.send)
-        if path in SYNTHESIS and not state.get("logged"):
-            service = getattr(scope["app"].state, "service", None)
-            if service is not None:
-                service.log_refusal(request_id, state["received_at"], path, answer.status or 500, answer.error())
+        service = getattr(scope["app"].state, "service", None)
+        if path in SYNTHESIS and service is not None and not service.take_logged(request_id):
+            if answer.status is None or answer.status < 400:   # a stream whose client left before its audio began
+                status, error = 499, "client disconnected before the audio began"
+            else:
+                status, error = answer.status, answer.error()
+            service.log_refusal(request_id, state["received_at"], path, status, error)
 
 
 class _Answer:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .protocol import MEDIA, OPENAI_RATE, HTTPError, OpenAIErrorResponse, SpeechRequest
+from .respond import new_job, speak
 from .service import resolve_seed
 
 router = APIRouter()
@@ -34,8 +35,6 @@ FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
     200: {"description": "the audio at 24 kHz, as each sentence is ready",
           "content": {**{MEDIA[f]: {} for f in FORMATS}, "text/event-stream": {}}}, **ERRORS})
 async def speech(body: SpeechRequest, request: Request):
-    from .app import new_job, speak
-
     if body.instructions and body.instructions.strip():
         raise HTTPError(422, "instructions are not supported: a voice speaks in the style of its reference clip "
                              "(give the speaker another prompt with `clonebench prompt set`)")

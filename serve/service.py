@@ -104,6 +104,8 @@ class Service:
         self._flight = threading.Condition()
         self._swapping = threading.Lock()
         self._file_prompts: dict[tuple, object] = {}
+        self._file_lock = threading.Lock()
+        self._logged: set[str] = set()      # request ids with a row, until the gate has seen them (`take_logged`)
 
     def _load(self, gpt: Path, sovits: Path) -> tuple:
         """A model from these files, with what the server says of it (checked, hashed; nothing changes yet)."""
@@ -166,17 +168,18 @@ class Service:
 
     def _swap(self, gpt: Path | None, sovits: Path | None) -> dict:
         loaded = self._load(gpt or self.files[0], sovits or self.files[1])   # a bad file fails here, harmlessly
-        with self._flight:
+        with self._flight:       # new requests wait; those in flight finish on the old model
             self._paused = True
-            try:
-                while self._in_flight:
-                    self._flight.wait()
-                with self.lock:
-                    self._use(*loaded)
-                    self.worker.synth = self.synth
-                self.voices.clear()
+            self._flight.wait_for(lambda: not self._in_flight)
+        try:
+            with self.lock:
+                self._use(*loaded)
+                self.worker.synth = self.synth
+            self.voices.clear()
+            with self._file_lock:
                 self._file_prompts.clear()
-            finally:
+        finally:
+            with self._flight:
                 self._paused = False
                 self._flight.notify_all()
         log.info("now serving GPT %s and SoVITS %s", *self.files)
@@ -210,7 +213,8 @@ class Service:
         return data
 
     def log_refusal(self, request_id: str, received_at: datetime, endpoint: str, status: int, error: str | None) -> None:
-        """A synthesis request refused before it reached `synthesize` (by the gate or by FastAPI's validation)."""
+        """A synthesis request with no row of its own: refused before it reached `synthesize` (by the
+        gate or by FastAPI's validation), or a stream whose client left before its first byte."""
         self._log(SpeechJob(endpoint, request_id, received_at, "", None), status, error=error, refused=True)
 
     # -- admission, waiting, streaming, logging ---------------------------------------------------
@@ -232,6 +236,17 @@ class Service:
         except BaseException:
             self._leave()
             raise
+        # in flight until the worker has finished (or dropped) its last sentence, whatever the client does
+        remaining = [len(ticket.futures)]
+
+        def done(_) -> None:
+            with self._flight:
+                remaining[0] -= 1
+                if not remaining[0]:
+                    self._in_flight -= 1
+                    self._flight.notify_all()
+        for future in ticket.futures:
+            future.add_done_callback(done)
         return ticket
 
     def _enter(self, job: SpeechJob) -> None:
@@ -252,14 +267,17 @@ class Service:
         from clonebench.instruments.references import prompt_from_file
 
         key = (prompt, prompt.path.stat().st_mtime_ns)
-        if key not in self._file_prompts:
-            choice = prompt_from_file(prompt.path, prompt.text, prompt.lang)
-            with self.lock:
-                prepared = self.synth.reference(choice)
+        with self._file_lock:
+            if key in self._file_prompts:
+                return self._file_prompts[key]
+        choice = prompt_from_file(prompt.path, prompt.text, prompt.lang)
+        with self.lock:
+            prepared = self.synth.reference(choice)
+        with self._file_lock:
             while len(self._file_prompts) >= self.opts.voices_cache:
                 self._file_prompts.pop(next(iter(self._file_prompts)))
             self._file_prompts[key] = prepared
-        return self._file_prompts[key]
+        return prepared
 
     async def _wait(self, job: SpeechJob, ticket: Ticket, future, disconnected) -> np.ndarray:
         """One sentence's audio, cancelling the request when the client leaves or time runs out."""
@@ -335,8 +353,6 @@ class Service:
              audio_s: float | None = None, ttfa: float | None = None, refused: bool = False) -> None:
         from clonebench.store.servelog import SynthesisRecord
 
-        if ticket is not None:
-            self._leave()
         now = time.perf_counter()
         queue_wait = synth_s = rtf = None
         if ticket is not None and ticket.started_at is not None:
@@ -354,6 +370,17 @@ class Service:
             error=error, **self.hashes, streamed=None if refused else job.stream, format=None if refused else job.format,
             seed=None if refused else job.seed, latency_s=now - job.t0))
         self.metrics.served(job.endpoint, status, now - job.t0, ttfa, rtf)
+        if not refused:
+            with self._flight:
+                self._logged.add(job.request_id)
+
+    def take_logged(self, request_id: str) -> bool:
+        """Whether the request has its row (the gate asks once, when the answer is over, and logs it if not)."""
+        with self._flight:
+            if request_id in self._logged:
+                self._logged.discard(request_id)
+                return True
+            return False
 
 
 def _observed(future: asyncio.Future) -> None:
