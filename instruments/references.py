@@ -13,7 +13,7 @@ Two embeddings per speaker:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -127,9 +127,7 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
                 raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
             view = store.clip_by_path(ref.prompt_path)
     if given is not None:   # a person chose it (`clonebench prompt set`)
-        chosen = prompt_from_file(Path(given.path), given.text, given.lang)
-        return PromptChoice(chosen.wav16, chosen.wav32, given.text, given.lang, given.path, None,
-                            timbre[1] if timbre else None)
+        return replace(prompt_from_file(Path(given.path), given.text, given.lang), timbre=timbre[1] if timbre else None)
     if view is None or not (view.text or "").strip():
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "
                         f"give one with `clonebench prompt set {speaker} --audio FILE --text TEXT --lang en|zh`")

@@ -57,16 +57,22 @@ def histogram(values: dict[str, list[float]], title: str, thresholds: list[float
 
 
 def lines(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str = "step",
-          log_y: bool = False) -> Markup:
-    """One line per series, e.g. a training loss against steps."""
+          log_y: bool = False, empty: str = "no data") -> Markup:
+    """One line per series, e.g. a training loss against steps; a chart with no point at all says
+    `empty` instead of showing bare axes."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(3.6, 2.2))
     colours = [PALETTE[k] for k in ("blue", "rejected", "accepted", "orange", "purple", "sky")]
-    for (label, (x, y)), c in zip(series.items(), colours * 3):
+    drawn = {label: xy for label, xy in series.items() if len(xy[0])}
+    for (label, (x, y)), c in zip(drawn.items(), colours * 3):
         ax.plot(x, y, color=c, linewidth=1.2, label=label, marker="o" if len(x) < 12 else None, markersize=3)
+    if not drawn:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, color=PALETTE["grey"])
+        ax.set_xticks([])
+        ax.set_yticks([])
     if log_y:
         ax.set_yscale("log")
-    if len(series) > 1:
+    if len(drawn) > 1:
         ax.legend(fontsize=7, frameon=False)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel)
@@ -179,26 +185,3 @@ def spectrogram_png(x: np.ndarray, width: int = 96, height: int = 32) -> str:
     image.imsave(buf, levels, cmap="viridis", vmin=-7, vmax=0, format="png")
     return data_uri(buf.getvalue(), "image/png")
 
-
-def timeline(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str, ylabel: str = "",
-             empty: str = "no data") -> Markup:
-    """Values against wall-clock time, one line (with a marker at each point) per series; a chart
-    with no point at all says `empty` instead of showing bare axes."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(3.6, 2.2))
-    colours = [PALETTE[k] for k in ("blue", "orange", "rejected", "accepted", "purple", "sky", "grey")]
-    drawn = 0
-    for (label, (x, y)), c in zip(series.items(), colours * 3):
-        if len(x):
-            ax.plot(x, y, color=c, linewidth=1.2, label=label, marker="o", markersize=2.5)
-            drawn += 1
-    if not drawn:
-        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, color=PALETTE["grey"])
-        ax.set_xticks([])
-        ax.set_yticks([])
-    elif drawn > 1:
-        ax.legend(fontsize=7, frameon=False)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    return _svg(fig)

@@ -101,24 +101,24 @@ def serve_report(db: Path, out: Path | None = None) -> Path:
     if rows:
         for label, group in (("whole", whole), ("streamed", streamed)):
             b = _binned([(seconds(r), latency_s(r)) for r in group if latency_s(r) is not None], width)
-            charts.append(plots.timeline({"p50": b[50], "p95": b[95]}, f"latency, {label} requests (s)", xlabel,
-                                         empty=f"no {label} request served"))
+            charts.append(plots.lines({"p50": b[50], "p95": b[95]}, f"latency, {label} requests (s)", xlabel,
+                                      empty=f"no {label} request served"))
         b = _binned([(seconds(r), r.ttfa_s) for r in streamed if r.ttfa_s is not None], width)
-        charts.append(plots.timeline({"p50": b[50], "p95": b[95]}, "time to first audio, streamed (s)", xlabel,
-                                     empty="no streamed request served"))
+        charts.append(plots.lines({"p50": b[50], "p95": b[95]}, "time to first audio, streamed (s)", xlabel,
+                                  empty="no streamed request served"))
         b = _binned([(seconds(r), r.rtf) for r in ok if r.rtf is not None], width)
-        charts.append(plots.timeline({"p50": b[50], "p95": b[95]}, "real-time factor (synthesis s / audio s)",
-                                     xlabel, empty="no RTF logged"))
+        charts.append(plots.lines({"p50": b[50], "p95": b[95]}, "real-time factor (synthesis s / audio s)",
+                                  xlabel, empty="no RTF logged"))
         n_bins = int(span // width) + 1
         centres = [(k + 0.5) * width / 60 for k in range(n_bins)]
         per_status: dict[int, list[int]] = {}
         for r in refused:
             per_status.setdefault(r.status, [0] * n_bins)[int(seconds(r) // width)] += 1
-        charts.append(plots.timeline({str(s): (centres, per_status[s]) for s in sorted(per_status)},
-                                     f"requests not served, per {width:.0f} s", xlabel, empty="none refused"))
+        charts.append(plots.lines({str(s): (centres, per_status[s]) for s in sorted(per_status)},
+                                  f"requests not served, per {width:.0f} s", xlabel, empty="none refused"))
         batches = Counter(str(r.batch_size) for r in ok if r.batch_size is not None)
         charts.append(plots.bars(dict(batches), "served requests by largest batch", "requests") if batches
-                      else plots.timeline({}, "served requests by largest batch", "", empty="no batch logged"))
+                      else plots.lines({}, "served requests by largest batch", "", empty="no batch logged"))
 
     summary = []
     for label, group in (("streamed", streamed), ("whole", whole)):

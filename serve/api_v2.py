@@ -22,9 +22,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from clonebench.core.errors import UserError
+
 from .options import inside
 from .protocol import ApiV2Request, HTTPError
-from .respond import new_job, speak
+from .respond import audio_answer, new_job, service_of, speak
 from .service import FilePrompt, resolve_seed
 
 router = APIRouter()
@@ -49,7 +51,7 @@ async def _tts(request: Request, body: ApiV2Request):
     if body.streaming_mode not in (True, False, 0, 1, 2, 3):
         raise HTTPError(422, "streaming_mode must be 0, 1, 2, 3 or true/false")
     text_lang = _lang(body.text_lang, "text_lang")
-    service = request.app.state.service
+    service = service_of(request)
     known = await asyncio.to_thread(lambda: body.ref_audio_path in service.voices.refresh())
     speaker, prompt = body.ref_audio_path, None
     if not known:
@@ -65,8 +67,7 @@ async def _tts(request: Request, body: ApiV2Request):
     return await speak(request, job)
 
 
-AUDIO = {200: {"description": "the audio at 32 kHz", "content": {m: {} for m in ("audio/wav", "audio/L16", "audio/ogg",
-                                                                                "audio/aac")}}}
+AUDIO = audio_answer(tuple(MEDIA_TYPES.values()), "the audio at 32 kHz")
 
 
 @router.get("/tts", response_class=Response, responses=AUDIO)
@@ -83,11 +84,8 @@ async def _swap(request: Request, weights_path: str | None, kind: str) -> dict:
     if not weights_path:
         raise HTTPError(422, "weights_path is required")
     path = inside(request.app.state.opts.weights_dir, weights_path, "--weights-dir")
-    from clonebench.core.errors import UserError
-
-    service = request.app.state.service
     try:
-        return await asyncio.to_thread(service.swap, **{kind: path})
+        return await asyncio.to_thread(service_of(request).swap, **{kind: path})
     except UserError as e:    # not a checkpoint we can load: the old model keeps serving
         raise HTTPError(422, str(e)) from None
 

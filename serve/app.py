@@ -30,8 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .gate import PUBLIC, Gate
 from .options import ServeOptions
-from .protocol import MEDIA, ErrorResponse, HTTPError, OpenAIErrorResponse, TTSRequest, error_response
-from .respond import new_job, service_of, speak
+from .protocol import ErrorResponse, HTTPError, OpenAIErrorResponse, TTSRequest, error_response
+from .respond import audio_answer, new_job, service_of, speak
 from .service import Service, resolve_seed
 
 router = APIRouter()
@@ -41,10 +41,6 @@ ERRORS = {status: {"model": ErrorResponse, "description": what} for status, what
     (401, "missing or wrong API key"), (404, "unknown speaker"), (409, "speaker not servable"),
     (413, "text or body too long"), (422, "bad request, or text the front end cannot read"),
     (503, "queue full (Retry-After)"), (504, "timed out"))}
-
-
-def audio_answer(formats: tuple[str, ...], what: str) -> dict:
-    return {200: {"description": what, "content": {MEDIA[f]: {} for f in formats}}}
 
 
 @router.get("/healthz")

@@ -30,11 +30,10 @@ STREAMABLE = ("wav", "pcm", *_AV)
 
 def whole(wav32: np.ndarray, fmt: str, rate: int) -> bytes:
     """A whole answer: 32 kHz audio as one file in `fmt` at `rate`."""
-    x = resample(wav32, 32000, rate).astype(np.float32) if rate != 32000 else wav32
     if fmt == "ogg":   # Vorbis, GPT-SoVITS api_v2's `ogg`, which core.audio.encode does not make
         stream = AudioStream(fmt, rate)
         return stream.start() + stream.write(wav32) + stream.finish()
-    return encode(x, rate, fmt)
+    return encode(resample(wav32, 32000, rate).astype(np.float32) if rate != 32000 else wav32, rate, fmt)
 
 
 class _Sink(io.RawIOBase):

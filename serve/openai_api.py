@@ -17,8 +17,8 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .protocol import MEDIA, OPENAI_RATE, HTTPError, OpenAIErrorResponse, SpeechRequest
-from .respond import new_job, speak
+from .protocol import OPENAI_RATE, HTTPError, OpenAIErrorResponse, SpeechRequest
+from .respond import audio_answer, new_job, speak
 from .service import resolve_seed
 
 router = APIRouter()
@@ -32,8 +32,7 @@ FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
 
 @router.post("/v1/audio/speech", response_class=Response, responses={
-    200: {"description": "the audio at 24 kHz, as each sentence is ready",
-          "content": {**{MEDIA[f]: {} for f in FORMATS}, "text/event-stream": {}}}, **ERRORS})
+    **audio_answer(FORMATS, "the audio at 24 kHz, as each sentence is ready", "text/event-stream"), **ERRORS})
 async def speech(body: SpeechRequest, request: Request):
     if body.instructions and body.instructions.strip():
         raise HTTPError(422, "instructions are not supported: a voice speaks in the style of its reference clip "

@@ -10,6 +10,11 @@ from .protocol import MEDIA, audio_headers
 from .service import Service, SpeechJob
 
 
+def audio_answer(formats: tuple[str, ...], what: str, *extra_media: str) -> dict:
+    """How a synthesis route documents its 200: these formats' media types (and any others)."""
+    return {200: {"description": what, "content": {m: {} for m in (*(MEDIA[f] for f in formats), *extra_media)}}}
+
+
 def service_of(request: Request) -> Service:
     return request.app.state.service
 

@@ -242,9 +242,9 @@ class Service:
         def done(_) -> None:
             with self._flight:
                 remaining[0] -= 1
-                if not remaining[0]:
-                    self._in_flight -= 1
-                    self._flight.notify_all()
+                last = not remaining[0]
+            if last:
+                self._leave()
         for future in ticket.futures:
             future.add_done_callback(done)
         return ticket

@@ -87,7 +87,8 @@ class VoiceLibrary:
         if not force and stamp == self._stamp:
             return self._known
         try:
-            with Store(self.db, read_only=True) as store:
+            # no waiting: while vet writes the store, every request would otherwise wait out its lock
+            with Store(self.db, read_only=True, lock_wait_s=0) as store:
                 voices = {t.speaker: voice_of(t, store.newest_encoder(t.speaker), store.speaker_prompt(t.speaker))
                           for t in store.speaker_totals()}
         except StoreInUse:

@@ -54,8 +54,11 @@ __all__ = ["Store", "SCHEMA_VERSION", "TIMBRE_PREFIX", "ASR", "GIVEN", "Checkpoi
 class Store(VettingTables, EvaluationTables, TrainingTables):
     """A DuckDB connection held for the life of a command."""
 
-    def __init__(self, path: Path, read_only: bool = False):
+    def __init__(self, path: Path, read_only: bool = False, lock_wait_s: float = LOCK_WAIT_S):
+        """`lock_wait_s`: how long to wait out another process's lock before "store is in use"
+        (0: one attempt, for a reader that can go on without the store, like the voice service)."""
         self.path = Path(path)
+        self.lock_wait_s = lock_wait_s
         if read_only and not self.path.exists():
             raise UserError(f"{self.path}: no store here yet (run `clonebench vet` first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,11 +82,11 @@ class Store(VettingTables, EvaluationTables, TrainingTables):
                 schema.upgrade(self.con, found, self.folder)
 
     def _connect(self, read_only: bool):
-        """Open the file. A lock held by another process is retried for LOCK_WAIT_S: readers such
+        """Open the file. A lock held by another process is retried for `lock_wait_s`: readers such
         as `clonebench serve` hold the file for a moment only, and a writer should wait them out."""
         import duckdb
 
-        deadline = time.monotonic() + LOCK_WAIT_S
+        deadline = time.monotonic() + self.lock_wait_s
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)

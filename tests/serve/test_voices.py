@@ -62,3 +62,29 @@ def test_a_voice_the_front_end_cannot_read_says_what_to_do(library, tmp_path):
     (june,) = [v for v in voices.voices() if v.speaker == "june"]
     assert june.servable and (june.prompt, june.prompt_lang) == ("given", "en")
     assert voices.prompt("june") == "june#1"
+
+
+def test_while_another_process_writes_the_store_the_known_voices_are_served(library):
+    """vet holds the store's write lock while it runs: a look-up makes one attempt (no waiting out
+    the lock on every request) and serves what it knows."""
+    import subprocess
+    import sys
+
+    from clonebench.core.errors import StoreInUse
+
+    db, voices, prepared = library
+    assert voices.prompt("ann") == "ann#1"
+    _enrol(db, "bea", "ready")                        # changed on disk, not yet read
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('ready', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreInUse):
+            Store(db, read_only=True, lock_wait_s=0)
+        assert voices.prompt("ann") == "ann#1"        # known, cached: served while the store is locked
+        with pytest.raises(UnknownSpeaker):
+            voices.prompt("bea")                     # not known yet
+    finally:
+        holder.kill()
+        holder.wait()
+    assert voices.prompt("bea") == "bea#2"           # found once the writer is gone
