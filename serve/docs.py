@@ -308,5 +308,6 @@ def docs_html(openapi: dict) -> str:
     head.append(_security(doc, openapi.get("security"), "unless an operation says otherwise, requests need"))
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            "<link rel=icon href='data:,'>"   # no icon: the browser asks the server for none (it would need a key)
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
             f"{''.join(head)}<nav><h2>Operations</h2><ul>{''.join(nav)}</ul></nav>{''.join(body)}</body></html>\n")

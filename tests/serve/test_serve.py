@@ -317,6 +317,17 @@ def test_docs_work_offline_and_the_schema_tells_the_truth(server):
     assert "application/json" not in tts["responses"]["200"]["content"]
     assert tts["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     assert "security" not in schema["paths"]["/healthz"]["get"]
+    from browser import ARTIFACTS, browser
+
+    d = browser()                                                               # as a person opens it, offline
+    try:
+        d.get(f"{server['base']}/docs")
+        assert d.title == "clonebench voice service" and len(d.find_elements("css selector", "section[id]")) >= 8
+        assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []   # nothing failed to load
+        ARTIFACTS.mkdir(exist_ok=True)
+        d.save_screenshot(str(ARTIFACTS / "serve-docs.png"))
+    finally:
+        d.quit()
 
 
 def test_405_says_what_is_allowed(server):
