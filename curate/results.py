@@ -30,13 +30,19 @@ class ClipResult:
     flags: tuple[str, ...]         # weak evidence for a person to check (`curate.rules.FLAGS`); not rejections
     metrics: dict[str, float | None]
     text: str
-    text_source: str | None        # 'given', 'asr' or None
+    text_source: str | None        # 'reviewed', 'given', 'asr' or None
+    machine_status: str | None = None        # the rules' verdict; differs from `status` where a person overruled it
+    machine_reasons: tuple[str, ...] = ()
+    reviewed_by: str | None = None           # whose verdict `status` is (None: the rules')
+    conflict: str | None = None              # the rules changed their verdict since the person decided
 
     def to_json(self) -> dict:
         return {"clip_id": self.clip_id, "source": self.source, "start_s": self.start_s, "end_s": self.end_s,
                 "status": self.status, "reasons": list(self.reasons), "flags": list(self.flags),
                 "metrics": dict(self.metrics),
-                "text": self.text, "text_source": self.text_source}
+                "text": self.text, "text_source": self.text_source, "machine_status": self.machine_status,
+                "machine_reasons": list(self.machine_reasons), "reviewed_by": self.reviewed_by,
+                "conflict": self.conflict}
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ ADVICE = {
     "low_asr_confidence": ("speech the recogniser could not read (unsure, repeating or in the wrong script)",
                            "articulate clearly, and check that --lang is the language spoken"),
     "transcript_mismatch": ("transcripts that do not match the audio", "correct the transcript file, or re-record the lines as written"),
+    "other": ("clips a reviewer rejected", "read the reviewers' notes in the speaker report"),
 }
 
 

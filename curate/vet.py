@@ -29,7 +29,8 @@ from . import screen
 from .given import GivenTexts, read_list, read_tsv
 from .ingest import IngestOptions, ingest
 from .results import ClipResult, SourceError, VetListResult, VetResult
-from .rules import ClipJudgement, RuleSet, SpeakerContext, enrolment, judge_clip, rate_fence, rate_of
+from .reviews import settle
+from .rules import ClipJudgement, RuleSet, SpeakerContext, judge_clip, rate_fence, rate_of
 from .slicer import SliceConfig
 
 if TYPE_CHECKING:
@@ -279,15 +280,11 @@ def decide(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str) 
                          rate_fence([metrics[i].get("nuclei_rate") for i in judged], rules))
     verdicts = [Verdict(i, rules.version, "rejected" if j.reasons else "accepted", j.reasons, j.flags)
                 for i, j in judge(ctx).items()]
-    enrol = enrolment(speaker, clips, verdicts, rules)
-    accepted = [embeds[v.clip_id] for v in verdicts if v.status == "accepted" and v.clip_id in embeds]
-    timbre = speaker_centroid(accepted) if accepted else None
     with store.transaction():
         for i, values in derived.items():
             store.put_metrics(i, values, f"decide:{rules.version}:{encoder}")
         store.record_verdicts(rules.version, ids, verdicts)
-        store.record_enrolment(enrol)
-        store.put_speaker_embedding(speaker, encoder, timbre, len(accepted))
+        settle(store, speaker, rules, encoder)   # enrolment from the verdicts that stand: a person's over these
     return warnings
 
 
@@ -301,7 +298,8 @@ def speaker_result(store: Store, speaker: str, rules: RuleSet, db: Path, warning
         ClipResult(v.clip.clip_id, v.source, round(v.clip.start_s, 3), round(v.clip.end_s, 3), v.status,
                    tuple(v.reasons), tuple(v.flags),
                    {k: (round(x, 4) if x is not None else None) for k, x in sorted(metrics[v.clip.clip_id].items())},
-                   v.text or "", v.text_kind)
+                   v.text or "", v.text_kind, v.machine_status, tuple(v.machine_reasons),
+                   v.review.status_by if v.review and v.review.status else None, v.conflict)
         for v in views)
     return VetResult(speaker, rules.version, e, clips, tuple(warnings), None if errors is None else tuple(errors),
                      str(db))

@@ -158,6 +158,12 @@ def _sizes(state: dict[str, torch.Tensor], where: str) -> dict:
             "expansion": expansion, "embedding_size": embedding}
 
 
+
+def timbre_cache(features: Path, model_name: str, clip_id: str) -> Path:
+    """Where a clip's `timbre` vector under `model_name` is kept (`timbre_of_clip`)."""
+    return Path(features) / ("timbre-" + model_name.replace(":", "-").replace("@", "-")) / f"{clip_id}.pt"
+
+
 class ERes2NetV2Encoder:
     """A loaded ERes2NetV2 file: speaker embeddings for vetting and evaluation, and the timbre
     vector for SoVITS v2Pro/v2ProPlus."""
@@ -216,7 +222,7 @@ class ERes2NetV2Encoder:
         from clonebench.core.atomic import atomic_save
         from clonebench.core.audio import read_wav
 
-        cached = Path(features) / ("timbre-" + self.name.replace(":", "-").replace("@", "-")) / f"{clip_id}.pt"
+        cached = timbre_cache(features, self.name, clip_id)
         if cached.is_file():
             return torch.load(cached, weights_only=True)
         vector = self.timbre(read_wav(Path(path_32k))[0])

@@ -121,12 +121,18 @@ def prompt_from_store(db: Path, speaker: str, encoder=None) -> PromptChoice:
     with Store(db, read_only=True) as store:
         given = store.speaker_prompt(speaker)
         timbre = store.newest_speaker_embedding(speaker, TIMBRE_PREFIX)
+        picked = store.clip_view(given.clip_id) if given is not None and given.clip_id else None
         if given is None:
             ref = from_store(store, speaker, encoder or SpeakerEncoder())
             if ref is None:
                 raise UserError(f"speaker {speaker!r} has no accepted clips in {db}: vet recordings first")
             view = store.clip_by_path(ref.prompt_path)
-    if given is not None:   # a person chose it (`clonebench prompt set`)
+    if given is not None and given.clip_id:   # a reviewer picked one of the speaker's clips
+        if given.lang not in PROMPT_LANGS:
+            raise UserError(unreadable_prompt(speaker, given.lang))
+        return PromptChoice(audio.read_wav(picked.clip.path_16k)[0], audio.read_wav(picked.clip.path_32k)[0], given.text,
+                            given.lang, picked.clip.path_16k, None, timbre[1] if timbre else None)
+    if given is not None:   # a person gave a file (`clonebench prompt set`)
         return replace(prompt_from_file(Path(given.path), given.text, given.lang), timbre=timbre[1] if timbre else None)
     if view is None or not (view.text or "").strip():
         raise UserError(f"the reference clip {ref.prompt_path} of {speaker!r} has no transcript: "

@@ -22,7 +22,8 @@ from datetime import datetime
 
 from starlette.datastructures import Headers, MutableHeaders
 
-from .options import hash_key
+from clonebench.core.keys import bearer, hash_key
+
 from .protocol import error_response
 
 PUBLIC = ("/healthz", "/docs", "/openapi.json")
@@ -32,7 +33,7 @@ SYNTHESIS = ("/v1/tts", "/v1/audio/speech", "/tts")
 def key_ok(key_hashes: frozenset[str], authorization: str) -> bool:
     if not key_hashes:
         return True
-    key = authorization[7:] if authorization.lower().startswith("bearer ") else ""
+    key = bearer(authorization)
     digest = hash_key(key) if key else ""
     return any(hmac.compare_digest(digest, h) for h in key_hashes)
 

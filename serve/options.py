@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clonebench.core.errors import UserError
+from clonebench.core.keys import check_exposure, read_api_keys
 from clonebench.model.spec import ModelSpec
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.strip().encode()).hexdigest()
-
-
-def read_api_keys(path: Path | None, env: str | None) -> frozenset[str]:
-    """SHA-256 of every key in FILE (one a line, # comments) and in $CLONEBENCH_API_KEYS
-    (comma-separated). Only the hashes are kept."""
-    keys: list[str] = []
-    if path is not None:
-        try:
-            keys += [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()
-                     if line.strip() and not line.startswith("#")]
-        except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"--api-keys {path}: cannot read ({type(e).__name__})") from None
-        if not keys:
-            raise UserError(f"--api-keys {path}: no key in the file")
-    keys += [k.strip() for k in (env or "").split(",") if k.strip()]
-    return frozenset(hash_key(k) for k in keys)
 
 
 @dataclass(frozen=True)
@@ -72,11 +49,9 @@ class ServeOptions:
                 if not Path(folder).is_dir():
                     raise UserError(f"--{name.replace('_', '-')} {folder}: no such folder")
                 object.__setattr__(self, name, Path(folder).resolve())
-        object.__setattr__(self, "key_hashes",
-                           read_api_keys(self.api_keys, os.environ.get("CLONEBENCH_API_KEYS")))
-        if not self.key_hashes and not self.insecure and not _is_loopback(self.host):
-            raise UserError(f"--host {self.host} would serve voices to the network without API keys: "
-                            "give --api-keys FILE (or CLONEBENCH_API_KEYS), or --insecure")
+        keys = read_api_keys(self.api_keys, os.environ.get("CLONEBENCH_API_KEYS"))
+        object.__setattr__(self, "key_hashes", frozenset(keys))
+        check_exposure(self.host, keys, self.insecure, "serve voices")
 
 
 def inside(folder: Path | None, name: str, option: str) -> Path:
@@ -92,12 +67,3 @@ def inside(folder: Path | None, name: str, option: str) -> Path:
     if not path.is_file():
         raise HTTPError(404, f"{name!r}: no such file in the server's {option}")
     return path
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

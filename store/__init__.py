@@ -1,7 +1,7 @@
 """The DuckDB store: the data model of clonebench and the single source of truth for metadata.
 
 Every table and every query lives in this package (`schema.py` for the tables and migrations;
-`vetting.py`, `evaluation.py`, `training.py` for the named reads and writes); stages call
+`vetting.py`, `reviews.py`, `evaluation.py`, `training.py` for the named reads and writes); stages call
 `Store` methods and get typed records (`records.py`) back. Audio stays on disk; the paths the
 store records are relative to its folder when inside it (`paths.py`), so the folder can move.
 
@@ -24,14 +24,19 @@ from .evaluation import EvaluationTables
 from .records import (
     ASR,
     GIVEN,
+    REVIEW_ACTIONS,
+    REVIEWED,
+    VERDICT_ACTIONS,
     Checkpoint,
     Clip,
+    ClipReview,
     ClipView,
     Enrolment,
     EvalItem,
     EvalRun,
     GivenText,
     Recording,
+    Review,
     Speaker,
     SpeakerPrompt,
     TrainRun,
@@ -40,18 +45,20 @@ from .records import (
     Verdict,
     Word,
 )
+from .reviews import ReviewTables
 from .schema import SCHEMA_VERSION, to_json
 from .training import TrainingTables
 from .vetting import TIMBRE_PREFIX, VettingTables
 
 LOCK_WAIT_S = 3.0
 
-__all__ = ["Store", "SCHEMA_VERSION", "TIMBRE_PREFIX", "ASR", "GIVEN", "Checkpoint", "Clip", "ClipView", "Enrolment", "EvalItem",
-           "EvalRun", "GivenText", "Recording", "Speaker", "SpeakerPrompt", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
+__all__ = ["Store", "SCHEMA_VERSION", "TIMBRE_PREFIX", "ASR", "GIVEN", "REVIEWED", "REVIEW_ACTIONS", "VERDICT_ACTIONS",
+           "Checkpoint", "Clip", "ClipReview", "ClipView", "Enrolment", "EvalItem",
+           "EvalRun", "GivenText", "Recording", "Review", "Speaker", "SpeakerPrompt", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
            "to_json"]
 
 
-class Store(VettingTables, EvaluationTables, TrainingTables):
+class Store(VettingTables, ReviewTables, EvaluationTables, TrainingTables):
     """A DuckDB connection held for the life of a command."""
 
     def __init__(self, path: Path, read_only: bool = False, lock_wait_s: float = LOCK_WAIT_S):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 # Transcript kinds. `given` rows are the user's text for one clip: the whole text of a
 # one-clip recording, or the part of a recording's text that aligns with the clip.
 ASR, GIVEN = "asr", "given"
+REVIEWED = "reviewed"   # a text kind of the clip view only: a person's text from `reviews`
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,68 @@ class Enrolment:
 
 @dataclass(frozen=True)
 class SpeakerPrompt:
-    """A synthesis prompt a person gave for a speaker (`clonebench prompt set`): a clip in the
-    store's folder and the words spoken in it. The newest one is the speaker's prompt."""
+    """A synthesis prompt a person gave for a speaker: a file an operator gave (`clonebench prompt
+    set`, kept at 32 kHz in the store's folder) or one of the speaker's clips a reviewer picked
+    (`clip_id` set; its text is the clip's text now). The newest one is the speaker's prompt."""
     speaker: str
-    path: str                         # the 32 kHz copy the store keeps
+    path: str                         # the 32 kHz file
     text: str
     lang: str
-    source: str                       # the file it was copied from
+    source: str                       # the file it was copied from, or "clip CLIP_ID"
     set_by: str | None
     set_at: object = None             # datetime; None until stored
+    clip_id: str | None = None        # a reviewer's pick: the clip (its 16 kHz copy feeds the content features)
 
     def to_json(self) -> dict:
         return {"speaker": self.speaker, "path": self.path, "text": self.text, "lang": self.lang,
-                "source": self.source, "set_by": self.set_by}
+                "source": self.source, "set_by": self.set_by, "clip_id": self.clip_id}
+
+
+# What a reviewer can do to a clip; 'undo' takes back the newest review of the clip not yet taken back.
+VERDICT_ACTIONS = ("accept", "reject", "agree")
+REVIEW_ACTIONS = (*VERDICT_ACTIONS, "text", "reference", "undo")
+
+
+@dataclass(frozen=True)
+class Review:
+    """One act of a person on a clip (a `reviews` row: a fact, never edited). `status` and
+    `reasons` are the verdict given (accept, reject, agree), `after` the text given (text) or the
+    clip picked (reference), `before` what stood until then; `machine_*` is the rules' verdict
+    the person saw."""
+    speaker: str
+    clip_id: str
+    action: str                       # REVIEW_ACTIONS
+    reviewer: str
+    status: str | None = None         # 'accepted' | 'rejected' for verdict actions
+    reasons: tuple[str, ...] = ()
+    note: str | None = None
+    before: str | None = None
+    after: str | None = None
+    machine_status: str | None = None
+    machine_reasons: tuple[str, ...] = ()
+    undoes: int | None = None         # undo: the review_id taken back
+    source: str = "web"               # 'web', 'list FILE:LINE', ...
+    review_id: int | None = None      # None until stored
+    made_at: object = None
+
+
+@dataclass(frozen=True)
+class ClipReview:
+    """Where people's reviews leave one clip (the `clip_reviews` view): the verdict and the text
+    they gave (None: the machine's stand) and `version`, the number of review rows naming the
+    clip, which a writer must have seen (optimistic concurrency)."""
+    clip_id: str
+    version: int
+    status: str | None = None
+    reasons: tuple[str, ...] = ()
+    note: str | None = None
+    status_by: str | None = None
+    status_at: object = None
+    machine_status: str | None = None       # the rules' verdict when the person decided
+    machine_reasons: tuple[str, ...] = ()
+    text: str | None = None
+    text_by: str | None = None
+    text_at: object = None
 
 
 @dataclass(frozen=True)
@@ -130,15 +180,43 @@ class SpeakerTotals:
 @dataclass(frozen=True)
 class ClipView:
     """One row of the `clip_verdicts` view joined with its clip: what training, export,
-    prompts and reports read. `text` is the clip's given text when there is one, else ASR."""
+    prompts and reports read. `status`/`reasons` are a person's verdict where one stands, else
+    the rules' (`machine_*`); `text` is a person's, else the given text, else ASR."""
     clip: Clip
     source: str
     lang: str | None
     status: str | None
     reasons: tuple[str, ...]
     text: str | None
-    text_kind: str | None             # GIVEN, ASR or None
+    text_kind: str | None             # REVIEWED, GIVEN, ASR or None
     flags: tuple[str, ...] = ()
+    machine_status: str | None = None
+    machine_reasons: tuple[str, ...] = ()
+    review: ClipReview | None = None  # None: nobody has reviewed the clip
+
+    @property
+    def version(self) -> int:
+        return self.review.version if self.review else 0
+
+    @property
+    def overruled(self) -> bool:
+        """A person's verdict differs from the rules'."""
+        return bool(self.review and self.review.status and self.review.status != self.machine_status)
+
+    @property
+    def conflict(self) -> str | None:
+        """Why the rules' verdict now disputes a person's, when it changed since they decided (a
+        re-vet or a new rule set): the person's stands, and this asks them to look again."""
+        r = self.review
+        if r is None or r.status is None or r.status == self.machine_status:
+            return None
+        if (self.machine_status, tuple(self.machine_reasons)) == (r.machine_status, tuple(r.machine_reasons)):
+            return None
+        now = self.machine_status or "undecided"
+        if self.machine_reasons:
+            now += f" ({', '.join(self.machine_reasons)})"
+        then = (r.machine_status or "undecided") + (f" ({', '.join(r.machine_reasons)})" if r.machine_reasons else "")
+        return f"the rules now say {now}; when {r.status_by} decided {r.status} they said {then}"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,15 @@ eval_runs           run_id PK, created_at, finished_at, status ('running'|'compl
                     ('audio'|'model'), label, source (audio folder or checkpoints), manifest_sha256,
                     gpt_sha256, sovits_sha256, encoder, asr_model, utmos_model, normalizer, seed,
                     n_boot, device, threads, baseline_run, n_items, n_errors, summary JSON
+speaker_prompts     speaker, path, text, lang, source, set_by, set_at  PK (speaker, set_at)
+                    -- a synthesis prompt a person gave (`clonebench prompt set`); the newest wins
+reviews             review_id PK (sequence review_ids), speaker, clip_id, action ('accept'|'reject'|'agree'|
+                    'text'|'reference'|'undo'), status, reasons VARCHAR[], note, before, after,
+                    machine_status, machine_reasons VARCHAR[], undoes, reviewer, source, made_at
+                    -- what people decided (`clonebench review`), one row per act, never edited: a
+                    verdict (status + reasons) or a text given over the machine's, the speaker's
+                    reference clip picked, or an earlier row taken back ('undo', undoes = its id).
+                    machine_* is the rules' verdict the person saw.
 eval_items          run_id, item_key PK together; speaker, lang, text, path, prompt_path,
                     audio_sha256, status ('ok'|'partial'|'error'), error, duration_s, hyp_text,
                     unit ('word'|'char'|'mixed'), hits/subs/dels/ins (in that unit),
@@ -48,10 +57,16 @@ File paths (recordings.source, clips.path_32k/path_16k, eval_items.path/prompt_p
 train_runs.out_dir, checkpoints.path) are relative to the store's folder (POSIX form) when the file
 lies inside it, else absolute: a moved or shared folder keeps its clips (`paths.py`).
 
-Stable view for direct queries (columns will not change meaning):
-clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text, flags)
-    the verdict of the newest rule set for each clip, with the given transcript when there is
-    one and the ASR text otherwise.
+Stable views for direct queries (columns will not change meaning):
+clip_verdicts(speaker, source, clip_id, start_s, end_s, status, reasons, text, flags,
+              machine_status, machine_reasons, reviewed_by, reviewed_at, text_source)
+    the verdict every stage uses for each clip: a person's (the newest review not taken back)
+    where there is one, else the newest rule set's (machine_*: the rules' verdict either way);
+    the text a person gave, else the given transcript, else the ASR text (text_source says which).
+clip_reviews(clip_id, version, status, reasons, note, status_by, status_at, machine_status,
+             machine_reasons, text, text_by, text_at)
+    per reviewed clip, where people's reviews leave it; version = how many review rows name it
+    (the review app's optimistic check).
 """
 
 from __future__ import annotations
@@ -64,7 +79,7 @@ from . import paths
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -134,21 +149,49 @@ CREATE TABLE IF NOT EXISTS train_steps (
 CREATE TABLE IF NOT EXISTS speaker_prompts (
     speaker VARCHAR, path VARCHAR, text VARCHAR, lang VARCHAR, source VARCHAR, set_by VARCHAR,
     set_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (speaker, set_at));
+CREATE SEQUENCE IF NOT EXISTS review_ids START 1;
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id BIGINT PRIMARY KEY DEFAULT nextval('review_ids'), speaker VARCHAR NOT NULL, clip_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL, status VARCHAR, reasons VARCHAR[], note VARCHAR, before VARCHAR, after VARCHAR,
+    machine_status VARCHAR, machine_reasons VARCHAR[], undoes BIGINT, reviewer VARCHAR NOT NULL, source VARCHAR,
+    made_at TIMESTAMP DEFAULT current_timestamp);
 CREATE TABLE IF NOT EXISTS checkpoints (
     path VARCHAR PRIMARY KEY, kind VARCHAR, run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER,
     sha256 VARCHAR, data_hash VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp);
 """
 
 VIEWS = """
+CREATE OR REPLACE VIEW clip_reviews AS
+WITH live AS (
+    SELECT * FROM reviews
+    WHERE action <> 'undo' AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo')),
+verdict AS (
+    SELECT *, row_number() OVER (PARTITION BY clip_id ORDER BY review_id DESC) AS rn
+    FROM live WHERE action IN ('accept', 'reject', 'agree')),
+text AS (
+    SELECT *, row_number() OVER (PARTITION BY clip_id ORDER BY review_id DESC) AS rn FROM live WHERE action = 'text'),
+counts AS (SELECT clip_id, count(*) AS version FROM reviews GROUP BY clip_id)
+SELECT n.clip_id, n.version, v.status, v.reasons, v.note, v.reviewer AS status_by, v.made_at AS status_at,
+       v.machine_status, v.machine_reasons, t.after AS text, t.reviewer AS text_by, t.made_at AS text_at
+FROM counts n
+LEFT JOIN verdict v ON v.clip_id = n.clip_id AND v.rn = 1
+LEFT JOIN text t ON t.clip_id = n.clip_id AND t.rn = 1;
+
 CREATE OR REPLACE VIEW clip_verdicts AS
 WITH newest AS (
     SELECT v.*, row_number() OVER (PARTITION BY clip_id ORDER BY decided_at DESC, rule_set DESC) AS rn
     FROM verdicts v)
-SELECT c.speaker, r.source, c.clip_id, c.start_s, c.end_s, n.status, n.reasons,
-       coalesce(g.text, a.text) AS text, n.flags
+SELECT c.speaker, r.source, c.clip_id, c.start_s, c.end_s,
+       coalesce(p.status, n.status) AS status,
+       CASE WHEN p.status IS NOT NULL THEN p.reasons ELSE n.reasons END AS reasons,
+       coalesce(p.text, g.text, a.text) AS text, n.flags,
+       n.status AS machine_status, n.reasons AS machine_reasons, p.status_by AS reviewed_by, p.status_at AS reviewed_at,
+       CASE WHEN p.text IS NOT NULL THEN 'reviewed' WHEN g.text IS NOT NULL THEN 'given'
+            WHEN a.text IS NOT NULL THEN 'asr' END AS text_source
 FROM clips c
 JOIN recordings r ON r.sha256 = c.recording_sha256
 LEFT JOIN newest n ON n.clip_id = c.clip_id AND n.rn = 1
+LEFT JOIN clip_reviews p ON p.clip_id = c.clip_id
 LEFT JOIN transcripts g ON g.clip_id = c.clip_id AND g.kind = 'given'
 LEFT JOIN transcripts a ON a.clip_id = c.clip_id AND a.kind = 'asr';
 """
@@ -246,8 +289,13 @@ def _v4_to_v5(con, folder: Path) -> None:
     con.execute(TABLES)
 
 
+def _v5_to_v6(con, folder: Path) -> None:
+    """v6: people's reviews (`reviews`), which `clip_verdicts` puts over the rules' verdicts."""
+    con.execute(TABLES)
+
+
 # version found in the file -> the step that brings it to the next version, given (connection, store folder)
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def upgrade(con, found: int, folder: Path) -> None:

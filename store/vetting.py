@@ -23,6 +23,7 @@ from .records import (
     Verdict,
     Word,
 )
+from .reviews import clip_review
 from .schema import to_json
 
 PARTIALS = "/partials"  # suffix of the encoder name under which a clip's window embeddings are kept
@@ -251,13 +252,22 @@ class VettingTables:
                          [p.speaker, self._stored(p.path), p.text, p.lang, p.source, p.set_by])
 
     def speaker_prompt(self, speaker: str) -> SpeakerPrompt | None:
-        """The newest prompt a person gave for the speaker (None: the store chooses one)."""
+        """The newest prompt a person gave for the speaker: a file (`clonebench prompt set`) or an
+        accepted clip a reviewer picked, with its text now. None: the store chooses one."""
         rows = self._rows("SELECT * FROM speaker_prompts WHERE speaker = ? ORDER BY set_at DESC LIMIT 1", [speaker])
-        if not rows:
-            return None
-        r = rows[0]
-        return SpeakerPrompt(r["speaker"], self._resolved(r["path"]), r["text"], r["lang"], r["source"], r["set_by"],
-                             r["set_at"])
+        given = None
+        if rows:
+            r = rows[0]
+            given = SpeakerPrompt(r["speaker"], self._resolved(r["path"]), r["text"], r["lang"], r["source"], r["set_by"],
+                                  r["set_at"])
+        pick = self.reference_pick(speaker)
+        view = self.clip_view(pick.clip_id) if pick else None
+        if view is None or view.status != "accepted" or not (view.text or "").strip():
+            return given    # a pick rejected since, or without words, gives way
+        if given is not None and given.set_at > pick.made_at:
+            return given
+        return SpeakerPrompt(speaker, view.clip.path_32k, view.text, view.lang, f"clip {pick.clip_id}", pick.reviewer,
+                             pick.made_at, pick.clip_id)
 
     def clear_speaker_prompt(self, speaker: str) -> int:
         """Forget the prompts given for the speaker (the store chooses again); how many there were."""
@@ -266,28 +276,45 @@ class VettingTables:
         return n
 
     # -- the clip view: what training, export, prompts and reports read --------------------------
-    def clip_views(self, speaker: str | None = None, *, rule_set: str | None = None,
-                   status: str | None = None, path_16k: str | None = None) -> list[ClipView]:
-        """Clips with their verdict (the newest rule set's, or `rule_set`'s) and their text
-        (given when there is one, else ASR), ordered by speaker, source and time; each filter
-        given narrows them."""
+    def clip_views(self, speaker: str | None = None, *, rule_set: str | None = None, status: str | None = None,
+                   path_16k: str | None = None, clip_id: str | None = None) -> list[ClipView]:
+        """Clips with their verdict and their text, ordered by speaker, source and time; each
+        filter given narrows them (`status`: the verdict that stands). The verdict is a person's
+        where one stands (`reviews`), else the rules' (the newest rule set's, or `rule_set`'s);
+        the text is a person's, else the given text, else ASR."""
         verdict = ("""(SELECT clip_id, status, reasons, flags FROM verdicts WHERE rule_set = ?)""" if rule_set else
-                   """(SELECT clip_id, status, reasons, flags FROM clip_verdicts)""")
+                   """(SELECT clip_id, machine_status AS status, machine_reasons AS reasons, flags FROM clip_verdicts)""")
         path_16k = self._stored(path_16k)
-        params = ([rule_set] if rule_set else []) + [speaker, speaker, status, status, path_16k, path_16k]
+        params = ([rule_set] if rule_set else []) + [speaker, speaker, status, status, path_16k, path_16k, clip_id, clip_id]
         rows = self._rows(
-            f"""SELECT {_CLIP_COLUMNS}, r.source, s.lang, v.status, v.reasons, v.flags,
-                       coalesce(g.text, a.text) AS text,
-                       CASE WHEN g.text IS NOT NULL THEN 'given' WHEN a.text IS NOT NULL THEN 'asr' END AS text_kind
+            f"""SELECT {_CLIP_COLUMNS}, r.source, s.lang, v.status AS machine_status, v.reasons AS machine_reasons, v.flags,
+                       coalesce(p.status, v.status) AS status,
+                       CASE WHEN p.status IS NOT NULL THEN p.reasons ELSE v.reasons END AS reasons,
+                       coalesce(p.text, g.text, a.text) AS text,
+                       CASE WHEN p.text IS NOT NULL THEN 'reviewed' WHEN g.text IS NOT NULL THEN 'given'
+                            WHEN a.text IS NOT NULL THEN 'asr' END AS text_kind,
+                       p.version AS review_version, p.status AS review_status, p.reasons AS review_reasons,
+                       p.note AS review_note, p.status_by AS review_status_by, p.status_at AS review_status_at,
+                       p.machine_status AS review_machine_status, p.machine_reasons AS review_machine_reasons,
+                       p.text AS review_text, p.text_by AS review_text_by, p.text_at AS review_text_at
                 FROM clips c JOIN recordings r ON r.sha256 = c.recording_sha256
                 LEFT JOIN speakers s ON s.speaker = c.speaker
                 LEFT JOIN {verdict} v ON v.clip_id = c.clip_id
+                LEFT JOIN clip_reviews p ON p.clip_id = c.clip_id
                 LEFT JOIN transcripts g ON g.clip_id = c.clip_id AND g.kind = 'given'
                 LEFT JOIN transcripts a ON a.clip_id = c.clip_id AND a.kind = 'asr'
-                WHERE (? IS NULL OR c.speaker = ?) AND (? IS NULL OR v.status = ?) AND (? IS NULL OR c.path_16k = ?)
+                WHERE (? IS NULL OR c.speaker = ?) AND (? IS NULL OR coalesce(p.status, v.status) = ?)
+                  AND (? IS NULL OR c.path_16k = ?) AND (? IS NULL OR c.clip_id = ?)
                 ORDER BY c.speaker, r.source, c.start_s""", params)
         return [ClipView(self._clip(r), self._resolved(r["source"]), r["lang"], r["status"], tuple(r["reasons"] or ()),
-                         r["text"], r["text_kind"], tuple(r["flags"] or ())) for r in rows]
+                         r["text"], r["text_kind"], tuple(r["flags"] or ()), r["machine_status"],
+                         tuple(r["machine_reasons"] or ()),
+                         clip_review({**r, "review_clip_id": r["clip_id"]}, "review_") if r["review_version"] is not None else None)
+                for r in rows]
+
+    def clip_view(self, clip_id: str) -> ClipView | None:
+        views = self.clip_views(clip_id=clip_id)
+        return views[0] if views else None
 
     def accepted_clips(self, speakers: list[str] | None = None) -> list[ClipView]:
         """Every accepted clip (newest verdicts) of these speakers, or of all, ordered by speaker and clip id."""

@@ -477,7 +477,8 @@ def test_the_log_has_a_row_for_every_synthesis(server):
 
 def test_options_refuse_an_open_server_without_keys(tmp_path, monkeypatch):
     from clonebench.core.errors import UserError
-    from clonebench.serve.options import ServeOptions, hash_key
+    from clonebench.core.keys import hash_key
+    from clonebench.serve.options import ServeOptions
 
     for name in ("g.ckpt", "s.pth", "db.duckdb"):
         (tmp_path / name).write_bytes(b"x")
