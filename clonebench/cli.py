@@ -494,6 +494,60 @@ def prompt_clear(speaker: Annotated[str, typer.Argument(help="The speaker.")], d
     typer.echo(f"{speaker}: {_run(clear)} given prompt(s) forgotten")
 
 
+review_app = typer.Typer(help="Review the vetted clips in a browser: a person's verdicts, texts and reference "
+                                "stand over the machine's. With no command: serve the review pages.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.callback(invoke_without_command=True)
+def review(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 9890,
+    reviewer: Annotated[Optional[str], typer.Option(
+        "--reviewer", help="Who the reviews are recorded as (default: your login name; with --api-keys, the key's name).")] = None,
+    api_keys: Annotated[Optional[Path], typer.Option(
+        "--api-keys", help="A file of keys, one a line as KEY or NAME KEY (also CLONEBENCH_API_KEYS=k1,k2); "
+                           "the name is recorded as the reviewer.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host without API keys.")] = False,
+    db: Db = default_db_path(),
+) -> None:
+    """Serve the review pages: listen, accept or reject with a reason, correct texts, pick each voice's reference, undo."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from clonebench.review.app import run
+    from clonebench.review.options import ReviewOptions
+
+    opts = _run(ReviewOptions, db=db, host=host, port=port, reviewer=reviewer, api_keys=api_keys, insecure=insecure)
+    typer.echo(f"reviewing {db} at http://{host}:{port}/ as {opts.reviewer if not opts.keys else 'the key holders'}", err=True)
+    _run(run, opts)
+
+
+@review_app.command("import")
+def review_import(
+    list_file: Annotated[Path, typer.Argument(help="A GPT-SoVITS .list a person proofread (upstream's subfix tool).")],
+    reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="Who the reviews are recorded as.")] = None,
+    db: Db = default_db_path(),
+    as_json: Json = False,
+) -> None:
+    """Changed texts become text reviews; lines deleted from a list `export` wrote become rejections."""
+    from clonebench.curate.reviews import import_list
+    from clonebench.review.options import ReviewOptions
+
+    name = _run(ReviewOptions, db=db, reviewer=reviewer).reviewer
+    _print(_run(import_list, db, list_file, name), as_json, lambda r: typer.echo(
+        f"{list_file}: {r.texts} text(s) changed, {r.rejected} clip(s) rejected, {r.unchanged} unchanged"
+        + "".join(f"\n  not matched: {u}" for u in r.unmatched)))
+
+
+@review_app.command("export")
+def review_export(out: Annotated[Path, typer.Argument(help="The CSV file to write.")], db: Db = default_db_path()) -> None:
+    """Every review (who, when, what, before and after, what the rules said) as CSV."""
+    from clonebench.curate.reviews import export_reviews
+
+    typer.echo(f"{out}: {_run(export_reviews, db, out)} review(s)")
+
+
 report_app = typer.Typer(no_args_is_help=True, help="Render HTML reports from the store (read-only).")
 app.add_typer(report_app, name="report")
 

@@ -38,26 +38,29 @@ class Voice:
     lang: str | None
     accepted_s: float
     encoder: str | None
-    prompt: str                # 'store' (chosen from the accepted clips) | 'given' (by a person)
+    prompt: str                # 'store' (chosen from the accepted clips) | 'given' (a file a person gave) |
+                               # 'picked' (a clip a reviewer picked)
     prompt_lang: str | None
     why_not: str | None        # None: servable; else why a request for it gets 409
-    # what the prepared prompt depends on: when either changes, it is prepared again
+    # what the prepared prompt depends on: when any changes, it is prepared again
     accepted: int = 0
     prompt_file: str | None = None
+    reviews: int = 0           # review rows naming the speaker's clips (a corrected text changes no count above)
 
     @property
     def servable(self) -> bool:
         return self.why_not is None
 
 
-def voice_of(totals, encoder: str | None, given) -> Voice:
+def voice_of(totals, encoder: str | None, given, reviews: int = 0) -> Voice:
     """A speaker's `Voice` from its dataset totals and the prompt a person gave (if any)."""
     from clonebench.instruments.references import why_not_servable
 
-    prompt, prompt_lang = ("given", given.lang) if given is not None else ("store", totals.lang)
+    prompt = "store" if given is None else "picked" if given.clip_id else "given"
+    prompt_lang = given.lang if given is not None else totals.lang
     return Voice(totals.speaker, totals.status, totals.lang, float(totals.accepted_s), encoder, prompt, prompt_lang,
                  why_not_servable(totals.speaker, totals.status, totals.lang, given), totals.accepted,
-                 given.path if given is not None else None)
+                 given.path if given is not None else None, reviews)
 
 
 class VoiceLibrary:
@@ -89,7 +92,9 @@ class VoiceLibrary:
         try:
             # no waiting: while vet writes the store, every request would otherwise wait out its lock
             with Store(self.db, read_only=True, lock_wait_s=0) as store:
-                voices = {t.speaker: voice_of(t, store.newest_encoder(t.speaker), store.speaker_prompt(t.speaker))
+                acts = store.review_counts()
+                voices = {t.speaker: voice_of(t, store.newest_encoder(t.speaker), store.speaker_prompt(t.speaker),
+                                              acts.get(t.speaker, {}).get("acts", 0))
                           for t in store.speaker_totals()}
         except StoreInUse:
             log.info("store is being written (vet is running): serving the %d speakers known", len(self._known))

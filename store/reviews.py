@@ -64,9 +64,11 @@ class ReviewTables:
         return _review(rows[0]) if rows else None
 
     def review_counts(self) -> dict[str, dict[str, int]]:
-        """Per speaker: clips a person reviewed, and of those, overruled (a person's verdict
-        differing from the rules')."""
-        return {r["speaker"]: {"reviewed": r["reviewed"], "overruled": r["overruled"]} for r in self._rows(
+        """Per speaker: clips a person reviewed; of those, overruled (a person's verdict differing
+        from the rules'); and acts, the review rows (any review changes it)."""
+        acts = {r["speaker"]: r["n"] for r in self._rows("SELECT speaker, count(*) AS n FROM reviews GROUP BY speaker")}
+        return {r["speaker"]: {"reviewed": r["reviewed"], "overruled": r["overruled"], "acts": acts.get(r["speaker"], 0)}
+                for r in self._rows(
             """SELECT speaker, count(*) FILTER (WHERE reviewed_by IS NOT NULL OR text_source = 'reviewed') AS reviewed,
                       count(*) FILTER (WHERE reviewed_by IS NOT NULL AND status IS DISTINCT FROM machine_status) AS overruled
                FROM clip_verdicts GROUP BY speaker""")}

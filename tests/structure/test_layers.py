@@ -19,7 +19,8 @@ ROOMS = {
     "evaluate": {"core", "store", "instruments", "model"},
     "serve": {"core", "store", "instruments", "model"},
     "reports": {"core", "store", "instruments", "curate", "evaluate"},
-    "testing": {"core", "instruments"},
+    "review": {"core", "store", "instruments", "curate"},
+    "testing": {"core", "store", "instruments", "curate"},
 }
 COMMANDS = "clonebench"   # the command room stands on all of them; nothing imports it
 
