@@ -108,7 +108,8 @@ def create_app(opts: ReviewOptions) -> FastAPI:
     app.add_exception_handler(Refused, lambda r, e: _error(e.status, e.message, e.headers, e.clip))
     app.add_exception_handler(UserError, lambda r, e: _error(422, str(e)))
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(StarletteHTTPException, lambda r, e: _error(e.status_code, str(e.detail), e.headers))
+    app.add_exception_handler(StarletteHTTPException, lambda r, e: _error(
+        e.status_code, f"nothing here: {r.url.path}" if e.status_code == 404 else str(e.detail), e.headers))
     _routes(app)
     return app
 

@@ -33,7 +33,7 @@ def _voice(seconds: float, sr: int, seed: int) -> np.ndarray:
 
 
 def build(folder: Path, speakers: tuple[str, ...] = ("ann", "bob"), clips: int = 12, reject_every: int = 4,
-          texts: dict[str, str] | None = None) -> Path:
+          texts: dict[str, str] | None = None, clip_s: float = CLIP_S) -> Path:
     """A store at `folder/store.duckdb`: every `reject_every`-th clip rejected by the rules (the
     reasons cycle), the rest accepted; `texts` replaces the ASR text of the clips named. Returns
     the store's path."""
@@ -46,7 +46,7 @@ def build(folder: Path, speakers: tuple[str, ...] = ("ann", "bob"), clips: int =
         store.record_rule_set(rules.version, rules.thresholds(), "built-in")
         for n, speaker in enumerate(speakers):
             store.put_speaker(speaker, "en")
-            step = CLIP_S + GAP_S
+            step = clip_s + GAP_S
             x = _voice(clips * step + GAP_S, 16000, n)
             source = folder / "recordings" / f"{speaker}.wav"
             audio.write_wav(source, x, 16000)
@@ -56,11 +56,11 @@ def build(folder: Path, speakers: tuple[str, ...] = ("ann", "bob"), clips: int =
             for i in range(clips):
                 clip_id = f"{speaker}-{i:04d}"
                 a = GAP_S + i * step
-                seg = x[int(a * 16000):int((a + CLIP_S) * 16000)]
+                seg = x[int(a * 16000):int((a + clip_s) * 16000)]
                 p16, p32 = folder / "clips" / f"{clip_id}.16k.wav", folder / "clips" / f"{clip_id}.wav"
                 audio.write_wav(p16, seg, 16000)
                 audio.write_wav(p32, audio.resample(seg, 16000, 32000), 32000)
-                made.append(Clip(clip_id, sha, speaker, a, a + CLIP_S, CLIP_S, str(p32), str(p16), "synthetic"))
+                made.append(Clip(clip_id, sha, speaker, a, a + clip_s, clip_s, str(p32), str(p16), "synthetic"))
                 rng = np.random.default_rng(hash((n, i)) % 2**32)
                 metrics[clip_id] = {"snr_db": float(15 + 20 * rng.random()), "dnsmos_ovrl": float(2.5 + rng.random()),
                                     "scene_music": float(rng.random() * 0.3), "scene_overlap": float(rng.random() * 0.3),

@@ -21,16 +21,16 @@ SR = 16000
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen, str]:
-    """A real `clonebench serve ARGS` on a free loopback port, once its /healthz answers:
-    (the process, its base URL). The caller terminates it."""
+def start_server(*args: str, command: str = "serve") -> tuple[subprocess.Popen, str]:
+    """A real `clonebench serve ARGS` (or another server command) on a free loopback port, once
+    its /healthz answers: (the process, its base URL). The caller terminates it."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLONEBENCH_MODEL_CACHE": str(ROOT / "datasets" / "models")}
-    proc = subprocess.Popen([sys.executable, "-m", "clonebench.cli", "serve", *args, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "clonebench.cli", command, *args, "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base, deadline = f"http://127.0.0.1:{port}", time.time() + 300
     while True:

@@ -64,6 +64,7 @@
     var columns = [
       { key: "clip_id", title: "clip", cls: "id", get: function (r) { return r.clip_id; } },
       { key: "status", title: "status", cls: "st", get: function (r) { return r.status || ""; } },
+      { key: "decided_by", title: "by", get: function (r) { return r.decided_by || "rules"; } },
       { key: "reasons", title: "reasons (first cause first)", get: function (r) { return r.reasons.join(","); } },
       { key: "text", title: "text", cls: "text", get: function (r) { return r.text; } },
       { key: "text_source", title: "text from", get: function (r) { return r.text_source || ""; } }
