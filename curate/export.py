@@ -15,7 +15,7 @@ import numpy as np
 
 from clonebench.core import gsvlist
 from clonebench.core.errors import UserError
-from clonebench.store import Store
+from clonebench.store import ASR, GIVEN, REVIEWED, Store
 
 FORMATS = ("gpt-sovits",)
 
@@ -57,4 +57,4 @@ def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, na
     for speaker in timbre:
         np.save(out / "timbre" / f"{speaker}.npy", library[speaker])
     return {"list": str(list_path), "clips": len(entries), "speakers": exported, "timbre": timbre, "skipped": skipped,
-            "text_sources": {k: sum(v.text_kind == k for v in clips) for k in ("given", "asr")}}
+            "text_sources": {k: sum(v.text_kind == k for v in clips) for k in (REVIEWED, GIVEN, ASR)}}

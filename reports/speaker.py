@@ -12,7 +12,7 @@ import numpy as np
 from clonebench.core import audio, textnorm
 from clonebench.core.config import data_root_for
 from clonebench.core.errors import UserError
-from clonebench.store import ASR, GIVEN, Store
+from clonebench.store import ASR, GIVEN, REVIEWED, Store
 
 from . import plots
 from .html import audio_src, render
@@ -43,6 +43,7 @@ def default_out(db: Path, name: str) -> Path:
 
 
 def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio: bool = False) -> Path:
+    from clonebench.curate.reviews import describe, verdict_text
     from clonebench.curate.rules import ADVICE, FLAGS, RuleSet, rate_of
     from clonebench.instruments.references import why_not_servable
     from clonebench.instruments.speakers import ENCODER
@@ -65,6 +66,9 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
         vectors, _ = store.embeddings(ids, encoder)
         # the thresholds that made the verdicts shown; today's built-in ones for a store that predates them
         rules = (RuleSet.stored(store, enrol.rule_set) if enrol else None) or RuleSet.load().for_encoder(encoder)
+        undone = store.undone_reviews()
+        reviews = [{"at": r.made_at, "reviewer": r.reviewer, "clip_id": r.clip_id, "what": describe(r), "source": r.source,
+                    "taken_back": r.review_id in undone} for r in store.reviews(speaker=speaker)]
 
     rows = []
     for v in views:
@@ -77,6 +81,10 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
             "clip_id": c.clip_id, "source": v.source, "start_s": c.start_s, "end_s": c.end_s,
             "path_16k": c.path_16k, "path_32k": c.path_32k, "duration_s": c.duration_s,
             "status": v.status or "pending", "reasons": list(v.reasons), "flags": list(v.flags), "metrics": m,
+            "decided_by": v.review.status_by if v.review and v.review.status else None,
+            "machine": verdict_text(v.machine_status, v.machine_reasons), "conflict": v.conflict,
+            "reviewed_text": v.text if v.text_kind == REVIEWED else None,
+            "text_by": v.review.text_by if v.review else None,
             "src": audio_src(c.path_32k, out.parent, embed_audio) if Path(c.path_32k).exists() else None,
             "wave": None, "spec": None,
             "words": [{"text": w.word, "low": (w.probability or 0) < LOW_CONFIDENCE} for w in words[c.clip_id]]
@@ -111,7 +119,7 @@ def speaker_report(db: Path, speaker: str, out: Path | None = None, embed_audio:
     reason_names = {k: v[0] for k, v in {**ADVICE, **FLAGS}.items()}
     why_not = why_not_servable(speaker, enrol.status if enrol else "not decided", lang, given_prompt)
     return render("speaker.html.j2", out, speaker=speaker, lang=lang, enrolment=enrol, advice=advice, clips=rows,
-                  why_not_served=why_not, given_prompt=given_prompt,
+                  why_not_served=why_not, given_prompt=given_prompt, reviews=reviews,
                   charts=charts, emb_map=emb_map, table_metrics=TABLE_METRICS, reason_names=reason_names,
                   goal_s=rules.enrolment.min_accepted_s, rule_set=rules.version)
 

@@ -184,3 +184,26 @@ def test_hostile_text_is_kept_verbatim_and_escaped_in_the_page(db):
         html = speaker_html(speaker_page(store, "ann"), "<b>rita</b>", False)
     assert "window.__xss" in html and "</script><script>window" not in html and "<img src=x" not in html
     assert "&lt;b&gt;rita&lt;/b&gt;" in html
+
+
+def test_the_reports_show_who_overruled_what(db, tmp_path):
+    from clonebench.reports.dataset import dataset_report
+    from clonebench.reports.speaker import speaker_report
+
+    act(db, "ann-0003", "accept")
+    act(db, "ann-0001", "reject", reason="other", note="<i>a cough</i>")
+    act(db, "ann-0002", "text", text="Words a person wrote.")
+    act(db, "ann-0002", "undo")
+    rules = RuleSet.load()
+    with Store(db) as store:   # the rules now reject ann-0003 for another reason: a conflict
+        with store.transaction():
+            store.record_verdicts(rules.version, ["ann-0003"], [Verdict("ann-0003", rules.version, "rejected", ("music",), ())])
+            settle(store, "ann", rules)
+    html = speaker_report(db, "ann", tmp_path / "ann.html").read_text(encoding="utf-8")
+    assert "by rita; the rules said rejected: music" in html
+    assert "by rita; the rules said accepted" in html
+    assert "rita rejected it (other: &lt;i&gt;a cough&lt;/i&gt;)" in html and "<i>a cough" not in html
+    assert "the rules now say rejected (music); when rita decided accepted they said rejected (noise)" in html
+    assert "(taken back)" in html and html.count("<tr class=\"taken-back\">") == 1
+    html = dataset_report(db, tmp_path / "dataset.html").read_text(encoding="utf-8")
+    assert "2 clips reviewed by a person, 2 of them overruling the rules" in html

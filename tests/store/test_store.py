@@ -202,7 +202,7 @@ def test_given_text_reaches_each_clip_and_everything_reads_it(given_store, tmp_p
     assert code == 0, err
     lines = Path(exp["list"]).read_text(encoding="utf-8").splitlines()
     assert sorted(line.split("|")[3] for line in lines) == sorted(accepted.values())
-    assert exp["text_sources"] == {"given": len(accepted), "asr": 0}
+    assert exp["text_sources"] == {"reviewed": 0, "given": len(accepted), "asr": 0}
 
 
 def test_the_speaker_report_shows_the_per_clip_diff(given_store):
