@@ -188,6 +188,7 @@ def demo(
         for doc in result["evaluate"]:
             print_eval_summary(doc)
         _reports(result["reports"])
+        typer.echo(f"review the speakers' clips in a browser: clonebench review --db {data / 'clonebench.duckdb'}")
 
     _print(_run(workflows.demo, data), as_json, text)
 

@@ -124,10 +124,13 @@
       return tr;
     }
 
+    var trs = {};   // each row's element, made once and kept (filtering and sorting only move them)
+    function trOf(id) { return trs[id] || (trs[id] = rowEl(byId[id])); }
+
     function draw() {
       var body = $("rows"), frag = document.createDocumentFragment();
       body.textContent = "";
-      shown.forEach(function (id) { frag.appendChild(rowEl(byId[id])); });
+      shown.forEach(function (id) { frag.appendChild(trOf(id)); });
       body.appendChild(frag);
       $("count").textContent = shown.length + " of " + rows.length + " clips";
       markCurrent();
@@ -173,8 +176,8 @@
       document.querySelectorAll("#rows tr.current").forEach(function (tr) { tr.classList.remove("current"); });
       var r = current();
       if (!r) return;
-      var tr = document.querySelector('#rows tr[data-id="' + CSS.escape(r.clip_id) + '"]');
-      if (tr) { tr.classList.add("current"); tr.scrollIntoView({ block: "nearest" }); }
+      var tr = trs[r.clip_id];
+      if (tr && tr.parentNode) { tr.classList.add("current"); tr.scrollIntoView({ block: "nearest" }); }
     }
 
     function select(i, play) {
@@ -269,8 +272,9 @@
       var old = byId[row.clip_id];
       rows[rows.indexOf(old)] = row;
       byId[row.clip_id] = row;
-      var tr = document.querySelector('#rows tr[data-id="' + CSS.escape(row.clip_id) + '"]');
-      if (tr) tr.replaceWith(rowEl(row));
+      var tr = trs[row.clip_id];
+      trs[row.clip_id] = rowEl(row);
+      if (tr && tr.parentNode) tr.replaceWith(trs[row.clip_id]);
     }
 
     function act(body, then) {

@@ -330,7 +330,8 @@ def test_rule_thresholds_are_stored_as_the_file_writes_them(tmp_path):
 
 
 def test_vet_records_give_the_json_document():
-    clip = ClipResult("c1", "a.wav", 0.0, 4.2, "rejected", ("noise",), ("possible_second_voice",), {"snr_db": 3.1, "rt60_s": None}, "hello", "asr")
+    clip = ClipResult("c1", "a.wav", 0.0, 4.2, "rejected", ("noise",), ("possible_second_voice",), {"snr_db": 3.1, "rt60_s": None}, "hello", "asr",
+                      "accepted", (), "rita", None)
     enrol = Enrolment("spk", "vet-rules-2+x", "insufficient", 0.0, 4.2, ["background noise in 1 clip (4 s): ..."])
     result = VetResult("spk", "vet-rules-2+x", enrol, (clip,), ("w",), (SourceError("b.wav", "b.wav: bad"),), "s.duckdb")
     doc = result.to_json()
@@ -339,7 +340,8 @@ def test_vet_records_give_the_json_document():
                                  "advice": ["background noise in 1 clip (4 s): ..."]}
     assert doc["clips"] == [{"clip_id": "c1", "source": "a.wav", "start_s": 0.0, "end_s": 4.2, "status": "rejected",
                              "reasons": ["noise"], "flags": ["possible_second_voice"], "metrics": {"snr_db": 3.1, "rt60_s": None}, "text": "hello",
-                             "text_source": "asr"}]
+                             "text_source": "asr", "machine_status": "accepted", "machine_reasons": [], "reviewed_by": "rita",
+                             "conflict": None}]
     assert doc["errors"] == [{"source": "b.wav", "error": "b.wav: bad"}]
     assert json.loads(json.dumps(doc)) == doc
     # in a --list result each speaker leaves its errors to the list; reports appear once asked for
