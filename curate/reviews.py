@@ -23,7 +23,7 @@ import numpy as np
 
 from clonebench.core import gsvlist
 from clonebench.core.errors import UserError
-from clonebench.store import TIMBRE_PREFIX, VERDICT_ACTIONS, ClipView, Enrolment, Review, Store, Verdict
+from clonebench.store import REVIEW_ACTIONS, TIMBRE_PREFIX, VERDICT_ACTIONS, ClipView, Enrolment, Review, Store, Verdict
 
 from .rules import REASONS, RuleSet, enrolment
 
@@ -52,9 +52,8 @@ class ReviewRequest:
     text: str | None = None      # text: the words spoken
 
     def __post_init__(self) -> None:
-        actions = (*VERDICT_ACTIONS, "text", "reference", "undo")
-        if self.action not in actions:
-            raise UserError(f"unknown action {self.action!r}: use one of {', '.join(actions)}")
+        if self.action not in REVIEW_ACTIONS:
+            raise UserError(f"unknown action {self.action!r}: use one of {', '.join(REVIEW_ACTIONS)}")
         if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 0:
             raise UserError("version must be the clip's review version (a whole number, 0 when never reviewed)")
         note = " ".join((self.note or "").split()) or None
@@ -116,22 +115,17 @@ def review(store: Store, req: ReviewRequest, reviewer: str, source: str = "web")
         if view is None:
             raise UserError(f"no clip {req.clip_id!r} in {store.path}")
         if view.version != req.version:
-            newest = store.reviews(clip_id=req.clip_id)[-1]
-            raise ReviewConflict(f"clip {req.clip_id} changed since you loaded it: {describe(newest)} "
-                                 f"at {newest.made_at:%H:%M:%S}; nothing was saved, look again", view)
+            rows = store.reviews(clip_id=req.clip_id)
+            what = f"{describe(rows[-1])} at {rows[-1].made_at:%H:%M:%S}" if rows else "it has no review yet"
+            raise ReviewConflict(f"clip {req.clip_id} changed since you loaded it: {what}; nothing was saved, "
+                                 "look again", view)
         speaker = view.clip.speaker
         before_enrolment = store.enrolment(speaker)
         row = _row(store, view, req, reviewer, source)
         review_id = store.add_review(row)
-        verdict_changed = row.action in VERDICT_ACTIONS or (
-            row.action == "undo" and store.reviews(clip_id=req.clip_id) and _undone_action(store, row) in VERDICT_ACTIONS)
-        settled = settle(store, speaker) if verdict_changed else before_enrolment
+        # an undo may take back a verdict: settle then too (a text or a pick changes no seconds)
+        settled = settle(store, speaker) if row.action in (*VERDICT_ACTIONS, "undo") else before_enrolment
         return ReviewOutcome(store.clip_view(req.clip_id), review_id, before_enrolment, settled)
-
-
-def _undone_action(store: Store, undo: Review) -> str | None:
-    taken = [r for r in store.reviews(clip_id=undo.clip_id) if r.review_id == undo.undoes]
-    return taken[0].action if taken else None
 
 
 def _row(store: Store, view: ClipView, req: ReviewRequest, reviewer: str, source: str) -> Review:

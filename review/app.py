@@ -26,13 +26,14 @@ import asyncio
 import secrets
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clonebench.core.errors import StoreInUse, UserError
@@ -176,7 +177,10 @@ def _routes(app: FastAPI) -> None:
             view = store.clip_view(clip_id)
         if view is None:
             raise Refused(404, f"no clip {clip_id!r} in the store")
-        return rows.wave(view).to_json()
+        try:
+            return rows.wave(view).to_json()
+        except (OSError, RuntimeError):   # the recording and the clip's own file are both gone
+            raise Refused(404, f"the audio of clip {clip_id} is gone ({view.clip.path_16k})") from None
 
     @app.get("/audio/{clip_id}")
     def clip_audio(clip_id: str) -> FileResponse:
@@ -184,10 +188,9 @@ def _routes(app: FastAPI) -> None:
             view = store.clip_view(clip_id.removesuffix(".wav"))
         if view is None:
             raise Refused(404, f"no clip {clip_id!r} in the store")
-        try:
-            return FileResponse(view.clip.path_32k, media_type="audio/wav")
-        except OSError:
-            raise Refused(404, f"the file of clip {clip_id} is gone ({view.clip.path_32k})") from None
+        if not Path(view.clip.path_32k).is_file():
+            raise Refused(404, f"the file of clip {clip_id} is gone ({view.clip.path_32k})")
+        return FileResponse(view.clip.path_32k, media_type="audio/wav")
 
     @app.post("/api/clips/{clip_id}/review")
     async def act(clip_id: str, request: Request) -> dict:
@@ -196,12 +199,8 @@ def _routes(app: FastAPI) -> None:
         raw = await request.body()
         try:
             body = ReviewBody.model_validate_json(raw)
-        except ValueError as e:
-            errors = getattr(e, "errors", lambda: [])()
-            first = errors[0] if errors else {}
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise Refused(422, "the body is not valid JSON" if first.get("type") == "json_invalid"
-                          else f"{where or 'body'}: {first.get('msg', 'invalid request')}") from None
+        except ValidationError as e:
+            raise RequestValidationError(e.errors()) from None   # answered by _invalid, as FastAPI's own
         req = ReviewRequest(clip_id, body.action, body.version, body.reason, body.note, body.text)
         return await asyncio.to_thread(_apply, access, req, request.state.reviewer)
 

@@ -3,6 +3,8 @@ its errors and keys, and headless Chromium driving the keys on a real store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from browser import ARTIFACTS, browser
@@ -71,6 +73,18 @@ def test_the_api_applies_acts_and_refuses_a_stale_one_with_the_clip_as_it_stands
     assert len(wave["peaks"]) == 600
     audio = httpx.get(f"{base}/audio/bob-0007", timeout=30)
     assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    with Store(site["db"], read_only=True) as store:   # a clip whose files were deleted: 404, and the server carries on
+        clip = store.clip_view("bob-0011").clip
+    for path in (clip.path_32k, clip.path_16k, str(site["db"].parent / "recordings" / "bob.wav")):
+        Path(path).rename(path + ".away")
+    try:
+        for url in ("/audio/bob-0011", "/api/clips/bob-0011/wave"):
+            r = httpx.get(base + url, timeout=30)
+            assert r.status_code == 404 and "is gone" in r.json()["error"], r.text
+    finally:
+        for path in (clip.path_32k, clip.path_16k, str(site["db"].parent / "recordings" / "bob.wav")):
+            Path(path + ".away").rename(path)
+    assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
 
 
 def test_with_keys_the_key_names_the_reviewer_and_a_browser_logs_in(tmp_path):

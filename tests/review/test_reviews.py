@@ -61,6 +61,8 @@ def test_a_stale_save_is_refused_and_nothing_is_written(db):
         with pytest.raises(ReviewConflict, match="changed since you loaded it: first rejected it"):
             review(store, ReviewRequest("ann-0001", "accept", seen), "second")
         assert [r.reviewer for r in store.reviews(clip_id="ann-0001")] == ["first"]
+        with pytest.raises(ReviewConflict, match="it has no review yet"):
+            review(store, ReviewRequest("ann-0002", "accept", 3), "second")
         assert store.clip_view("ann-0001").status == "rejected"
 
 
