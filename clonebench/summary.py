@@ -27,7 +27,8 @@ def print_vet_summary(result: VetResult, errors: Sequence[SourceError] | None = 
     for c in result.clips:
         style = "green" if c.status == "accepted" else "red"
         flags = "".join(f" [yellow]check: {f}[/]" for f in c.flags)
-        table.add_row(escape(c.source), f"{c.start_s:.1f}", f"{c.end_s:.1f}", f"[{style}]{c.status}[/]",
+        by = f" [blue]by {escape(c.reviewed_by)}[/]" if c.reviewed_by else ""
+        table.add_row(escape(c.source), f"{c.start_s:.1f}", f"{c.end_s:.1f}", f"[{style}]{c.status}[/]{by}",
                       ", ".join(c.reasons) + flags, escape(c.text[:60]))
     console.print(table)
     e = result.enrollment
@@ -40,6 +41,13 @@ def print_vet_summary(result: VetResult, errors: Sequence[SourceError] | None = 
     for flag, n in sorted(flagged.items()):
         problem, check = FLAGS[flag]
         console.print(f"[yellow]to check[/]: {problem} in {n} accepted clip{'s' * (n != 1)}: {check}")
+    reviewed = [c for c in result.clips if c.reviewed_by]
+    if reviewed:
+        console.print(f"{len(reviewed)} clip{'s' * (len(reviewed) != 1)} decided by a reviewer (their verdicts stand "
+                      "over the rules'; `clonebench review` to see them)")
+    for c in result.clips:
+        if c.conflict:
+            console.print(f"[yellow]in conflict[/]: {escape(c.clip_id)}: {escape(c.conflict)}")
     for warning in result.warnings:
         console.print(f"[yellow]warning[/]: {escape(warning)}")
     for err in result.errors if errors is None else errors:

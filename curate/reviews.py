@@ -271,15 +271,22 @@ CSV_COLUMNS = ("review_id", "made_at", "reviewer", "speaker", "clip_id", "action
                "after", "machine_status", "machine_reasons", "undoes", "taken_back", "source")
 
 
+def _cell(text: str | None) -> str:
+    """Free text as a CSV cell a spreadsheet will not run: one starting like a formula gets a
+    leading apostrophe (OWASP's advice against CSV injection)."""
+    text = text or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def reviews_csv(store: Store) -> str:
-    """Every review, oldest first, as CSV (reasons joined with ';')."""
+    """Every review, oldest first, as CSV (reasons joined with ';'; free text guarded by `_cell`)."""
     undone = store.undone_reviews()
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in store.reviews():
         w.writerow([r.review_id, f"{r.made_at:%Y-%m-%dT%H:%M:%S}", r.reviewer, r.speaker, r.clip_id, r.action, r.status or "",
-                    ";".join(r.reasons), r.note or "", r.before or "", r.after or "", r.machine_status or "",
+                    ";".join(r.reasons), _cell(r.note), _cell(r.before), _cell(r.after), r.machine_status or "",
                     ";".join(r.machine_reasons), r.undoes or "", "yes" if r.review_id in undone else "", r.source])
     return out.getvalue()
 

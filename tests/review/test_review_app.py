@@ -239,3 +239,36 @@ def test_a_500_clip_page_loads_and_filters(tmp_path):
         d.quit()
         proc.terminate()
         proc.wait(10)
+
+
+def test_while_another_command_writes_the_store_a_save_is_told_to_retry_and_then_lands(site):
+    base, db = site["base"], site["db"]
+    version = httpx.get(f"{base}/api/speakers/bob", timeout=30).json()["clips"][9]["version"]
+    with Store(db):                                    # as `vet` holds it while it writes
+        busy = _post(base, "bob-0009", {"action": "agree", "version": version})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+        assert "in use by another clonebench command" in busy.json()["error"]
+    ok = _post(base, "bob-0009", {"action": "agree", "version": version})
+    assert ok.status_code == 200 and ok.json()["clip"]["decided_by"] == "rita"
+
+
+def test_review_import_and_export_from_the_command_line(tmp_path):
+    from conftest import run_cli
+
+    from clonebench.curate.export import export_gpt_sovits
+
+    db = build(tmp_path / "store", speakers=("cal",), clips=4, reject_every=0)
+    export_gpt_sovits(db, tmp_path / "export")
+    lines = (tmp_path / "export" / "clonebench.list").read_text(encoding="utf-8").splitlines()
+    path, speaker, lang, _ = lines[2].split("|")
+    lines[2] = f"{path}|{speaker}|{lang}|Words fixed in the subfix tool."
+    (tmp_path / "proofread.list").write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    code, doc, err = run_cli("review", "import", str(tmp_path / "proofread.list"), "--reviewer", "sam", "--db", str(db), "--json")
+    assert code == 0, err
+    assert (doc["texts"], doc["rejected"], doc["unchanged"], doc["unmatched"]) == (1, 1, 2, [])
+    code, _, err = run_cli("review", "export", str(tmp_path / "reviews.csv"), "--db", str(db), check_json=False)
+    assert code == 0, err
+    text = (tmp_path / "reviews.csv").read_text(encoding="utf-8").splitlines()
+    assert len(text) == 3 and ",sam,cal,cal-0002,text," in text[1] and ",sam,cal,cal-0003,reject," in text[2]
+    code, _, err = run_cli("review", "import", str(tmp_path / "missing.list"), "--db", str(db), check_json=False)
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1

@@ -166,9 +166,11 @@ def test_reviews_export_as_csv(db, tmp_path):
     act(db, "ann-0001", "reject", reason="music")
     act(db, "ann-0001", "undo")
     act(db, "bob-0000", "text", text='Quotes "and", commas; all kept.')
+    act(db, "bob-0001", "text", text='=HYPERLINK("http://evil.example","click")')
     n = export_reviews(db, tmp_path / "out" / "reviews.csv")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "reviews.csv").read_text(encoding="utf-8"))))
-    assert n == 3 and [r["action"] for r in rows] == ["reject", "undo", "text"]
+    assert n == 4 and [r["action"] for r in rows] == ["reject", "undo", "text", "text"]
+    assert rows[3]["after"] == """'=HYPERLINK("http://evil.example","click")"""   # a spreadsheet shows it, never runs it
     assert rows[0]["taken_back"] == "yes" and rows[1]["undoes"] == rows[0]["review_id"]
     assert rows[2]["after"] == 'Quotes "and", commas; all kept.' and rows[0]["machine_status"] == "accepted"
     with Store(db, read_only=True) as store:
