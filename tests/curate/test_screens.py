@@ -126,8 +126,12 @@ def test_store_rows_and_view(defect_set):
         n_clips = con.execute("SELECT count(*) FROM clips").fetchone()[0]
         assert n_clips == len(defect_set["doc"]["clips"])
         cols = [d[0] for d in con.execute("SELECT * FROM clip_verdicts LIMIT 0").description]
-        assert cols == ["speaker", "source", "clip_id", "start_s", "end_s", "status", "reasons", "text", "flags"]
+        assert cols == ["speaker", "source", "clip_id", "start_s", "end_s", "status", "reasons", "text", "flags",
+                        "machine_status", "machine_reasons", "reviewed_by", "reviewed_at", "text_source"]
         assert con.execute("SELECT count(*) FROM clip_verdicts WHERE status IS NULL").fetchone()[0] == 0
+        # nobody reviewed: the verdict that stands is the rules'
+        assert con.execute("SELECT count(*) FROM clip_verdicts WHERE status IS DISTINCT FROM machine_status "
+                           "OR reviewed_by IS NOT NULL OR text_source = 'reviewed'").fetchone()[0] == 0
         # provenance: every metric and transcript row names what produced it
         assert con.execute("SELECT count(*) FROM metrics WHERE producer IS NULL OR producer = ''").fetchone()[0] == 0
         assert con.execute("SELECT count(DISTINCT rule_set) FROM verdicts").fetchone()[0] == 1
