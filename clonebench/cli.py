@@ -486,12 +486,13 @@ def prompt_set(
 
 @prompt_app.command("clear")
 def prompt_clear(speaker: Annotated[str, typer.Argument(help="The speaker.")], db: Db = default_db_path()) -> None:
-    """Forget the prompts given for a speaker: the store chooses one from the accepted clips again."""
+    """Forget the prompts given for a speaker (files and reviewers' picks): the store chooses one from the accepted clips again."""
+    from clonebench.curate.reviews import take_back_reference
     from clonebench.store import Store
 
     def clear() -> int:
-        with Store(db) as store:
-            return store.clear_speaker_prompt(speaker)
+        with Store(db) as store, store.transaction():
+            return store.clear_speaker_prompt(speaker) + take_back_reference(store, speaker, "clonebench prompt clear")
     typer.echo(f"{speaker}: {_run(clear)} given prompt(s) forgotten")
 
 
@@ -538,7 +539,8 @@ def review_import(
     name = _run(ReviewOptions, db=db, reviewer=reviewer).reviewer
     _print(_run(import_list, db, list_file, name), as_json, lambda r: typer.echo(
         f"{list_file}: {r.texts} text(s) changed, {r.rejected} clip(s) rejected, {r.unchanged} unchanged"
-        + "".join(f"\n  not matched: {u}" for u in r.unmatched)))
+        + ("" if r.deletions_checked else " (no export manifest beside it: deleted lines were not looked for)")
+        + "".join(f"\n  not applied: {c}" for c in r.conflicts) + "".join(f"\n  not matched: {u}" for u in r.unmatched)))
 
 
 @review_app.command("export")

@@ -17,6 +17,8 @@ from clonebench.core import gsvlist
 from clonebench.core.errors import UserError
 from clonebench.store import ASR, GIVEN, REVIEWED, Store
 
+from .reviews import write_manifest
+
 FORMATS = ("gpt-sovits",)
 
 
@@ -51,6 +53,8 @@ def export_gpt_sovits(db: Path, out: Path, speakers: list[str] | None = None, na
         raise UserError(f"nothing to export from {db}: no accepted clips with transcripts" +
                         (f" for {', '.join(speakers)}" if speakers else ""))
     list_path = gsvlist.write_list(out / f"{name}.list", entries)
+    listed = {Path(e.path).stem: e.text for e in entries}
+    write_manifest(list_path, [v for v in clips if v.clip.clip_id in listed], listed)
     (out / "timbre").mkdir(exist_ok=True)
     exported = sorted({e.speaker for e in entries})
     timbre = [s for s in exported if s in library]

@@ -50,6 +50,7 @@ class ReviewRequest:
     reason: str | None = None    # reject: one of REVIEW_REASONS
     note: str | None = None      # required with reason `other`
     text: str | None = None      # text: the words spoken
+    machine: str | None = None   # the rules' verdict the person saw (`verdict_text`); checked when given
 
     def __post_init__(self) -> None:
         if self.action not in REVIEW_ACTIONS:
@@ -119,6 +120,10 @@ def review(store: Store, req: ReviewRequest, reviewer: str, source: str = "web")
             what = f"{describe(rows[-1])} at {rows[-1].made_at:%H:%M:%S}" if rows else "it has no review yet"
             raise ReviewConflict(f"clip {req.clip_id} changed since you loaded it: {what}; nothing was saved, "
                                  "look again", view)
+        machine = verdict_text(view.machine_status, view.machine_reasons)
+        if req.machine is not None and req.machine != machine:   # a re-vet since the page was loaded
+            raise ReviewConflict(f"the rules' verdict on clip {req.clip_id} changed since you loaded it (now "
+                                 f"{machine}); nothing was saved, look again", view)
         speaker = view.clip.speaker
         before_enrolment = store.enrolment(speaker)
         row = _row(store, view, req, reviewer, source)
@@ -144,6 +149,8 @@ def _row(store: Store, view: ClipView, req: ReviewRequest, reviewer: str, source
         return Review(**base, **machine, status=view.machine_status, reasons=view.machine_reasons, before=before,
                       after=verdict_text(view.machine_status, view.machine_reasons))
     if req.action == "text":
+        if req.text == " ".join((view.text or "").split()):
+            raise UserError(f"that is clip {req.clip_id}'s text already: nothing to save")
         return Review(**base, before=view.text, after=req.text)
     if req.action == "reference":
         if view.status != "accepted":
@@ -156,6 +163,17 @@ def _row(store: Store, view: ClipView, req: ReviewRequest, reviewer: str, source
     if taken is None:
         raise UserError(f"clip {req.clip_id} has no review to take back")
     return Review(**base, undoes=taken.review_id, before=describe(taken))
+
+
+def take_back_reference(store: Store, speaker: str, reviewer: str) -> int:
+    """Undo rows for every reference pick of the speaker still standing (`clonebench prompt
+    clear`); how many. The caller holds the transaction."""
+    undone = store.undone_reviews()
+    picks = [r for r in store.reviews(speaker=speaker) if r.action == "reference" and r.review_id not in undone]
+    for r in picks:
+        store.add_review(Review(speaker, r.clip_id, "undo", reviewer, undoes=r.review_id, before=describe(r),
+                                source="prompt clear"))
+    return len(picks)
 
 
 def settle(store: Store, speaker: str, rules: RuleSet | None = None, encoder: str | None = None) -> Enrolment | None:
@@ -187,8 +205,8 @@ def _settle_timbre(store: Store, speaker: str, accepted: list[str]) -> None:
     """The speaker's v2Pro timbre vector again, as the mean of the per-clip vectors vetting kept
     for the clips accepted now. A clip a person accepted that the rules had rejected has none
     until the next `vet` (which loads the SV model): the mean leaves it out, and `n_clips` says so."""
-    newest = store.newest_speaker_embedding(speaker, TIMBRE_PREFIX)
-    if newest is None:
+    encoder = store.newest_encoder(speaker, TIMBRE_PREFIX)
+    if encoder is None:
         return
     import torch
 
@@ -196,37 +214,90 @@ def _settle_timbre(store: Store, speaker: str, accepted: list[str]) -> None:
     from clonebench.instruments.eres2net import timbre_cache
 
     features = data_root_for(store.path) / "features"
-    files = [timbre_cache(features, newest[0].removeprefix(TIMBRE_PREFIX), i) for i in accepted]
+    files = [timbre_cache(features, encoder.removeprefix(TIMBRE_PREFIX), i) for i in accepted]
     vectors = [torch.load(f, weights_only=True).numpy() for f in files if f.is_file()]
     mean = np.mean(vectors, axis=0).astype(np.float32) if vectors else None
-    store.put_speaker_embedding(speaker, newest[0], mean, len(vectors))
+    store.put_speaker_embedding(speaker, encoder, mean, len(vectors))
 
 
 @dataclass(frozen=True)
 class ListImport:
     """What importing a proofread `.list` did."""
     texts: int                    # clips whose text the list changed
-    rejected: int                 # accepted clips whose lines were deleted
+    rejected: int                 # exported clips whose lines were deleted
     unchanged: int
-    unmatched: tuple[str, ...]    # lines naming no clip of the store ("FILE:LINE: why")
+    conflicts: tuple[str, ...]    # changes not applied: the clip changed in the store since the export
+    unmatched: tuple[str, ...]    # lines naming no clip of the store, or a clip twice ("FILE:LINE: why")
+    deletions_checked: bool       # False: no export manifest beside the list, so deleted lines could not be told
 
     def to_json(self) -> dict:
         return {"texts": self.texts, "rejected": self.rejected, "unchanged": self.unchanged,
-                "unmatched": list(self.unmatched)}
+                "conflicts": list(self.conflicts), "unmatched": list(self.unmatched),
+                "deletions_checked": self.deletions_checked}
+
+
+def manifest_path(list_file: Path) -> Path:
+    """The export manifest beside a list `clonebench export` wrote: what each clip's line said
+    and the clip's review version then, so an import applies only what a person changed."""
+    return Path(list_file).with_suffix(".clips.json")
+
+
+def write_manifest(list_file: Path, views: list[ClipView], texts: dict[str, str]) -> Path:
+    import json
+
+    doc = {"clips": {v.clip.clip_id: {"text": _list_text(texts[v.clip.clip_id]), "version": v.version} for v in views
+                     if v.clip.clip_id in texts}}
+    path = manifest_path(list_file)
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=0), encoding="utf-8")
+    return path
+
+
+def _read_manifest(list_file: Path) -> dict[str, dict] | None:
+    import json
+
+    path = manifest_path(list_file)
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8"))["clips"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not an export manifest ({type(e).__name__}); move it away to import without it") from None
+
+
+def _line_clip(e: gsvlist.ListEntry, list_file: Path, by_id: dict[str, ClipView], by_file: dict[str, ClipView]) -> ClipView | None:
+    path = Path(e.path).expanduser()
+    path = path if path.is_absolute() else list_file.parent / path
+    view = by_id.get(path.stem) or by_file.get(str(path.resolve()))
+    return view if view is not None and view.clip.speaker == e.speaker else None
 
 
 def import_list(db: Path, list_file: Path, reviewer: str) -> ListImport:
-    """A GPT-SoVITS `.list` a person proofread (upstream's subfix tool, or by hand) as reviews:
-    a changed text becomes a text review; a clip `clonebench export` wrote (named
-    `<clip_id>.wav`) whose line is gone becomes a rejection (reason other). Lines are matched to
-    clips by that name, or by the clip's or its one-clip recording's file. Importing the same
-    file again adds nothing."""
+    """A GPT-SoVITS `.list` a person proofread (upstream's subfix tool, or by hand) as reviews.
+
+    Lines are matched to clips by name (`<clip_id>.wav`, as `clonebench export` writes them), or
+    by the clip's or its one-clip recording's file. With the export manifest beside the list
+    (`manifest_path`), only what the person changed is applied: a line whose text differs from
+    the exported one becomes a text review, and an exported clip whose line is gone a rejection
+    (reason other), each checked against the clip's version at export, so a clip changed in the
+    store since (in the review app, say) is reported as a conflict and left alone. Without a
+    manifest a line's text is compared with the clip's text now, and deleted lines cannot be told.
+    Importing the same file again adds nothing."""
     list_file = Path(list_file)
     entries, problems = gsvlist.parse(list_file)
     if not entries:
         raise UserError(f"{list_file}: no usable line" + (f" ({problems[0]})" if problems else ""))
-    unmatched = list(problems)
+    exported = _read_manifest(list_file)
+    unmatched, conflicts = list(problems), []
     texts = unchanged = rejected = 0
+
+    def apply(req: ReviewRequest, where: str) -> bool:
+        try:
+            review(store, req, reviewer, f"list {where}")
+            return True
+        except ReviewConflict as e:
+            conflicts.append(f"{where}: {e}")
+            return False
+
     with Store(db) as store:
         views = store.clip_views()
         by_id = {v.clip.clip_id: v for v in views}
@@ -239,32 +310,41 @@ def import_list(db: Path, list_file: Path, reviewer: str) -> ListImport:
         for source, members in per_recording.items():
             if len(members) == 1:
                 by_file.setdefault(str(Path(source).resolve()), members[0])
-        seen: set[str] = set()
-        exported_speakers: set[str] = set()
+        seen: dict[str, int] = {}
         for e in entries:
             where = f"{list_file}:{e.line}"
-            path = Path(e.path).expanduser()
-            path = path if path.is_absolute() else list_file.parent / path
-            view = by_id.get(path.stem) if path.stem in by_id else by_file.get(str(path.resolve()))
-            if view is None or view.clip.speaker != e.speaker:
+            view = _line_clip(e, list_file, by_id, by_file)
+            if view is None:
                 unmatched.append(f"{where}: {e.path} is no clip of speaker {e.speaker!r} in the store")
                 continue
-            if path.stem == view.clip.clip_id:
-                exported_speakers.add(e.speaker)
-            seen.add(view.clip.clip_id)
+            clip_id = view.clip.clip_id
+            if clip_id in seen:
+                unmatched.append(f"{where}: clip {clip_id} is on line {seen[clip_id]} already; this line was skipped")
+                continue
+            seen[clip_id] = e.line
+            view = store.clip_view(clip_id)
             text = " ".join(e.text.split())
-            current = " ".join((view.text or "").split()).replace("|", " ")
-            if text == current:
+            was = exported.get(clip_id) if exported else None
+            if text == _list_text(view.text) or (was is not None and text == _list_text(was["text"])):
                 unchanged += 1
                 continue
-            review(store, ReviewRequest(view.clip.clip_id, "text", view.version, text=text), reviewer, f"list {where}")
-            texts += 1
-        for v in store.clip_views(status="accepted"):
-            if v.clip.speaker in exported_speakers and v.clip.clip_id not in seen and (v.text or "").strip():
-                review(store, ReviewRequest(v.clip.clip_id, "reject", v.version, reason=OTHER,
-                                            note=f"line deleted from {list_file.name}"), reviewer, f"list {list_file}")
-                rejected += 1
-    return ListImport(texts, rejected, unchanged, tuple(unmatched))
+            version = was["version"] if was is not None else view.version
+            texts += apply(ReviewRequest(clip_id, "text", version, text=text), where)
+        for clip_id, was in (exported or {}).items():
+            view = store.clip_view(clip_id)
+            if clip_id in seen or view is None:
+                continue
+            if view.status == "rejected":
+                unchanged += 1
+                continue
+            req = ReviewRequest(clip_id, "reject", was["version"], reason=OTHER, note=f"line deleted from {list_file.name}")
+            rejected += apply(req, f"{list_file} ({clip_id})")
+    return ListImport(texts, rejected, unchanged, tuple(conflicts), tuple(unmatched), exported is not None)
+
+
+def _list_text(text: str | None) -> str:
+    """A clip's text as a `.list` line carries it."""
+    return " ".join((text or "").replace("|", " ").split())
 
 
 CSV_COLUMNS = ("review_id", "made_at", "reviewer", "speaker", "clip_id", "action", "status", "reasons", "note", "before",
@@ -279,13 +359,13 @@ def _cell(text: str | None) -> str:
 
 
 def reviews_csv(store: Store) -> str:
-    """Every review, oldest first, as CSV (reasons joined with ';'; free text guarded by `_cell`)."""
+    """Every review, oldest first, as CSV (reasons joined with ';'; free text and names guarded by `_cell`)."""
     undone = store.undone_reviews()
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in store.reviews():
-        w.writerow([r.review_id, f"{r.made_at:%Y-%m-%dT%H:%M:%S}", r.reviewer, r.speaker, r.clip_id, r.action, r.status or "",
+        w.writerow([r.review_id, f"{r.made_at:%Y-%m-%dT%H:%M:%S}", _cell(r.reviewer), r.speaker, r.clip_id, r.action, r.status or "",
                     ";".join(r.reasons), _cell(r.note), _cell(r.before), _cell(r.after), r.machine_status or "",
                     ";".join(r.machine_reasons), r.undoes or "", "yes" if r.review_id in undone else "", r.source])
     return out.getvalue()

@@ -168,6 +168,7 @@ class FeatureCache:
 
     def load(self, clip: TrainClip) -> dict:
         item = torch.load(self.path(clip), weights_only=True)
+        item["phones"] = torch.tensor(clip.phones)   # the text now (a reviewer may have corrected it since caching)
         if self.timbre_model is not None:
             item["timbre"] = self.timbres[clip.clip_id]
         return {k: v.float() if v.is_floating_point() else v for k, v in item.items()}

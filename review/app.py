@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -37,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clonebench.core.errors import StoreInUse, UserError
-from clonebench.core.keys import bearer, key_owner
+from clonebench.core.keys import LOOPBACK, bearer, is_loopback, key_owner
 from clonebench.curate.reviews import ReviewConflict, ReviewRequest, review, reviews_csv
 from clonebench.store import Store
 
@@ -56,6 +57,7 @@ class ReviewBody(BaseModel):
     reason: str | None = None
     note: str | None = None
     text: str | None = None
+    machine: str | None = None    # the rules' verdict the page showed (a row's `machine`)
 
 
 class Refused(Exception):
@@ -65,7 +67,9 @@ class Refused(Exception):
 
 
 class StoreAccess:
-    """One open at a time in this process, each for the length of one request."""
+    """One open at a time in this process, each for the length of one request. The process lock
+    is never held while waiting for another command's lock: each try is one attempt, and a
+    request waits between tries, so a busy store costs every request its own wait only."""
 
     def __init__(self, opts: ReviewOptions):
         self.opts = opts
@@ -73,28 +77,75 @@ class StoreAccess:
 
     @contextmanager
     def open(self, write: bool = False) -> Iterator[Store]:
-        with self.lock:
-            try:
-                store = Store(self.opts.db, read_only=not write, lock_wait_s=self.opts.store_wait_s)
-            except StoreInUse:
+        deadline = time.monotonic() + self.opts.store_wait_s
+        while True:
+            with self.lock:
+                try:
+                    store = Store(self.opts.db, read_only=not write, lock_wait_s=0)
+                except StoreInUse:
+                    store = None
+                if store is not None:
+                    with store:
+                        yield store
+                    return
+            if time.monotonic() >= deadline:
                 raise Refused(503, "the store is in use by another clonebench command (vet?): try again in a moment",
-                              {"Retry-After": "2"}) from None
-            with store:
-                yield store
+                              {"Retry-After": "2"})
+            time.sleep(0.1)
+
+
+class Sessions:
+    """Logged-in browsers: a random token (the cookie) -> the key's name, for `TTL_S`; the oldest
+    go first beyond `MAX`. Forgotten on restart."""
+    TTL_S, MAX = 12 * 3600, 1000
+
+    def __init__(self):
+        self.names: dict[str, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+    def start(self, name: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            self.names[token] = (name, time.monotonic() + self.TTL_S)
+            while len(self.names) > self.MAX:
+                self.names.pop(next(iter(self.names)))
+        return token
+
+    def name(self, token: str) -> str | None:
+        with self.lock:
+            found = self.names.get(token)
+            if found is None or found[1] < time.monotonic():
+                self.names.pop(token, None)
+                return None
+            return found[0]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read as it comes (chunked or not), refused past `limit` bytes."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Refused(413, f"request body over {limit} bytes")
+    return bytes(body)
 
 
 def create_app(opts: ReviewOptions) -> FastAPI:
     app = FastAPI(title="clonebench review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.opts = opts
     app.state.access = StoreAccess(opts)
-    app.state.sessions = {}     # session token -> reviewer name (forgotten on restart)
+    app.state.sessions = Sessions()
+    local = is_loopback(opts.host)
 
     @app.middleware("http")
     async def gate(request: Request, call_next):
         request.state.reviewer = opts.reviewer
+        if local and (request.url.hostname or "") not in LOOPBACK:
+            # a page elsewhere whose name was made to point here (DNS rebinding) cannot use a loopback server
+            return _error(421, f"this server answers to 127.0.0.1 and localhost only, not {request.url.hostname!r}")
         if opts.keys and request.url.path not in PUBLIC:
             name = key_owner(opts.keys, bearer(request.headers.get("authorization", "")))
-            name = name or app.state.sessions.get(request.cookies.get(COOKIE, ""))
+            name = name or app.state.sessions.name(request.cookies.get(COOKIE, ""))
             if name is None:
                 if request.method == "GET" and not request.url.path.startswith("/api/"):
                     return RedirectResponse(f"/login?next={quote(request.url.path)}", 303)
@@ -196,12 +247,12 @@ def _routes(app: FastAPI) -> None:
     async def act(clip_id: str, request: Request) -> dict:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise Refused(415, "send the review as application/json")
-        raw = await request.body()
+        raw = await read_body(request, app.state.opts.max_body_bytes)
         try:
             body = ReviewBody.model_validate_json(raw)
         except ValidationError as e:
             raise RequestValidationError(e.errors()) from None   # answered by _invalid, as FastAPI's own
-        req = ReviewRequest(clip_id, body.action, body.version, body.reason, body.note, body.text)
+        req = ReviewRequest(clip_id, body.action, body.version, body.reason, body.note, body.text, body.machine)
         return await asyncio.to_thread(_apply, access, req, request.state.reviewer)
 
     @app.get("/api/reviews.csv")
@@ -217,13 +268,12 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/login")
     async def login(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        form = parse_qs((await read_body(request, 4096)).decode("utf-8", "replace"))
         key, goto = (form.get("key") or [""])[0], _local((form.get("next") or ["/"])[0])
         name = key_owner(app.state.opts.keys, key) if app.state.opts.keys else app.state.opts.reviewer
         if name is None:
             return HTMLResponse(login_html(goto, "that is not one of this server's keys"), 401)
-        token = secrets.token_urlsafe(32)
-        app.state.sessions[token] = name
+        token = app.state.sessions.start(name)
         answer = RedirectResponse(goto, 303)
         answer.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return answer

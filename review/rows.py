@@ -14,7 +14,7 @@ import numpy as np
 
 from clonebench.core import audio
 from clonebench.core.errors import AudioError
-from clonebench.curate.reviews import REVIEW_REASONS
+from clonebench.curate.reviews import REVIEW_REASONS, verdict_text
 from clonebench.curate.rules import ADVICE, FLAGS, RuleSet, rate_of
 from clonebench.store import ASR, ClipView, Enrolment, Store
 
@@ -36,6 +36,7 @@ class ReviewRow:
     flags: tuple[str, ...]
     machine_status: str | None         # the rules'
     machine_reasons: tuple[str, ...]
+    machine: str                       # the rules' verdict in words; a write sends it back (a re-vet since is a conflict)
     decided_by: str | None             # a reviewer, or None: the rules
     note: str | None
     conflict: str | None
@@ -138,7 +139,8 @@ def _rows(store: Store, views: list[ClipView], reference: str | None) -> list[Re
         r = v.review
         rows.append(ReviewRow(
             c.clip_id, c.speaker, Path(v.source).name, round(c.start_s, 3), round(c.end_s, 3), v.status, tuple(v.reasons),
-            tuple(v.flags), v.machine_status, tuple(v.machine_reasons), r.status_by if r and r.status else None,
+            tuple(v.flags), v.machine_status, tuple(v.machine_reasons), verdict_text(v.machine_status, v.machine_reasons),
+            r.status_by if r and r.status else None,
             r.note if r and r.status else None, v.conflict, v.text or "", v.text_kind, asr.text if asr else "", v.version,
             c.clip_id == reference, shown))
     return rows
@@ -179,10 +181,10 @@ CONTEXT_S = 1.0
 BINS = 600
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _recording(path: str, mtime: float) -> tuple[np.ndarray, int]:
     """A decoded recording, kept while a person steps through its clips."""
-    decoded = audio.decode(Path(path), max_duration_s=4 * 3600)
+    decoded = audio.decode(Path(path), max_duration_s=3600)   # longer: the clip's own file is drawn
     return decoded.samples, decoded.sample_rate
 
 

@@ -41,13 +41,13 @@ class ReviewTables:
 
     def undone_reviews(self) -> set[int]:
         """Ids of the reviews an undo took back."""
-        return {r for (r,) in self.con.execute("SELECT undoes FROM reviews WHERE action = 'undo'").fetchall()}
+        return {r for (r,) in self.con.execute("SELECT undoes FROM reviews WHERE action = 'undo' AND undoes IS NOT NULL").fetchall()}
 
     def last_live_review(self, clip_id: str) -> Review | None:
         """The clip's newest review that is not an undo and was not taken back (what undo takes back)."""
         rows = self._rows(
             """SELECT * FROM reviews WHERE clip_id = ? AND action <> 'undo'
-               AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo')
+               AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo' AND undoes IS NOT NULL)
                ORDER BY review_id DESC LIMIT 1""", [clip_id])
         return _review(rows[0]) if rows else None
 
@@ -59,7 +59,7 @@ class ReviewTables:
         """The speaker's newest reference pick still standing."""
         rows = self._rows(
             """SELECT * FROM reviews WHERE speaker = ? AND action = 'reference'
-               AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo')
+               AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo' AND undoes IS NOT NULL)
                ORDER BY review_id DESC LIMIT 1""", [speaker])
         return _review(rows[0]) if rows else None
 

@@ -21,7 +21,7 @@ words               clip_id, idx, word, start_s, end_s, probability, producer  P
 clip_embeddings     clip_id, encoder, vector FLOAT[]  PK (clip_id, encoder)
 clip_frames         clip_id, name, producer, hop_s, values FLOAT[]  PK (clip_id, name)
                     -- frame-level evidence, e.g. name 'overlap_prob' from `vet --overlap`
-speaker_embeddings  speaker, encoder, vector FLOAT[], n_clips, updated_at  PK (speaker, encoder)
+speaker_embeddings  speaker, encoder, vector FLOAT[] (NULL: no accepted clip now), n_clips, updated_at  PK (speaker, encoder)
                     -- the timbre library: L2-normalised mean embedding of the accepted clips
 verdicts            clip_id, rule_set, status, reasons VARCHAR[], decided_at, flags VARCHAR[]
                     PK (clip_id, rule_set) -- flags: weak evidence for a person to check; not a rejection
@@ -164,7 +164,7 @@ VIEWS = """
 CREATE OR REPLACE VIEW clip_reviews AS
 WITH live AS (
     SELECT * FROM reviews
-    WHERE action <> 'undo' AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo')),
+    WHERE action <> 'undo' AND review_id NOT IN (SELECT undoes FROM reviews WHERE action = 'undo' AND undoes IS NOT NULL)),
 verdict AS (
     SELECT *, row_number() OVER (PARTITION BY clip_id ORDER BY review_id DESC) AS rn
     FROM live WHERE action IN ('accept', 'reject', 'agree')),

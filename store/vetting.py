@@ -225,25 +225,30 @@ class VettingTables:
         return Enrolment(r["speaker"], r["rule_set"], r["status"], r["accepted_s"], r["rejected_s"], advice or [])
 
     def put_speaker_embedding(self, speaker: str, encoder: str, vector: np.ndarray | None, n_clips: int) -> None:
-        """The speaker's timbre-library entry; None removes it (no accepted clip left)."""
+        """The speaker's timbre-library entry. None (no accepted clip left) keeps the row with no
+        vector, so the encoder is still known when a clip is accepted again (`newest_encoder`)."""
         self.con.execute("DELETE FROM speaker_embeddings WHERE speaker = ? AND encoder = ?", [speaker, encoder])
-        if vector is not None:
-            self.con.execute("INSERT INTO speaker_embeddings (speaker, encoder, vector, n_clips) VALUES (?, ?, ?, ?)",
-                             [speaker, encoder, np.asarray(vector, np.float32).tolist(), n_clips])
+        self.con.execute("INSERT INTO speaker_embeddings (speaker, encoder, vector, n_clips) VALUES (?, ?, ?, ?)",
+                         [speaker, encoder, None if vector is None else np.asarray(vector, np.float32).tolist(),
+                          n_clips if vector is not None else 0])
 
     def speaker_embeddings(self, encoder: str) -> dict[str, np.ndarray]:
-        """The timbre library of one encoder, by speaker."""
+        """The timbre library of one encoder, by speaker (speakers with a vector)."""
         return {r["speaker"]: np.asarray(r["vector"], np.float32) for r in self._rows(
-            "SELECT speaker, vector FROM speaker_embeddings WHERE encoder = ?", [encoder])}
+            "SELECT speaker, vector FROM speaker_embeddings WHERE encoder = ? AND vector IS NOT NULL", [encoder])}
 
     def newest_speaker_embedding(self, speaker: str, prefix: str) -> tuple[str, np.ndarray] | None:
-        """(encoder, vector) of the speaker's newest timbre-library entry whose encoder starts with `prefix`."""
+        """(encoder, vector) of the speaker's newest timbre-library vector whose encoder starts with `prefix`."""
         rows = self._rows("SELECT encoder, vector FROM speaker_embeddings WHERE speaker = ? AND starts_with(encoder, ?) "
-                          "ORDER BY updated_at DESC LIMIT 1", [speaker, prefix])
+                          "AND vector IS NOT NULL ORDER BY updated_at DESC LIMIT 1", [speaker, prefix])
         return (rows[0]["encoder"], np.asarray(rows[0]["vector"], np.float32)) if rows else None
 
-    def newest_encoder(self, speaker: str) -> str | None:
-        """The encoder of the speaker's newest vetting (the timbre-library entry it wrote)."""
+    def newest_encoder(self, speaker: str, prefix: str | None = None) -> str | None:
+        """The encoder of the speaker's newest vetting (the timbre-library entry it wrote, with or
+        without a vector); with `prefix` (TIMBRE_PREFIX), the newest of those entries instead."""
+        if prefix is not None:
+            return self._scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? AND starts_with(encoder, ?) "
+                                "ORDER BY updated_at DESC LIMIT 1", [speaker, prefix])
         return self._scalar("SELECT encoder FROM speaker_embeddings WHERE speaker = ? AND NOT starts_with(encoder, ?) "
                             "ORDER BY updated_at DESC LIMIT 1", [speaker, TIMBRE_PREFIX])
 

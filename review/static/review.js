@@ -92,7 +92,8 @@
       th.addEventListener("click", function () { sortBy(c.key); });
       $("head").appendChild(th);
     });
-    var present = {};
+    var present = {};   // every reason a person may give, and any older one the rules gave
+    data.reasons.forEach(function (x) { present[x] = true; });
     rows.forEach(function (r) { r.reasons.concat(r.machine_reasons).forEach(function (x) { present[x] = true; }); });
     Object.keys(present).sort().forEach(function (x) {
       var o = el("option", null, names[x] || x); o.value = x; $("f-reason").appendChild(o);
@@ -279,9 +280,12 @@
 
     function act(body, then) {
       var r = current();
-      if (!r || busy) return;
+      if (!r) return;
+      if (busy) { message("still saving the last change: press the key again in a moment", true); return; }
+      closeTools();
       busy = true;
       body.version = r.version;
+      body.machine = r.machine;   // the rules' verdict shown: a re-vet since is a conflict, not a silent change
       var tries = 0;
       (function send() {
         post("/api/clips/" + encodeURIComponent(r.clip_id) + "/review", body).then(function (res) {
@@ -299,10 +303,14 @@
             message(b.enrolment.status !== b.enrolment_before.status ?
               page.speaker + " is now " + b.enrolment.status : "saved (review " + b.review_id + ")", false);
             markCurrent();
-            showDetail(b.clip);
+            if (current() && current().clip_id === b.clip.clip_id) showDetail(b.clip);
             if (then) then(b.clip);
           } else {
-            if (res.body.clip) { replaceRow(res.body.clip); markCurrent(); showDetail(res.body.clip); }
+            if (res.body.clip) {
+              replaceRow(res.body.clip);
+              markCurrent();
+              if (current() && current().clip_id === res.body.clip.clip_id) showDetail(res.body.clip);
+            }
             var lost = body.action === "text" ? "  Your text was not saved: “" + body.text + "”" : "";
             message(res.body.error + lost, true);
           }
@@ -369,9 +377,9 @@
       if (ev.key === "Escape") { ev.preventDefault(); closeTools(); }
       if (ev.key === "Enter" && !ev.shiftKey) {
         ev.preventDefault();
-        var text = $("editor").value;
+        var text = $("editor").value, r = current();
         closeTools();
-        act({ action: "text", text: text });
+        if (r && text.trim().split(/\s+/).join(" ") !== r.text.trim().split(/\s+/).join(" ")) act({ action: "text", text: text });
       }
     });
 
@@ -438,7 +446,8 @@
     $("help-button").addEventListener("click", function () { $("help").hidden = !$("help").hidden; });
 
     enrolment(page.enrolment);
-    var wanted = decodeURIComponent(location.hash.slice(1));
+    var wanted = "";
+    try { wanted = decodeURIComponent(location.hash.slice(1)); } catch (e) { wanted = ""; }
     applyFilter(byId[wanted] ? wanted : null);
     performance.mark("rows-drawn");
     window.__review = { select: function (id) { select(shown.indexOf(id), false); }, current: current,

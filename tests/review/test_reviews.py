@@ -138,28 +138,53 @@ def test_a_proofread_list_comes_back_as_reviews_once(db, tmp_path):
     from clonebench.curate.export import export_gpt_sovits
 
     doc = export_gpt_sovits(db, tmp_path / "export", ["ann"])
-    lines = (tmp_path / "export" / "clonebench.list").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == doc["clips"] == 9
+    listed = tmp_path / "export" / "clonebench.list"
+    lines = listed.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == doc["clips"] == 9 and (tmp_path / "export" / "clonebench.clips.json").is_file()
     path, speaker, lang, _ = lines[0].split("|")
     lines[0] = "|".join([path, speaker, lang, "Proofread words, fixed by hand."])
     deleted = lines.pop(1).split("|")[0]
     lines.append("/nowhere/else.wav|ann|EN|not ours")
-    proofread = tmp_path / "proofread.list"
-    proofread.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines.append(lines[0])                                       # the same clip twice
+    listed.write_text("\n".join(lines) + "\n", encoding="utf-8")   # saved in place, as upstream's subfix does
 
-    out = import_list(db, proofread, "pat")
-    assert (out.texts, out.rejected, out.unchanged, len(out.unmatched)) == (1, 1, 7, 1)
-    assert "else.wav" in out.unmatched[0]
-    again = import_list(db, proofread, "pat")
-    assert (again.texts, again.rejected, again.unchanged) == (0, 0, 8)
+    out = import_list(db, listed, "pat")
+    assert (out.texts, out.rejected, out.unchanged, out.conflicts, out.deletions_checked) == (1, 1, 7, (), True)
+    assert len(out.unmatched) == 2 and "else.wav" in out.unmatched[0] and "on line 1 already" in out.unmatched[1]
+    again = import_list(db, listed, "pat")
+    assert (again.texts, again.rejected, again.unchanged) == (0, 0, 9)   # 8 lines and the deleted clip, rejected already
     with Store(db, read_only=True) as store:
         first = store.clip_view(path.rsplit("/", 1)[1].removesuffix(".wav"))
         gone = store.clip_view(deleted.rsplit("/", 1)[1].removesuffix(".wav"))
         assert (first.text, first.text_kind) == ("Proofread words, fixed by hand.", "reviewed")
-        assert gone.status == "rejected" and gone.review.note == "line deleted from proofread.list"
+        assert gone.status == "rejected" and gone.review.note == "line deleted from clonebench.list"
         assert len(store.reviews()) == 2
     doc = export_gpt_sovits(db, tmp_path / "export2", ["ann"])
     assert doc["clips"] == 8 and "Proofread words, fixed by hand." in (tmp_path / "export2" / "clonebench.list").read_text()
+
+
+def test_an_old_list_never_undoes_what_people_did_since_the_export(db, tmp_path):
+    from clonebench.curate.export import export_gpt_sovits
+
+    export_gpt_sovits(db, tmp_path / "export", ["ann"])
+    listed = tmp_path / "export" / "clonebench.list"
+    act(db, "ann-0000", "text", text="Fixed in the review app after the export.")
+    act(db, "ann-0003", "accept")                                # not in the export: the rules had rejected it
+    act(db, "ann-0001", "reject", reason="noise")
+    out = import_list(db, listed, "pat")                        # the list exactly as exported
+    assert (out.texts, out.rejected, out.conflicts) == (0, 0, ())
+    lines = listed.read_text(encoding="utf-8").splitlines()      # now a person edits the line of ann-0000
+    lines[0] = "|".join([*lines[0].split("|")[:3], "Edited in the list too."])
+    listed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = import_list(db, listed, "pat")
+    assert out.texts == 0 and len(out.conflicts) == 1 and "changed since you loaded it" in out.conflicts[0]
+    with Store(db, read_only=True) as store:
+        assert store.clip_view("ann-0000").text == "Fixed in the review app after the export."
+        assert store.clip_view("ann-0003").status == "accepted" and store.clip_view("ann-0001").reasons == ("noise",)
+    other = tmp_path / "by-hand.list"                           # no manifest: texts compared with the store's now
+    other.write_text(lines[0] + "\n", encoding="utf-8")
+    out = import_list(db, other, "pat")
+    assert (out.texts, out.rejected, out.deletions_checked) == (1, 0, False)
 
 
 def test_reviews_export_as_csv(db, tmp_path):
@@ -211,3 +236,52 @@ def test_the_reports_show_who_overruled_what(db, tmp_path):
     assert "(taken back)" in html and html.count("<tr class=\"taken-back\">") == 1
     html = dataset_report(db, tmp_path / "dataset.html").read_text(encoding="utf-8")
     assert "2 clips reviewed by a person, 2 of them overruling the rules" in html
+
+
+def test_rejecting_every_clip_then_undoing_brings_the_centroid_back(tmp_path):
+    import numpy as np
+
+    from clonebench.instruments.speakers import ENCODER
+
+    db = build(tmp_path / "store", speakers=("dee",), clips=2, reject_every=0)
+    with Store(db) as store:
+        with store.transaction():
+            for i in ("dee-0000", "dee-0001"):
+                store.put_embedding(i, ENCODER, np.ones(256, np.float32) / 16, None)
+            settle(store, "dee", encoder=ENCODER)
+        assert "dee" in store.speaker_embeddings(ENCODER)
+    act(db, "dee-0000", "reject", reason="noise")
+    act(db, "dee-0001", "reject", reason="noise")
+    with Store(db, read_only=True) as store:
+        assert "dee" not in store.speaker_embeddings(ENCODER) and store.newest_encoder("dee") == ENCODER
+    out = act(db, "dee-0001", "undo")
+    assert out.enrolment.accepted_s == pytest.approx(4.0)
+    with Store(db, read_only=True) as store:
+        assert store.speaker_embeddings(ENCODER)["dee"].shape == (256,)
+
+
+def test_a_verdict_made_on_a_page_the_rules_changed_since_is_refused(db):
+    rules = RuleSet.load()
+    with Store(db) as store:
+        seen = store.clip_view("ann-0005")
+        with store.transaction():                           # a re-vet after the page was loaded
+            store.record_verdicts(rules.version, ["ann-0005"], [Verdict("ann-0005", rules.version, "rejected", ("too_fast",), ())])
+        with pytest.raises(ReviewConflict, match=r"rules' verdict on clip ann-0005 changed .*now rejected: too_fast"):
+            review(store, ReviewRequest("ann-0005", "agree", seen.version, machine="accepted"), "rita")
+        assert store.reviews(clip_id="ann-0005") == []
+        out = review(store, ReviewRequest("ann-0005", "agree", seen.version, machine="rejected: too_fast"), "rita")
+        assert out.view.status == "rejected" and out.view.review.status_by == "rita"
+        with pytest.raises(UserError, match="text already"):
+            review(store, ReviewRequest("ann-0005", "text", 1, text=out.view.text), "rita")
+
+
+def test_prompt_clear_takes_back_a_reviewers_pick(db):
+    from conftest import run_cli
+
+    act(db, "ann-0002", "reference")
+    code, _, err = run_cli("prompt", "clear", "ann", "--db", str(db), check_json=False)
+    assert code == 0, err
+    with Store(db, read_only=True) as store:
+        assert store.speaker_prompt("ann") is None
+        assert [(r.action, r.reviewer) for r in store.reviews(clip_id="ann-0002")] == [
+            ("reference", "rita"), ("undo", "clonebench prompt clear")]
