@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -85,7 +86,30 @@ Timbre = Annotated[str, typer.Option(
 Device = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
 Precision = Annotated[str, typer.Option("--precision", help="fp32, fp16 (on a CPU: the GPT's matrices only) or bf16 (for GPUs).")]
 ReportOut = Annotated[Optional[Path], typer.Option("--out", help="Output file (default: under <store folder>/reports/).")]
+DEFAULT_CHOOSE = "sim,wer<0.1"
+Choose = Annotated[str, typer.Option(
+    "--choose", help="How a run's checkpoint is chosen: the metric first, then ceilings (e.g. \"sim,wer<0.1\"): the "
+                     "earliest passing checkpoint no later one beats significantly on the metric.")]
+EvalItems = Annotated[int, typer.Option("--eval-items", help="Sentences per speaker when scoring a run's checkpoints.")]
+RunName = Annotated[Optional[str], typer.Option("--run", help="A training run (its name or --out folder): its chosen checkpoint.")]
 EmbedAudio = Annotated[bool, typer.Option("--embed-audio", help="Put the audio inside the HTML instead of linking it.")]
+
+
+def _choosing(run: str, model, scoring, choose: str, eval_items: int):
+    """The options that score a run's checkpoints and choose one (`evaluate --run`, `train --eval-every`)."""
+    from clonebench.evaluate.checkpoints import RunEvalOptions
+    from clonebench.evaluate.choose import ChoiceRule
+
+    if eval_items < 1:
+        _fail("--eval-items must be at least 1")
+    return RunEvalOptions(run, model, scoring, _run(ChoiceRule.parse, choose), eval_items)
+
+
+def _chosen_files(db: Path, run: str) -> tuple[Path, Path]:
+    from clonebench.evaluate.checkpoints import chosen_pair
+
+    choice = _run(chosen_pair, db, run)
+    return Path(choice.gpt_path), Path(choice.sovits_path)
 
 
 def _model(gpt: Path, sovits: Path, content: str | None, bert: Path | None, device: str, precision: str,
@@ -209,6 +233,10 @@ def evaluate(
                                   "files as --gpt/--sovits it compares reference and speaker timbre on the same items.")] = None,
     eval_set: Annotated[str, typer.Option(
         "--eval-set", help="Model mode: default, en, zh, zh-en, or a TSV id<TAB>lang<TAB>text.")] = "default",
+    run: Annotated[Optional[str], typer.Option(
+        "--run", help="Score every checkpoint a training run exported (its name or --out folder) and choose one by --choose.")] = None,
+    choose: Choose = DEFAULT_CHOOSE,
+    eval_items: EvalItems = 8,
     speakers: Speakers = None,
     content: Content = None,
     bert: Bert = None,
@@ -246,8 +274,14 @@ def evaluate(
 
     from . import workflows
 
+    if run is not None:
+        if audio_dir is not None or gpt is not None or sovits is not None:
+            _fail("--run scores the run's own checkpoints: leave out --audio-dir, --gpt and --sovits")
+        _evaluate_run(run, db, choose, eval_items, eval_set, content, bert, device, precision, threads, sv_model, timbre,
+                      seed, n_boot, asr, speaker_encoder, utmos, no_report, as_json)
+        return
     if (audio_dir is None) == (gpt is None and sovits is None):
-        _fail("give --audio-dir (audio mode) or --gpt and --sovits (model mode)")
+        _fail("give --audio-dir (audio mode), --gpt and --sovits (model mode) or --run (a training run)")
     if audio_dir is None:
         if gpt is None or sovits is None:
             _fail("model mode needs both --gpt and --sovits")
@@ -280,6 +314,41 @@ def evaluate(
     if result.gate and not result.gate.passed:
         typer.echo("regression gate failed", err=True)
         raise typer.Exit(GATE_FAILED)
+
+
+def _evaluate_run(run, db, choose, eval_items, eval_set, content, bert, device, precision, threads, sv_model, timbre,
+                  seed, n_boot, asr, speaker_encoder, utmos, no_report, as_json) -> None:
+    from clonebench.evaluate.run import EvalOptions
+    from clonebench.model.spec import ModelSpec
+
+    from . import workflows
+
+    scoring = _run(EvalOptions, db=db, seed=seed, n_boot=n_boot, asr=asr, speaker_encoder=speaker_encoder, utmos=utmos)
+    opts = _choosing(run, None, scoring, choose, eval_items)
+    if (content, bert, device, precision, threads, sv_model, timbre) != (None, None, "cpu", "fp32", None, None, "reference"):
+        pairs = _run(_first_pair, db, run)   # how every pair loads, checked on the first before any work
+        opts = replace(opts, model=_run(ModelSpec, pairs[0], pairs[1], content, bert, device, precision, threads, sv_model, timbre))
+    opts = replace(opts, eval_set=eval_set)
+    result, report = _run(workflows.evaluate_run, opts, not no_report)
+
+    def text(r) -> None:
+        for c in r.checkpoints:
+            o = c.figures.overall
+            figs = "  ".join(f"{m} {o[m].value:.3g} [{o[m].lo:.3g}, {o[m].hi:.3g}]" for m in ("sim", "wer", "cer") if m in o)
+            typer.echo(f"epoch {c.epoch:>3}  {figs}")
+        typer.echo(("chosen: " if r.choice.chosen else "not chosen: ") + r.choice.why)
+        for speaker, why in r.choice.unsettled.items():
+            typer.echo(f"not settled: {speaker}: {why}")
+        _reports([report])
+
+    _print(result, as_json, text)
+
+
+def _first_pair(db: Path, run: str) -> tuple[Path, Path]:
+    from clonebench.evaluate.checkpoints import run_pairs
+
+    pair = run_pairs(db, Path(run).name)[0]
+    return pair.gpt, pair.sovits
 
 
 @app.command()
@@ -373,11 +442,17 @@ def train(
     sv_model: SvModel = None,
     no_speaker_embeddings: Annotated[bool, typer.Option(
         "--no-speaker-embeddings", help="Train without the sv_emb path (files exactly v2's).")] = False,
+    eval_every: Annotated[int, typer.Option(
+        "--eval-every", help="Every N GPT epochs: export the pair, score it on the trained voices, and at the end "
+                             "choose the checkpoint by --choose (0: off).")] = 0,
+    eval_items: EvalItems = 8,
+    choose: Choose = DEFAULT_CHOOSE,
     db: Db = default_db_path(),
     no_report: NoReport = False,
     as_json: Json = False,
 ) -> None:
     """Train SoVITS (s2) then the GPT (s1) on the accepted clips; export GPT-SoVITS-format files."""
+    from clonebench.evaluate.run import EvalOptions
     from clonebench.model.train import TrainOptions
 
     from . import workflows
@@ -387,14 +462,17 @@ def train(
     opts = _run(TrainOptions, db=db, out=out, speakers=_names(speakers), preset=preset, init_gpt=init_gpt,
                 init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs, batch_size=batch_size,
                 grad_accum=grad_accum, device=device, amp=amp, resume=resume, seed=seed, save_every=save_every, keep=keep,
-                content=content, speaker_embeddings=not no_speaker_embeddings, sv_model=sv_model)
-    result = _run(workflows.train, opts, not no_report)
+                content=content, speaker_embeddings=not no_speaker_embeddings, sv_model=sv_model, eval_every=eval_every)
+    choosing = _choosing(str(out), None, _run(EvalOptions, db=db), choose, eval_items) if eval_every else None
+    result = _run(workflows.train, opts, not no_report, choosing)
     if result.get("rank", 0) != 0:  # under torchrun, rank 0 reports for the run
         return
 
     def text(r: dict) -> None:
         typer.echo(f"trained {', '.join(r['speakers'])} on {r['train_clips']} clips ({r['val_clips']} held out): "
                    f"{r['gpt']} {r['sovits']}")
+        if "choice" in r:
+            typer.echo(f"chosen: {r['choice']['why']}")
         _reports([r.get("report")])
 
     _print(result, as_json, text)
@@ -405,20 +483,33 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="Folder for the .list, the 32 kHz wavs and the timbre library.")],
     fmt: Annotated[str, typer.Option("--format", help="gpt-sovits (the only format).")] = "gpt-sovits",
     speakers: Speakers = None,
+    run: RunName = None,
     db: Db = default_db_path(),
     as_json: Json = False,
 ) -> None:
-    """Export the accepted clips as a GPT-SoVITS training list with 32 kHz wavs, plus the timbre library."""
+    """Export the accepted clips as a GPT-SoVITS training list with 32 kHz wavs, plus the timbre library;
+    with --run, also the run's chosen GPT-SoVITS pair."""
     from clonebench.curate.export import export as run_export
 
-    _print(_run(run_export, db, out, fmt, _names(speakers)), as_json, lambda r: typer.echo(
-        f"{r['list']}: {r['clips']} clips of {', '.join(r['speakers'])}"))
+    from . import workflows
+
+    doc = _run(run_export, db, out, fmt, _names(speakers))
+    if run is not None:
+        doc["chosen"] = _run(workflows.export_chosen, db, run, out)
+
+    def text(r: dict) -> None:
+        typer.echo(f"{r['list']}: {r['clips']} clips of {', '.join(r['speakers'])}")
+        if "chosen" in r:
+            typer.echo(f"chosen checkpoint (epoch {r['chosen']['epoch']}): {r['chosen']['gpt']} {r['chosen']['sovits']}")
+
+    _print(doc, as_json, text)
 
 
 @app.command()
 def serve(
-    gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format; s1v3 for v2Pro).")],
-    sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2, v2Pro or v2ProPlus).")],
+    gpt: Annotated[Optional[Path], typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format; s1v3 for v2Pro).")] = None,
+    sovits: Annotated[Optional[Path], typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2, v2Pro or v2ProPlus).")] = None,
+    run: RunName = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 9880,
     device: Device = "cpu",
@@ -451,15 +542,21 @@ def serve(
     db: Db = default_db_path(),
 ) -> None:
     """Serve the enrolled voices over HTTP: /v1/tts, OpenAI's /v1/audio/speech, GPT-SoVITS api_v2's /tts, /metrics."""
-    from clonebench.serve.app import run
+    from clonebench.serve.app import run as serve_app
     from clonebench.serve.options import ServeOptions
 
+    if run is not None:
+        if gpt is not None or sovits is not None:
+            _fail("--run serves the run's chosen pair: leave out --gpt and --sovits")
+        gpt, sovits = _chosen_files(db, run)
+    elif gpt is None or sovits is None:
+        _fail("give --gpt and --sovits, or --run NAME (a training run's chosen checkpoint)")
     opts = _run(ServeOptions, model=_model(gpt, sovits, content, bert, device, precision, threads, sv_model, timbre), db=db, host=host,
                 port=port, max_chars=max_chars, max_input_chars=max_input_chars, max_batch=max_batch,
                 batch_memory_mb=batch_memory_mb, continuous=continuous, batch_window_ms=batch_window_ms, queue=queue,
                 voices_cache=voices_cache, request_timeout_s=timeout, api_keys=api_keys, insecure=insecure,
                 ref_dir=ref_dir, weights_dir=weights_dir)
-    _run(run, opts)
+    _run(serve_app, opts)
 
 
 prompt_app = typer.Typer(no_args_is_help=True, help="A speaker's synthesis prompt, when the store's choice will not do.")

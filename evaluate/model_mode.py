@@ -41,8 +41,11 @@ class ModelEvalOptions:
     baseline: ModelSpec | None = None    # a pair scored first, loaded as `model` is
     eval_set: str = "default"
     speakers: list[str] = field(default_factory=list)
+    eval_items: int | None = None        # each speaker says at most this many sentences, of its own language
 
     def __post_init__(self) -> None:
+        if self.eval_items is not None and self.eval_items < 1:
+            raise UserError("--eval-items must be at least 1")
         if self.scoring.fail_on and self.baseline is None:
             raise UserError("--fail-on needs baseline checkpoints (--baseline-gpt and --baseline-sovits)")
         load_eval_set(self.eval_set)   # an unknown set or a bad TSV fails before any model loads
@@ -128,18 +131,22 @@ def synthesize_eval_set(opts: ModelEvalOptions, spec: ModelSpec, prompts: dict, 
             if (folder / name).is_file():
                 done[name] = (synth_s, ttfa_s)
     lines, items, seen, notes, warmed = [], [], {}, list(notes), False
-    with progress_bar(len(prompts) * len(sentences), "synthesizing") as advance:
+    said = {speaker: sentences_for(sentences, prompt.lang, opts.eval_items) for speaker, prompt in prompts.items()}
+    for speaker, chosen in said.items():
+        if not chosen:
+            notes.append(f"speaker {speaker} not synthesized: the eval set has no sentence in {prompts[speaker].lang!r}")
+    with progress_bar(sum(len(v) for v in said.values()), "synthesizing") as advance:
         for speaker, prompt in prompts.items():
             try:
                 ref = synth.reference(prompt)
             except UserError as e:
                 notes.append(f"speaker {speaker} not synthesized: {e}")
                 log.warning(notes[-1])
-                for _ in sentences:
+                for _ in said[speaker]:
                     advance()
                 continue
             prompt_rel = Path(prompt.source)
-            for s in sentences:
+            for s in said[speaker]:
                 name = f"{speaker}/{s.sentence_id}.wav"
                 if name not in done:
                     try:
@@ -175,6 +182,17 @@ def synthesize_eval_set(opts: ModelEvalOptions, spec: ModelSpec, prompts: dict, 
                           + (f" timbre={spec.timbre}" if synth.sovits.config.is_pro else ""), notes)
 
 
+def sentences_for(sentences: list, lang: str, limit: int | None) -> list:
+    """Every sentence for every speaker (no limit); with `limit`, at most that many of the
+    speaker's own language, spread evenly over the set (its categories run short to hard)."""
+    if limit is None:
+        return list(sentences)
+    own = [s for s in sentences if s.lang == lang]
+    if len(own) <= limit:
+        return own
+    return [own[round(i * (len(own) - 1) / max(1, limit - 1))] for i in range(limit)] if limit > 1 else own[:1]
+
+
 @dataclass(frozen=True)
 class FailedPair:
     """A checkpoint pair that could not be loaded: its failed run and why."""
@@ -182,7 +200,7 @@ class FailedPair:
     error: str
 
 
-def _evaluate_pair(opts: ModelEvalOptions, spec: ModelSpec, prompts: tuple[dict, list[str]], label: str | None,
+def evaluate_pair(opts: ModelEvalOptions, spec: ModelSpec, prompts: tuple[dict, list[str]], label: str | None,
                    baseline_run: str | None, fail_on: str | None, models) -> EvaluationResult | FailedPair:
     from clonebench.model.checkpoint import CheckpointError
 
@@ -208,10 +226,10 @@ def evaluate_model(opts: ModelEvalOptions) -> EvaluationResult:
     prompts = speaker_prompts(opts.db, speakers)
     baseline = None
     if opts.baseline is not None:
-        baseline = _evaluate_pair(opts, opts.baseline, prompts,
+        baseline = evaluate_pair(opts, opts.baseline, prompts,
                                   f"{sc.label or 'model'} (baseline)", None, None, models)
     baseline_ok = isinstance(baseline, EvaluationResult)
-    result = _evaluate_pair(opts, opts.model, prompts, sc.label,
+    result = evaluate_pair(opts, opts.model, prompts, sc.label,
                             baseline.run_id if baseline_ok else None, sc.fail_on if baseline_ok else None, models)
     if isinstance(result, FailedPair):
         raise UserError(result.error)

@@ -58,12 +58,19 @@ class RunLog:
         with Store(self.db, read_only=True) as store:
             return max((s.step for s in store.train_steps(self.run_name, stage)), default=0)
 
-    def finish(self, exported: list[Checkpoint]) -> None:
-        """Register the exported GPT-SoVITS files and mark the run complete."""
+    def register(self, exported: list[Checkpoint]) -> None:
+        """Register exported GPT-SoVITS files (an epoch's, while the run goes on)."""
+        if not self.main:
+            return
         self.flush()
         with Store(self.db) as store:
             for c in exported:
                 store.register_checkpoint(c)
+
+    def finish(self, exported: list[Checkpoint]) -> None:
+        """Register the exported GPT-SoVITS files and mark the run complete."""
+        self.register(exported)
+        with Store(self.db) as store:
             store.finish_train_run(self.run_name)
 
     @staticmethod

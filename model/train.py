@@ -79,14 +79,15 @@ class TrainOptions:
     content: str | None = None                 # default: the preset's / init file's extractor
     speaker_embeddings: bool = True            # v2: our sv_emb path (off: files are exactly v2's)
     sv_model: Path | None = None               # v2Pro/v2ProPlus: the ERes2NetV2 file (else CLONEBENCH_SV_MODEL)
+    eval_every: int = 0                        # export (and hand to `on_pair`) a GPT file every N s1 epochs; 0: at the end only
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "grad_accum", "save_every", "keep"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.s2_epochs < 0 or self.s1_epochs < 0:
-            raise UserError("--s2-epochs and --s1-epochs cannot be negative")
+        if self.s2_epochs < 0 or self.s1_epochs < 0 or self.eval_every < 0:
+            raise UserError("--s2-epochs, --s1-epochs and --eval-every cannot be negative")
         if self.amp not in ("auto", "bf16", "none"):
             raise UserError(f"--amp must be auto, bf16 or none, not {self.amp!r}")
         if self.device != "cpu" and not self.device.startswith("cuda"):
@@ -144,6 +145,17 @@ class Stage:
     optims: dict
     scheds: dict
     epoch_scheds: tuple = ()
+    at_epoch_end: Callable[[int, int], None] | None = None   # (epochs done, step), on the main process
+
+
+@dataclass(frozen=True)
+class EpochPair:
+    """A GPT-SoVITS pair a run exported between epochs (`TrainOptions.eval_every`)."""
+    run_name: str
+    epoch: int                # s1 epochs done
+    step: int
+    gpt: Path
+    sovits: Path
 
 
 # -- batching -------------------------------------------------------------------------------
@@ -200,8 +212,11 @@ class Trainer:
     """Built whole: the data, its features, the configs and both models (with their initial
     weights) are ready when the constructor returns; `run` only trains and exports."""
 
-    def __init__(self, opts: TrainOptions):
+    def __init__(self, opts: TrainOptions, on_pair: Callable[[EpochPair], None] | None = None):
+        """`on_pair` is handed each epoch's GPT-SoVITS pair that `eval_every` exports (on the main
+        process, between epochs; it cannot move the training's random streams)."""
         self.opts = opts
+        self.on_pair = on_pair
         self.out = Path(opts.out)
         self.world = distributed.from_env()
         self.device = distributed.start(self.world, torch.device(opts.device))
@@ -330,6 +345,8 @@ class Trainer:
                         if last_of_epoch and stage.validate and self.data.val:
                             self.log.step(f"{stage.name}-val", step, epoch, stage.validate(), _lr(stage.optims), 0.0)
                         self._save(stage, {"epoch": nxt[0], "batch": nxt[1], "step": step})
+                        if last_of_epoch and stage.at_epoch_end is not None:
+                            stage.at_epoch_end(epoch + 1, step)
 
     def _save(self, stage: Stage, position: dict) -> None:
         path = self.out / "native" / f"{stage.name}-{position['step']:07d}.pt"
@@ -467,9 +484,39 @@ class Trainer:
             self.gpt.train()
             return {"loss": loss.item() / sum(len(c) + 1 for c in val_codes), "acc": acc.item()}
 
-        self.run_stage(Stage("s1", self.opts.s1_epochs, lambda clips: clips, step, validate, models, optims, scheds),
-                       state)
+        every = self.opts.eval_every
+        at_end = (lambda epochs, step: self._epoch_pair(epochs, step)
+                  if epochs % every == 0 or epochs == self.opts.s1_epochs else None) if every else None
+        self.run_stage(Stage("s1", self.opts.s1_epochs, lambda clips: clips, step, validate, models, optims, scheds,
+                             at_epoch_end=at_end), state)
         self.gpt.eval()
+
+    def _epoch_pair(self, epochs: int, step: int) -> None:
+        """Export the GPT after `epochs` s1 epochs beside the run's SoVITS file, register it, and
+        hand the pair to `on_pair` with every random stream put back as it was."""
+        gpt = self.out / f"{self.run_name}-s1-e{epochs}.ckpt"
+        checkpoint.save_gpt(gpt, self.gpt, self.g_config, epochs)
+        self.log.register([RunLog.checkpoint(gpt, "gpt", self.run_name, "s1", step, epochs, self.data.data_hash)])
+        if self.on_pair is not None:
+            rng, training = _rng_state(), self.gpt.training
+            self.gpt.eval()
+            try:
+                self.on_pair(EpochPair(self.run_name, epochs, step, gpt, self.sovits_file))
+            finally:
+                _set_rng_state(rng)
+                self.gpt.train(training)
+        log.info("%s: GPT after %d epochs exported (%s)", self.run_name, epochs, gpt.name)
+
+    @property
+    def sovits_file(self) -> Path:
+        return self.out / f"{self.run_name}-s2-e{self.opts.s2_epochs}.pth"
+
+    def _export_sovits(self) -> Path:
+        path = self.sovits_file
+        checkpoint.save_sovits(path, self.sovits, self.s_config, self.opts.s2_epochs, self.log.last_step("s2"))
+        self.log.register([RunLog.checkpoint(path, "sovits", self.run_name, "s2", self.log.last_step("s2"),
+                                             self.opts.s2_epochs, self.data.data_hash)])
+        return path
 
     # the whole pipeline ----------------------------------------------------------------------
     def run(self) -> dict:
@@ -491,6 +538,9 @@ class Trainer:
         if state is None or state["stage"] == "s2":
             self.train_s2(state)
             state = None
+        if o.eval_every and self.world.main:   # the s1 epochs' GPT files pair with this one
+            self.log.flush()
+            self._export_sovits()
         self.train_s1(state)
         in_sync = distributed.replicas_identical([self.sovits, self.gpt], self.world)
         result = {"run": self.run_name, "rank": self.world.rank}
@@ -507,10 +557,11 @@ class Trainer:
         """GPT-SoVITS-format inference files, registered in the checkpoints table."""
         o, data = self.opts, self.data
         s2_steps, s1_steps = self.log.last_step("s2"), self.log.last_step("s1")
-        paths = {"sovits": self.out / f"{self.run_name}-s2-e{o.s2_epochs}.pth",
-                 "gpt": self.out / f"{self.run_name}-s1-e{o.s1_epochs}.ckpt"}
-        checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, o.s2_epochs, s2_steps)
-        checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, o.s1_epochs)
+        paths = {"sovits": self.sovits_file, "gpt": self.out / f"{self.run_name}-s1-e{o.s1_epochs}.ckpt"}
+        if not (o.eval_every and paths["sovits"].is_file()):   # with eval_every both were written and scored already
+            checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, o.s2_epochs, s2_steps)
+        if not (o.eval_every and paths["gpt"].is_file()):
+            checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, o.s1_epochs)
         self.log.finish([RunLog.checkpoint(paths["sovits"], "sovits", self.run_name, "s2", s2_steps, o.s2_epochs, data.data_hash),
                          RunLog.checkpoint(paths["gpt"], "gpt", self.run_name, "s1", s1_steps, o.s1_epochs, data.data_hash)])
         return {"run": self.run_name, "out": str(self.out), "gpt": str(paths["gpt"]), "sovits": str(paths["sovits"]),
@@ -551,5 +602,5 @@ def _check_memory(s_config, g_config, batch_size: int) -> None:
                         f"{batch_size}; {avail / 2**30:.1f} GiB is free: use a smaller preset or --batch-size")
 
 
-def train(opts: TrainOptions) -> dict:
-    return Trainer(opts).run()
+def train(opts: TrainOptions, on_pair: Callable[[EpochPair], None] | None = None) -> dict:
+    return Trainer(opts, on_pair).run()

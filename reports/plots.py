@@ -79,6 +79,25 @@ def lines(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel
     return _svg(fig)
 
 
+def epochs(series: dict[str, list[tuple[int, float, float, float]]], title: str, chosen: int | None = None) -> Markup:
+    """A metric per epoch, one line per series (a speaker, or all), each point (epoch, value, lo,
+    hi) with its interval as a band; the chosen epoch as a dashed line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.6, 2.2))
+    colours = [PALETTE[k] for k in ("black", "blue", "rejected", "accepted", "orange", "purple", "sky")]
+    for (label, points), c in zip(series.items(), colours * 3):
+        x, v, lo, hi = (np.array([p[i] for p in points], dtype=float) for i in range(4))
+        ax.plot(x, v, color=c, linewidth=1.2, marker="o", markersize=3, label=label)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(x[ok], lo[ok], hi[ok], color=c, alpha=0.15, linewidth=0)
+    if chosen is not None:
+        ax.axvline(chosen, color=PALETTE["accepted"], linestyle="--", linewidth=1, label=f"chosen (epoch {chosen})")
+    ax.legend(fontsize=6, frameon=False)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("epoch")
+    return _svg(fig)
+
+
 def trend(points: list[tuple[str, float, float, float]], title: str) -> Markup:
     """One metric across runs in time order: (label, value, lo, hi) with the interval as a bar."""
     plt = _plt()

@@ -28,6 +28,7 @@ from .records import (
     REVIEWED,
     VERDICT_ACTIONS,
     Checkpoint,
+    CheckpointChoice,
     Clip,
     ClipReview,
     ClipView,
@@ -53,7 +54,7 @@ from .vetting import TIMBRE_PREFIX, VettingTables
 LOCK_WAIT_S = 3.0
 
 __all__ = ["Store", "SCHEMA_VERSION", "TIMBRE_PREFIX", "ASR", "GIVEN", "REVIEWED", "REVIEW_ACTIONS", "VERDICT_ACTIONS",
-           "Checkpoint", "Clip", "ClipReview", "ClipView", "Enrolment", "EvalItem",
+           "Checkpoint", "CheckpointChoice", "Clip", "ClipReview", "ClipView", "Enrolment", "EvalItem",
            "EvalRun", "GivenText", "Recording", "Review", "Speaker", "SpeakerPrompt", "TrainRun", "TrainStep", "Transcript", "Verdict", "Word",
            "to_json"]
 

@@ -243,6 +243,20 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class CheckpointChoice:
+    """The pair a stated rule chose from a training run's scored checkpoints (`evaluate.choose`);
+    `summary` is its reasons and the table it chose from, as `--json` prints them."""
+    run_name: str
+    rule: str
+    gpt_path: str
+    sovits_path: str
+    epoch: int
+    eval_run: str
+    summary: dict = field(default_factory=dict)
+    chosen_at: object = None          # datetime; None until stored
+
+
+@dataclass(frozen=True)
 class TrainStep:
     run_name: str
     stage: str                        # 's2', 's1', 's2-val', 's1-val'

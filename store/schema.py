@@ -46,6 +46,9 @@ reviews             review_id PK (sequence review_ids), speaker, clip_id, action
                     verdict (status + reasons) or a text given over the machine's, the speaker's
                     reference clip picked, or an earlier row taken back ('undo', undoes = its id).
                     machine_* is the rules' verdict the person saw.
+checkpoint_choices  run_name, chosen_at PK together; rule, gpt_path, sovits_path, epoch, eval_run, summary JSON
+                    -- the pair chosen from a training run's scored checkpoints by a stated rule
+                    (`evaluate --run`, `train --eval-every`); the newest is the run's choice
 eval_items          run_id, item_key PK together; speaker, lang, text, path, prompt_path,
                     audio_sha256, status ('ok'|'partial'|'error'), error, duration_s, hyp_text,
                     unit ('word'|'char'|'mixed'), hits/subs/dels/ins (in that unit),
@@ -79,7 +82,7 @@ from . import paths
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -155,6 +158,9 @@ CREATE TABLE IF NOT EXISTS reviews (
     action VARCHAR NOT NULL, status VARCHAR, reasons VARCHAR[], note VARCHAR, before VARCHAR, after VARCHAR,
     machine_status VARCHAR, machine_reasons VARCHAR[], undoes BIGINT, reviewer VARCHAR NOT NULL, source VARCHAR,
     made_at TIMESTAMP DEFAULT current_timestamp);
+CREATE TABLE IF NOT EXISTS checkpoint_choices (
+    run_name VARCHAR, chosen_at TIMESTAMP DEFAULT current_timestamp, rule VARCHAR, gpt_path VARCHAR, sovits_path VARCHAR,
+    epoch INTEGER, eval_run VARCHAR, summary VARCHAR, PRIMARY KEY (run_name, chosen_at));
 CREATE TABLE IF NOT EXISTS checkpoints (
     path VARCHAR PRIMARY KEY, kind VARCHAR, run_name VARCHAR, stage VARCHAR, step INTEGER, epoch INTEGER,
     sha256 VARCHAR, data_hash VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp);
@@ -295,7 +301,12 @@ def _v5_to_v6(con, folder: Path) -> None:
 
 
 # version found in the file -> the step that brings it to the next version, given (connection, store folder)
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+def _v6_to_v7(con, folder: Path) -> None:
+    """v7: the checkpoint chosen from a training run's scored epochs (`checkpoint_choices`)."""
+    con.execute(TABLES)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 def upgrade(con, found: int, folder: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .records import Checkpoint, TrainRun, TrainStep
+from .records import Checkpoint, CheckpointChoice, TrainRun, TrainStep
 from .schema import to_json
 
 
@@ -51,3 +51,18 @@ class TrainingTables:
     def checkpoints(self, run_name: str) -> list[Checkpoint]:
         return [Checkpoint(self._resolved(r["path"]), r["kind"], r["run_name"], r["stage"], r["step"], r["epoch"], r["sha256"], r["data_hash"])
                 for r in self._rows("SELECT * FROM checkpoints WHERE run_name = ? ORDER BY stage, step", [run_name])]
+
+    def record_choice(self, c: CheckpointChoice) -> None:
+        self.con.execute(
+            "INSERT INTO checkpoint_choices (run_name, rule, gpt_path, sovits_path, epoch, eval_run, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", [c.run_name, c.rule, self._stored(c.gpt_path), self._stored(c.sovits_path), c.epoch,
+                                             c.eval_run, to_json(c.summary)])
+
+    def chosen_checkpoint(self, run_name: str) -> CheckpointChoice | None:
+        """The run's newest choice (None: never chosen)."""
+        rows = self._rows("SELECT * FROM checkpoint_choices WHERE run_name = ? ORDER BY chosen_at DESC LIMIT 1", [run_name])
+        if not rows:
+            return None
+        r = rows[0]
+        return CheckpointChoice(r["run_name"], r["rule"], self._resolved(r["gpt_path"]), self._resolved(r["sovits_path"]),
+                                r["epoch"], r["eval_run"], _loads(r["summary"]), r["chosen_at"])

@@ -106,6 +106,56 @@ def test_checkpoints_are_registered_synthesize_and_evaluate(store, trained, tmp_
     assert doc["environment"]["gpt_sha256"] == rows["gpt"]["sha256"]
 
 
+def test_eval_every_scores_each_epoch_chooses_by_the_rule_and_serve_takes_the_choice(store, trained, tmp_path):
+    """Issue 27: each GPT epoch's pair is scored between epochs; the rule chooses; `evaluate --run`
+    reuses the scores; `serve --run` and `export --run` take the chosen pair; the report shows it."""
+    import httpx
+    from conftest import start_server
+
+    from clonebench.instruments.registry import sha256_file
+
+    out = tmp_path / "tiny-eval"
+    _, doc, _ = _train(store, out, "--s2-epochs", "2", "--s1-epochs", "3", "--eval-every", "1", "--eval-items", "2",
+                       "--choose", "sim,wer<5", "--save-every", "1000")
+    choice = doc["choice"]
+    assert [r["epoch"] for r in choice["table"]] == [1, 2, 3] and all(r["passes"] for r in choice["table"])
+    chosen = choice["chosen"]["epoch"]
+    assert choice["why"].startswith(f"epoch {chosen}: the earliest of the 3 checkpoint(s) passing wer<5")
+    # the rule, checked from the table: nothing before the chosen epoch went unbeaten, and no later one beat it
+    assert all(r["beaten_by"] for r in choice["table"] if r["epoch"] < chosen)
+    assert not next(r for r in choice["table"] if r["epoch"] == chosen)["beaten_by"]
+    with Store(store, read_only=True) as s:
+        runs = s.query("SELECT e.label, c.epoch FROM eval_runs e JOIN checkpoints c ON c.sha256 = e.gpt_sha256 "
+                       "WHERE c.run_name = 'tiny-eval' AND e.status = 'complete' ORDER BY c.epoch")
+        assert [(r["label"], r["epoch"]) for r in runs] == [("tiny-eval e1", 1), ("tiny-eval e2", 2), ("tiny-eval e3", 3)]
+        assert s.chosen_checkpoint("tiny-eval").epoch == chosen
+    assert {p.name for p in out.glob("*.ckpt")} == {"tiny-eval-s1-e1.ckpt", "tiny-eval-s1-e2.ckpt", "tiny-eval-s1-e3.ckpt"}
+
+    code, again, err = run_cli("evaluate", "--run", str(out), "--choose", "sim,wer<5", "--eval-items", "2", "--db",
+                               str(store), "--no-report", "--json")
+    assert code == 0, err
+    assert [c["eval_run"] for c in again["checkpoints"]] == [r["eval_run"] for r in choice["table"]]   # reused, not redone
+    assert again["choice"]["chosen"]["epoch"] == chosen
+
+    code, exported, err = run_cli("export", "--out", str(tmp_path / "exp"), "--run", "tiny-eval", "--db", str(store), "--json")
+    assert code == 0, err and exported["chosen"]["epoch"] == chosen
+    gpt = Path(exported["chosen"]["gpt"])
+    assert sha256_file(gpt) == sha256_file(out / f"tiny-eval-s1-e{chosen}.ckpt")
+    proc, base = start_server("--run", "tiny-eval", "--db", str(store))
+    try:
+        health = httpx.get(f"{base}/healthz", timeout=30).json()
+        assert sha256_file(gpt) in str(health)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    code, _, err = run_cli("serve", "--run", "tiny-main", "--db", str(store), check_json=False)
+    assert code == 2 and "has no chosen checkpoint" in err
+
+    html = Path(doc["report"]).read_text(encoding="utf-8")
+    assert f"chosen: epoch {chosen}</strong> by the rule <code>sim,wer&lt;5</code>" in html
+    assert html.count('<tr class="chosen">') == 1 and 'id="listen"' in html
+
+
 def test_second_feature_extraction_hits_the_cache(store, trained, tmp_path):
     _, doc, _ = _train(store, tmp_path / "again", "--s2-epochs", "1", "--s1-epochs", "1")
     assert doc["feature_cache"]["computed"] == 0 and doc["feature_cache"]["hits"] == trained["train_clips"] + trained["val_clips"]

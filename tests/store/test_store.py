@@ -38,7 +38,7 @@ def test_a_v1_store_upgrades_in_place_and_keeps_every_row(tmp_path):
         given = dict(con.execute("SELECT recording_sha256, text FROM given_transcripts").fetchall())
         assert con.execute("SELECT value FROM schema_info").fetchone()[0] == "1"
     with Store(db, read_only=True) as store:      # a reader upgrades it too
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         after = {t: one(store, f"SELECT count(*) FROM {t}") for t in V1_TABLES}
         views = store.clip_views("alice")
         # v4: verdicts carry flags; the old ones have none, and keep their status and reasons
@@ -83,7 +83,7 @@ def test_the_upgrade_makes_the_paths_inside_the_folder_relative(tmp_path):
         write(folder / "clips" / "alice" / Path(p).name, np.zeros(160, np.float32))
     write(folder / "eval_audio" / "m-s0" / "k.wav", np.zeros(160, np.float32))
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         raw = {r["clip_id"]: (r["path_32k"], r["path_16k"])
                for r in store.query("SELECT clip_id, path_32k, path_16k FROM clips")}
         read = {c.clip_id: (c.path_32k, c.path_16k) for c in store.clips("alice")}
