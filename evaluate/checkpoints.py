@@ -91,8 +91,8 @@ class RunScorer:
         sc = self.opts.scoring
         with Store(sc.db, read_only=True) as store:
             done = store.newest_complete_run(pair.label)
-            if done is not None and store.eval_run(done).gpt_sha256 != pair.gpt_sha256:
-                done = None   # a run of the same name trained again
+            if done is not None and not _same_scoring(store.eval_run(done), pair, self.opts):
+                done = None   # a run of the same name trained again, or scored on another set
         if done is None:
             base = self.opts.model
             spec = (base.with_files(pair.gpt, pair.sovits, base.timbre) if base is not None
@@ -111,6 +111,12 @@ class RunScorer:
 
         return ScoredCheckpoint(pair.epoch, pair.step, pair.gpt, pair.sovits, run, result.items,
                                 RunFigures(result.speakers, result.overall))
+
+
+def _same_scoring(run, pair: CheckpointPair, opts: RunEvalOptions) -> bool:
+    source = f" {run.source or ''} "
+    return (run.gpt_sha256 == pair.gpt_sha256 and f" eval_set={opts.eval_set} " in source
+            and f" eval_items={opts.eval_items} " in source)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,7 @@ def synthesize_eval_set(opts: ModelEvalOptions, spec: ModelSpec, prompts: dict, 
         device += f", {spec.precision}"
     return SynthesizedSet(items, hashlib.sha256(manifest.encode()).hexdigest(), gpt_sha, sovits_sha, folder, device,
                           torch.get_num_threads(), f"gpt={spec.gpt} sovits={spec.sovits} eval_set={opts.eval_set}"
+                          + (f" eval_items={opts.eval_items}" if opts.eval_items else "")
                           + (f" timbre={spec.timbre}" if synth.sovits.config.is_pro else ""), notes)
 
 

@@ -1,0 +1,81 @@
+"""What scoring each epoch costs a training run (`train --eval-every`). Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/bench_choose.py [--s1-epochs 3] [--eval-items 8]
+
+Vets two speakers (Allison's prompts, ~70 s, and an espeak-ng voice, ~40 s, as the training
+tests do), then trains the `tiny` preset twice side by side in one run, the same epochs and
+seed: without scoring and with `--eval-every 1`. Prints each run's wall time, the difference
+per scored epoch, and each pair's evaluation time from the store (synthesis and scoring of
+`--eval-items` sentences per speaker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import numpy as np  # noqa: E402
+from conftest import allison_takes, run_cli, write  # noqa: E402
+
+from clonebench.store import Store  # noqa: E402
+from clonebench.testing import corpus  # noqa: E402
+
+
+def vetted(root: Path) -> Path:
+    db = root / "store.duckdb"
+    allison_takes(root / "allison", root / "allison.tsv", 70, prompts=30)
+    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:30]
+    lines, total, k = [], 0.0, 0
+    while total < 40:
+        x = corpus.espeak(prompts[k].text, "en+m3")
+        write(root / "robo" / f"r{k}.wav", np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)]))
+        lines.append(f"r{k}.wav\t{prompts[k].text}")
+        total, k = total + len(x) / 16000, k + 1
+    (root / "robo.tsv").write_text("\n".join(lines) + "\n")
+    for name in ("allison", "robo"):
+        code, _, err = run_cli("vet", str(root / name), "--speaker", name, "--transcripts", str(root / f"{name}.tsv"),
+                               "--db", str(db), "--max-clip", "10", "--no-report", "--json")
+        assert code == 0, err
+    return db
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--s2-epochs", type=int, default=2)
+    ap.add_argument("--s1-epochs", type=int, default=3)
+    ap.add_argument("--eval-items", type=int, default=8)
+    a = ap.parse_args()
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = vetted(Path(tmp))
+        walls = {}
+        for name, extra in (("plain", ()), ("scored", ("--eval-every", "1", "--eval-items", str(a.eval_items),
+                                                       "--choose", "sim"))):
+            t = time.perf_counter()
+            code, doc, err = run_cli("train", "--all", "--preset", "tiny", "--out", str(Path(tmp) / name), "--db", str(db),
+                                     "--s2-epochs", str(a.s2_epochs), "--s1-epochs", str(a.s1_epochs), "--save-every",
+                                     "1000", "--no-report", "--json", *extra)
+            assert code == 0, err
+            walls[name] = time.perf_counter() - t
+        with Store(db, read_only=True) as store:
+            runs = store.query("SELECT label, epoch(finished_at - created_at) AS s, n_items FROM eval_runs "
+                               "WHERE label LIKE 'scored e%' ORDER BY label")
+    extra = walls["scored"] - walls["plain"]
+    print(f"tiny, {a.s2_epochs} s2 + {a.s1_epochs} s1 epochs, 2 speakers, {doc['train_clips']} training clips")
+    print(f"| run | wall s |\n|---|---|\n| without scoring | {walls['plain']:.1f} |\n| --eval-every 1 | {walls['scored']:.1f} |")
+    print(f"added per scored epoch: {extra / a.s1_epochs:.1f} s ({a.eval_items} sentences per speaker)")
+    for r in runs:
+        print(f"  {r['label']}: scoring {r['s']:.1f} s for {r['n_items']} items (synthesis before it not included)")
+    print(f"chosen: {doc['choice']['why']}")
+
+
+if __name__ == "__main__":
+    main()
