@@ -67,3 +67,18 @@ def dataclass_replace_sim(c: ScoredCheckpoint, speaker: str, delta: float) -> Sc
 
     items = tuple(dataclasses.replace(i, sim=i.sim + delta) if i.speaker == speaker else i for i in c.items)
     return dataclasses.replace(c, items=items, figures=aggregate(list(items), 500, 0))
+
+
+def test_the_command_line_refuses_a_bad_rule_or_run_in_one_line(tmp_path):
+    from conftest import run_cli
+
+    from clonebench.testing.review_store import build
+
+    db = build(tmp_path / "store", speakers=("ann",), clips=2)
+    for args, words in ((("evaluate", "--run", "nope"), "no training run 'nope'"),
+                        (("evaluate", "--run", "nope", "--choose", "sim,wer<<1"), "is not METRIC<VALUE"),
+                        (("evaluate", "--run", "nope", "--gpt", "x.ckpt"), "leave out --audio-dir, --gpt and --sovits"),
+                        (("serve", "--run", "nope"), "no training run 'nope'"),
+                        (("serve",), "give --gpt and --sovits, or --run NAME")):
+        code, _, err = run_cli(*args, "--db", str(db), check_json=False)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
