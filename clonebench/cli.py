@@ -463,7 +463,10 @@ def train(
                 init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs, batch_size=batch_size,
                 grad_accum=grad_accum, device=device, amp=amp, resume=resume, seed=seed, save_every=save_every, keep=keep,
                 content=content, speaker_embeddings=not no_speaker_embeddings, sv_model=sv_model, eval_every=eval_every)
-    choosing = _choosing(str(out), None, _run(EvalOptions, db=db), choose, eval_items) if eval_every else None
+    choosing = None
+    if eval_every:   # each pair is synthesized where training runs
+        choosing = replace(_choosing(str(out), None, _run(EvalOptions, db=db), choose, eval_items), device=device,
+                           sv_model=sv_model)
     result = _run(workflows.train, opts, not no_report, choosing)
     if result.get("rank", 0) != 0:  # under torchrun, rank 0 reports for the run
         return

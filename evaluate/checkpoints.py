@@ -46,11 +46,13 @@ class RunEvalOptions:
     """`evaluate --run`: which run, how each pair is loaded (`model`: device, precision, ...;
     its files are replaced by each pair's), how it is scored, and the rule that chooses."""
     run: str                  # the run's name, or its folder
-    model: ModelSpec | None   # None: cpu, fp32, the defaults
+    model: ModelSpec | None   # None: each pair on `device` with the defaults
     scoring: EvalOptions
     rule: ChoiceRule = ChoiceRule.parse(DEFAULT_RULE)
     eval_items: int = EVAL_ITEMS
     eval_set: str = "default"
+    device: str = "cpu"           # where pairs are synthesized when `model` is None (training's device)
+    sv_model: Path | None = None  # v2Pro/v2ProPlus pairs: the ERes2NetV2 file
 
     @property
     def run_name(self) -> str:
@@ -96,7 +98,7 @@ class RunScorer:
         if done is None:
             base = self.opts.model
             spec = (base.with_files(pair.gpt, pair.sovits, base.timbre) if base is not None
-                    else ModelSpec(pair.gpt, pair.sovits))
+                    else ModelSpec(pair.gpt, pair.sovits, device=self.opts.device, sv_model=self.opts.sv_model))
             mopts = ModelEvalOptions(spec, sc, eval_set=self.opts.eval_set, speakers=self.speakers,
                                      eval_items=self.opts.eval_items)
             made = evaluate_pair(mopts, spec, self.prompts, pair.label, None, None, self.models)
