@@ -154,6 +154,9 @@ def test_eval_every_scores_each_epoch_chooses_by_the_rule_and_serve_takes_the_ch
     html = Path(doc["report"]).read_text(encoding="utf-8")
     assert f"chosen: epoch {chosen}</strong> by the rule <code>sim,wer&lt;5</code>" in html
     assert html.count('<tr class="chosen">') == 1 and 'id="listen"' in html
+    from browser import check_in_browser
+
+    assert check_in_browser(Path(doc["report"]), "training-choice.png") == 2 * 3   # 2 speakers x 3 epochs, all playable
 
 
 def test_second_feature_extraction_hits_the_cache(store, trained, tmp_path):
