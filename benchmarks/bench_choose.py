@@ -22,29 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import numpy as np  # noqa: E402
-from conftest import allison_takes, run_cli, write  # noqa: E402
+from conftest import run_cli, vetted_training_store  # noqa: E402
 
 from clonebench.store import Store  # noqa: E402
-from clonebench.testing import corpus  # noqa: E402
-
-
-def vetted(root: Path) -> Path:
-    db = root / "store.duckdb"
-    allison_takes(root / "allison", root / "allison.tsv", 70, prompts=30)
-    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:30]
-    lines, total, k = [], 0.0, 0
-    while total < 40:
-        x = corpus.espeak(prompts[k].text, "en+m3")
-        write(root / "robo" / f"r{k}.wav", np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)]))
-        lines.append(f"r{k}.wav\t{prompts[k].text}")
-        total, k = total + len(x) / 16000, k + 1
-    (root / "robo.tsv").write_text("\n".join(lines) + "\n")
-    for name in ("allison", "robo"):
-        code, _, err = run_cli("vet", str(root / name), "--speaker", name, "--transcripts", str(root / f"{name}.tsv"),
-                               "--db", str(db), "--max-clip", "10", "--no-report", "--json")
-        assert code == 0, err
-    return db
 
 
 def main() -> None:
@@ -55,7 +35,7 @@ def main() -> None:
     a = ap.parse_args()
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        db = vetted(Path(tmp))
+        db = vetted_training_store(Path(tmp))
         code, _, err = run_cli("train", "--all", "--preset", "tiny", "--out", str(Path(tmp) / "warm-up"), "--db", str(db),
                                "--s2-epochs", "1", "--s1-epochs", "1", "--no-report", "--json")
         assert code == 0, err   # fills the feature cache, so that neither timed run computes features

@@ -92,6 +92,27 @@ def allison_takes(folder: Path, tsv: Path, seconds: float, prompts: int | None =
     tsv.write_text("\n".join(lines) + "\n")
 
 
+def vetted_training_store(root: Path) -> Path:
+    """A store with two vetted speakers to train on: Allison's real prompts (~70 s) and an
+    espeak-ng voice (~40 s), with transcripts (the training tests and `bench_choose.py`)."""
+    db = root / "store.duckdb"
+    allison_takes(root / "allison", root / "allison.tsv", 70, prompts=30)
+    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:30]
+    lines, total, k = [], 0.0, 0
+    while total < 40:
+        p = prompts[k]
+        x = corpus.espeak(p.text, "en+m3")
+        write(root / "robo" / f"r{k}.wav", np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)]))
+        lines.append(f"r{k}.wav\t{p.text}")
+        total, k = total + len(x) / SR, k + 1
+    (root / "robo.tsv").write_text("\n".join(lines) + "\n")
+    for name in ("allison", "robo"):
+        code, _, err = run_cli("vet", str(root / name), "--speaker", name, "--transcripts", str(root / f"{name}.tsv"),
+                               "--db", str(db), "--max-clip", "10", "--no-report", "--json")
+        assert code == 0, err
+    return db
+
+
 @pytest.fixture(scope="session")
 def defect_set(tmp_path_factory, en_utterances) -> dict:
     """10 clean clips and one file per defect, all one speaker; vetted once for all tests."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import ROOT, allison_takes, one, run_cli, write
+from conftest import ROOT, one, run_cli, vetted_training_store, write
 
 from clonebench.core.gsvlist import read_list
 from clonebench.model import checkpoint
@@ -26,24 +26,7 @@ from clonebench.testing import corpus
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    """Two speakers: Allison's real prompts (~70 s) and an espeak voice (~40 s), with transcripts."""
-    root = tmp_path_factory.mktemp("train")
-    db = root / "store.duckdb"
-    allison_takes(root / "allison", root / "allison.tsv", 70, prompts=30)
-    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 4][:30]
-    lines, total, k = [], 0.0, 0
-    while total < 40:
-        p = prompts[k]
-        x = corpus.espeak(p.text, "en+m3")
-        write(root / "robo" / f"r{k}.wav", np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)]))
-        lines.append(f"r{k}.wav\t{p.text}")
-        total, k = total + len(x) / 16000, k + 1
-    (root / "robo.tsv").write_text("\n".join(lines) + "\n")
-    for name in ("allison", "robo"):
-        code, _, err = run_cli("vet", str(root / name), "--speaker", name, "--transcripts", str(root / f"{name}.tsv"),
-                               "--db", str(db), "--max-clip", "10", "--no-report", "--json")
-        assert code == 0, err
-    return db
+    return vetted_training_store(tmp_path_factory.mktemp("train"))
 
 
 def _train(store: Path, out: Path, *extra: str, check: bool = True):
