@@ -295,9 +295,9 @@ def _apply(access: StoreAccess, req: ReviewRequest, reviewer: str) -> dict:
         try:
             out = review(store, req, reviewer)
         except ReviewConflict as e:
-            raise Refused(409, str(e), clip=rows.clip_row(store, req.clip_id).to_json()) from None
-        row = rows.clip_row(store, req.clip_id)
-        state = rows.speaker_state(store, row.speaker)
+            raise Refused(409, str(e), clip=rows.clip_row(store, e.view).to_json()) from None
+        state = rows.speaker_state(store, out.view.clip.speaker)
+        row = rows.clip_row(store, out.view, state)
     return {"review_id": out.review_id, "clip": row.to_json(),
             "enrolment_before": rows.enrolment_json(out.enrolment_before, state.goal_s),
             "enrolment": rows.enrolment_json(out.enrolment, state.goal_s),

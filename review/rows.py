@@ -116,11 +116,10 @@ def speaker_page(store: Store, speaker: str) -> SpeakerPage | None:
                        round(math.exp(state.rules.clip.min_avg_logprob), 3), state.reference, tuple(rows))
 
 
-def clip_row(store: Store, clip_id: str) -> ReviewRow | None:
-    view = store.clip_view(clip_id)
-    if view is None:
-        return None
-    return _rows(store, [view], speaker_state(store, view.clip.speaker).reference_clip)[0]
+def clip_row(store: Store, view: ClipView, state: SpeakerState | None = None) -> ReviewRow:
+    """One clip's row; `state` when the caller has its speaker's already."""
+    state = state or speaker_state(store, view.clip.speaker)
+    return _rows(store, [view], state.reference_clip)[0]
 
 
 def _rows(store: Store, views: list[ClipView], reference: str | None) -> list[ReviewRow]:
