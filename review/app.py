@@ -36,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from clonebench.core.errors import StoreInUse, UserError
 from clonebench.core.keys import LOOPBACK, bearer, is_loopback, key_owner
@@ -123,10 +124,13 @@ class Sessions:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, read as it comes (chunked or not), refused past `limit` bytes."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Refused(413, f"request body over {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise Refused(413, f"request body over {limit} bytes")
+    except ClientDisconnect:   # nobody to answer; nothing was written
+        raise Refused(400, "the client left before sending the whole body") from None
     return bytes(body)
 
 
