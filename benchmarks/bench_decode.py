@@ -54,7 +54,7 @@ def inputs(device, dtype, n: int = 1):
     prompt_ids, target = phonemize(PROMPT_TEXT, "en").ids, phonemize(TEXT, "en").ids
     phones = [torch.tensor(prompt_ids + target, device=device)] * n
     bert = [torch.zeros(1024, len(prompt_ids) + len(target), device=device, dtype=dtype)] * n
-    prompt = torch.randint(0, 1024, (125,), device=device, generator=torch.Generator().manual_seed(0)).to(device)
+    prompt = torch.randint(0, 1024, (125,), generator=torch.Generator().manual_seed(0)).to(device)   # drawn on the CPU: the same prompt on every device
     return phones, bert, prompt
 
 

@@ -6,8 +6,8 @@
 Step time and samples per second for stage s2 (SoVITS + discriminator, one generator and one
 discriminator update) and stage s1 (GPT, summed cross-entropy), on synthetic batches of ~5 s
 clips (random weights; speed does not depend on the data). `--amp none,bf16` times each stage
-without and with bf16 autocast side by side, with the autocast regions, fused AdamW (CUDA) and
-TF32 that `clonebench train` uses. `--ops` counts the aten ops of one s2 step under bf16
+without and with bf16 autocast side by side: the Trainer's own steps (`model.steps`: autocast
+regions, fused AdamW on CUDA, gradient clipping) with TF32 on, as `clonebench train` runs them. `--ops` counts the aten ops of one s2 step under bf16
 autocast, and the dtype the convolutions and matrix products ran in (where a step's time can
 go besides arithmetic: launches, casts, weight norm). Feature extraction throughput
 (Whisper-base content features + spectrogram) on real speech. For the whole pipeline on the
@@ -28,33 +28,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
+from clonebench.model import steps  # noqa: E402
 from clonebench.model.config import HOP, preset  # noqa: E402
-from clonebench.model.discriminator import (  # noqa: E402
-    MultiPeriodDiscriminator,
-    discriminator_loss,
-    feature_matching_loss,
-    generator_loss,
-    kl_loss,
-)
 from clonebench.model.gpt import Text2Semantic  # noqa: E402
 from clonebench.model.sovits import SoVITS  # noqa: E402
-from clonebench.model.spectrogram import linear_spectrogram, mel_spectrogram  # noqa: E402
+from clonebench.model.spectrogram import linear_spectrogram  # noqa: E402
 
 
-def _autocast(dev: str, amp: str):
-    return torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=amp == "bf16")
-
-
-def _adamw(params, dev: str) -> torch.optim.AdamW:
-    return torch.optim.AdamW(params, 1e-4, fused=dev.startswith("cuda"))
-
-
-def _timed(step, steps: int, dev: str) -> float:
+def _timed(step, n: int, dev: str) -> float:
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
     times = []
-    for k in range(steps + 2):
+    for k in range(n + 2):
         t = time.perf_counter()
         step()
         sync()
@@ -64,60 +49,31 @@ def _timed(step, steps: int, dev: str) -> float:
 
 
 def s2_step(name: str, batch: int, dev: str, amp: str):
-    """One s2 training step on a synthetic batch, with the Trainer's autocast regions."""
+    """The Trainer's s2 step (`model.steps`) on a synthetic batch of ~5 s clips."""
     torch.manual_seed(0)
     c, _ = preset(name)
-    g, d = SoVITS(c).to(dev).train(), MultiPeriodDiscriminator(narrow=c.disc_narrow).to(dev).train()
-    og, od = _adamw(g.parameters(), dev), _adamw(d.parameters(), dev)
+    device = torch.device(dev)
+    parts = steps.s2_parts(SoVITS(c).to(device).train(), device, frozen=False)
     frames = 250                                       # 5 s at 50 Hz
-    wav = torch.randn(batch, frames * HOP, device=dev) * 0.1
-    spec = linear_spectrogram(wav)[:, :, :frames]
-    ssl = torch.randn(batch, c.ssl_dim, frames, device=dev)
-    lens = torch.full((batch,), frames, device=dev)
-    phones = torch.randint(0, 732, (batch, 60), device=dev)
-    plens = torch.full((batch,), 60, device=dev)
-
-    def step():
-        with _autocast(dev, amp):
-            fake, starts, commit, mask, (z_p, m_p, logs_p, logs_q) = g(ssl, spec, lens, phones, plens)
-            seg = c.segment_size
-            real = F.pad(wav, (0, seg)).gather(1, (starts * HOP)[:, None] + torch.arange(seg, device=dev)[None])[:, None]
-            fake = fake[..., :seg]
-            r, f, _, _ = d(real, fake.detach())
-            loss_d = discriminator_loss(r, f)
-        od.zero_grad()
-        loss_d.backward()
-        od.step()
-        with _autocast(dev, amp):
-            r, f, fr, ff = d(real, fake)
-        loss = (generator_loss(f) + feature_matching_loss(fr, ff) + 45 * F.l1_loss(
-            mel_spectrogram(fake[:, 0].float()), mel_spectrogram(real[:, 0].float()))
-            + kl_loss(z_p, logs_q, m_p, logs_p, mask) + commit)
-        og.zero_grad()
-        loss.backward()
-        og.step()
-
-    return step
+    wav = torch.randn(batch, frames * HOP) * 0.1
+    b = steps.S2Batch(torch.randn(batch, c.ssl_dim, frames), linear_spectrogram(wav)[:, :, :frames],
+                      torch.full((batch,), frames), wav, torch.randint(0, 732, (batch, 60)),
+                      torch.full((batch,), 60), torch.randn(batch, c.sv_dim) if c.sv_dim else None).to(device)
+    autocast = steps.autocast_for(device, amp)
+    return lambda: steps.s2_step(parts, b, autocast)
 
 
 def s1_step(name: str, batch: int, dev: str, amp: str):
+    """The Trainer's s1 step on a synthetic batch of 60 phones and 125 codes (5 s at 25 tokens/s)."""
     torch.manual_seed(0)
     _, c = preset(name)
-    m = Text2Semantic(c).to(dev).train()
-    opt = _adamw(m.parameters(), dev)
-    phones = torch.randint(0, 732, (batch, 60), device=dev)
-    codes = torch.randint(0, 1024, (batch, 125), device=dev)     # 5 s at 25 tokens/s
-    bert = torch.zeros(batch, 1024, 60, device=dev)
-
-    def step():
-        with _autocast(dev, amp):
-            loss, _ = m(phones, torch.full((batch,), 60, device=dev), bert, codes,
-                        torch.full((batch,), 125, device=dev))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+    device = torch.device(dev)
+    parts = steps.s1_parts(Text2Semantic(c).to(device).train(), 1e-4, 1000, device)
+    b = steps.S1Batch(*(t.to(device) for t in (
+        torch.randint(0, 732, (batch, 60)), torch.full((batch,), 60), torch.zeros(batch, 1024, 60),
+        torch.randint(0, 1024, (batch, 125)), torch.full((batch,), 125))))
+    autocast = steps.autocast_for(device, amp)
+    return lambda: steps.s1_step(parts, b, 0, 1, autocast)
 
 
 def s2_ops(name: str, batch: int, dev: str) -> None:

@@ -430,7 +430,8 @@ def train(
         "--init-sovits", help="Fine-tune from this SoVITS .pth (quantizer frozen).")] = None,
     s2_epochs: Annotated[int, typer.Option("--s2-epochs")] = 8,
     s1_epochs: Annotated[int, typer.Option("--s1-epochs")] = 8,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    batch_size: Annotated[str, typer.Option(
+        "--batch-size", help="Clips per batch, or auto: the largest the pre-flight measures to fit.")] = "4",
     grad_accum: Annotated[int, typer.Option("--grad-accum", help="GPT: optimizer step every N batches.")] = 1,
     device: Device = "cpu",
     amp: Annotated[str, typer.Option("--amp", help="bf16 autocast: auto (on CUDA), bf16 (on a CPU too), none.")] = "auto",
@@ -459,8 +460,11 @@ def train(
 
     if (speakers is None) == (not all_speakers):
         _fail("give --speakers a,b or --all")
+    if batch_size != "auto" and not batch_size.isdigit():
+        _fail(f"--batch-size must be a whole number or auto, not {batch_size!r}")
     opts = _run(TrainOptions, db=db, out=out, speakers=_names(speakers), preset=preset, init_gpt=init_gpt,
-                init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs, batch_size=batch_size,
+                init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs,
+                batch_size=batch_size if batch_size == "auto" else int(batch_size),
                 grad_accum=grad_accum, device=device, amp=amp, resume=resume, seed=seed, save_every=save_every, keep=keep,
                 content=content, speaker_embeddings=not no_speaker_embeddings, sv_model=sv_model, eval_every=eval_every)
     choosing = None

@@ -67,16 +67,17 @@ class RunLog:
             for c in exported:
                 store.register_checkpoint(c)
 
-    def finish(self, exported: list[Checkpoint]) -> None:
-        """Register the exported GPT-SoVITS files and mark the run complete."""
+    def finish(self, exported: list[Checkpoint], measured: dict) -> None:
+        """Register the exported GPT-SoVITS files and mark the run complete; `measured` (what the
+        run found out about itself, such as its peak memory) joins the run's config."""
         self.register(exported)
         with Store(self.db) as store:
-            store.finish_train_run(self.run_name)
+            store.finish_train_run(self.run_name, measured)
 
     @staticmethod
     def checkpoint(path: Path, kind: str, run_name: str, stage: str, step: int, epoch: int, data_hash: str) -> Checkpoint:
         return Checkpoint(str(Path(path).resolve()), kind, run_name, stage, step, epoch, sha256_file(path), data_hash)
 
 
-def run_config(s_config, g_config, options: dict) -> dict:
-    return {"sovits": asdict(s_config), "gpt": asdict(g_config), "options": options}
+def run_config(s_config, g_config, options: dict, preflight: dict) -> dict:
+    return {"sovits": asdict(s_config), "gpt": asdict(g_config), "options": options, "preflight": preflight}

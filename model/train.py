@@ -16,14 +16,11 @@ decaying adaptive optimiser).
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
-import math
-import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,20 +34,14 @@ from clonebench.store import Store
 
 from . import checkpoint, distributed
 from .config import HOP, preset
-from .discriminator import (
-    MultiPeriodDiscriminator,
-    discriminator_loss,
-    discriminator_periods,
-    feature_matching_loss,
-    generator_loss,
-    kl_loss,
-)
 from .features import check_compatible, content_extractor
 from .gpt import Text2Semantic
+from .preflight import PeakMeter, preflight
 from .run_log import RunLog, run_config
 from .sovits import SoVITS
 from .spec import load_timbre_model
 from .spectrogram import mel_spectrogram
+from .steps import S1Batch, S2Batch, autocast_for, s1_parts, s1_step, s2_parts, s2_step
 from .trainset import FeatureCache, TrainClip, training_set
 
 log = logging.getLogger(__name__)
@@ -67,7 +58,7 @@ class TrainOptions:
     init_sovits: Path | None = None
     s2_epochs: int = 8
     s1_epochs: int = 8
-    batch_size: int = 4
+    batch_size: int | str = 4                  # or "auto": the largest the pre-flight finds fits
     grad_accum: int = 1
     s1_lr: float = 1e-3
     device: str = "cpu"
@@ -83,7 +74,9 @@ class TrainOptions:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "grad_accum", "save_every", "keep"):
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise UserError(f"--batch-size must be a whole number of at least 1, or auto, not {self.batch_size!r}")
+        for name in ("grad_accum", "save_every", "keep"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.s2_epochs < 0 or self.s1_epochs < 0 or self.eval_every < 0:
@@ -102,35 +95,6 @@ class TrainOptions:
 
 
 # -- batches and stages ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class S2Batch:
-    """A SoVITS batch, right-padded: content features, linear spectrograms, waveforms, phones."""
-    ssl: torch.Tensor
-    spec: torch.Tensor
-    spec_len: torch.Tensor
-    wav: torch.Tensor
-    phones: torch.Tensor
-    phone_len: torch.Tensor
-    # the sv_emb input: v2Pro, each clip's own timbre vector (as upstream); v2 (ours), the speaker's
-    # timbre-library embedding
-    sv: torch.Tensor | None = None
-
-    def to(self, device: torch.device) -> "S2Batch":
-        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
-                                if getattr(self, f.name) is not None})
-
-
-@dataclass(frozen=True)
-class S1Batch:
-    """A GPT batch, right-padded: phones, their BERT features (zeros: clonebench trains without
-    BERT, as upstream does outside Chinese) and the semantic codes s2 gives the clips."""
-    phones: torch.Tensor
-    phone_len: torch.Tensor
-    bert: torch.Tensor
-    codes: torch.Tensor
-    code_len: torch.Tensor
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -241,18 +205,9 @@ class Trainer:
         if self.init_gpt_state:
             checkpoint.load_into(self.gpt, self.init_gpt_state, opts.init_gpt)
 
+    @property
     def autocast(self):
-        """bf16 autocast (no loss scaling needed): by default on CUDA only; `--amp bf16` asks for
-        it on a CPU too, which is how the tests keep CUDA training's numerics honest without a
-        GPU (the quantizer's codebook and statistics stay fp32 under it)."""
-        amp = self.opts.amp
-        if amp == "bf16" or (amp == "auto" and self.device.type == "cuda"):
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _adamw(self, params, **kw) -> torch.optim.AdamW:
-        """AdamW; on CUDA its fused kernel (one launch for all parameters)."""
-        return torch.optim.AdamW(params, fused=self.device.type == "cuda", **kw)
+        return autocast_for(self.device, self.opts.amp)
 
     # setup -----------------------------------------------------------------------------------
     def _load_data(self) -> None:
@@ -276,14 +231,34 @@ class Trainer:
         self.extractor = content_extractor(o.content or s_config.ssl_extractor)
         check_compatible(self.extractor, s_config.ssl_extractor, s_config.ssl_dim, "the model")
         self.s_config, self.g_config = s_config, g_config
-        _check_memory(s_config, g_config, o.batch_size)
         sv = None
         if s_config.is_pro:   # each clip's timbre vector, as upstream's 2-get-sv.py computes it
             sv = load_timbre_model(o.sv_model, s_config.sv_dim, s_config.version,
                                    o.device if o.device.startswith("cuda") else "cpu")
+        self._preflight()
         self.cache = FeatureCache(o.db, self.extractor, sv)
         self.cache.build(self.data.train + self.data.val)
         self.timbre = self._timbre_library() if s_config.sv_dim and not s_config.is_pro else {}
+
+    def _preflight(self) -> None:
+        """Say what the run trains on and what it needs (`model.preflight`), and refuse it now if
+        it cannot succeed; `--batch-size auto` becomes a number here. A resumed run keeps the
+        batch size it started with and is not probed again."""
+        o = self.opts
+        resumed = newest_native(self.out) if o.resume else None
+        batch = o.batch_size
+        if resumed is not None:
+            batch = checkpoint.load_native(resumed)["training"]["options"]["batch_size"]
+        elif batch == "auto" and self.world.enabled:
+            raise UserError("--batch-size auto is for one process; under torchrun give a number")
+        pf = preflight(self.data, self.s_config, self.g_config, batch, self.device, o.amp,
+                       frozen=o.init_sovits is not None, measure=resumed is None)
+        for line in pf.lines():
+            log.info("pre-flight: %s", line)
+        if pf.refusal:
+            raise UserError(f"pre-flight: {pf.refusal}")
+        self.preflight = pf
+        self.opts = replace(o, batch_size=pf.batch_size)
 
     def _timbre_library(self) -> dict[str, torch.Tensor]:
         from clonebench.instruments.speakers import ENCODER
@@ -364,56 +339,11 @@ class Trainer:
     # stage s2 --------------------------------------------------------------------------------
     def train_s2(self, state: dict | None) -> None:
         self.sovits.train()
-        disc = MultiPeriodDiscriminator(discriminator_periods(self.s_config),
-                                        narrow=self.s_config.disc_narrow).to(self.device).train()
-        frozen = self.init_sovits_state is not None
-        if frozen:   # fine-tuning: keep the semantic codebook, and so the GPT's vocabulary, fixed
-            for p in [*self.sovits.ssl_proj.parameters(), *self.sovits.quantizer.parameters()]:
-                p.requires_grad_(False)
-        text_parts = {id(p) for m in (self.sovits.enc_p.text_embedding, self.sovits.enc_p.encoder_text,
-                                      self.sovits.enc_p.mrte) for p in m.parameters()}
-        base = [p for p in self.sovits.parameters() if p.requires_grad and id(p) not in text_parts]
-        low = [p for p in self.sovits.parameters() if p.requires_grad and id(p) in text_parts]
-        kw = {"betas": (0.8, 0.99), "eps": 1e-9}
-        opt_g = self._adamw([{"params": base, "lr": 1e-4}, {"params": low, "lr": 0.4e-4}], **kw)
-        opt_d = self._adamw(disc.parameters(), lr=1e-4, **kw)
-        scheds = {"g": torch.optim.lr_scheduler.ExponentialLR(opt_g, 0.999875),
-                  "d": torch.optim.lr_scheduler.ExponentialLR(opt_d, 0.999875)}
-        models, optims = {"disc": disc}, {"g": opt_g, "d": opt_d}
+        parts = s2_parts(self.sovits, self.device, frozen=self.init_sovits_state is not None, world=self.world)
+        models, optims = {"disc": parts.disc}, {"g": parts.opt_g, "d": parts.opt_d}
         if state is not None:
-            _restore(state, models, optims, scheds)
+            _restore(state, models, optims, parts.scheds)
         seg = self.s_config.segment_size
-        # the training forward goes through DDP (the text encoder skips parts on some batches)
-        sovits_fwd = distributed.wrap(self.sovits, self.world, self.device, unused=True)
-        disc_fwd = distributed.wrap(disc, self.world, self.device)
-
-        def step(batch, _step):
-            if frozen:
-                self.sovits.quantizer.eval()
-            with self.autocast():
-                fake, starts, commit, y_mask, (z_p, m_p, logs_p, logs_q) = sovits_fwd(
-                    batch.ssl, batch.spec, batch.spec_len, batch.phones, batch.phone_len, batch.sv)
-                idx = (starts * HOP)[:, None] + torch.arange(seg, device=fake.device)[None]
-                real = F.pad(batch.wav, (0, seg)).gather(1, idx)[:, None]
-                fake = fake[..., :seg]
-                r, f, _, _ = disc_fwd(real, fake.detach())
-                loss_d = discriminator_loss(r, f)
-            opt_d.zero_grad()
-            loss_d.backward()
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), 1000.0)
-            opt_d.step()
-            with self.autocast():
-                r, f, fr, ff = disc_fwd(real, fake)
-            mel = F.l1_loss(mel_spectrogram(fake[:, 0].float()), mel_spectrogram(real[:, 0].float()))
-            kl = kl_loss(z_p, logs_q, m_p, logs_p, y_mask)
-            loss_gen, loss_fm = generator_loss(f), feature_matching_loss(fr, ff)
-            loss_g = loss_gen + loss_fm + 45 * mel + kl + commit
-            opt_g.zero_grad()
-            loss_g.backward()
-            torch.nn.utils.clip_grad_norm_(self.sovits.parameters(), 1000.0)
-            opt_g.step()
-            return {"mel": mel.item(), "kl": kl.item(), "gen": loss_gen.item(), "fm": loss_fm.item(),
-                    "disc": loss_d.item(), "commit": float(commit.detach())}
 
         def validate():
             with torch.random.fork_rng(), torch.no_grad():   # validation never moves the training RNG
@@ -430,8 +360,8 @@ class Trainer:
                 self.sovits.train()
             return {"mel": float(np.mean(mels))}
 
-        self.run_stage(Stage("s2", self.opts.s2_epochs, self.s2_batch, step, validate, models, optims, scheds,
-                             epoch_scheds=tuple(scheds.values())), state)
+        self.run_stage(Stage("s2", self.opts.s2_epochs, self.s2_batch, lambda batch, _: s2_step(parts, batch, self.autocast),
+                             validate, models, optims, parts.scheds, epoch_scheds=tuple(parts.scheds.values())), state)
         self.sovits.eval()
 
     # stage s1 --------------------------------------------------------------------------------
@@ -444,17 +374,13 @@ class Trainer:
         codes = self.semantic_tokens(self.data.train)
         val_codes = self.semantic_tokens(self.data.val)
         self.gpt.train()
-        opt = self._adamw(self.gpt.parameters(), lr=self.opts.s1_lr, betas=(0.9, 0.95), weight_decay=0.01)
         per_epoch = len(epoch_batches([1] * len(self.data.train), self.opts.batch_size, self.opts.seed, 0))
-        total = max(1, self.opts.s1_epochs * per_epoch // self.opts.grad_accum)
-        warmup = max(1, total // 10)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda k: min(1.0, (k + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(k, total) / total))))
-        models, optims, scheds = {}, {"gpt": opt}, {"gpt": sched}
+        parts = s1_parts(self.gpt, self.opts.s1_lr, max(1, self.opts.s1_epochs * per_epoch // self.opts.grad_accum),
+                         self.device, self.world)
+        models, optims, scheds = {}, {"gpt": parts.opt}, {"gpt": parts.sched}
         if state is not None:
             _restore(state, models, optims, scheds)
         index = {c.clip_id: k for k, c in enumerate(self.data.train)}
-        gpt_fwd = distributed.wrap(self.gpt, self.world, self.device)
 
         def s1_batch(clips: list[TrainClip], code_list: list[torch.Tensor]) -> S1Batch:
             phones, plen = _pad([torch.tensor(c.phones) for c in clips])
@@ -462,25 +388,17 @@ class Trainer:
             bert = torch.zeros(len(clips), self.g_config.bert_dim, phones.shape[1])
             return S1Batch(*(t.to(self.device) for t in (phones.long(), plen, bert, cds.long(), clen)))
 
-        def forward(model, b: S1Batch):
-            return model(b.phones, b.phone_len, b.bert, b.codes, b.code_len)
-
         def step(clips, k):
-            with self.autocast():
-                loss, acc = forward(gpt_fwd, s1_batch(clips, [codes[index[c.clip_id]] for c in clips]))
-            (loss / self.opts.grad_accum).backward()
-            if (k + 1) % self.opts.grad_accum == 0:
-                torch.nn.utils.clip_grad_norm_(self.gpt.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad()
-            n_tokens = sum(len(codes[index[c.clip_id]]) + 1 for c in clips)   # every code and EOS
+            code_list = [codes[index[c.clip_id]] for c in clips]
+            loss, acc = s1_step(parts, s1_batch(clips, code_list), k, self.opts.grad_accum, self.autocast)
+            n_tokens = sum(len(c) + 1 for c in code_list)   # every code and EOS
             return {"loss": loss.item() / n_tokens, "acc": acc.item()}
 
         def validate():
             self.gpt.eval()
             with torch.no_grad():
-                loss, acc = forward(self.gpt, s1_batch(self.data.val, val_codes))
+                b = s1_batch(self.data.val, val_codes)
+                loss, acc = self.gpt(b.phones, b.phone_len, b.bert, b.codes, b.code_len)
             self.gpt.train()
             return {"loss": loss.item() / sum(len(c) + 1 for c in val_codes), "acc": acc.item()}
 
@@ -500,11 +418,13 @@ class Trainer:
         if self.on_pair is not None:
             rng, training = _rng_state(), self.gpt.training
             self.gpt.eval()
+            self.meter.pause()
             try:
                 self.on_pair(EpochPair(self.run_name, epochs, step, gpt, self.sovits_file))
             finally:
                 _set_rng_state(rng)
                 self.gpt.train(training)
+                self.meter.resume()
         log.info("%s: GPT after %d epochs exported (%s)", self.run_name, epochs, gpt.name)
 
     @property
@@ -524,7 +444,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         resume_from = newest_native(self.out) if o.resume else None
         self.log.start(o.preset, self.data.speakers, self.data.data_hash,
-                       run_config(self.s_config, self.g_config, _plain_options(o)))
+                       run_config(self.s_config, self.g_config, _plain_options(o), self.preflight.to_json()))
         state = None
         if resume_from is not None:
             native = checkpoint.load_native(resume_from)
@@ -535,6 +455,7 @@ class Trainer:
                 self.gpt.load_state_dict(native["gpt"])
             state = native["training"]
             log.info("resuming %s at %s step %d", self.run_name, state["stage"], state["step"])
+        self.meter = PeakMeter(self.device)
         if state is None or state["stage"] == "s2":
             self.train_s2(state)
             state = None
@@ -542,6 +463,7 @@ class Trainer:
             self.log.flush()
             self._export_sovits()
         self.train_s1(state)
+        self.peak_bytes = self.meter.read()
         in_sync = distributed.replicas_identical([self.sovits, self.gpt], self.world)
         result = {"run": self.run_name, "rank": self.world.rank}
         if self.world.main:
@@ -562,9 +484,14 @@ class Trainer:
             checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, o.s2_epochs, s2_steps)
         if not (o.eval_every and paths["gpt"].is_file()):
             checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, o.s1_epochs)
+        m = self.preflight.memory
+        memory = {"device": str(self.device), "batch_size": o.batch_size, "peak_bytes": self.peak_bytes,
+                  "estimated_bytes": m.at(o.batch_size) if m else None}
         self.log.finish([RunLog.checkpoint(paths["sovits"], "sovits", self.run_name, "s2", s2_steps, o.s2_epochs, data.data_hash),
-                         RunLog.checkpoint(paths["gpt"], "gpt", self.run_name, "s1", s1_steps, o.s1_epochs, data.data_hash)])
-        return {"run": self.run_name, "out": str(self.out), "gpt": str(paths["gpt"]), "sovits": str(paths["sovits"]),
+                         RunLog.checkpoint(paths["gpt"], "gpt", self.run_name, "s1", s1_steps, o.s1_epochs, data.data_hash)],
+                        {"memory": memory})
+        return {"preflight": self.preflight.to_json(), "memory": memory,
+                "run": self.run_name, "out": str(self.out), "gpt": str(paths["gpt"]), "sovits": str(paths["sovits"]),
                 "speakers": data.speakers, "train_clips": len(data.train), "val_clips": len(data.val),
                 "skipped": data.skipped, "data_hash": data.data_hash,
                 "feature_cache": {"hits": self.cache.hits, "computed": self.cache.misses}}
@@ -585,21 +512,6 @@ def _restore(state: dict, models: dict, optims: dict, scheds: dict) -> None:
 
 def _plain_options(o: TrainOptions) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}
-
-
-def _check_memory(s_config, g_config, batch_size: int) -> None:
-    """Refuse a preset that cannot fit: weights + gradients + Adam moments (16 bytes a parameter)
-    for SoVITS, its discriminator and the GPT, with room for activations."""
-    with torch.device("meta"):
-        params = (sum(p.numel() for p in SoVITS(s_config).parameters())
-                  + sum(p.numel() for p in MultiPeriodDiscriminator(discriminator_periods(s_config),
-                                                                    narrow=s_config.disc_narrow).parameters())
-                  + sum(p.numel() for p in Text2Semantic(g_config).parameters()))
-    need = params * 16 * 1.5 + batch_size * 300e6
-    avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    if need > avail:
-        raise UserError(f"this preset needs about {need / 2**30:.1f} GiB of memory for training at batch size "
-                        f"{batch_size}; {avail / 2**30:.1f} GiB is free: use a smaller preset or --batch-size")
 
 
 def train(opts: TrainOptions, on_pair: Callable[[EpochPair], None] | None = None) -> dict:

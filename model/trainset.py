@@ -58,7 +58,7 @@ class TrainClip:
 class TrainingSet:
     train: list[TrainClip]
     val: list[TrainClip]
-    skipped: list[dict]            # {"clip_id" or "speaker", "reason"}
+    skipped: list[dict]            # {"clip_id" (a clip) or not (a speaker), "speaker", "kind", "reason", "duration_s"}
     data_hash: str
 
     @property
@@ -83,25 +83,27 @@ def training_set(db: Path, speakers: list[str] | None = None, min_speaker_s: flo
     for v in views:
         r = {"clip_id": v.clip.clip_id, "speaker": v.clip.speaker, "lang": v.lang, "text": v.text,
              "duration_s": v.clip.duration_s, "path_16k": v.clip.path_16k, "path_32k": v.clip.path_32k}
-        reason = None
+        kind = reason = None
         if not (r["text"] or "").strip():
-            reason = "no transcript"
+            kind, reason = "no transcript", "no transcript"
         elif r["lang"] not in ("zh", "en"):
-            reason = f"language {r['lang']!r}: the text front end reads zh and en"
+            kind, reason = "language", f"language {r['lang']!r}: the text front end reads zh and en"
         elif not DURATION_S[0] <= r["duration_s"] <= DURATION_S[1]:
-            reason = f"{r['duration_s']:.1f} s is outside {DURATION_S[0]}-{DURATION_S[1]} s"
+            kind, reason = "length", f"{r['duration_s']:.1f} s is outside {DURATION_S[0]}-{DURATION_S[1]} s"
         phones: list[int] = []
         if reason is None:
             try:
                 phones = phonemize(r["text"], r["lang"]).ids
             except UserError as e:
-                reason = f"text: {e}"
+                kind, reason = "text", f"text: {e}"
         if reason is None:
             rate = len(phones) / r["duration_s"]
             if not PHONES_PER_S[0] <= rate <= PHONES_PER_S[1]:
+                kind = "phones per second"
                 reason = f"{rate:.1f} phones/s is outside {PHONES_PER_S[0]:.0f}-{PHONES_PER_S[1]:.0f} (transcript and audio disagree)"
         if reason:
-            skipped.append({"clip_id": r["clip_id"], "speaker": r["speaker"], "reason": reason})
+            skipped.append({"clip_id": r["clip_id"], "speaker": r["speaker"], "kind": kind, "reason": reason,
+                            "duration_s": r["duration_s"]})
             continue
         kept.append(TrainClip(r["clip_id"], r["speaker"], r["lang"], r["text"], r["duration_s"], r["path_16k"],
                               r["path_32k"], phones, _held_out(r["clip_id"])))
@@ -115,7 +117,8 @@ def training_set(db: Path, speakers: list[str] | None = None, min_speaker_s: flo
         raise UserError("too little usable audio: " + ", ".join(f"{s} {t:.0f} s" for s, t in sorted(too_little.items()))
                         + f" (need {min_speaker_s:.0f} s of accepted clips with transcripts per speaker)")
     for s, t in sorted(too_little.items()):
-        skipped.append({"speaker": s, "reason": f"only {t:.0f} s of usable audio (need {min_speaker_s:.0f} s)"})
+        skipped.append({"speaker": s, "kind": "too little audio", "duration_s": t,
+                        "reason": f"only {t:.0f} s of usable audio (need {min_speaker_s:.0f} s)"})
     kept = [c for c in kept if c.speaker not in too_little]
     if not kept:
         raise UserError(f"no speaker in {db} has {min_speaker_s:.0f} s of accepted clips with transcripts: vet more audio")

@@ -20,8 +20,12 @@ class TrainingTables:
             "VALUES (?, ?, ?, ?, ?, ?, 'running')",
             [run_name, preset, speakers, data_hash, self._stored(out_dir), to_json(config)])
 
-    def finish_train_run(self, run_name: str) -> None:
-        self.con.execute("UPDATE train_runs SET status = 'complete' WHERE run_name = ?", [run_name])
+    def finish_train_run(self, run_name: str, measured: dict) -> None:
+        """Mark the run complete; `measured` joins its config."""
+        run = self.train_run(run_name)
+        config = {**(run.config if run else {}), **measured}
+        self.con.execute("UPDATE train_runs SET status = 'complete', config = ? WHERE run_name = ?",
+                         [to_json(config), run_name])
 
     def train_run(self, run_name: str) -> TrainRun | None:
         rows = self._rows("SELECT * FROM train_runs WHERE run_name = ?", [run_name])
