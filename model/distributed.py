@@ -12,6 +12,8 @@ CUDA, gloo on a CPU (which is how the tests run it).
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 from dataclasses import dataclass
 
@@ -93,15 +95,17 @@ def from_main(*tensors: torch.Tensor) -> None:
 
 
 def replicas_identical(modules: list[torch.nn.Module], world: World) -> bool:
-    """Whether every process holds bit-identical parameters and buffers."""
+    """Whether every process holds bit-identical parameters and buffers: a SHA-256 of their bytes,
+    compared across processes (a float sum would not do: its rounding depends on where the
+    tensor lies in memory on some CPUs)."""
     if not world.enabled:
         return True
-    flat = torch.cat([t.detach().float().reshape(-1).cpu() for m in modules for t in m.state_dict().values()
-                      if t.is_floating_point()])
-    # a cheap fingerprint: sums over two different weightings
-    w = torch.arange(len(flat), dtype=torch.float64) % 9973 + 1
-    mine = torch.stack([flat.double().sum(), (flat.double() * w).sum()])
+    digest = hashlib.sha256()
+    for m in modules:
+        for t in m.state_dict().values():
+            digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     device = next(modules[0].parameters()).device
-    gathered = [torch.zeros_like(mine, device=device) for _ in range(world.size)]
-    dist.all_gather(gathered, mine.to(device))
+    mine = torch.tensor(list(digest.digest()), dtype=torch.int64, device=device)
+    gathered = [torch.zeros_like(mine) for _ in range(world.size)]
+    dist.all_gather(gathered, mine)
     return all(torch.equal(g.cpu(), gathered[0].cpu()) for g in gathered)

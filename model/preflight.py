@@ -40,7 +40,7 @@ if TYPE_CHECKING:   # the probes run where the store's packages may not be (a ba
 
 PROBE_BATCHES = (1, 3)
 # The largest batch that "fits" keeps its estimate under this share of the memory: the estimate
-# was up to 12 % low (v2 on an H200 and on this CPU; benchmarks/RESULTS.md), and what the probes
+# was up to 13 % low (v2 on an H200 and on a 2-core CPU; benchmarks/RESULTS.md), and what the probes
 # do not see (fragmentation, logging, the store) needs room too.
 HEADROOM = 0.85
 AUTO_BATCH_CAP = 32     # `--batch-size auto`: at most this, and a quarter of the training clips

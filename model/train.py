@@ -192,9 +192,14 @@ class Trainer:
         torch.manual_seed(opts.seed)
         random.seed(opts.seed)
         np.random.seed(opts.seed % 2 ** 32)
-        for turn in range(self.world.size):  # one process at a time: rank 0 computes the features, the
-            if turn == self.world.rank:      # others then find them cached (and the store is never shared)
+        for turn in range(self.world.size):  # one process at a time: the store is never shared
+            if turn == self.world.rank:
                 self._load_data()
+            self.world.barrier()
+        self._preflight()   # every process at once: the probes' collectives (the codebook's sync) pair up
+        for turn in range(self.world.size):  # rank 0 computes the features, the others find them cached
+            if turn == self.world.rank:
+                self._build_features()
             self.world.barrier()
         self.sovits = SoVITS(self.s_config).to(self.device)
         self.gpt = Text2Semantic(self.g_config).to(self.device)
@@ -211,7 +216,7 @@ class Trainer:
 
     # setup -----------------------------------------------------------------------------------
     def _load_data(self) -> None:
-        """The training set, configs, content extractor, feature cache and timbre library."""
+        """The training set, configs, content extractor and timbre model."""
         o = self.opts
         self.data = training_set(o.db, o.speakers)
         reasons: dict[str, int] = {}
@@ -231,14 +236,16 @@ class Trainer:
         self.extractor = content_extractor(o.content or s_config.ssl_extractor)
         check_compatible(self.extractor, s_config.ssl_extractor, s_config.ssl_dim, "the model")
         self.s_config, self.g_config = s_config, g_config
-        sv = None
+        self.sv_model = None
         if s_config.is_pro:   # each clip's timbre vector, as upstream's 2-get-sv.py computes it
-            sv = load_timbre_model(o.sv_model, s_config.sv_dim, s_config.version,
-                                   o.device if o.device.startswith("cuda") else "cpu")
-        self._preflight()
-        self.cache = FeatureCache(o.db, self.extractor, sv)
+            self.sv_model = load_timbre_model(o.sv_model, s_config.sv_dim, s_config.version,
+                                              o.device if o.device.startswith("cuda") else "cpu")
+
+    def _build_features(self) -> None:
+        """The feature cache (computing what is missing) and the v2 timbre library."""
+        self.cache = FeatureCache(self.opts.db, self.extractor, self.sv_model)
         self.cache.build(self.data.train + self.data.val)
-        self.timbre = self._timbre_library() if s_config.sv_dim and not s_config.is_pro else {}
+        self.timbre = self._timbre_library() if self.s_config.sv_dim and not self.s_config.is_pro else {}
 
     def _preflight(self) -> None:
         """Say what the run trains on and what it needs (`model.preflight`), and refuse it now if
@@ -249,6 +256,8 @@ class Trainer:
         batch = o.batch_size
         if resumed is not None:
             batch = checkpoint.load_native(resumed)["training"]["options"]["batch_size"]
+            if o.batch_size not in ("auto", batch):
+                log.warning("resuming at batch %d, the run's own, not --batch-size %s", batch, o.batch_size)
         elif batch == "auto" and self.world.enabled:
             raise UserError("--batch-size auto is for one process; under torchrun give a number")
         pf = preflight(self.data, self.s_config, self.g_config, batch, self.device, o.amp,
