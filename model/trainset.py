@@ -1,7 +1,7 @@
 """The training set: accepted clips from the store, their features cached on disk.
 
 Selection (`training_set`): accepted clips with a transcript (the user's when given, else the
-ASR text) in a language the front end reads, 3-25 phones per second and 0.6-54 s long
+ASR text) in a language the front end reads (SPOKEN), 3-25 phones per second and 0.6-54 s long
 (upstream's filters); speakers with less than MIN_SPEAKER_S of such audio are left out. Every
 clip left out is reported with its reason. A deterministic ~10 % of each speaker's clips (by
 hash of the clip id) is held out for validation.
@@ -27,6 +27,7 @@ import torch
 
 from clonebench.core.config import data_root_for
 from clonebench.core.errors import UserError
+from clonebench.core.languages import LANGUAGES
 from clonebench.core.progress import progress_bar
 from clonebench.store import Store
 
@@ -38,6 +39,7 @@ MIN_SPEAKER_S = 30.0
 PHONES_PER_S = (3.0, 25.0)
 DURATION_S = (0.6, 54.0)
 VAL_SHARE = 0.1
+SPOKEN = tuple(c for c, lang in LANGUAGES.items() if lang.speaks and c != "zh-en")   # a clip's own language
 FEATURES_VERSION = "2"   # 2: HuBERT input never normalised, as upstream
 
 
@@ -86,8 +88,8 @@ def training_set(db: Path, speakers: list[str] | None = None, min_speaker_s: flo
         kind = reason = None
         if not (r["text"] or "").strip():
             kind, reason = "no transcript", "no transcript"
-        elif r["lang"] not in ("zh", "en"):
-            kind, reason = "language", f"language {r['lang']!r}: the text front end reads zh and en"
+        elif r["lang"] not in SPOKEN:
+            kind, reason = "language", f"language {r['lang']!r}: the text front end reads {', '.join(SPOKEN)}"
         elif not DURATION_S[0] <= r["duration_s"] <= DURATION_S[1]:
             kind, reason = "length", f"{r['duration_s']:.1f} s is outside {DURATION_S[0]}-{DURATION_S[1]} s"
         phones: list[int] = []

@@ -1,8 +1,9 @@
 """Text -> phone ids for the model: language runs, sentence splitting, and the result record.
 
-Languages: `zh`, `en`, and `auto` (= mixed zh+en, also spelled `zh-en`). Chinese text may
-contain English words: they become English runs. Other scripts are refused with a clear
-message rather than read as garbage.
+Languages: `zh`, `en`, `ja`, and `auto` (mixed: Chinese, or Japanese when the text has kana, with
+English words; `zh-en` is the same). Chinese and Japanese text may contain English words: they
+become English runs (as upstream's `zh` and `ja` modes split them). Other scripts are refused
+with a clear message rather than read as garbage.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from clonebench.core.errors import UserError
 from clonebench.core.languages import SYNTH_LANGS
 
-from . import chinese, english
+from . import chinese, english, japanese
 from .symbols import PUNCTUATION, to_ids
 
 MAX_CHARS = 1000          # longer input is refused: split it into several requests
@@ -25,15 +26,18 @@ ENDS = SENTENCE_END + CLAUSE_END    # a piece ending in one of these needs no ad
 PAUSES = ENDS + "—–-"               # a capped piece is preferably cut right after one of these
 WORD_CHAR = re.compile(r"[A-Za-z0-9'’\-]")  # Chinese text is never cut inside a run of these
 LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*)*")
-UNSUPPORTED = re.compile(r"[\u3040-\u30ff\uac00-\ud7af\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
+KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9d]")   # hiragana, katakana, half-width katakana: Japanese
+UNSUPPORTED = re.compile(r"[\uac00-\ud7af\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
+MODULES = {"zh": chinese, "en": english, "ja": japanese}
+SPACED = {"en"}           # runs written with spaces around them in the normalized text
 
 
 @dataclass
 class Run:
-    lang: str            # "zh" or "en"
+    lang: str            # "zh", "en" or "ja"
     text: str            # normalized text
     phones: list[str]
-    word2ph: list[int]   # zh: per character of `text`; en: per word
+    word2ph: list[int] | None   # zh: per character of `text`; en: per word; ja: none (as upstream)
 
 
 @dataclass
@@ -50,37 +54,42 @@ class Phonemes:
 
     @property
     def norm_text(self) -> str:
-        return "".join(r.text if r.lang == "zh" else f" {r.text} " for r in self.runs).strip()
+        return "".join(f" {r.text} " if r.lang in SPACED else r.text for r in self.runs).strip()
 
 
 def check_lang(lang: str) -> str:
     if lang not in SYNTH_LANGS:
-        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en or auto (mixed zh+en)")
+        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en, ja or auto (mixed)")
     return "auto" if lang == "zh-en" else lang
 
 
 def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
-    """Split raw text into (lang, text) runs. English words inside Chinese become 'en' runs."""
+    """Split raw text into (lang, text) runs. English words inside Chinese or Japanese become
+    'en' runs; in `auto`, text with kana is Japanese."""
     lang = check_lang(lang)
     bad = UNSUPPORTED.search(text)
     if bad:
         raise UserError(f"text contains {bad.group()!r}, a script the front end does not read "
-                        "(only Chinese and English are supported)")
+                        "(Chinese, Japanese and English are supported)")
+    kana = KANA.search(text)
+    if kana and lang in ("zh", "en"):
+        raise UserError(f"text has Japanese kana ({kana.group()!r}) but the language is {lang!r}: use ja or auto")
     if lang == "en":
         if chinese.HAN.search(text):
             raise UserError("text has Chinese characters but the language is 'en': use zh or auto")
         return [("en", text)]
-    if lang == "zh" and not chinese.HAN.search(text) or lang == "auto" and not chinese.HAN.search(text):
-        return [("en", text)] if LATIN.search(text) else [("zh", text)]
+    base = "ja" if lang == "ja" or kana else "zh"
+    if not chinese.HAN.search(text) and not kana:
+        return [("en", text)] if LATIN.search(text) else [(base, text)]
     runs: list[tuple[str, str]] = []
     pos = 0
     for m in LATIN.finditer(text):
         if m.start() > pos:
-            runs.append(("zh", text[pos:m.start()]))
+            runs.append((base, text[pos:m.start()]))
         runs.append(("en", m.group()))
         pos = m.end()
     if pos < len(text):
-        runs.append(("zh", text[pos:]))
+        runs.append((base, text[pos:]))
     return [(lg, t) for lg, t in runs if t.strip()]
 
 
@@ -95,7 +104,7 @@ def phonemize(text: str, lang: str) -> Phonemes:
         raise TextTooLong(f"text is {len(text)} characters; the limit is {MAX_CHARS}: split it")
     result = Phonemes()
     for run_lang, run_text in language_runs(text, lang):
-        module = chinese if run_lang == "zh" else english
+        module = MODULES[run_lang]
         norm = module.normalize(run_text)
         phones, word2ph = module.g2p(norm)
         if phones:
@@ -132,10 +141,15 @@ def split_sentences(text: str, lang: str = "auto", max_chars: int | None = None)
     if len(merged) > 1 and len(_letters(merged[-1])) < MIN_SENTENCE_CHARS and _fits(merged[-2] + merged[-1], cap):
         tail = merged.pop()
         merged[-1] += tail
-    stop, comma = (".", ",") if lang == "en" or not chinese.HAN.search(text) else ("。", "，")
+    stop, comma = (".", ",") if lang == "en" or not _written_without_spaces(text) else ("。", "，" if not KANA.search(text) else "、")
     if max_chars is not None:
-        merged = [c for p in merged for c in _cut(p.strip(), max_chars, comma, bool(chinese.HAN.search(p)))]
+        merged = [c for p in merged for c in _cut(p.strip(), max_chars, comma, _written_without_spaces(p))]
     return [p.strip() if p.strip()[-1] in ENDS else p.strip() + stop for p in merged]
+
+
+def _written_without_spaces(text: str) -> bool:
+    """Chinese or Japanese: cut between characters, end with 。"""
+    return bool(chinese.HAN.search(text) or KANA.search(text))
 
 
 def _fits(piece: str, cap: float) -> bool:

@@ -407,6 +407,24 @@ def test_api_v2_clients_work_unchanged(server):
     assert r.status_code == 422 and "ref_audio_path is required" in r.json()["error"]
 
 
+def test_japanese_is_spoken_through_both_apis(server):
+    """Japanese text (with an English word) to an enrolled voice: the native API with `ja`, and an
+    api_v2 client's `all_ja` and `ja`; Korean, which the front end does not read yet, is a 422."""
+    import httpx
+
+    client, base, headers = server["client"], server["base"], {"Authorization": f"Bearer {KEY}"}
+    r = _tts(client, "お電話ありがとうございます。AIが担当します。", lang="ja")
+    assert r.status_code == 200, r.text
+    x, sr = sf.read(io.BytesIO(r.content))
+    assert sr == 32000 and len(x) > 0.5 * sr and np.abs(x).max() > 0
+    for code in ("all_ja", "ja"):
+        r = httpx.get(f"{base}/tts", params={"text": "少々お待ちください。", "text_lang": code, "ref_audio_path": "alice",
+                                             "prompt_lang": "en", "media_type": "wav"}, headers=headers, timeout=300)
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav", (code, r.text)
+    r = _tts(client, "안녕하세요.", lang="ko")
+    assert r.status_code == 422 and "ko" in r.json()["error"]
+
+
 def test_api_v2_weights_swap_atomically(server):
     import httpx
 
