@@ -28,7 +28,7 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in (
     Language("zh-en", "Chinese with English words", CJK | LATIN, unit="mixed", asr=False, speaks=True),
     Language("yue", "Cantonese", CJK, unit="char", gsv="yue"),
     Language("ja", "Japanese", CJK | {"HIRAGANA", "KATAKANA"}, unit="char", gsv="ja", speaks=True),
-    Language("ko", "Korean", frozenset({"HANGUL"}), gsv="ko"),
+    Language("ko", "Korean", frozenset({"HANGUL"}), gsv="ko", speaks=True),
     Language("fr", "French", LATIN),
     Language("de", "German", LATIN),
     Language("es", "Spanish", LATIN),
@@ -37,7 +37,7 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in (
     Language("nl", "Dutch", LATIN),
     Language("ru", "Russian", frozenset({"CYRILLIC"})),
 )}
-AUTO = "auto"   # vet: detect per clip; synthesis: Chinese (or Japanese, with kana) and English runs split by script
+AUTO = "auto"   # vet: detect per clip; synthesis: Chinese (Japanese with kana, Korean with Hangul) and English runs
 
 VET_LANGS = (*(c for c, lang in LANGUAGES.items() if lang.asr), AUTO)
 EVAL_LANGS = tuple(LANGUAGES)

@@ -1,9 +1,10 @@
 """Text -> phone ids for the model: language runs, sentence splitting, and the result record.
 
-Languages: `zh`, `en`, `ja`, and `auto` (mixed: Chinese, or Japanese when the text has kana, with
-English words; `zh-en` is the same). Chinese and Japanese text may contain English words: they
-become English runs (as upstream's `zh` and `ja` modes split them). Other scripts are refused
-with a clear message rather than read as garbage.
+Languages: `zh`, `en`, `ja`, `ko`, and `auto` (mixed: Chinese, or Japanese when the text has kana,
+or Korean when it has Hangul, with English words; `zh-en` is the same). Chinese, Japanese and
+Korean text may contain English words: they become English runs (as upstream's `zh`, `ja` and
+`ko` modes split them). Other scripts are refused with a clear message rather than read as
+garbage.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from clonebench.core.errors import UserError
 from clonebench.core.languages import SYNTH_LANGS
 
-from . import chinese, english, japanese
+from . import chinese, english, japanese, korean
 from .symbols import PUNCTUATION, to_ids
 
 MAX_CHARS = 1000          # longer input is refused: split it into several requests
@@ -27,17 +28,19 @@ PAUSES = ENDS + "—–-"               # a capped piece is preferably cut right
 WORD_CHAR = re.compile(r"[A-Za-z0-9'’\-]")  # Chinese text is never cut inside a run of these
 LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*)*")
 KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9d]")   # hiragana, katakana, half-width katakana: Japanese
-UNSUPPORTED = re.compile(r"[\uac00-\ud7af\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
-MODULES = {"zh": chinese, "en": english, "ja": japanese}
+HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3131-\u318e]")   # syllables and jamo: Korean
+OWN_SCRIPT = {"ja": (KANA, "Japanese kana"), "ko": (HANGUL, "Hangul")}
+UNSUPPORTED = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
+MODULES = {"zh": chinese, "en": english, "ja": japanese, "ko": korean}
 SPACED = {"en"}           # runs written with spaces around them in the normalized text
 
 
 @dataclass
 class Run:
-    lang: str            # "zh", "en" or "ja"
+    lang: str            # "zh", "en", "ja" or "ko"
     text: str            # normalized text
     phones: list[str]
-    word2ph: list[int] | None   # zh: per character of `text`; en: per word; ja: none (as upstream)
+    word2ph: list[int] | None   # zh: per character of `text`; en: per word; ja, ko: none (as upstream)
 
 
 @dataclass
@@ -59,27 +62,28 @@ class Phonemes:
 
 def check_lang(lang: str) -> str:
     if lang not in SYNTH_LANGS:
-        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en, ja or auto (mixed)")
+        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en, ja, ko or auto (mixed)")
     return "auto" if lang == "zh-en" else lang
 
 
 def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
-    """Split raw text into (lang, text) runs. English words inside Chinese or Japanese become
-    'en' runs; in `auto`, text with kana is Japanese."""
+    """Split raw text into (lang, text) runs. English words inside Chinese, Japanese or Korean
+    become 'en' runs; in `auto`, text with Hangul is Korean, text with kana Japanese."""
     lang = check_lang(lang)
     bad = UNSUPPORTED.search(text)
     if bad:
         raise UserError(f"text contains {bad.group()!r}, a script the front end does not read "
-                        "(Chinese, Japanese and English are supported)")
-    kana = KANA.search(text)
-    if kana and lang in ("zh", "en"):
-        raise UserError(f"text has Japanese kana ({kana.group()!r}) but the language is {lang!r}: use ja or auto")
+                        "(Chinese, Japanese, Korean and English are supported)")
+    for code, (script, name) in OWN_SCRIPT.items():
+        m = script.search(text)
+        if m and lang not in (code, "auto"):
+            raise UserError(f"text has {name} ({m.group()!r}) but the language is {lang!r}: use {code} or auto")
     if lang == "en":
         if chinese.HAN.search(text):
             raise UserError("text has Chinese characters but the language is 'en': use zh or auto")
         return [("en", text)]
-    base = "ja" if lang == "ja" or kana else "zh"
-    if not chinese.HAN.search(text) and not kana:
+    base = lang if lang in OWN_SCRIPT else next((c for c, (sc, _) in OWN_SCRIPT.items() if sc.search(text)), "zh")
+    if not chinese.HAN.search(text) and not any(sc.search(text) for sc, _ in OWN_SCRIPT.values()):
         return [("en", text)] if LATIN.search(text) else [(base, text)]
     runs: list[tuple[str, str]] = []
     pos = 0

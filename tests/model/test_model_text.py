@@ -7,12 +7,13 @@ import json
 import random
 import re
 import socket
+import sys
 
 import pytest
 
 from clonebench.core.errors import UserError
 from conftest import ROOT
-from clonebench.model.text import chinese, english, japanese
+from clonebench.model.text import chinese, english, japanese, korean
 from clonebench.model.text.frontend import language_runs, phonemize, split_sentences
 from clonebench.model.text.pinyin import split_syllable
 from clonebench.model.text.symbols import table, to_ids
@@ -81,19 +82,29 @@ def test_mixed_text_is_split_into_language_runs():
 UPSTREAM = json.loads((ROOT / "tests" / "fixtures" / "frontend" / "upstream_v2.json").read_text(encoding="utf-8"))
 
 
-def test_japanese_phone_ids_are_upstreams():
-    """70 sentences (numbers, dates, prices, ％ and %, counters, long vowels, sokuon, loanwords,
-    full-width digits, Latin words, brackets) through upstream's own clean_text: identical ids on
-    at least 98 % of them (the issue's goal; all 70 are identical today)."""
-    cases = [c for c in UPSTREAM["cases"] if c["lang"] == "ja"]
+@pytest.mark.parametrize("lang, module", [("ja", japanese), ("ko", korean)])
+def test_phone_ids_are_upstreams(lang, module):
+    """70 sentences a language through upstream's own clean_text: identical ids on at least 98 %
+    (the goal; all are identical today). Japanese: numbers, dates, prices, ％ and %, counters,
+    long vowels, sokuon, loanwords, full-width digits, Latin words, brackets. Korean: native and
+    Sino-Korean counters, batchim and assimilation, acronyms, punctuation."""
+    cases = [c for c in UPSTREAM["cases"] if c["lang"] == lang]
     assert len(cases) >= 60 and not any("error" in c for c in cases)
     differ = []
     for c in cases:
-        norm = japanese.normalize(c["text"])
-        phones, _ = japanese.g2p(norm)
+        norm = module.normalize(c["text"])
+        phones, _ = module.g2p(norm)
         if norm != c["norm_text"] or to_ids(phones) != c["ids"]:
             differ.append((c["text"], " ".join(phones), " ".join(c["phones"])))
     assert len(differ) <= 0.02 * len(cases), differ
+
+
+def test_korean_runs_and_no_nltk():
+    result = phonemize("사과 3개와 GPU를 샀어요.", "ko")
+    assert [r.lang for r in result.runs] == ["ko", "en", "ko"] and result.runs[0].word2ph is None
+    assert "".join(result.runs[0].phones) == "ㅅㅏㄱㅗㅏ空ㅅㅔㄱㅐㅇㅗㅏ空"       # 3개 read 세개, ㅘ split
+    assert [r.lang for r in phonemize("안녕하세요, 반갑습니다!", "auto").runs] == ["ko"]   # Hangul: Korean
+    assert "nltk" not in sys.modules                                  # g2pk2's package __init__ never ran
 
 
 def test_japanese_runs_marks_and_unknowns():
@@ -109,7 +120,8 @@ def test_japanese_runs_marks_and_unknowns():
 
 
 def test_unsupported_input_is_a_clear_error():
-    for text, lang, message in [("안녕하세요", "auto", "script"), ("こんにちは", "zh", "use ja or auto"),
+    for text, lang, message in [("Привет", "auto", "script"), ("こんにちは", "zh", "use ja or auto"),
+                                ("안녕하세요", "en", "use ko or auto"),
                                 ("bonjour", "fr", "not supported"),
                                 ("你好", "en", "Chinese characters"), ("   ", "en", "empty"),
                                 ("?!", "en", "nothing to say"), ("a" * 1001, "en", "limit")]:
