@@ -37,11 +37,28 @@ def _vowel_group_syllables(word: str, lang: str) -> int:
     return max(1, len(_VOWEL_GROUPS.get(lang, _VOWEL_GROUPS["en"]).findall(w)))
 
 
+HANGUL_SYLLABLE = re.compile(r"[\uac00-\ud7af]")
+_SMALL_KANA = set("ァィゥェォャュョヮ")   # written small, they share the mora of the kana before them
+
+
+def japanese_morae(text: str) -> int:
+    """Morae of Japanese text: the katakana of Open JTalk's reading (numbers and kanji read), small
+    kana joined to the one before; ー, ッ and ン are morae of their own."""
+    import pyopenjtalk
+
+    reading = pyopenjtalk.g2p(text, kana=True)
+    return sum(1 for ch in reading if "\u30a1" <= ch <= "\u30fc" and ch not in _SMALL_KANA)
+
+
 def count_syllables(text: str, lang: str) -> int:
-    """Syllables in a transcript. English from CMUdict vowels (vowel groups for unknown words),
-    Chinese one per character, other alphabetic languages from vowel groups. Digits count
-    about 1.5 syllables each, as spoken numbers do on average."""
-    n = len(textnorm.HAN.findall(text))
+    """Syllables in a transcript: the unit of a speaking rate. English from CMUdict vowels (vowel
+    groups for unknown words), Chinese one per character, Korean one per Hangul block, Japanese
+    its morae, other alphabetic languages from vowel groups. Digits count about 1.5 syllables
+    each, as spoken numbers do on average."""
+    if lang == "ja":
+        return japanese_morae(text)
+    n = len(textnorm.HAN.findall(text)) + len(HANGUL_SYLLABLE.findall(text))
+    text = HANGUL_SYLLABLE.sub(" ", text)
     for tok in _WORD.findall(textnorm.HAN.sub(" ", text)):
         if tok.isdigit():
             n += max(1, round(1.5 * len(tok)))

