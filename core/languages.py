@@ -28,7 +28,7 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in (
     Language("zh-en", "Chinese with English words", CJK | LATIN, unit="mixed", asr=False, speaks=True),
     Language("yue", "Cantonese", CJK, unit="char", gsv="yue"),
     Language("ja", "Japanese", CJK | {"HIRAGANA", "KATAKANA"}, unit="char", gsv="ja", speaks=True),
-    Language("ko", "Korean", frozenset({"HANGUL"}), gsv="ko", speaks=True),
+    Language("ko", "Korean", frozenset({"HANGUL"}), unit="char", gsv="ko", speaks=True),
     Language("fr", "French", LATIN),
     Language("de", "German", LATIN),
     Language("es", "Spanish", LATIN),

@@ -10,6 +10,9 @@ The scoring unit depends on the language, and every rule is spelled out here:
   and every Latin-script word is one token, normalized like English. For pure Chinese this is the
   usual CER; for mixed text it is the "mixed error rate" (MER) used for code-switching ASR, so
   "Hello，欢迎致电" has 5 tokens: hello 欢 迎 致 电.
+- Japanese (`ja`) and Korean (`ko`): character error rate, the same way: every Han character,
+  kana and Hangul syllable is one token (numerals read as Han numerals, which Japanese shares;
+  ー counts as a character), Latin words are words.
 - Other languages: NFKC, lower case, punctuation stripped, words.
 """
 
@@ -23,11 +26,12 @@ from functools import lru_cache
 from .languages import unit_for
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # CJK ideographs (Han characters)
-_HAN_RUN = re.compile(HAN.pattern + "+")
+# one token per character: Han, kana (Japanese) and Hangul syllables (Korean); Latin words are words
+_CHAR_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
 _LONG_DIGITS = re.compile(r"\d{5,}")
 _DIGIT_NAMES = "零一二三四五六七八九"
 
-NORMALIZER_VERSION = "textnorm-1 (whisper EnglishTextNormalizer; zhconv t2s + cn2an; Han=char, Latin=word)"
+NORMALIZER_VERSION = "textnorm-2 (whisper EnglishTextNormalizer; zhconv t2s + cn2an; Han, kana, Hangul=char, Latin=word)"
 
 
 def is_han_language(lang: str) -> bool:
@@ -69,7 +73,7 @@ def _han_tokens(text: str) -> list[str]:
             pass
     out: list[str] = []
     pos = 0
-    for m in _HAN_RUN.finditer(text):
+    for m in _CHAR_RUN.finditer(text):
         out += _latin_words(text[pos : m.start()])
         out += list(m.group())
         pos = m.end()

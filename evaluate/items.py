@@ -24,7 +24,7 @@ from pathlib import Path
 from clonebench.core.errors import UserError
 from clonebench.core.languages import EVAL_LANGS
 
-BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv"}
+BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv", "ja": "ja.tsv", "ko": "ko.tsv"}
 
 
 @dataclass
