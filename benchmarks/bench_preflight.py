@@ -1,5 +1,5 @@
 """How far `train`'s pre-flight memory estimate is from what was measured. Prints figures;
-asserts nothing (tests/model/test_preflight.py holds the estimate to the error recorded in
+asserts nothing (tests/model/test_train.py holds the estimate to the error recorded in
 RESULTS.md).
 
     .venv/bin/python benchmarks/bench_preflight.py [--device cpu|cuda] [--presets tiny,v2]

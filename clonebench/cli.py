@@ -369,8 +369,8 @@ def runs(
 def synth(
     gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format; s1v3 for v2Pro).")],
     sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2, v2Pro or v2ProPlus).")],
-    text: Annotated[str, typer.Option("--text", help="What to say (zh, en or mixed).")],
-    lang: Annotated[str, typer.Option("--lang", help="zh, en, or auto (mixed zh+en).")] = "auto",
+    text: Annotated[str, typer.Option("--text", help="What to say (zh, en, ja, ko or mixed).")],
+    lang: Annotated[str, typer.Option("--lang", help="zh, en, ja, ko, or auto (mixed: by script).")] = "auto",
     speaker: Annotated[Optional[str], typer.Option(
         "--speaker", help="Take the reference clip and its text from this vetted speaker.")] = None,
     ref_audio: Annotated[Optional[Path], typer.Option("--ref-audio", help="A 3-10 s reference clip instead of --speaker.")] = None,
@@ -432,6 +432,8 @@ def train(
     s1_epochs: Annotated[int, typer.Option("--s1-epochs")] = 8,
     batch_size: Annotated[str, typer.Option(
         "--batch-size", help="Clips per batch, or auto: the largest the pre-flight measures to fit.")] = "4",
+    memory_limit: Annotated[Optional[float], typer.Option(
+        "--memory-limit", help="GiB the run may use at most (a shared machine); the pre-flight fits the batch to it.")] = None,
     grad_accum: Annotated[int, typer.Option("--grad-accum", help="GPT: optimizer step every N batches.")] = 1,
     device: Device = "cpu",
     amp: Annotated[str, typer.Option("--amp", help="bf16 autocast: auto (on CUDA), bf16 (on a CPU too), none.")] = "auto",
@@ -460,11 +462,11 @@ def train(
 
     if (speakers is None) == (not all_speakers):
         _fail("give --speakers a,b or --all")
-    if batch_size != "auto" and not batch_size.isdigit():
+    if batch_size != "auto" and not (batch_size.isascii() and batch_size.isdigit()):
         _fail(f"--batch-size must be a whole number or auto, not {batch_size!r}")
     opts = _run(TrainOptions, db=db, out=out, speakers=_names(speakers), preset=preset, init_gpt=init_gpt,
                 init_sovits=init_sovits, s2_epochs=s2_epochs, s1_epochs=s1_epochs,
-                batch_size=batch_size if batch_size == "auto" else int(batch_size),
+                batch_size=batch_size if batch_size == "auto" else int(batch_size), memory_limit_gib=memory_limit,
                 grad_accum=grad_accum, device=device, amp=amp, resume=resume, seed=seed, save_every=save_every, keep=keep,
                 content=content, speaker_embeddings=not no_speaker_embeddings, sv_model=sv_model, eval_every=eval_every)
     choosing = None

@@ -109,3 +109,12 @@ def replicas_identical(modules: list[torch.nn.Module], world: World) -> bool:
     gathered = [torch.zeros_like(mine) for _ in range(world.size)]
     dist.all_gather(gathered, mine)
     return all(torch.equal(g.cpu(), gathered[0].cpu()) for g in gathered)
+
+
+def first_refusal(mine: str | None, world: World) -> str | None:
+    """The lowest rank's refusal, if any process refused (a decision every process must share)."""
+    if not world.enabled:
+        return mine
+    gathered: list[str | None] = [None] * world.size
+    dist.all_gather_object(gathered, mine)
+    return next((f"rank {rank}: {r}" for rank, r in enumerate(gathered) if r), None)

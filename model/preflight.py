@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,7 @@ class LeftOut:
 @dataclass(frozen=True)
 class SpeakerAudio:
     speaker: str
-    clips: int              # kept (training and validation)
+    clips: int              # kept (training and validation); 0 for a speaker under the minimum
     seconds: float
     left_out: tuple[LeftOut, ...]
     trained: bool           # False: under the minimum, left out of the run
@@ -99,9 +100,14 @@ class Preflight:
     speakers: tuple[SpeakerAudio, ...]
     longest: ClipShape
     batch_size: int                 # what the run uses (`auto` resolved)
-    memory: MemoryFit | None        # None: not measured (a resumed run keeps its batch size)
+    train_clips: int                # a batch holds at most this many rows
+    memory: MemoryFit | None        # None: not measured (a resumed run, or a system that cannot)
     warnings: tuple[str, ...]
     refusal: str | None
+
+    @property
+    def estimated_bytes(self) -> int | None:
+        return self.memory.at(min(self.batch_size, self.train_clips)) if self.memory else None
 
     def lines(self) -> list[str]:
         out = []
@@ -113,7 +119,7 @@ class Preflight:
         out.append(f"longest clip: {c.clip_id} ({c.speaker}, {c.seconds:.1f} s, {c.phones} phones)")
         m = self.memory
         if m is not None:
-            out.append(f"memory ({m.device}, {m.measure}): about {_gib(m.at(self.batch_size))} at batch {self.batch_size} "
+            out.append(f"memory ({m.device}, {m.measure}): about {_gib(self.estimated_bytes)} at batch {self.batch_size} "
                        f"with every row as long as the longest clip ({_gib(m.per_row_bytes)} a row over "
                        f"{_gib(m.fixed_bytes)} fixed, extrapolated from probes at batch "
                        f"{' and '.join(str(b) for b, _ in m.probes)}); {_gib(m.available_bytes)} there; "
@@ -145,12 +151,14 @@ def audio_summary(data: TrainingSet) -> tuple[SpeakerAudio, ...]:
         group[1] += s["duration_s"]
     out = []
     for speaker in sorted(set(kept) | set(lost) | under):
-        durations = kept.get(speaker, [])
-        usable = next((s["duration_s"] for s in data.skipped if "clip_id" not in s and s["speaker"] == speaker), None)
+        # a speaker under the minimum has no kept clips: its usable audio is the clips that passed
+        # the clip filters (the seconds `training_set` measured against the minimum)
+        usable = next((s for s in data.skipped if "clip_id" not in s and s["speaker"] == speaker), None)
+        clips = kept.get(speaker, [])
         left = tuple(LeftOut(kind, n, secs, example)
                      for kind, (n, secs, example) in sorted(lost.get(speaker, {}).items(), key=lambda kv: -kv[1][1]))
-        out.append(SpeakerAudio(speaker, len(durations), sum(durations) if usable is None else usable, left,
-                                speaker not in under))
+        out.append(SpeakerAudio(speaker, len(clips), usable["duration_s"] if usable else sum(clips), left,
+                                bool(clips) and speaker not in under))
     return tuple(out)
 
 
@@ -179,6 +187,19 @@ def _status_kib(field: str) -> int:
     raise OSError(f"/proc/self/status has no {field}")
 
 
+def can_measure(device: torch.device) -> bool:
+    """Whether this system lets a process reset and read its peak memory (some sandboxes have no
+    /proc/self/clear_refs)."""
+    if device.type == "cuda":
+        return True
+    try:
+        _rss_peak_reset()
+        _status_kib("VmHWM")
+        return True
+    except OSError:
+        return False
+
+
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         gc.collect()
@@ -204,13 +225,27 @@ def available(device: torch.device) -> int:
     with open("/proc/meminfo") as f:
         info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
     room = rss + info.get("MemAvailable", info["MemFree"])
-    try:
-        limit = open("/sys/fs/cgroup/memory.max").read().strip()
-        if limit != "max":
-            room = min(room, rss + int(limit) - int(open("/sys/fs/cgroup/memory.current").read()))
-    except OSError:
-        pass
-    return room
+    limit = _cgroup_room()
+    return room if limit is None else min(room, rss + limit)
+
+
+def _cgroup_room() -> int | None:
+    """What a container's memory limit leaves (cgroup v2, else v1), page cache the kernel can drop
+    not counted as used; None without a limit."""
+    for limit_file, usage_file, cache_key in (("memory.max", "memory.current", "inactive_file"),
+                                              ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes",
+                                               "total_inactive_file")):
+        try:
+            limit = Path("/sys/fs/cgroup", limit_file).read_text().strip()
+            used = int(Path("/sys/fs/cgroup", usage_file).read_text())
+            stat = Path("/sys/fs/cgroup", limit_file).with_name("memory.stat").read_text().split()
+        except OSError:
+            continue
+        if limit == "max" or int(limit) >= 2 ** 60:   # v1 says "no limit" with a huge number
+            return None
+        cache = dict(zip(stat[::2], stat[1::2])).get(cache_key, "0")
+        return int(limit) - used + int(cache)
+    return None
 
 
 def weights_floor(s_config, g_config) -> int:
@@ -256,8 +291,11 @@ def probe(s_config, g_config, shape: ClipShape, batch_size: int, device: torch.d
 
 
 def fit_memory(s_config, g_config, shape: ClipShape, device: torch.device, amp: str, frozen: bool,
-               sizes: tuple[int, int] = PROBE_BATCHES) -> MemoryFit:
-    there = available(device)
+               sizes: tuple[int, int] = PROBE_BATCHES, share: int = 1, limit: int | None = None) -> MemoryFit:
+    """`share`: processes that train side by side in this memory (torchrun on one host's CPU);
+    `limit`: at most this much is there (`train --memory-limit`, for a shared machine)."""
+    there = available(device) // share
+    there = there if limit is None else min(there, limit)
     floor = weights_floor(s_config, g_config)
     if floor > there:
         raise UserError(f"this model's weights, gradients and optimiser state alone need {_gib(floor)}; "
@@ -267,9 +305,17 @@ def fit_memory(s_config, g_config, shape: ClipShape, device: torch.device, amp: 
         try:
             peaks.append((b, probe(s_config, g_config, shape, b, device, amp, frozen)))
         except torch.OutOfMemoryError:
-            raise UserError(f"a training step at batch {b} on the longest clip ({shape.clip_id}, "
-                            f"{shape.seconds:.1f} s) ran out of memory on {device}: it can never fit; "
-                            "drop the longest clips or use a smaller preset") from None
+            if not peaks:
+                raise UserError(f"a training step at batch {b} on the longest clip ({shape.clip_id}, "
+                                f"{shape.seconds:.1f} s) ran out of memory on {device}: it can never fit; "
+                                "drop the longest clips or use a smaller preset") from None
+            reset_peak(device)
+            # the first batch fitted and this one did not: no larger batch fits, and a row costs
+            # at least what was left over the first probe's peak
+            (b1, p1) = peaks[0]
+            per_row = max(1, round((there - p1) / (b - b1)))
+            measure = "peak reserved by torch's CUDA allocator" if device.type == "cuda" else "peak resident set"
+            return MemoryFit(str(device), measure, tuple(peaks), p1 - per_row * b1, per_row, there)
     (b1, p1), (b2, p2) = peaks
     per_row = max(0, round((p2 - p1) / (b2 - b1)))
     measure = "peak reserved by torch's CUDA allocator" if device.type == "cuda" else "peak resident set"
@@ -277,33 +323,33 @@ def fit_memory(s_config, g_config, shape: ClipShape, device: torch.device, amp: 
 
 
 def preflight(data: TrainingSet, s_config, g_config, batch_size: int | str, device: torch.device, amp: str,
-              frozen: bool, measure: bool = True) -> Preflight:
+              frozen: bool, measure: bool = True, share: int = 1, limit: int | None = None) -> Preflight:
     """Everything `train` says before its first feature. `batch_size` may be "auto": the largest
     that fits, at most AUTO_BATCH_CAP and a quarter of the training clips. With `measure` off (a resumed run)
     memory is not probed and `batch_size` must be a number."""
     speakers = audio_summary(data)
     longest = longest_clip(data)
-    memory = fit_memory(s_config, g_config, longest, device, amp, frozen) if measure else None
+    memory = fit_memory(s_config, g_config, longest, device, amp, frozen, share=share, limit=limit) if measure else None
     warnings = [f"{s.speaker} has {s.seconds:.0f} s of usable audio; {LOW_AUDIO_S:.0f}-120 s is what cloning wants"
                 for s in speakers if s.trained and s.seconds < LOW_AUDIO_S]
     refusal = None
     if memory is not None:
         fits = memory.largest_batch()
-        if batch_size == "auto":
-            if fits == 0:
-                refusal = (f"even a batch of 1 needs about {_gib(memory.at(1))} at the longest clip ({longest.clip_id}, "
-                           f"{longest.seconds:.1f} s) and {_gib(memory.available_bytes)} is there")
+        if batch_size == "auto":   # the largest with room to spare; else 1 if it fits at all
             batch_size = max(1, min(fits, AUTO_BATCH_CAP, len(data.train) // 4))   # four steps an epoch at least
-        elif memory.at(batch_size) > memory.available_bytes:
-            refusal = (f"--batch-size {batch_size} needs about {_gib(memory.at(batch_size))} at the longest clip "
-                       f"({longest.clip_id}, {longest.seconds:.1f} s) and {_gib(memory.available_bytes)} is there: "
+        rows = min(batch_size, len(data.train))   # a batch never holds more rows than there are clips
+        there = memory.available_bytes
+        if memory.at(rows) > there:
+            refusal = (f"batch {batch_size} needs about {_gib(memory.at(rows))} at the longest clip "
+                       f"({longest.clip_id}, {longest.seconds:.1f} s) and {_gib(there)} is there: "
                        + (f"use --batch-size {fits} (or auto)" if fits else "no batch size fits; use a smaller preset"))
-        elif memory.at(batch_size) > HEADROOM * memory.available_bytes:
+        elif memory.at(rows) > HEADROOM * there:
             warnings.append(f"batch {batch_size} comes within {1 - HEADROOM:.0%} of the memory there, inside the "
-                            f"estimate's error; {fits} leaves room")
+                            "estimate's error" + (f"; batch {fits} leaves room" if fits else ""))
     elif batch_size == "auto":
-        raise ValueError("batch_size 'auto' needs the memory measured")
-    return Preflight(speakers, longest, int(batch_size), memory, tuple(warnings), refusal)
+        raise UserError("--batch-size auto measures memory, which this system does not let a process do "
+                        "(/proc/self/clear_refs): give a number")
+    return Preflight(speakers, longest, int(batch_size), len(data.train), memory, tuple(warnings), refusal)
 
 
 class PeakMeter:
@@ -312,13 +358,15 @@ class PeakMeter:
 
     def __init__(self, device: torch.device):
         self.device, self.peak = device, 0
-        reset_peak(device)
+        self.enabled = can_measure(device)
 
     def pause(self) -> None:
-        self.peak = max(self.peak, read_peak(self.device))
+        if self.enabled:
+            self.peak = max(self.peak, read_peak(self.device))
 
     def resume(self) -> None:
-        reset_peak(self.device)
+        if self.enabled:
+            reset_peak(self.device)
 
-    def read(self) -> int:
-        return max(self.peak, read_peak(self.device))
+    def read(self) -> int | None:
+        return max(self.peak, read_peak(self.device)) if self.enabled else None

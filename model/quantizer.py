@@ -78,9 +78,6 @@ class EuclideanCodebook(nn.Module):
             pick = torch.randint(0, x.shape[0], (int(dead.sum()),), device=x.device)
             self.embed[dead] = x[pick]
             self.embed_avg[dead] = x[pick] * self.dead_threshold
-            # with DDP each process drew from its own batch: rank 0's draw for all (`dead` is the
-            # same everywhere, since the counts were summed across processes)
-            from_main(self.embed, self.embed_avg)
             self.cluster_size[dead] = self.dead_threshold
             from_main(self.embed, self.embed_avg, self.cluster_size)  # replacements drawn from rank 0's batch
 

@@ -28,7 +28,7 @@ from .layers import fold_weight_norm
 from .sovits import SoVITS
 from .spec import ModelSpec, load_timbre_model
 from .spectrogram import linear_spectrogram
-from .text.frontend import check_lang, phonemize, split_sentences
+from .text.frontend import check_lang, phonemize, split_sentences, whole_text_language
 
 if TYPE_CHECKING:
     from clonebench.instruments.references import PromptChoice
@@ -332,7 +332,7 @@ class Synthesizer:
         """`text` cut into sentences, each read by the front end once: the one way text enters
         synthesis (`synthesize`, and a server at admission). Raises UserError for a language or
         a text the front end cannot read, or a word longer than `max_chars` (the per-sentence cap)."""
-        lang = check_lang(lang)
+        lang = whole_text_language(text, lang)
         sentences = split_sentences(text, lang, max_chars)
         if not sentences:
             raise UserError("empty text")

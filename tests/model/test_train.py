@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -208,12 +209,17 @@ def test_preflight_reports_the_audio_estimates_memory_and_auto_picks_the_batch(s
 
 
 def test_preflight_refuses_a_batch_that_cannot_fit_before_any_work(store, tmp_path):
+    """Under `--memory-limit` (what a shared machine leaves) a batch that cannot fit is refused
+    with the largest that can, before any feature or file is made; auto takes that one."""
     out = tmp_path / "huge"
-    code, _, err = _train(store, out, "--batch-size", "100000", check=False)
+    code, _, err = _train(store, out, "--batch-size", "16", "--memory-limit", "2", check=False)
     errors = [line for line in err.splitlines() if line.startswith("error:")]   # after the pre-flight's lines
     assert code == 2 and len(errors) == 1 and err.strip().endswith(errors[0]), err
-    assert "pre-flight: --batch-size 100000 needs about" in errors[0] and "(or auto)" in errors[0]
-    assert not out.exists()
+    assert "pre-flight: batch 16 needs about" in errors[0] and "2.00 GiB is there" in errors[0], errors
+    fits = int(re.search(r"use --batch-size (\d+) \(or auto\)", errors[0]).group(1))
+    assert 1 <= fits < 16 and not out.exists()
+    code, _, err = _train(store, out, "--memory-limit", "0.3", check=False)   # under the weights' own need
+    assert code == 2 and ("no batch size fits" in err or "alone need" in err), err
     code, _, err = _train(store, out, "--batch-size", "many", check=False)
     assert code != 0 and "--batch-size must be a whole number or auto" in err and not out.exists()
 
