@@ -14,7 +14,7 @@ import pytest
 from clonebench.core.errors import UserError
 from conftest import ROOT
 from clonebench.model.text import chinese, english, japanese, korean
-from clonebench.model.text.frontend import language_runs, phonemize, split_sentences
+from clonebench.model.text.frontend import language_runs, phonemize, split_sentences, whole_text_language
 from clonebench.model.text.pinyin import split_syllable
 from clonebench.model.text.symbols import table, to_ids
 
@@ -112,6 +112,10 @@ def test_japanese_runs_marks_and_unknowns():
     assert [(r.lang, r.text) for r in result.runs] == [("ja", "今日は"), ("en", "AI"), ("ja", "の話をしましょう。")]
     assert result.runs[0].word2ph is None and result.norm_text == "今日は AI の話をしましょう。"
     assert [r.lang for r in phonemize("東京タワーに行きたい！", "auto").runs] == ["ja"]   # kana: Japanese
+    # auto is decided once per text: a sentence of kanji alone in Japanese text stays Japanese
+    assert whole_text_language("東京大学。今日はいい天気ですね。", "auto") == "ja"
+    assert whole_text_language("列奥纳多・达・芬奇。", "auto") == "auto"           # ・ is not kana
+    assert [lang for lang, _ in language_runs("列奥纳多・达・芬奇。", "auto")] == ["zh"]
     phones = phonemize("はい、そうです。", "ja").phones
     assert phones[-1] == "." and "," in phones and "[" in phones      # 、。 as v2 marks, pitch rises
     assert "UNK" in phonemize("「おはよう」と言った。", "ja").phones   # upstream's UNK for what v2 lacks (「 and #)
