@@ -369,8 +369,8 @@ def runs(
 def synth(
     gpt: Annotated[Path, typer.Option("--gpt", help="GPT .ckpt (GPT-SoVITS v2 format; s1v3 for v2Pro).")],
     sovits: Annotated[Path, typer.Option("--sovits", help="SoVITS .pth (GPT-SoVITS v2, v2Pro or v2ProPlus).")],
-    text: Annotated[str, typer.Option("--text", help="What to say (zh, en, ja, ko or mixed).")],
-    lang: Annotated[str, typer.Option("--lang", help="zh, en, ja, ko, or auto (mixed: by script).")] = "auto",
+    text: Annotated[str, typer.Option("--text", help="What to say (zh, en, ja, ko, yue or mixed).")],
+    lang: Annotated[str, typer.Option("--lang", help="zh, en, ja, ko, yue, or auto (mixed: by script).")] = "auto",
     speaker: Annotated[Optional[str], typer.Option(
         "--speaker", help="Take the reference clip and its text from this vetted speaker.")] = None,
     ref_audio: Annotated[Optional[Path], typer.Option("--ref-audio", help="A 3-10 s reference clip instead of --speaker.")] = None,

@@ -26,7 +26,7 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in (
     Language("en", "English", LATIN, gsv="en", speaks=True),
     Language("zh", "Chinese", CJK, unit="char", gsv="zh", speaks=True),
     Language("zh-en", "Chinese with English words", CJK | LATIN, unit="mixed", asr=False, speaks=True),
-    Language("yue", "Cantonese", CJK, unit="char", gsv="yue"),
+    Language("yue", "Cantonese", CJK, unit="char", gsv="yue", speaks=True),
     Language("ja", "Japanese", CJK | {"HIRAGANA", "KATAKANA"}, unit="char", gsv="ja", speaks=True),
     Language("ko", "Korean", frozenset({"HANGUL"}), unit="char", gsv="ko", speaks=True),
     Language("fr", "French", LATIN),

@@ -20,7 +20,7 @@ SEED = Field(0, ge=-1, le=MAX_SEED, description="-1: a random seed; the seed use
 class TTSRequest(BaseModel):
     text: str = Field(description="What to say.")
     speaker: str = Field(description="An enrolled speaker (GET /v1/speakers).")
-    lang: str = Field("auto", description="zh, en, ja, ko or auto (mixed: by script).")
+    lang: str = Field("auto", description="zh, en, ja, ko, yue or auto (mixed: by script).")
     format: Literal["wav", "pcm", "flac"] = "wav"
     stream: bool = False
     seed: int = SEED

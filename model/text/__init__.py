@@ -1,1 +1,1 @@
-"""Text front end: normalization, G2P and sentence splitting for zh, en, ja, ko and mixed text."""
+"""Text front end: normalization, G2P and sentence splitting for zh, en, ja, ko, yue and mixed text."""

@@ -1,9 +1,10 @@
 """Text -> phone ids for the model: language runs, sentence splitting, and the result record.
 
-Languages: `zh`, `en`, `ja`, `ko`, and `auto` (mixed: Chinese, or Japanese when the text has kana,
-or Korean when it has Hangul, with English words; `zh-en` is the same). Chinese, Japanese and
-Korean text may contain English words: they become English runs (as upstream's `zh`, `ja` and
-`ko` modes split them). Other scripts are refused with a clear message rather than read as
+Languages: `zh`, `en`, `ja`, `ko`, `yue`, and `auto` (mixed: Chinese, or Japanese when the text
+has kana, or Korean when it has Hangul, with English words; `zh-en` is the same; Cantonese is
+never guessed: its characters are Chinese ones). Chinese, Cantonese, Japanese and Korean text may
+contain English words: they become English runs (as upstream's `zh`, `yue`, `ja` and `ko` modes
+split them). Other scripts are refused with a clear message rather than read as
 garbage.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from clonebench.core.errors import UserError
 from clonebench.core.languages import SYNTH_LANGS
 
-from . import chinese, english, japanese, korean
+from . import cantonese, chinese, english, japanese, korean
 from .symbols import PUNCTUATION, to_ids
 
 MAX_CHARS = 1000          # longer input is refused: split it into several requests
@@ -32,16 +33,16 @@ KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\uff66-\uff9d]")
 HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3131-\u318e]")   # syllables and jamo: Korean
 OWN_SCRIPT = {"ja": (KANA, "Japanese kana"), "ko": (HANGUL, "Hangul")}
 UNSUPPORTED = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u0590-\u05ff\u0e00-\u0e7f]")
-MODULES = {"zh": chinese, "en": english, "ja": japanese, "ko": korean}
+MODULES = {"zh": chinese, "en": english, "ja": japanese, "ko": korean, "yue": cantonese}
 SPACED = {"en"}           # runs written with spaces around them in the normalized text
 
 
 @dataclass
 class Run:
-    lang: str            # "zh", "en", "ja" or "ko"
+    lang: str            # "zh", "en", "ja", "ko" or "yue"
     text: str            # normalized text
     phones: list[str]
-    word2ph: list[int] | None   # zh: per character of `text`; en: per word; ja, ko: none (as upstream)
+    word2ph: list[int] | None   # zh, yue: per character of `text`; en: per word; ja, ko: none (as upstream)
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Phonemes:
 
 def check_lang(lang: str) -> str:
     if lang not in SYNTH_LANGS:
-        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en, ja, ko or auto (mixed)")
+        raise UserError(f"language {lang!r} is not supported for synthesis: use zh, en, ja, ko, yue or auto (mixed)")
     return "auto" if lang == "zh-en" else lang
 
 
@@ -78,8 +79,8 @@ def whole_text_language(text: str, lang: str) -> str:
 
 
 def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
-    """Split raw text into (lang, text) runs. English words inside Chinese, Japanese or Korean
-    become 'en' runs; in `auto`, text with Hangul is Korean, text with kana Japanese."""
+    """Split raw text into (lang, text) runs. English words inside Chinese, Cantonese, Japanese or
+    Korean become 'en' runs; in `auto`, text with Hangul is Korean, text with kana Japanese."""
     lang = check_lang(lang)
     bad = UNSUPPORTED.search(text)
     if bad:
@@ -91,9 +92,9 @@ def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
             raise UserError(f"text has {name} ({m.group()!r}) but the language is {lang!r}: use {code} or auto")
     if lang == "en":
         if chinese.HAN.search(text):
-            raise UserError("text has Chinese characters but the language is 'en': use zh or auto")
+            raise UserError("text has Chinese characters but the language is 'en': use zh, yue or auto")
         return [("en", text)]
-    base = lang if lang in OWN_SCRIPT else next((c for c, (sc, _) in OWN_SCRIPT.items() if sc.search(text)), "zh")
+    base = lang if lang != "auto" else next((c for c, (sc, _) in OWN_SCRIPT.items() if sc.search(text)), "zh")
     if not chinese.HAN.search(text) and not any(sc.search(text) for sc, _ in OWN_SCRIPT.values()):
         return [("en", text)] if LATIN.search(text) else [(base, text)]
     runs: list[tuple[str, str]] = []

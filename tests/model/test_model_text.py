@@ -13,7 +13,7 @@ import pytest
 
 from clonebench.core.errors import UserError
 from conftest import ROOT
-from clonebench.model.text import chinese, english, japanese, korean
+from clonebench.model.text import cantonese, chinese, english, japanese, korean, zh_normalizer
 from clonebench.model.text.frontend import language_runs, phonemize, split_sentences, whole_text_language
 from clonebench.model.text.pinyin import split_syllable
 from clonebench.model.text.symbols import table, to_ids
@@ -82,12 +82,15 @@ def test_mixed_text_is_split_into_language_runs():
 UPSTREAM = json.loads((ROOT / "tests" / "fixtures" / "frontend" / "upstream_v2.json").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("lang, module", [("ja", japanese), ("ko", korean)])
+@pytest.mark.parametrize("lang, module", [("ja", japanese), ("ko", korean), ("yue", cantonese)])
 def test_phone_ids_are_upstreams(lang, module):
     """70 sentences a language through upstream's own clean_text: identical ids on at least 98 %
-    (the goal; all are identical today). Japanese: numbers, dates, prices, ％ and %, counters,
-    long vowels, sokuon, loanwords, full-width digits, Latin words, brackets. Korean: native and
-    Sino-Korean counters, batchim and assimilation, acronyms, punctuation."""
+    (the goal). Japanese: numbers, dates, prices, ％ and %, counters, long vowels, sokuon,
+    loanwords, full-width digits, Latin words, brackets. Korean: native and Sino-Korean counters,
+    batchim and assimilation, acronyms, punctuation. Cantonese: the six tones, numbers, dates,
+    phone numbers, percentages, traditional and simplified characters, Latin words. Today all
+    are identical but one Cantonese sentence, whose 閒 upstream's own table leaves traditional
+    (same phones)."""
     cases = [c for c in UPSTREAM["cases"] if c["lang"] == lang]
     assert len(cases) >= 60 and not any("error" in c for c in cases)
     differ = []
@@ -235,3 +238,28 @@ def test_capped_random_texts_fit_and_lose_nothing():
             assert all(len(p) <= cap for p in pieces)
             assert re.sub(r"[\W_]", "", "".join(pieces)) == re.sub(r"[\W_]", "", text)
             assert re.findall(r"[A-Za-z0-9'-]+", " ".join(pieces)) == re.findall(r"[A-Za-z0-9'-]+", text)
+
+
+def test_cantonese_runs_numbers_and_upstreams_split():
+    result = phonemize("我部iPhone壞咗，要2個。", "yue")
+    assert [(r.lang, r.text) for r in result.runs] == [("yue", "我部"), ("en", "iPhone"), ("yue", "坏咗,要两个.")]
+    assert result.runs[0].word2ph == [2, 2] and result.runs[0].phones == ["Yng", "Yo5", "Yb", "You6"]
+    assert cantonese.g2p("屋唔五")[0] == ["Yuk", "Yk1", "Ym", "Ym4", "Yng", "Yg5"]     # upstream's split kept
+    assert cantonese.g2p("卅")[0] == ["Ys", "Yaa1", "Yaa", "Ya6"]   # two syllables for one character
+    assert [lang for lang, _ in language_runs("你好", "auto")] == ["zh"]      # Cantonese is never guessed
+    with pytest.raises(UserError, match="use ja or auto"):
+        phonemize("こんにちは", "yue")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024年12月25號係聖誕節", ["二零二四年十二月二十五号系圣诞节"]),      # year by digit, traditional simplified
+    ("下午3:30到5:45", ["下午三点半到五点四十五分"]),
+    ("打1234567或13812345678", ["打幺二三四五六七或幺三八幺二三四五六七八"]),   # phone numbers with 幺
+    ("3.50元和2个人，-5℃", ["三点五零元和两个人，", "零下五度"]),           # counters: 二 as 两; sentences split
+    ("350蚊、.25、1/3、3+4=7", ["三五零蚊、", "零点二五、", "三分之一、", "三加四等于七"]),
+    ("Ｚoom ５km", ["Zoo米五千米"]),                                   # full width to ASCII; unit letters anywhere
+])
+def test_chinese_normaliser_reads_like_upstreams(text, expected):
+    """zh_normalizer follows upstream's PaddleSpeech rules, quirks included (checked against
+    upstream's own module on 60 000 random strings while it was written)."""
+    assert zh_normalizer.normalize(text) == expected

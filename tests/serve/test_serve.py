@@ -407,10 +407,10 @@ def test_api_v2_clients_work_unchanged(server):
     assert r.status_code == 422 and "ref_audio_path is required" in r.json()["error"]
 
 
-def test_japanese_and_korean_are_spoken_through_both_apis(server):
+def test_japanese_korean_and_cantonese_are_spoken_through_both_apis(server):
     """Japanese text (with an English word) to an enrolled voice: the native API with `ja`, and an
-    api_v2 client's `all_ja` and `ja`; Korean too; Cantonese, which the front end does not read
-    yet, is a 422."""
+    api_v2 client's `all_ja` and `ja`; Korean and Cantonese too; a language no front end reads is
+    a 422."""
     import httpx
 
     client, base, headers = server["client"], server["base"], {"Authorization": f"Bearer {KEY}"}
@@ -424,8 +424,15 @@ def test_japanese_and_korean_are_spoken_through_both_apis(server):
         assert r.status_code == 200 and r.headers["content-type"] == "audio/wav", (code, r.text)
     r = _tts(client, "안녕하세요. 잠시만 기다려 주세요.", lang="ko")
     assert r.status_code == 200, r.text
-    r = _tts(client, "你食咗飯未呀？", lang="yue")
-    assert r.status_code == 422 and "yue" in r.json()["error"]
+    r = _tts(client, "你食咗飯未呀？我哋10月1號去旅行。", lang="yue")
+    assert r.status_code == 200, r.text
+    x, sr = sf.read(io.BytesIO(r.content))
+    assert sr == 32000 and len(x) > 0.5 * sr and np.abs(x).max() > 0
+    r = httpx.get(f"{base}/tts", params={"text": "唔該晒！", "text_lang": "all_yue", "ref_audio_path": "alice",
+                                         "prompt_lang": "en", "media_type": "wav"}, headers=headers, timeout=300)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav", r.text
+    r = _tts(client, "Bonjour à tous.", lang="fr")
+    assert r.status_code == 422 and "fr" in r.json()["error"]
 
 
 def test_api_v2_weights_swap_atomically(server):
