@@ -24,7 +24,8 @@ from pathlib import Path
 from clonebench.core.errors import UserError
 from clonebench.core.languages import EVAL_LANGS
 
-BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv", "ja": "ja.tsv", "ko": "ko.tsv"}
+BUILTIN_SETS = {"en": "en.tsv", "zh": "zh.tsv", "zh-en": "zh-en.tsv", "ja": "ja.tsv", "ko": "ko.tsv",
+                "yue": "yue.tsv"}
 
 
 @dataclass

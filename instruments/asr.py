@@ -55,9 +55,13 @@ def model_name_for(lang: str) -> str:
     return "whisper-tiny.en" if lang == "en" else "whisper-base"
 
 
-def whisper_language(lang: str) -> str | None:
+def whisper_language(lang: str, knows_cantonese: bool = True) -> str | None:
     """Whisper's language code for ours: mixed Chinese-English is decoded as Chinese, which
-    keeps the English words in Latin script; `auto` lets Whisper detect it."""
+    keeps the English words in Latin script; `auto` lets Whisper detect it. Cantonese has a code
+    of its own only in large-v3's vocabulary: other models decode it as Chinese (given `yue`,
+    they would run without a language token)."""
+    if lang == "yue" and not knows_cantonese:
+        return "zh"
     return {"auto": None, "zh-en": "zh"}.get(lang, lang)
 
 
@@ -157,8 +161,10 @@ class FasterWhisper(Transcriber):
         # The fallback temperature samples: a fixed seed per call makes a re-run (and CI) read
         # the same words, so verdicts do not change from one run to the next.
         ctranslate2.set_random_seed(0)
-        segments, info = self.model(model_name_for(lang)).transcribe(
-            audio, language=whisper_language(lang), beam_size=self.beam_size,
+        model = self.model(model_name_for(lang))
+        knows_cantonese = model.hf_tokenizer.token_to_id("<|yue|>") is not None
+        segments, info = model.transcribe(
+            audio, language=whisper_language(lang, knows_cantonese), beam_size=self.beam_size,
             word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
             temperature=list(TEMPERATURES), max_new_tokens=min(440, 16 + int(MAX_TOKENS_PER_S * len(audio) / SR)),
         )

@@ -69,7 +69,7 @@ class OpenAIWhisper(Transcriber):
     def _decode(self, audio: np.ndarray, lang: str) -> Decoded:
         import whisper
 
-        language = whisper_language(lang)
+        language = whisper_language(lang, knows_cantonese=self.model.num_languages >= 100)
         if not self.model.is_multilingual and language not in (None, "en"):
             raise ModelError(f"{self.label} is an English-only model; it cannot transcribe --lang {lang}")
         kw = dict(language=language, beam_size=self.beam_size, word_timestamps=True,

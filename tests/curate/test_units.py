@@ -76,6 +76,14 @@ def test_syllables_from_cmudict():
     assert count_syllables("안녕하세요 여러분", "ko") == 8                   # Hangul blocks
     assert count_syllables("ちょっと待って", "ja") == 6                     # cho-t-to-ma-t-te: morae
     assert count_syllables("東京タワー", "ja") == 7                        # to-u-kyo-u-ta-wa-a
+    assert count_syllables("你食咗飯未呀？", "yue") == 6                     # a character each
+
+
+def test_cantonese_is_decoded_as_chinese_by_whisper_models_without_its_token():
+    from clonebench.instruments.asr import whisper_language
+
+    assert whisper_language("yue") == "yue" and whisper_language("yue", knows_cantonese=False) == "zh"
+    assert whisper_language("zh-en", knows_cantonese=False) == "zh" and whisper_language("auto") is None
 
 
 def test_transcript_error_rates():
