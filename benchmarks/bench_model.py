@@ -48,13 +48,14 @@ PROMPT_TEXT = "Please leave a message after the tone."
 
 def front_end_sentences() -> dict[str, list[str]]:
     """Sentences per language for the front end's cost: this benchmark's English text, a Chinese
-    one, and the Japanese and Korean sentences of the front-end fixtures."""
+    one, and the Japanese, Korean and Cantonese sentences of the front-end fixtures."""
     fixtures = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "frontend"
     return {"en": split_sentences(TEXT, "en"),
             "zh": split_sentences("感谢您致电客户服务中心。我们的客服人员正忙，请稍候。您的来电对我们很重要，"
                                   "我们将在2分钟内为您服务。", "zh"),
             "ja": (fixtures / "sentences_ja.txt").read_text(encoding="utf-8").splitlines(),
-            "ko": (fixtures / "sentences_ko.txt").read_text(encoding="utf-8").splitlines()}
+            "ko": (fixtures / "sentences_ko.txt").read_text(encoding="utf-8").splitlines(),
+            "yue": (fixtures / "sentences_yue.txt").read_text(encoding="utf-8").splitlines()}
 
 
 def timed(fn, repeat: int = 1):
@@ -143,7 +144,7 @@ def main() -> None:
     print(f"{'total':<25} {total:7.3f}   RTF {total / audio_s:.3f}")
     per_sentence = total / len(split_sentences(TEXT, "en"))
     for lang, sentences in front_end_sentences().items():
-        phonemize({"en": "Warm up.", "zh": "预热。", "ja": "準備。", "ko": "준비."}[lang], lang)   # loads dictionaries
+        phonemize({"en": "Warm up.", "zh": "预热。", "ja": "準備。", "ko": "준비.", "yue": "準備。"}[lang], lang)   # loads dictionaries
         t, _ = timed(lambda: [phonemize(s, lang) for s in sentences])          # once: word caches start cold
         print(f"front end, {lang}: {t / len(sentences) * 1000:.2f} ms per sentence ({len(sentences)} sentences), "
               f"{t / len(sentences) / per_sentence:.2%} of a sentence's synthesis here")

@@ -63,22 +63,26 @@ def _g2pk2():
         for line in f:
             line = line.split("#")[0].strip()
             if "===" in line:
-                idioms.append(tuple(line.split("===")))
-    return parts, parts.utils.parse_table(), idioms, mecab.MeCab(), jamo
+                pattern, replacement = line.split("===")
+                idioms.append((re.compile(pattern), replacement))
+    # compiled once: with its idioms the table is over re's cache of 512 patterns, so `re.sub`
+    # with the strings would compile them all again for every sentence
+    table = [(re.compile(pattern), replacement) for pattern, replacement, _ in parts.utils.parse_table()]
+    return parts, table, idioms, mecab.MeCab(), jamo
 
 
 def pronounce(text: str) -> str:
     """g2pk2's pronunciation of Hangul text (its default options: prescriptive, syllables)."""
     parts, table, idioms, tagger, _ = _g2pk2()
     for pattern, replacement in idioms:
-        text = re.sub(pattern, replacement, text)
+        text = pattern.sub(replacement, text)
     text = parts.numerals.convert_num(parts.utils.annotate(text, tagger))
     letters = parts.utils.h2j(text)
     for name in SPECIAL_RULES:
         letters = getattr(parts.special, name)(letters, False, False)
     letters = re.sub("/[PJEB]", "", letters)
-    for pattern, replacement, _ in table:
-        letters = re.sub(pattern, replacement, letters)
+    for pattern, replacement in table:
+        letters = pattern.sub(replacement, letters)
     for link in (parts.regular.link1, parts.regular.link2, parts.regular.link3, parts.regular.link4):
         letters = link(letters, False, False)
     return parts.utils.compose(letters)
