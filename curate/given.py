@@ -4,6 +4,8 @@
 - `--list FILE.list`: GPT-SoVITS training lists, `path|speaker|lang|text`, many speakers at once;
   relative paths are resolved against the list's folder.
 - A `.lab` or `.txt` file beside the audio file, holding its text (MFA's convention).
+- A corpus manifest (`--list FILE.csv` or `.parquet`): columns `path`, `speaker`, `lang` and,
+  optionally, `text`; for corpora too big to list on a command line. Read through DuckDB.
 
 Every malformed line is reported on its own (`FILE:LINE: ...`) and the others are used. The
 text goes to the store per recording (`given_transcripts`); `vet` splits it onto the clips.
@@ -17,10 +19,13 @@ from pathlib import Path
 from clonebench.core import gsvlist
 from clonebench.core.config import check_speaker_name
 from clonebench.core.errors import UserError
+from clonebench.core.languages import GSV_CODES, VET_LANGS
 
 from .results import SourceError
 
 SIDECARS = (".lab", ".txt")
+MANIFEST_SUFFIXES = (".csv", ".parquet")
+MANIFEST_COLUMNS = ("path", "speaker", "lang")
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,54 @@ def read_list(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
             audio = path.parent / audio
         entries.append(ListEntry(audio, e.speaker, e.lang, TextLine(e.text, where, e.lang)))
     return entries, errors
+
+
+def read_manifest(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
+    """A corpus manifest (CSV with a header, or Parquet): the good rows with their paths resolved
+    against the manifest's folder, plus one error per bad row (`FILE:ROW: ...`)."""
+    import duckdb
+
+    path = Path(path)
+    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv"
+    options = "" if reader == "read_parquet" else ", header = true, all_varchar = true"
+    try:
+        rel = duckdb.sql(f"SELECT * FROM {reader}(?{options})", params=[str(path)])
+        columns = [c.lower() for c in rel.columns]
+        rows = rel.fetchall()
+    except duckdb.Error as e:
+        raise UserError(f"{path}: cannot read the manifest ({str(e).splitlines()[0]})") from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in columns]
+    if missing:
+        raise UserError(f"{path}: the manifest needs the columns {', '.join(MANIFEST_COLUMNS)} (and optionally text); "
+                        f"{', '.join(missing)} missing")
+    entries, errors = [], []
+    for n, row in enumerate(rows, 2 if reader == "read_csv" else 1):
+        where = f"{path}:{n}"
+        record = dict(zip(columns, row))
+        file, speaker, lang = (str(record[c] or "").strip() for c in MANIFEST_COLUMNS)
+        text = _clean(str(record.get("text") or ""))
+        try:
+            if not file:
+                raise UserError("no path")
+            check_speaker_name(speaker)
+            lang = _manifest_lang(lang)
+        except UserError as err:
+            errors.append(SourceError(where, f"{where}: {err}"))
+            continue
+        audio = Path(file).expanduser()
+        entries.append(ListEntry(audio if audio.is_absolute() else path.parent / audio, speaker, lang,
+                                 TextLine(text, where, lang)))   # an empty text: none given
+    return entries, errors
+
+
+def _manifest_lang(code: str) -> str:
+    """clonebench's codes (`vet --lang`) or GPT-SoVITS's (`all_zh` ...)."""
+    code = code.lower()
+    if code in VET_LANGS:
+        return code
+    if code in GSV_CODES:
+        return GSV_CODES[code]
+    raise UserError(f"unknown language {code!r} (use one of {', '.join(VET_LANGS)})")
 
 
 def sidecar_text(audio: Path) -> TextLine | None:

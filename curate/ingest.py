@@ -37,8 +37,21 @@ def clip_id(sha: str, start_s: float, end_s: float) -> str:
     return f"{sha[:16]}-{int(round(start_s * 1000)):08d}-{int(round(end_s * 1000)):08d}"
 
 
+@dataclass(frozen=True)
+class SlicedRecording:
+    """A new recording decoded and sliced, its clip files written: what the store registers."""
+    recording: Recording
+    clips: list[Clip]
+    metrics: dict[str, dict[str, float]]
+
+
 def ingest_file(store: Store, path: Path, sha: str, opts: IngestOptions) -> int:
     """Decode, slice and register one new recording. Returns the number of clips."""
+    return commit_recording(store, slice_recording(path, sha, opts))
+
+
+def slice_recording(path: Path, sha: str, opts: IngestOptions) -> SlicedRecording:
+    """Decode and slice one recording and write its clips' 32 kHz and 16 kHz files (no store)."""
     decoded = audio.decode(path, max_duration_s=opts.max_recording_s)
     x16 = audio.resample(decoded.samples, decoded.sample_rate, 16000)
     spans = slice_audio(x16, 16000, opts.slicing)
@@ -55,13 +68,28 @@ def ingest_file(store: Store, path: Path, sha: str, opts: IngestOptions) -> int:
                         "clip_ratio": float(np.mean(decoded.clipped[a:b])) if b > a else 0.0}
     rec = Recording(sha, opts.speaker, str(path), decoded.codec, decoded.sample_rate, decoded.channels,
                     decoded.duration_s, audio.DECODER_VERSION)
-    store.add_recording(rec, clips, metrics, f"{audio.DECODER_VERSION}+{SLICER_VERSION}")
-    if not clips:
-        raise _nothing_to_vet(path)
-    return len(clips)
+    return SlicedRecording(rec, clips, metrics)
 
 
-def _nothing_to_vet(path: Path) -> AudioError:
+def commit_recording(store: Store, sliced: SlicedRecording) -> int:
+    """Register a sliced recording and its clips in one transaction; a recording with no clip is
+    registered too (so a re-run knows it) and reported as an error."""
+    store.add_recording(sliced.recording, sliced.clips, sliced.metrics, f"{audio.DECODER_VERSION}+{SLICER_VERSION}")
+    if not sliced.clips:
+        raise nothing_to_vet(Path(sliced.recording.source))
+    return len(sliced.clips)
+
+
+def error_message(path: Path, e: UserError | OSError) -> str:
+    """The one line an input that failed is reported with."""
+    return str(e) if isinstance(e, UserError) else f"{path}: {e.strerror or type(e).__name__}"
+
+
+def owner_error(path: Path, owner: str) -> UserError:
+    return UserError(f"{path}: this recording is already enrolled for speaker {owner!r}")
+
+
+def nothing_to_vet(path: Path) -> AudioError:
     return AudioError(f"{path}: no sound above the silence threshold, nothing to vet")
 
 
@@ -74,17 +102,17 @@ def ingest(store: Store, files: list[Path], texts: GivenTexts, opts: IngestOptio
             sha = sha256_file(path)
             owner = store.recording_owner(sha)
             if owner is not None and owner != opts.speaker:
-                raise UserError(f"{path}: this recording is already enrolled for speaker {owner!r}")
+                raise owner_error(path, owner)
             if owner is None:
                 n = ingest_file(store, path, sha, opts)
                 log.info("%s: %d clips", path, n)
             elif not store.clip_count(sha):
-                raise _nothing_to_vet(path)
+                raise nothing_to_vet(path)
             given = texts.for_file(path)
             if given:
                 store.put_given_text(GivenText(sha, given.text, given.source, given.lang))
         except (UserError, OSError) as e:
-            msg = str(e) if isinstance(e, UserError) else f"{path}: {e.strerror or type(e).__name__}"
+            msg = error_message(path, e)
             store.log_error(str(path), opts.speaker, msg)
             errors.append(SourceError(str(path), msg))
             log.error(msg)

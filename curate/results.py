@@ -4,8 +4,12 @@ describes, key for key and in the same order."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from clonebench.store import Enrolment
+
+if TYPE_CHECKING:
+    from .cluster import ClusterRun
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class VetResult:
     errors: tuple[SourceError, ...] | None  # None inside a `VetListResult`, which reports them once for all
     store: str
     reports: tuple[str, ...] | None = None  # None: no report was asked for
+    cluster: "ClusterRun | None" = None     # a `--ray` run's summary
 
     def to_json(self) -> dict:
         e = self.enrollment
@@ -68,6 +73,8 @@ class VetResult:
         doc["store"] = self.store
         if self.reports is not None:
             doc["reports"] = list(self.reports)
+        if self.cluster is not None:
+            doc["ray"] = self.cluster.to_json()
         return doc
 
 
@@ -78,10 +85,13 @@ class VetListResult:
     errors: tuple[SourceError, ...]
     store: str
     reports: tuple[str, ...] | None = None
+    cluster: "ClusterRun | None" = None     # a `--ray` run's summary
 
     def to_json(self) -> dict:
         doc = {"speakers": [s.to_json() for s in self.speakers], "errors": [x.to_json() for x in self.errors],
                "store": self.store}
         if self.reports is not None:
             doc["reports"] = list(self.reports)
+        if self.cluster is not None:
+            doc["ray"] = self.cluster.to_json()
         return doc

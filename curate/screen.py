@@ -1,16 +1,23 @@
 """Screening stages. Each writes its figures for one clip (or one packed ASR batch) in one
 transaction and marks the stage done with its producer version, so finished work survives a
 kill and a newer model version re-screens only what it changed.
+
+Every stage is a `measure_*` (the models' work: a clip's files in, a record of figures out, no
+store) and a `commit_*` (the record into the store). One process does both (`vet`); on a Ray
+cluster the workers measure and the driver alone commits (`curate/cluster.py`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+
+import numpy as np
 
 from clonebench.core import audio
 from clonebench.core.syllables import count_syllables
 from clonebench.core.text_checks import repetition, script_share
-from clonebench.instruments.asr import Transcriber
+from clonebench.instruments.asr import ClipTranscript, Transcriber
 from clonebench.instruments.dnsmos import DNSMOS
 from clonebench.instruments.dnsmos import PRODUCER as DNSMOS_PRODUCER
 from clonebench.instruments.scenes import PRODUCER as SCENES_PRODUCER
@@ -54,6 +61,9 @@ class SignalScreens:
         self.scenes = SceneClassifier()
 
     def run(self, store: Store, clip: Clip) -> None:
+        commit_signal(store, self.measure(clip))
+
+    def measure(self, clip: Clip) -> SignalFigures:
         x16, _ = audio.read_wav(clip.path_16k)
         x32, _ = audio.read_wav(clip.path_32k)
         speech = speech_mask(self.vad.probabilities(x16))
@@ -63,29 +73,73 @@ class SignalScreens:
         probs, embeddings = self.yamnet.run(x16)
         values.update(self.yamnet.screen(probs))
         values.update(self.scenes.probabilities(embeddings))
-        with store.transaction():
-            store.put_metrics(clip.clip_id, values, SIGNAL_PRODUCER)
-            store.mark_done(clip.clip_id, SIGNAL_STAGE, SIGNAL_PRODUCER)
+        return SignalFigures(clip.clip_id, values)
+
+
+@dataclass(frozen=True)
+class SignalFigures:
+    clip_id: str
+    values: dict[str, float | None]
+
+
+def commit_signal(store: Store, fig: SignalFigures) -> None:
+    with store.transaction():
+        store.put_metrics(fig.clip_id, fig.values, SIGNAL_PRODUCER)
+        store.mark_done(fig.clip_id, SIGNAL_STAGE, SIGNAL_PRODUCER)
+
+
+@dataclass(frozen=True)
+class EmbeddingFigures:
+    clip_id: str
+    encoder: str
+    embedding: np.ndarray
+    partials: np.ndarray | None
 
 
 def run_embedding(store: Store, encoder, clip: Clip) -> None:
+    commit_embedding(store, measure_embedding(encoder, clip))
+
+
+def measure_embedding(encoder, clip: Clip) -> EmbeddingFigures:
     """The clip's speaker embedding and its window embeddings (`encoder.embed`), kept under the
     encoder's name; the speaker screens are computed from them when verdicts are made."""
     x16, _ = audio.read_wav(clip.path_16k)
     embedding, partials = encoder.embed(x16)
+    return EmbeddingFigures(clip.clip_id, encoder.name, embedding, partials)
+
+
+def commit_embedding(store: Store, fig: EmbeddingFigures) -> None:
     with store.transaction():
-        store.put_embedding(clip.clip_id, encoder.name, embedding, partials)
-        store.mark_done(clip.clip_id, embed_stage(encoder.name), encoder.name)
+        store.put_embedding(fig.clip_id, fig.encoder, fig.embedding, fig.partials)
+        store.mark_done(fig.clip_id, embed_stage(fig.encoder), fig.encoder)
+
+
+@dataclass(frozen=True)
+class OverlapFigures:
+    clip_id: str
+    detector: str
+    hop_s: float
+    probs: np.ndarray
+    metrics: dict[str, float | None]
 
 
 def run_overlap(store: Store, detector, clip: Clip) -> None:
+    commit_overlap(store, measure_overlap(detector, clip))
+
+
+def measure_overlap(detector, clip: Clip) -> OverlapFigures:
     """Frame-level overlapped-speech probabilities (kept in `clip_frames`) and their summary."""
     x16, _ = audio.read_wav(clip.path_16k)
     evidence = detector.evidence(x16)
+    return OverlapFigures(clip.clip_id, detector.name, evidence.hop_s, evidence.probs,
+                          evidence.metrics(len(x16) / 16000))
+
+
+def commit_overlap(store: Store, fig: OverlapFigures) -> None:
     with store.transaction():
-        store.put_frames(clip.clip_id, "overlap_prob", detector.name, evidence.hop_s, evidence.probs)
-        store.put_metrics(clip.clip_id, evidence.metrics(len(x16) / 16000), detector.name)
-        store.mark_done(clip.clip_id, OVERLAP_STAGE, detector.name)
+        store.put_frames(fig.clip_id, "overlap_prob", fig.detector, fig.hop_s, fig.probs)
+        store.put_metrics(fig.clip_id, fig.metrics, fig.detector)
+        store.mark_done(fig.clip_id, OVERLAP_STAGE, fig.detector)
 
 
 def asr_batches(clips: list[Clip]) -> list[list[Clip]]:
@@ -100,10 +154,17 @@ def asr_batches(clips: list[Clip]) -> list[list[Clip]]:
 
 
 def run_asr(store: Store, transcriber: Transcriber, clips: list[Clip], lang: str, low_confidence: float) -> None:
-    """Transcribe one batch, store text, words, language and the speaking rate."""
-    producer = transcriber.producer(lang)
-    audios = [audio.read_wav(c.path_16k)[0] for c in clips]
-    results = transcriber.transcribe(audios, lang, low_confidence)
+    commit_asr(store, clips, measure_asr(transcriber, clips, lang, low_confidence), lang, transcriber.producer(lang))
+
+
+def measure_asr(transcriber: Transcriber, clips: list[Clip], lang: str, low_confidence: float) -> list[ClipTranscript]:
+    """Transcribe one batch (packed together, so a batch is a unit: the same clips give the same words)."""
+    return transcriber.transcribe([audio.read_wav(c.path_16k)[0] for c in clips], lang, low_confidence)
+
+
+def commit_asr(store: Store, clips: list[Clip], results: list[ClipTranscript], lang: str, producer: str) -> None:
+    """Store a batch's text, words and language, and the speaking rate (from the signal stage's
+    speech time, which must be in the store first)."""
     speech = store.metrics_for([c.clip_id for c in clips])
     with store.transaction():
         for clip, tr in zip(clips, results):

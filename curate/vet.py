@@ -7,7 +7,7 @@ adds nothing, and a run killed half-way resumes where it stopped.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,7 @@ from clonebench.instruments.speakers import split_consistency, split_gap, window
 from clonebench.store import ASR, GIVEN, TIMBRE_PREFIX, Enrolment, Store, Transcript, Verdict
 
 from . import screen
-from .given import GivenTexts, read_list, read_tsv
+from .given import MANIFEST_SUFFIXES, GivenTexts, read_list, read_manifest, read_tsv
 from .ingest import IngestOptions, ingest
 from .results import ClipResult, SourceError, VetListResult, VetResult
 from .reviews import settle
@@ -35,6 +35,8 @@ from .slicer import SliceConfig
 
 if TYPE_CHECKING:
     from clonebench.instruments.eres2net import ERes2NetV2Encoder
+
+    from .cluster import ClusterRun, RayOptions
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class VetOptions:
     speaker_encoder: str | None = None
     overlap: str | None = None
     sv_model: Path | None = None     # ERes2NetV2: each speaker's v2Pro timbre vector goes to the timbre library
+    ray: "RayOptions | None" = None  # vet on a Ray cluster (curate/cluster.py): the same results
 
     def __post_init__(self) -> None:
         s = self.slicing
@@ -75,44 +78,63 @@ class VetOptions:
             check_speaker_name(self.speaker)
 
 
+@dataclass(frozen=True)
+class SpeakerJob:
+    """One speaker's part of a run: its files, their texts and the language to vet them in."""
+    speaker: str
+    lang: str
+    files: list[Path]
+    texts: GivenTexts
+
+
 def vet(opts: VetOptions) -> VetResult:
     """Vet recordings of one speaker; `to_json()` of the result is the document the README describes."""
     by_name, errors = read_tsv(opts.transcripts) if opts.transcripts else ({}, [])
     files, missing = audio.find_audio(opts.inputs)
     errors += [SourceError(m["source"], m["error"]) for m in missing]
+    results, failed, run = run_jobs(opts, [SpeakerJob(opts.speaker, opts.lang, files, GivenTexts(by_name))])
+    return replace(results[0], errors=tuple(errors + failed), cluster=run)
+
+
+def run_jobs(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], "ClusterRun | None"]:
+    """Vet the speakers in this process, or on a Ray cluster with `opts.ray` (same results)."""
+    if opts.ray is not None:
+        from .cluster import vet_on_ray
+
+        return vet_on_ray(opts, jobs)
     models, rules = load_models(opts)
+    results, errors = [], []
     with Store(opts.db) as store:
-        warnings, failed = _vet_speaker(store, opts.speaker, opts.lang, files, GivenTexts(by_name), opts, models, rules)
-        return speaker_result(store, opts.speaker, rules, opts.db, warnings, errors + failed)
+        for job in jobs:
+            warnings, failed = _vet_speaker(store, job.speaker, job.lang, job.files, job.texts, opts, models, rules)
+            errors += failed
+            results.append(speaker_result(store, job.speaker, rules, opts.db, warnings, None))
+    return results, errors, None
 
 
 def vet_list(opts: VetOptions) -> VetListResult:
-    """Vet every speaker of a GPT-SoVITS `.list` in one run; each speaker's language comes from
-    its lines (the most common one)."""
+    """Vet every speaker of a GPT-SoVITS `.list` (or a CSV/Parquet corpus manifest) in one run;
+    each speaker's language comes from its lines (the most common one)."""
     list_file = opts.list_file
-    entries, errors = read_list(list_file)
+    entries, errors = read_manifest(list_file) if list_file.suffix.lower() in MANIFEST_SUFFIXES else read_list(list_file)
     by_speaker: dict[str, list] = {}
     for e in entries:
         by_speaker.setdefault(e.speaker, []).append(e)
     if not by_speaker:
         raise UserError(f"{list_file}: no usable line" + (f" ({errors[0].error})" if errors else ""))
-    models, rules = load_models(opts)
-    results = []
-    with Store(opts.db) as store:
-        for speaker, mine in sorted(by_speaker.items()):
-            langs = [e.lang for e in mine]
-            lang = max(sorted(set(langs)), key=langs.count)
-            files = []
-            for e in mine:
-                if e.path.is_file():
-                    files.append(e.path)
-                else:
-                    errors.append(SourceError(e.text.source, f"{e.text.source}: {e.path}: no such file"))
-            texts = GivenTexts(by_path={e.path: e.text for e in mine})
-            warnings, failed = _vet_speaker(store, speaker, lang, files, texts, opts, models, rules)
-            errors += failed
-            results.append(speaker_result(store, speaker, rules, opts.db, warnings, None))
-    return VetListResult(tuple(results), tuple(errors), str(opts.db))
+    jobs = []
+    for speaker, mine in sorted(by_speaker.items()):
+        langs = [e.lang for e in mine]
+        lang = max(sorted(set(langs)), key=langs.count)
+        files = []
+        for e in mine:
+            if e.path.is_file():
+                files.append(e.path)
+            else:
+                errors.append(SourceError(e.text.source, f"{e.text.source}: {e.path}: no such file"))
+        jobs.append(SpeakerJob(speaker, lang, files, GivenTexts(by_path={e.path: e.text for e in mine if e.text.text})))
+    results, failed, run = run_jobs(opts, jobs)
+    return VetListResult(tuple(results), tuple(errors + failed), str(opts.db), cluster=run)
 
 
 def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
@@ -133,17 +155,27 @@ def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
 def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts: GivenTexts, opts: VetOptions,
                  models: "VetModels", rules: RuleSet) -> tuple[list[str], list[SourceError]]:
     """Ingest, screen and judge one speaker's files; returns the warnings and the files that failed."""
-    store.record_rule_set(rules.version, rules.thresholds(), str(opts.rules or "built-in"))
-    store.put_speaker(speaker, lang)
-    clips_dir = data_root_for(opts.db) / "clips" / speaker
-    ingest_opts = IngestOptions(speaker, clips_dir, opts.slicing, opts.max_recording_min * 60)
+    ingest_opts = start_speaker(store, speaker, lang, rules, opts)
     with progress_bar(len(files), f"ingest + slice ({speaker})") as step:
         errors = ingest(store, files, texts, ingest_opts, step)
     screen_speaker(store, speaker, lang, rules, models)
-    warnings = decide(store, speaker, lang, rules, models.encoder.name)
-    if models.timbre is not None:
-        timbre_library(store, speaker, rules, models.timbre)
-    return warnings, errors
+    return finish_speaker(store, speaker, lang, rules, models.encoder.name, models.timbre), errors
+
+
+def start_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, opts: VetOptions) -> IngestOptions:
+    """The rule set and the speaker recorded; where the speaker's clips go."""
+    store.record_rule_set(rules.version, rules.thresholds(), str(opts.rules or "built-in"))
+    store.put_speaker(speaker, lang)
+    return IngestOptions(speaker, data_root_for(opts.db) / "clips" / speaker, opts.slicing, opts.max_recording_min * 60)
+
+
+def finish_speaker(store: Store, speaker: str, lang: str, rules: RuleSet, encoder: str,
+                   timbre: "ERes2NetV2Encoder | None") -> list[str]:
+    """Once every clip is screened: the verdicts and enrolment, then the timbre vector."""
+    warnings = decide(store, speaker, lang, rules, encoder)
+    if timbre is not None:
+        timbre_library(store, speaker, rules, timbre)
+    return warnings
 
 
 def timbre_library(store: Store, speaker: str, rules: RuleSet, sv: "ERes2NetV2Encoder") -> None:

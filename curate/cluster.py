@@ -1,0 +1,373 @@
+"""`vet --ray`: the same vetting on a Ray cluster. Workers measure; this process alone writes.
+
+- Ray tasks hash each file, then decode and slice the new ones, writing the clip files into the
+  store's data folder (`<store folder>/clips/<speaker>/`). Every node must see that folder at the
+  same path: a shared filesystem (NFS, a mounted bucket) holding the store.
+- `ClipWorker` actors, one per worker, each load every per-clip model once (the signal screens
+  with DNSMOS, YAMNet and the scene classifier; the speaker encoder; the overlap detector;
+  Whisper) and measure clips with `screen.measure_*`. One actor type holding all the models keeps
+  every CPU busy without balancing a pool per model against the others; with `gpus_per_worker` a
+  worker takes a share of a GPU.
+- This process commits every result with the `commit_*` functions a one-process run uses, in the
+  store's usual idempotent transactions, and judges a speaker (`finish_speaker`) once all of its
+  clips are in. A speaker's clips are screened once all its files are ingested; ASR batches are
+  then formed exactly as one process forms them (packing decides the words) and each batch is
+  committed after its clips' signal figures (the speaking rate needs their speech time).
+- Backpressure: at most IN_FLIGHT calls per worker are outstanding, and files are handed out as
+  room frees, so a large manifest's audio never sits in memory.
+
+Faults: a worker that dies has its call retried on a restarted actor (Ray's task retries), and
+nothing reaches the store before the driver holds a whole result, so nothing is written twice.
+A killed driver loses what was in flight; the store knows what is done, and a re-run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from clonebench.core.errors import UserError
+from clonebench.instruments.registry import sha256_file
+from clonebench.store import Clip, GivenText, Store
+
+from . import screen
+from .ingest import (IngestOptions, SlicedRecording, commit_recording, error_message, nothing_to_vet, owner_error,
+                     slice_recording)
+from .results import SourceError, VetResult
+from .rules import RuleSet
+
+if TYPE_CHECKING:
+    from .vet import SpeakerJob, VetOptions
+
+IN_FLIGHT = 2        # outstanding calls per worker: one running, one waiting in its queue
+STAGES = ("ingest", "signal", "embed", "overlap", "asr")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None     # None: start Ray here; "auto" or "ray://HOST:10001": join a cluster
+    workers: int | None = None     # model actors; None: one per CPU of the cluster
+    gpus_per_worker: float = 0.0   # a share of a GPU for each worker (Whisper and the encoders use it)
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise UserError("--ray-workers must be at least 1")
+        if self.gpus_per_worker < 0:
+            raise UserError("--ray-gpus must not be negative")
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """A `--ray` run's summary (`--json` under "ray")."""
+    address: str
+    workers: int
+    files: int
+    clips: int
+    audio_h: float
+    wall_s: float
+    worker_s: dict[str, float]     # seconds of work per stage, summed over the workers and tasks
+    driver_s: dict[str, float]     # seconds this process spent committing and judging
+
+    def to_json(self) -> dict:
+        return {"address": self.address, "workers": self.workers, "files": self.files, "clips": self.clips,
+                "audio_h": round(self.audio_h, 4), "wall_s": round(self.wall_s, 2),
+                "audio_h_per_h": round(self.audio_h * 3600 / self.wall_s, 2) if self.wall_s else None,
+                "worker_s": {k: round(v, 2) for k, v in self.worker_s.items()},
+                "driver_s": {k: round(v, 2) for k, v in self.driver_s.items()}}
+
+
+@dataclass(frozen=True)
+class WorkerNames:
+    """What the workers' models are called: the store's producers, and the rules' encoder."""
+    encoder: str
+    overlap: str | None
+    asr: dict[str, str]            # language -> the transcriber's producer for it
+
+
+class ClipWorker:
+    """Every per-clip model, loaded once per worker; each call measures and returns a record."""
+
+    def __init__(self, opts: VetOptions, torch_threads: int) -> None:
+        import torch
+
+        # the driver's thread count, so that every figure is computed as in one process
+        torch.set_num_threads(torch_threads)
+        from .vet import load_models
+
+        self.models, _ = load_models(replace(opts, sv_model=None, ray=None))
+        self.signal = screen.SignalScreens()
+
+    def names(self, langs: list[str]) -> WorkerNames:
+        m = self.models
+        return WorkerNames(m.encoder.name, m.overlap.name if m.overlap else None,
+                           {lang: m.transcriber.producer(lang) for lang in langs})
+
+    def measure(self, stage: str, work):
+        start = time.perf_counter()
+        if stage == "signal":
+            out = self.signal.measure(work)
+        elif stage == "embed":
+            out = screen.measure_embedding(self.models.encoder, work)
+        elif stage == "overlap":
+            out = screen.measure_overlap(self.models.overlap, work)
+        else:
+            clips, lang, low_confidence = work
+            out = screen.measure_asr(self.models.transcriber, clips, lang, low_confidence)
+        return out, time.perf_counter() - start
+
+
+def _hash(path: Path):
+    start = time.perf_counter()
+    try:
+        return sha256_file(path), time.perf_counter() - start
+    except OSError as e:
+        return SourceError(str(path), error_message(path, e)), time.perf_counter() - start
+
+
+def _slice(path: Path, sha: str, opts: IngestOptions):
+    start = time.perf_counter()
+    try:
+        return slice_recording(path, sha, opts), time.perf_counter() - start
+    except (UserError, OSError) as e:
+        return SourceError(str(path), error_message(path, e)), time.perf_counter() - start
+
+
+@dataclass
+class _Speaker:
+    """The driver's view of one speaker while its work is out."""
+    job: SpeakerJob
+    ingest: IngestOptions
+    order: int
+    files_left: int
+    outstanding: int = 0                                       # clip-stage calls not yet committed
+    signal_pending: set[str] = field(default_factory=set)      # clips whose signal figures are not in yet
+    asr_held: list = field(default_factory=list)               # (clips, transcripts) waiting for those
+    screening: bool = False
+
+
+class _Driver:
+    def __init__(self, opts: VetOptions, jobs: list[SpeakerJob], store: Store, workers: list, names: WorkerNames,
+                 rules: RuleSet, timbre, progress) -> None:
+        import ray
+
+        self.ray, self.opts, self.store, self.workers, self.names = ray, opts, store, workers, names
+        self.rules, self.timbre, self.progress = rules, timbre, progress
+        self.hash_task = ray.remote(num_cpus=0, max_retries=3)(_hash)
+        self.slice_task = ray.remote(num_cpus=0, max_retries=3)(_slice)
+        self.todo: deque[Callable[[], tuple]] = deque()
+        self.inflight: dict = {}
+        self.capacity = IN_FLIGHT * len(workers)
+        self.turn = 0
+        self.errors: list[SourceError] = []
+        self.results: dict[int, VetResult] = {}
+        self.worker_s = dict.fromkeys(STAGES, 0.0)
+        self.driver_s = {"commit": 0.0, "judge": 0.0}
+        self.files = self.clips = 0
+        self.audio_s = 0.0
+        from .vet import start_speaker
+
+        for k, job in enumerate(jobs):
+            state = _Speaker(job, start_speaker(store, job.speaker, job.lang, rules, opts), k, len(job.files))
+            for path in job.files:
+                self.todo.append(self._hash_call(state, path))
+            if not job.files:
+                self._screen(state)
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def _actor(self):
+        self.turn = (self.turn + 1) % len(self.workers)
+        return self.workers[self.turn]
+
+    def _hash_call(self, state: _Speaker, path: Path):
+        return lambda: (self.hash_task.remote(path), lambda r: self._hashed(state, path, r))
+
+    def _clip_call(self, state: _Speaker, stage: str, work, done: Callable):
+        state.outstanding += 1
+        return lambda: (self._actor().measure.remote(stage, work), lambda r: self._measured(state, stage, r, done))
+
+    def run(self) -> None:
+        ray = self.ray
+        while self.todo or self.inflight:
+            while self.todo and len(self.inflight) < self.capacity:
+                ref, on_done = self.todo.popleft()()
+                self.inflight[ref] = on_done
+            ready, _ = ray.wait(list(self.inflight), num_returns=1)
+            for ref in ready:
+                self.inflight.pop(ref)(ray.get(ref))
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _file_failed(self, state: _Speaker, error: SourceError) -> None:
+        self.store.log_error(error.source, state.job.speaker, error.error)
+        self.errors.append(error)
+        self._file_done(state)
+
+    def _hashed(self, state: _Speaker, path: Path, result) -> None:
+        sha, seconds = result
+        self.worker_s["ingest"] += seconds
+        if isinstance(sha, SourceError):
+            return self._file_failed(state, sha)
+        owner = self.store.recording_owner(sha)
+        if owner is not None and owner != state.job.speaker:
+            return self._file_failed(state, SourceError(str(path), str(owner_error(path, owner))))
+        if owner is None:
+            self.todo.appendleft(lambda: (self.slice_task.remote(path, sha, state.ingest),
+                                          lambda r: self._sliced(state, path, sha, r)))
+            return None
+        if not self.store.clip_count(sha):
+            return self._file_failed(state, SourceError(str(path), str(nothing_to_vet(path))))
+        self._given_text(state, path, sha)
+        return self._file_done(state)
+
+    def _sliced(self, state: _Speaker, path: Path, sha: str, result) -> None:
+        sliced, seconds = result
+        self.worker_s["ingest"] += seconds
+        if isinstance(sliced, SourceError):
+            return self._file_failed(state, sliced)
+        start = time.perf_counter()
+        try:
+            commit_recording(self.store, sliced)
+        except UserError as e:           # a recording with no sound: registered, and an error
+            return self._file_failed(state, SourceError(str(path), error_message(path, e)))
+        finally:
+            self.driver_s["commit"] += time.perf_counter() - start
+        self._count(sliced)
+        self._given_text(state, path, sha)
+        return self._file_done(state)
+
+    def _count(self, sliced: SlicedRecording) -> None:
+        self.audio_s += sliced.recording.duration_s
+        self.clips += len(sliced.clips)
+
+    def _given_text(self, state: _Speaker, path: Path, sha: str) -> None:
+        given = state.job.texts.for_file(path)
+        if given:
+            self.store.put_given_text(GivenText(sha, given.text, given.source, given.lang))
+
+    def _file_done(self, state: _Speaker) -> None:
+        self.files += 1
+        state.files_left -= 1
+        self.progress(self)
+        if state.files_left == 0:
+            self._screen(state)
+
+    def _screen(self, state: _Speaker) -> None:
+        """The speaker's files are all in: every clip stage still pending, as `screen_speaker` finds them."""
+        store, speaker, names = self.store, state.job.speaker, self.names
+        state.screening = True
+        for clip in store.pending(speaker, screen.SIGNAL_STAGE, screen.SIGNAL_PRODUCER):
+            state.signal_pending.add(clip.clip_id)
+            self.todo.append(self._clip_call(state, "signal", clip, lambda fig: self._signal_in(state, fig)))
+        for clip in store.pending(speaker, screen.embed_stage(names.encoder), names.encoder):
+            self.todo.append(self._clip_call(state, "embed", clip, lambda fig: screen.commit_embedding(store, fig)))
+        if names.overlap:
+            for clip in store.pending(speaker, screen.OVERLAP_STAGE, names.overlap):
+                self.todo.append(self._clip_call(state, "overlap", clip, lambda fig: screen.commit_overlap(store, fig)))
+        lang = state.job.lang
+        for batch in screen.asr_batches(store.pending(speaker, screen.ASR_STAGE, names.asr[lang])):
+            work = (batch, lang, self.rules.clip.min_avg_logprob)
+            self.todo.append(self._clip_call(state, "asr", work, lambda out, b=batch: self._asr_in(state, b, out)))
+        self._maybe_finish(state)
+
+    def _measured(self, state: _Speaker, stage: str, result, done: Callable) -> None:
+        figures, seconds = result
+        self.worker_s[stage] += seconds
+        start = time.perf_counter()
+        done(figures)
+        self.driver_s["commit"] += time.perf_counter() - start
+        state.outstanding -= 1
+        self._maybe_finish(state)
+
+    def _signal_in(self, state: _Speaker, fig: screen.SignalFigures) -> None:
+        screen.commit_signal(self.store, fig)
+        state.signal_pending.discard(fig.clip_id)
+        self._commit_held_asr(state)
+
+    def _asr_in(self, state: _Speaker, batch: list[Clip], transcripts) -> None:
+        state.asr_held.append((batch, transcripts))
+        self._commit_held_asr(state)
+
+    def _commit_held_asr(self, state: _Speaker) -> None:
+        ready = [(b, t) for b, t in state.asr_held if not any(c.clip_id in state.signal_pending for c in b)]
+        for batch, transcripts in ready:
+            lang = state.job.lang
+            screen.commit_asr(self.store, batch, transcripts, lang, self.names.asr[lang])
+            state.asr_held.remove((batch, transcripts))
+
+    def _maybe_finish(self, state: _Speaker) -> None:
+        if not state.screening or state.files_left or state.outstanding or state.asr_held:
+            return
+        from .vet import finish_speaker, speaker_result
+
+        state.screening = False
+        start = time.perf_counter()
+        job = state.job
+        warnings = finish_speaker(self.store, job.speaker, job.lang, self.rules, self.names.encoder, self.timbre)
+        self.results[state.order] = speaker_result(self.store, job.speaker, self.rules, self.opts.db, warnings, None)
+        self.driver_s["judge"] += time.perf_counter() - start
+
+
+def _connect(opts: RayOptions):
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if opts.address is None:
+        ray.init(num_cpus=os.cpu_count() or 1, **kw)
+    else:
+        try:
+            ray.init(address=opts.address, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise UserError(f"--ray {opts.address}: cannot join the cluster ({str(e).splitlines()[0]})") from None
+    return ray
+
+
+def _progress_line(console, total_files: int):
+    """One line on a terminal, rewritten as files come in: files, clips, audio hours, speed."""
+    started = time.perf_counter()
+
+    def show(driver: _Driver) -> None:
+        elapsed = time.perf_counter() - started
+        speed = driver.audio_s / elapsed if elapsed else 0.0
+        console.print(f"files {driver.files}/{total_files}, clips {driver.clips}, audio {driver.audio_s / 3600:.3f} h, "
+                      f"{speed:.1f}x real time", end="\r")
+    return show
+
+
+def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
+    """Vet the speakers' files on a Ray cluster; the store is written by this process alone."""
+    import torch
+    from rich.console import Console
+
+    ray_opts = opts.ray
+    started = time.perf_counter()
+    ray = _connect(ray_opts)
+    n = ray_opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    actor = ray.remote(ClipWorker).options(num_cpus=1 if not ray_opts.gpus_per_worker else 0,
+                                           num_gpus=ray_opts.gpus_per_worker, max_restarts=-1, max_task_retries=-1)
+    workers = [actor.remote(opts, torch.get_num_threads()) for _ in range(n)]
+    names = ray.get(workers[0].names.remote(sorted({j.lang for j in jobs})))
+    rules = RuleSet.load(opts.rules).for_encoder(names.encoder)
+    timbre = None
+    if opts.sv_model is not None:
+        from clonebench.instruments.eres2net import ERes2NetV2Encoder
+
+        timbre = ERes2NetV2Encoder(opts.sv_model)
+    console = Console(stderr=True)
+    progress = _progress_line(console, sum(len(j.files) for j in jobs)) if console.is_terminal else (lambda d: None)
+    try:
+        with Store(opts.db) as store:
+            driver = _Driver(opts, jobs, store, workers, names, rules, timbre, progress)
+            driver.run()
+    finally:
+        for w in workers:
+            ray.kill(w)
+    run = ClusterRun(ray_opts.address or "local", n, driver.files, driver.clips, driver.audio_s / 3600,
+                     time.perf_counter() - started, driver.worker_s, driver.driver_s)
+    return [driver.results[k] for k in sorted(driver.results)], driver.errors, run
