@@ -152,7 +152,8 @@ def vet(
     transcripts: Annotated[Optional[Path], typer.Option(
         "--transcripts", help="TSV of name<TAB>text for the files (a .lab or .txt file beside an audio file is read too).")] = None,
     list_file: Annotated[Optional[Path], typer.Option(
-        "--list", help="A GPT-SoVITS list (path|speaker|lang|text): vet every speaker in it, instead of INPUTS and --speaker.")] = None,
+        "--list", help="A GPT-SoVITS list (path|speaker|lang|text), or a corpus manifest (.csv or .parquet with columns "
+        "path, speaker, lang and optionally text): vet every speaker in it, instead of INPUTS and --speaker.")] = None,
     rules: Annotated[Optional[Path], typer.Option("--rules", help="A rule-set TOML to use instead of the built-in one.")] = None,
     min_clip: Annotated[float, typer.Option("--min-clip", help="Slicer: shortest clip, seconds.")] = 3.0,
     max_clip: Annotated[float, typer.Option("--max-clip", help="Slicer: longest clip, seconds.")] = 15.0,
@@ -166,21 +167,31 @@ def vet(
     sv_model: Annotated[Optional[Path], typer.Option(
         "--sv-model", envvar="CLONEBENCH_SV_MODEL",
         help="ERes2NetV2 file: also store each speaker's v2Pro timbre vector (the mean over accepted clips).")] = None,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", help="Vet on a Ray cluster: local (start one here), auto (the cluster this machine is in) or "
+        "ray://HOST:10001. The store's folder must be on a filesystem every node sees at the same path.")] = None,
+    ray_workers: Annotated[Optional[int], typer.Option(
+        "--ray-workers", help="With --ray: model workers (each holds every model once); default one per CPU.")] = None,
+    ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="With --ray: the share of a GPU each worker takes.")] = 0.0,
     db: Db = default_db_path(),
     no_report: NoReport = False,
     as_json: Json = False,
 ) -> None:
     """Screen recordings of one speaker (or every speaker of a --list) and decide which clips are fit for cloning."""
+    from clonebench.curate.cluster import RayOptions
     from clonebench.curate.slicer import SliceConfig
     from clonebench.curate.vet import VetOptions
 
     from . import workflows
 
+    if ray is None and (ray_workers is not None or ray_gpus):
+        _fail("--ray-workers and --ray-gpus go with --ray")
     opts = _run(VetOptions, speaker=speaker, db=db, lang=lang, transcripts=transcripts, list_file=list_file,
                 inputs=list(inputs or []), rules=rules,
                 slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
                 max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap,
-                sv_model=sv_model)
+                sv_model=sv_model, ray=None if ray is None else _run(
+                    RayOptions, address=None if ray == "local" else ray, workers=ray_workers, gpus_per_worker=ray_gpus))
     result = _run(workflows.vet, opts, not no_report)
 
     def text(result) -> None:

@@ -24,17 +24,14 @@ from functools import lru_cache
 from clonebench.core.errors import UserError
 
 from . import zh_normalizer
-from .symbols import PUNCTUATION, ids_by_symbol
+from .symbols import MARKS_AS, PUNCTUATION, ids_by_symbol
 
 INITIALS = ("aa", "aai", "aak", "aap", "aat", "aau", "ai", "au", "ap", "at", "ak", "a", "p", "b", "e",
             "ts", "t", "dz", "d", "kw", "k", "gw", "g", "f", "h", "l", "m", "ng", "n", "s", "y", "w",
             "c", "z", "j", "ong", "on", "ou", "oi", "ok", "o", "uk", "ung", "sp", "spl", "spn", "sil")
-PUNCTUATION_AS = {"：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",",
-                  "、": ",", "...": "…", "$": ".", "“": "'", "”": "'", '"': "'", "‘": "'", "’": "'",
-                  "（": "'", "）": "'", "(": "'", ")": "'", "《": "'", "》": "'", "【": "'", "】": "'",
-                  "[": "'", "]": "'", "—": "-", "～": "-", "~": "-", "「": "'", "」": "'"}
-_MARKS = re.compile("|".join(re.escape(k) for k in PUNCTUATION_AS))
-NOT_SAID = re.compile("[^\u4e00-\u9fa5" + re.escape("".join(PUNCTUATION)) + "]+")
+# upstream's Cantonese map: quotes and brackets become ' (which NOT_SAID then drops), dashes -
+PUNCTUATION_AS = {**MARKS_AS, "...": "…", "$": ".", "—": "-", "～": "-", "~": "-",
+                  **dict.fromkeys("“”\"‘’（）()《》【】[]「」", "'")}
 SYLLABLE = re.compile(r"[a-z]+[1-6]")
 
 
@@ -48,8 +45,7 @@ def _jyutping():
 
 
 def normalize(text: str) -> str:
-    return "".join(NOT_SAID.sub("", _MARKS.sub(lambda m: PUNCTUATION_AS[m.group()], s))
-                   for s in zh_normalizer.normalize(text))
+    return zh_normalizer.spoken(text, PUNCTUATION_AS)
 
 
 def split_syllable(syllable: str) -> list[str]:

@@ -1,39 +1,37 @@
-"""Chinese: normalization (cn2an numerals, punctuation mapping) and G2P (jieba + pypinyin + tone sandhi).
+"""Chinese: normalization as upstream v2 reads it, and G2P (jieba + pypinyin + tone sandhi).
 
-Output phones are v2 symbols: per character an initial and a tone-numbered final (see
-pinyin.py); punctuation maps to one of `! ? … , . -`. word2ph counts phones per character of
-the normalized text, which is how BERT features are repeated onto phones.
+- `normalize`: upstream's normaliser (`zh_normalizer`: numbers, dates, times, units, phone
+  numbers, traditional characters simplified), 嗯 and 呣 as 恩 and 母 (pypinyin reads them as
+  bare nasals, which v2 has no phones for), punctuation as v2's marks, everything else dropped
+  (Latin words are English runs before they get here), runs of marks cut to their first. Held to
+  upstream's own `clean_text` by `tests/fixtures/frontend` (zh: the normalized text).
+- `g2p`: per character an initial and a tone-numbered final (see pinyin.py); punctuation is one
+  of `! ? … , . -`. word2ph counts phones per character of the normalized text, which is how
+  BERT features are repeated onto phones. The tone sandhi here is clonebench's own, simpler than
+  upstream's (which also merges words and knows which ones take a neutral tone): the readings
+  differ on neutral tones, 一 and third-tone chains (the fixtures' README lists them), and
+  upstream v2 itself reads polyphones with G2PW, which needs a model download.
 """
 
 from __future__ import annotations
 
 import re
 
+from . import zh_normalizer
 from .pinyin import split_syllable
-from .symbols import PUNCTUATION
+from .symbols import MARKS_AS, PUNCTUATION
 
-# punctuation -> the six symbols v2 knows; quotes and brackets are dropped
-PUNCT_MAP = {"：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",",
-             "、": ",", "...": "…", "$": ".", "/": ",", "—": "-", "~": "…", "～": "…", ":": ",",
-             ";": ",", "——": "-"}
-DROP = re.compile(r"[\"'“”‘’《》「」『』【】()（）\[\]{}<>]")
+# upstream v2's Chinese map (its text/chinese2.py)
+PUNCTUATION_AS = {**MARKS_AS, "...": "…", "$": ".", "/": ",", "—": "-", "~": "…", "～": "…"}
+REPEATED_MARKS = re.compile(f"([{re.escape(''.join(PUNCTUATION))}])[{re.escape(''.join(PUNCTUATION))}]+")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 NUMERALS = "零一二三四五六七八九十百千万亿两"
 
 
 def normalize(text: str) -> str:
-    """Numbers, dates, percentages -> Chinese words; punctuation -> v2's set; repeats collapsed."""
-    import cn2an
-
-    text = DROP.sub("", text)
-    text = re.sub(r"(\d+(?:\.\d+)?)\s*%", lambda m: "百分之" + m.group(1), text)
-    text = re.sub(r"(\d+)-(\d+)", r"\1至\2", text)
-    text = re.sub(r"\d{5,}", lambda m: "".join("零一二三四五六七八九"[int(d)] for d in m.group()), text)
-    text = cn2an.transform(text, "an2cn")
-    for src in sorted(PUNCT_MAP, key=len, reverse=True):
-        text = text.replace(src, PUNCT_MAP[src])
-    text = re.sub(r"\s+", "", text)
-    return re.sub(r"([!?…,.\-])[!?…,.\-]+", r"\1", text)
+    """Numbers, dates, percentages -> Chinese words; punctuation -> v2's marks; repeats collapsed."""
+    text = text.replace("嗯", "恩").replace("呣", "母")
+    return REPEATED_MARKS.sub(r"\1", zh_normalizer.spoken(text, PUNCTUATION_AS))
 
 
 def _tone(s: str) -> int:

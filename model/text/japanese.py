@@ -27,13 +27,13 @@ from functools import lru_cache
 
 from clonebench.core.errors import UserError
 
-from .symbols import ids_by_symbol
+from .symbols import MARKS_AS, ids_by_symbol
 
 _JAPANESE = r"A-Za-z\d\u3005\u3040-\u30ff\u4e00-\u9fff\uff11-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9d"
 NOT_JAPANESE = re.compile(f"[^{_JAPANESE}]")
 _MARKS = "!?…,.-"
 REPEATED_MARKS = re.compile(f"([{re.escape(_MARKS)}])[{re.escape(_MARKS)}]+")
-PUNCTUATION_AS = {"：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",", "、": ","}
+PUNCTUATION_AS = MARKS_AS
 UNK = "UNK"
 
 

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from clonebench.core.errors import UserError
 
-from .symbols import ids_by_symbol
+from .symbols import MARKS_AS, ids_by_symbol
 
 LETTER_NAMES = {"a": "에이", "b": "비", "c": "시", "d": "디", "e": "이", "f": "에프", "g": "지", "h": "에이치",
                 "i": "아이", "j": "제이", "k": "케이", "l": "엘", "m": "엠", "n": "엔", "o": "오", "p": "피",
@@ -34,8 +34,7 @@ LETTER_NAMES = {"a": "에이", "b": "비", "c": "시", "d": "디", "e": "이", "
                 "y": "와이", "z": "제트"}
 COMPOUND_VOWELS = {"ㅘ": "ㅗㅏ", "ㅙ": "ㅗㅐ", "ㅚ": "ㅗㅣ", "ㅝ": "ㅜㅓ", "ㅞ": "ㅜㅔ", "ㅟ": "ㅜㅣ", "ㅢ": "ㅡㅣ",
                    "ㅑ": "ㅣㅏ", "ㅒ": "ㅣㅐ", "ㅕ": "ㅣㅓ", "ㅖ": "ㅣㅔ", "ㅛ": "ㅣㅗ", "ㅠ": "ㅣㅜ"}
-PUNCTUATION_AS = {"：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",", "、": ",",
-                  " ": "空"}
+PUNCTUATION_AS = {**MARKS_AS, " ": "空"}
 JAMO_AT_END = re.compile(r"([\u3131-\u3163])$")
 SPECIAL_RULES = ("jyeo", "ye", "consonant_ui", "josa_ui", "vowel_ui", "jamo", "rieulgiyeok", "rieulbieub",
                  "verb_nieun", "balb", "palatalize", "modifying_rieul")

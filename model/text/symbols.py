@@ -11,6 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 PUNCTUATION = ["!", "?", "…", ",", ".", "-"]
+# CJK punctuation as v2's marks, as every upstream reader maps it (each adds its own few more)
+MARKS_AS = {"：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",", "、": ","}
 
 
 @lru_cache(maxsize=1)

@@ -35,7 +35,10 @@ import string
 from functools import lru_cache
 from importlib import resources
 
+from .symbols import PUNCTUATION
+
 DIGITS = "零一二三四五六七八九"
+NOT_SAID = re.compile("[^\u4e00-\u9fa5" + re.escape("".join(PUNCTUATION)) + "]+")
 POWERS = ((8, "亿"), (4, "万"), (3, "千"), (2, "百"), (1, "十"))
 BASIC_CJK = re.compile(r"[\u4e00-\u9fa5]")
 
@@ -269,6 +272,14 @@ def normalize_sentence(sentence: str) -> str:
     for symbol, word in SYMBOL_WORDS.items():
         sentence = sentence.replace(symbol, word)
     return DROPPED_AFTER.sub("", sentence)
+
+
+def spoken(text: str, marks: dict[str, str]) -> str:
+    """Each sentence normalized, its punctuation as v2's marks (`marks`), and everything but basic
+    CJK characters and those marks dropped (upstream's Chinese and Cantonese readers, each with
+    its own map)."""
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(marks, key=len, reverse=True)))
+    return "".join(NOT_SAID.sub("", pattern.sub(lambda m: marks[m.group()], s)) for s in normalize(text))
 
 
 def normalize(text: str) -> list[str]:
