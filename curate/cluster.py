@@ -23,7 +23,10 @@ A killed driver loses what was in flight; the store knows what is done, and a re
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -42,6 +45,8 @@ from .rules import RuleSet
 
 if TYPE_CHECKING:
     from .vet import SpeakerJob, VetOptions
+
+log = logging.getLogger(__name__)
 
 IN_FLIGHT = 2        # outstanding calls per worker: one running, one waiting in its queue
 STAGES = ("ingest", "signal", "embed", "overlap", "asr")
@@ -69,6 +74,7 @@ class ClusterRun:
     clips: int
     audio_h: float
     wall_s: float
+    measured: dict[str, int]       # calls per stage this run (a resumed run makes only what was left)
     worker_s: dict[str, float]     # seconds of work per stage, summed over the workers and tasks
     driver_s: dict[str, float]     # seconds this process spent committing and judging
 
@@ -76,6 +82,7 @@ class ClusterRun:
         return {"address": self.address, "workers": self.workers, "files": self.files, "clips": self.clips,
                 "audio_h": round(self.audio_h, 4), "wall_s": round(self.wall_s, 2),
                 "audio_h_per_h": round(self.audio_h * 3600 / self.wall_s, 2) if self.wall_s else None,
+                "measured": dict(self.measured),
                 "worker_s": {k: round(v, 2) for k, v in self.worker_s.items()},
                 "driver_s": {k: round(v, 2) for k, v in self.driver_s.items()}}
 
@@ -165,6 +172,7 @@ class _Driver:
         self.errors: list[SourceError] = []
         self.results: dict[int, VetResult] = {}
         self.worker_s = dict.fromkeys(STAGES, 0.0)
+        self.measured = dict.fromkeys(STAGES, 0)
         self.driver_s = {"commit": 0.0, "judge": 0.0}
         self.files = self.clips = 0
         self.audio_s = 0.0
@@ -210,6 +218,7 @@ class _Driver:
     def _hashed(self, state: _Speaker, path: Path, result) -> None:
         sha, seconds = result
         self.worker_s["ingest"] += seconds
+        self.measured["ingest"] += 1
         if isinstance(sha, SourceError):
             return self._file_failed(state, sha)
         owner = self.store.recording_owner(sha)
@@ -277,6 +286,7 @@ class _Driver:
     def _measured(self, state: _Speaker, stage: str, result, done: Callable) -> None:
         figures, seconds = result
         self.worker_s[stage] += seconds
+        self.measured[stage] += 1
         start = time.perf_counter()
         done(figures)
         self.driver_s["commit"] += time.perf_counter() - start
@@ -310,6 +320,7 @@ class _Driver:
         warnings = finish_speaker(self.store, job.speaker, job.lang, self.rules, self.names.encoder, self.timbre)
         self.results[state.order] = speaker_result(self.store, job.speaker, self.rules, self.opts.db, warnings, None)
         self.driver_s["judge"] += time.perf_counter() - start
+        log.info("%s: judged (%d clips)", job.speaker, len(self.results[state.order].clips))
 
 
 def _connect(opts: RayOptions):
@@ -342,6 +353,12 @@ def _progress_line(console, total_files: int):
 
 def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
     """Vet the speakers' files on a Ray cluster; the store is written by this process alone."""
+    # Ray prints its own notices (a worker lost, a call retried) to stdout; keep stdout for --json
+    with contextlib.redirect_stdout(sys.stderr):
+        return _vet_on_ray(opts, jobs)
+
+
+def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
     import torch
     from rich.console import Console
 
@@ -369,5 +386,5 @@ def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult
         for w in workers:
             ray.kill(w)
     run = ClusterRun(ray_opts.address or "local", n, driver.files, driver.clips, driver.audio_s / 3600,
-                     time.perf_counter() - started, driver.worker_s, driver.driver_s)
+                     time.perf_counter() - started, driver.measured, driver.worker_s, driver.driver_s)
     return [driver.results[k] for k in sorted(driver.results)], driver.errors, run

@@ -1,0 +1,166 @@
+"""`vet --ray` on a real Ray cluster on this machine (`ray start --head` on loopback, two CPUs):
+the same store as plain `vet`, a corrupt file as one error, and no loss or duplicate when a worker
+or the driver is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from clonebench.testing import corpus
+from conftest import ROOT, SR, run_cli, write
+
+RAY = Path(sys.executable).parent / "ray"
+# Every table a vetting run writes, with the columns that do not hold a path of the run's own
+# folder or a time: two runs over the same corpus must agree on all of them, value for value.
+FACTS = {
+    "recordings": "sha256, speaker, source, format, sample_rate, channels, duration_s, decoder",
+    "clips": "clip_id, recording_sha256, speaker, start_s, end_s, duration_s, slicer",
+    "given_transcripts": "recording_sha256, text, source, lang",
+    "metrics": "clip_id, name, value, producer",
+    "clip_stages": "clip_id, stage, producer",
+    "transcripts": "clip_id, kind, text, language, language_prob, lid_scope, avg_logprob, producer, alignment_score",
+    "words": "clip_id, idx, word, start_s, end_s, probability, producer",
+    "clip_embeddings": "clip_id, encoder, vector",
+    "clip_frames": "clip_id, name, producer, hop_s, \"values\"",
+    "verdicts": "clip_id, rule_set, status, reasons, flags",
+    "enrolments": "speaker, rule_set, status, accepted_s, rejected_s, advice",
+    "ingest_errors": "source, speaker, error",
+}
+
+
+def facts(db: Path) -> dict[str, list]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: sorted(con.execute(f"SELECT {cols} FROM {t}").fetchall(), key=repr) for t, cols in FACTS.items()}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Ray head node on this machine for this module (two CPUs), stopped with every Ray process
+    at the end. Ray's token authentication is off for this throwaway cluster (`ray start` and
+    its clients here would need the same token file)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")       # for the clonebench processes the tests start
+        mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "2",
+                        "--include-dashboard", "false", "--disable-usage-stats"],
+                       check=True, capture_output=True, timeout=180)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def corpus_list(tmp_path_factory) -> Path:
+    """Two speakers (Allison's prompts and an espeak-ng voice, ~40 s) and a corrupt file, in a .list."""
+    root = tmp_path_factory.mktemp("raycorpus")
+    prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 5][:8]
+    lines = []
+    for k, p in enumerate(prompts):
+        write(root / "allison" / f"a{k}.wav", corpus.load_prompt(p))
+        lines.append(f"allison/a{k}.wav|allison|en|{p.text}")
+    for k, p in enumerate(prompts[:6]):
+        write(root / "robo" / f"r{k}.wav", corpus.espeak(p.text, "en+m3"))
+        lines.append(f"robo/r{k}.wav|robo|en|{p.text}")
+    (root / "robo" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio")
+    lines.append("robo/broken.wav|robo|en|Nothing to hear.")
+    (root / "corpus.list").write_text("\n".join(lines) + "\n")
+    return root / "corpus.list"
+
+
+@pytest.fixture(scope="module")
+def plain(corpus_list, tmp_path_factory) -> tuple[dict, dict]:
+    db = tmp_path_factory.mktemp("plain") / "store.duckdb"
+    code, doc, err = run_cli("vet", "--list", str(corpus_list), "--db", str(db), "--no-report", "--json")
+    assert code == 4, err      # the corrupt file is refused; the run goes on
+    return doc, facts(db)
+
+
+def _ray_vet(corpus_list: Path, db: Path, address: str) -> list[str]:
+    return [sys.executable, "-m", "clonebench.cli", "vet", "--list", str(corpus_list), "--db", str(db),
+            "--ray", address, "--ray-workers", "2", "--no-report", "--json"]
+
+
+def test_ray_vet_writes_what_one_process_writes(cluster, corpus_list, plain, tmp_path):
+    db = tmp_path / "store.duckdb"
+    code, doc, err = run_cli("vet", "--list", str(corpus_list), "--db", str(db), "--ray", cluster, "--ray-workers", "2",
+                             "--no-report", "--json")
+    assert code == 4, err
+    plain_doc, plain_facts = plain
+    assert facts(db) == plain_facts          # metrics, transcripts, words, embeddings, verdicts: value for value
+    assert [e["error"] for e in doc["errors"]] == [e["error"] for e in plain_doc["errors"]]
+    assert len(doc["errors"]) == 1 and "broken.wav" in doc["errors"][0]["source"]
+    run = doc["ray"]
+    clips = len(plain_facts["clips"])
+    assert run["workers"] == 2 and run["files"] == 15 and run["clips"] == clips
+    assert run["measured"] == {"ingest": 15, "signal": clips, "embed": clips, "overlap": 0, "asr": run["measured"]["asr"]}
+    assert run["audio_h"] > 0.005 and run["wall_s"] > 0 and run["worker_s"]["signal"] > 0
+    # again: everything is done, nothing is measured or written twice
+    code, doc, err = run_cli(*_ray_vet(corpus_list, db, cluster)[3:], check_json=True)
+    assert code == 4, err
+    assert doc["ray"]["measured"] == {"ingest": 15, "signal": 0, "embed": 0, "overlap": 0, "asr": 0}
+    assert facts(db) == plain_facts
+
+
+def _pids(title: str) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(line.split(None, 1)[0]) for line in out.splitlines() if title in line]
+
+
+def test_a_worker_killed_mid_run_loses_and_repeats_nothing(cluster, corpus_list, plain, tmp_path):
+    db = tmp_path / "store.duckdb"
+    proc = subprocess.Popen(_ray_vet(corpus_list, db, cluster), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 600
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        busy = _pids("ray::ClipWorker.measure")
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            killed = busy[0]
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=900)
+    assert killed is not None, "no worker was seen measuring"
+    assert proc.returncode == 4, err
+    assert facts(db) == plain[1]
+    doc = json.loads(out)
+    assert doc["ray"]["measured"]["signal"] == len(plain[1]["clips"])   # the killed call counted once
+
+
+def test_a_killed_driver_resumes_without_redoing_finished_speakers(cluster, corpus_list, plain, tmp_path):
+    db = tmp_path / "store.duckdb"
+    proc = subprocess.Popen(_ray_vet(corpus_list, db, cluster), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    judged = None
+    for line in proc.stderr:
+        if ": judged" in line:
+            judged = line
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    assert judged is not None and proc.returncode == -signal.SIGKILL
+    first = judged.split(": judged")[0].split()[-1]
+    done_clips = sum(1 for c in plain[1]["clips"] if c[2] == first)
+    code, doc, err = run_cli(*_ray_vet(corpus_list, db, cluster)[3:], check_json=True)
+    assert code == 4, err
+    assert facts(db) == plain[1]
+    # the speaker judged before the kill is not measured again
+    assert doc["ray"]["measured"]["signal"] <= len(plain[1]["clips"]) - done_clips
+    shutil.rmtree(tmp_path, ignore_errors=True)
