@@ -171,7 +171,8 @@ def vet(
         "--ray", help="Vet on a Ray cluster: local (start one here), auto (the cluster this machine is in) or "
         "ray://HOST:10001. The store's folder must be on a filesystem every node sees at the same path.")] = None,
     ray_workers: Annotated[Optional[int], typer.Option(
-        "--ray-workers", help="With --ray: model workers (each holds every model once); default one per CPU.")] = None,
+        "--ray-workers", help="With --ray: model workers (each holds every model once and takes CLONEBENCH_THREADS CPUs, "
+        "4 at most by default); default: as many as the cluster's CPUs hold.")] = None,
     ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="With --ray: the share of a GPU each worker takes.")] = 0.0,
     db: Db = default_db_path(),
     no_report: NoReport = False,

@@ -55,7 +55,7 @@ STAGES = ("ingest", "signal", "embed", "overlap", "asr")
 @dataclass(frozen=True)
 class RayOptions:
     address: str | None = None     # None: start Ray here; "auto" or "ray://HOST:10001": join a cluster
-    workers: int | None = None     # model actors; None: one per CPU of the cluster
+    workers: int | None = None     # model actors; None: as many as the cluster's CPUs hold (threads each)
     gpus_per_worker: float = 0.0   # a share of a GPU for each worker (Whisper and the encoders use it)
 
     def __post_init__(self) -> None:
@@ -74,13 +74,14 @@ class ClusterRun:
     clips: int
     audio_h: float
     wall_s: float
+    startup_s: float               # joining Ray and every worker's models loaded
     measured: dict[str, int]       # calls per stage this run (a resumed run makes only what was left)
     worker_s: dict[str, float]     # seconds of work per stage, summed over the workers and tasks
     driver_s: dict[str, float]     # seconds this process spent committing and judging
 
     def to_json(self) -> dict:
         return {"address": self.address, "workers": self.workers, "files": self.files, "clips": self.clips,
-                "audio_h": round(self.audio_h, 4), "wall_s": round(self.wall_s, 2),
+                "audio_h": round(self.audio_h, 4), "wall_s": round(self.wall_s, 2), "startup_s": round(self.startup_s, 2),
                 "audio_h_per_h": round(self.audio_h * 3600 / self.wall_s, 2) if self.wall_s else None,
                 "measured": dict(self.measured),
                 "worker_s": {k: round(v, 2) for k, v in self.worker_s.items()},
@@ -98,11 +99,13 @@ class WorkerNames:
 class ClipWorker:
     """Every per-clip model, loaded once per worker; each call measures and returns a record."""
 
-    def __init__(self, opts: VetOptions, torch_threads: int) -> None:
+    def __init__(self, opts: VetOptions, threads: int) -> None:
         import torch
 
-        # the driver's thread count, so that every figure is computed as in one process
-        torch.set_num_threads(torch_threads)
+        # the thread count of one process on the driver's machine, for every library, so that the
+        # kernels sum in the same order and each figure is the one plain `vet` computes there
+        os.environ["CLONEBENCH_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
         from .vet import load_models
 
         self.models, _ = load_models(replace(opts, sv_model=None, ray=None))
@@ -176,6 +179,7 @@ class _Driver:
         self.driver_s = {"commit": 0.0, "judge": 0.0}
         self.files = self.clips = 0
         self.audio_s = 0.0
+        self.slicing: dict[str, list] = {}    # a recording being sliced -> other files with the same bytes
         from .vet import start_speaker
 
         for k, job in enumerate(jobs):
@@ -221,13 +225,21 @@ class _Driver:
         self.measured["ingest"] += 1
         if isinstance(sha, SourceError):
             return self._file_failed(state, sha)
+        if sha in self.slicing:           # the same bytes under another name: wait for the first
+            self.slicing[sha].append((state, path))
+            return None
         owner = self.store.recording_owner(sha)
-        if owner is not None and owner != state.job.speaker:
-            return self._file_failed(state, SourceError(str(path), str(owner_error(path, owner))))
         if owner is None:
+            self.slicing[sha] = []
             self.todo.appendleft(lambda: (self.slice_task.remote(path, sha, state.ingest),
                                           lambda r: self._sliced(state, path, sha, r)))
             return None
+        return self._known(state, path, sha, owner)
+
+    def _known(self, state: _Speaker, path: Path, sha: str, owner: str) -> None:
+        """A file whose recording the store has: as plain `ingest` treats it."""
+        if owner != state.job.speaker:
+            return self._file_failed(state, SourceError(str(path), str(owner_error(path, owner))))
         if not self.store.clip_count(sha):
             return self._file_failed(state, SourceError(str(path), str(nothing_to_vet(path))))
         self._given_text(state, path, sha)
@@ -236,6 +248,15 @@ class _Driver:
     def _sliced(self, state: _Speaker, path: Path, sha: str, result) -> None:
         sliced, seconds = result
         self.worker_s["ingest"] += seconds
+        self._slice_in(state, path, sha, sliced)
+        for other_state, other_path in self.slicing.pop(sha):
+            owner = self.store.recording_owner(sha)
+            if owner is None:            # the first copy failed to decode: so does this one
+                self._file_failed(other_state, SourceError(str(other_path), sliced.error.replace(str(path), str(other_path))))
+            else:
+                self._known(other_state, other_path, sha, owner)
+
+    def _slice_in(self, state: _Speaker, path: Path, sha: str, sliced) -> None:
         if isinstance(sliced, SourceError):
             return self._file_failed(state, sliced)
         start = time.perf_counter()
@@ -359,17 +380,23 @@ def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult
 
 
 def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
-    import torch
     from rich.console import Console
+
+    from clonebench.instruments.onnx_session import cpu_threads
 
     ray_opts = opts.ray
     started = time.perf_counter()
     ray = _connect(ray_opts)
-    n = ray_opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    actor = ray.remote(ClipWorker).options(num_cpus=1 if not ray_opts.gpus_per_worker else 0,
+    # a worker computes with as many threads as one process here would, and asks Ray for as many
+    # CPUs, so workers never share a core (two workers on this machine's two cores ran slower
+    # than one: benchmarks/RESULTS.md)
+    threads = cpu_threads()
+    n = ray_opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    actor = ray.remote(ClipWorker).options(num_cpus=0 if ray_opts.gpus_per_worker else threads,
                                            num_gpus=ray_opts.gpus_per_worker, max_restarts=-1, max_task_retries=-1)
-    workers = [actor.remote(opts, torch.get_num_threads()) for _ in range(n)]
-    names = ray.get(workers[0].names.remote(sorted({j.lang for j in jobs})))
+    workers = [actor.remote(opts, threads) for _ in range(n)]
+    names = ray.get([w.names.remote(sorted({j.lang for j in jobs})) for w in workers])[0]
+    startup = time.perf_counter() - started
     rules = RuleSet.load(opts.rules).for_encoder(names.encoder)
     timbre = None
     if opts.sv_model is not None:
@@ -386,5 +413,5 @@ def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResul
         for w in workers:
             ray.kill(w)
     run = ClusterRun(ray_opts.address or "local", n, driver.files, driver.clips, driver.audio_s / 3600,
-                     time.perf_counter() - started, driver.measured, driver.worker_s, driver.driver_s)
+                     time.perf_counter() - started, startup, driver.measured, driver.worker_s, driver.driver_s)
     return [driver.results[k] for k in sorted(driver.results)], driver.errors, run

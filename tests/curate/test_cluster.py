@@ -49,7 +49,8 @@ def facts(db: Path) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A Ray head node on this machine for this module (two CPUs), stopped with every Ray process
+    """A Ray head node on this machine for this module (four logical CPUs: two workers of two
+    threads each), stopped with every Ray process
     at the end. Ray's token authentication is off for this throwaway cluster (`ray start` and
     its clients here would need the same token file)."""
     with socket.socket() as s:
@@ -58,7 +59,7 @@ def cluster():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_AUTH_MODE", "disabled")       # for the clonebench processes the tests start
         mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "2",
+        subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "4",
                         "--include-dashboard", "false", "--disable-usage-stats"],
                        check=True, capture_output=True, timeout=180)
         try:
