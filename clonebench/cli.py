@@ -168,12 +168,11 @@ def vet(
         "--sv-model", envvar="CLONEBENCH_SV_MODEL",
         help="ERes2NetV2 file: also store each speaker's v2Pro timbre vector (the mean over accepted clips).")] = None,
     ray: Annotated[Optional[str], typer.Option(
-        "--ray", help="Vet on a Ray cluster: local (start one here), auto (the cluster this machine is in) or "
-        "ray://HOST:10001. The store's folder must be on a filesystem every node sees at the same path.")] = None,
+        "--ray", help="Vet on a Ray cluster: local (start one here), auto (the cluster this machine is in), "
+        "HOST:PORT of a head node, or ray://HOST:10001. The store's folder must be on a filesystem every node sees at the same path.")] = None,
     ray_workers: Annotated[Optional[int], typer.Option(
         "--ray-workers", help="With --ray: model workers (each holds every model once and takes CLONEBENCH_THREADS CPUs, "
         "4 at most by default); default: as many as the cluster's CPUs hold.")] = None,
-    ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="With --ray: the share of a GPU each worker takes.")] = 0.0,
     db: Db = default_db_path(),
     no_report: NoReport = False,
     as_json: Json = False,
@@ -185,14 +184,14 @@ def vet(
 
     from . import workflows
 
-    if ray is None and (ray_workers is not None or ray_gpus):
-        _fail("--ray-workers and --ray-gpus go with --ray")
+    if ray is None and ray_workers is not None:
+        _fail("--ray-workers goes with --ray")
     opts = _run(VetOptions, speaker=speaker, db=db, lang=lang, transcripts=transcripts, list_file=list_file,
                 inputs=list(inputs or []), rules=rules,
                 slicing=SliceConfig(threshold_db=silence_db, min_clip_s=min_clip, max_clip_s=max_clip),
                 max_recording_min=max_recording_min, asr=asr, speaker_encoder=speaker_encoder, overlap=overlap,
                 sv_model=sv_model, ray=None if ray is None else _run(
-                    RayOptions, address=None if ray == "local" else ray, workers=ray_workers, gpus_per_worker=ray_gpus))
+                    RayOptions, address=None if ray == "local" else ray, workers=ray_workers))
     result = _run(workflows.vet, opts, not no_report)
 
     def text(result) -> None:

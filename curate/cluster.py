@@ -6,17 +6,19 @@
 - `ClipWorker` actors, one per worker, each load every per-clip model once (the signal screens
   with DNSMOS, YAMNet and the scene classifier; the speaker encoder; the overlap detector;
   Whisper) and measure clips with `screen.measure_*`. One actor type holding all the models keeps
-  every CPU busy without balancing a pool per model against the others; with `gpus_per_worker` a
-  worker takes a share of a GPU.
+  every CPU busy without balancing a pool per model against the others. A worker asks Ray for as
+  many CPUs as it runs threads, and the run is refused when the workers asked for do not fit the
+  cluster's nodes (Ray would wait for them for ever).
 - This process commits every result with the `commit_*` functions a one-process run uses, in the
   store's usual idempotent transactions, and judges a speaker (`finish_speaker`) once all of its
   clips are in. A speaker's clips are screened once all its files are ingested; ASR batches are
   then formed exactly as one process forms them (packing decides the words) and each batch is
   committed after its clips' signal figures (the speaking rate needs their speech time).
-- Backpressure: at most IN_FLIGHT calls per worker are outstanding, and files are handed out as
-  room frees, so a large manifest's audio never sits in memory.
+- Backpressure: each call goes to the least busy worker, at most IN_FLIGHT outstanding a worker,
+  and files are handed to tasks as room frees (clip calls first), so a large manifest's audio
+  never sits in memory and screening one speaker overlaps ingesting the next.
 
-Faults: a worker that dies has its call retried on a restarted actor (Ray's task retries), and
+Faults: a worker that dies has its call retried on a restarted actor (RETRIES times), and
 nothing reaches the store before the driver holds a whole result, so nothing is written twice.
 A killed driver loses what was in flight; the store knows what is done, and a re-run resumes.
 """
@@ -26,10 +28,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -38,7 +41,7 @@ from clonebench.instruments.registry import sha256_file
 from clonebench.store import Clip, GivenText, Store
 
 from . import screen
-from .ingest import (IngestOptions, SlicedRecording, commit_recording, error_message, nothing_to_vet, owner_error,
+from .ingest import (IngestOptions, commit_recording, error_message, nothing_to_vet, owner_error,
                      slice_recording)
 from .results import SourceError, VetResult
 from .rules import RuleSet
@@ -49,20 +52,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = 2        # outstanding calls per worker: one running, one waiting in its queue
+RETRIES = 3          # a call on a worker that died runs again this many times (a clip that kills
+                     # its worker every time stops the run rather than restarting it for ever)
+CONNECT_TIMEOUT_S = 10.0
+STARTUP_TIMEOUT_S = 900.0   # every worker's models loaded
 STAGES = ("ingest", "signal", "embed", "overlap", "asr")
 
 
 @dataclass(frozen=True)
 class RayOptions:
-    address: str | None = None     # None: start Ray here; "auto" or "ray://HOST:10001": join a cluster
-    workers: int | None = None     # model actors; None: as many as the cluster's CPUs hold (threads each)
-    gpus_per_worker: float = 0.0   # a share of a GPU for each worker (Whisper and the encoders use it)
+    address: str | None = None     # None: start Ray here; "auto", "HOST:PORT" or "ray://HOST:10001": join one
+    workers: int | None = None     # model actors; None: as many as the cluster's nodes hold (threads CPUs each)
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
             raise UserError("--ray-workers must be at least 1")
-        if self.gpus_per_worker < 0:
-            raise UserError("--ray-gpus must not be negative")
 
 
 @dataclass(frozen=True)
@@ -99,16 +103,16 @@ class WorkerNames:
 class ClipWorker:
     """Every per-clip model, loaded once per worker; each call measures and returns a record."""
 
-    def __init__(self, opts: VetOptions, threads: int) -> None:
+    def __init__(self, asr: str | None, encoder: str | None, overlap: str | None, threads: int) -> None:
         import torch
 
         # the thread count of one process on the driver's machine, for every library, so that the
         # kernels sum in the same order and each figure is the one plain `vet` computes there
         os.environ["CLONEBENCH_THREADS"] = str(threads)
         torch.set_num_threads(threads)
-        from .vet import load_models
+        from .vet import clip_models
 
-        self.models, _ = load_models(replace(opts, sv_model=None, ray=None))
+        self.models = clip_models(asr, encoder, overlap)
         self.signal = screen.SignalScreens()
 
     def names(self, langs: list[str]) -> WorkerNames:
@@ -166,13 +170,13 @@ class _Driver:
 
         self.ray, self.opts, self.store, self.workers, self.names = ray, opts, store, workers, names
         self.rules, self.timbre, self.progress = rules, timbre, progress
-        self.hash_task = ray.remote(num_cpus=0, max_retries=3)(_hash)
-        self.slice_task = ray.remote(num_cpus=0, max_retries=3)(_slice)
-        self.todo: deque[Callable[[], tuple]] = deque()
-        self.inflight: dict = {}
-        self.capacity = IN_FLIGHT * len(workers)
-        self.turn = 0
-        self.errors: list[SourceError] = []
+        self.hash_task = ray.remote(num_cpus=0, max_retries=RETRIES)(_hash)
+        self.slice_task = ray.remote(num_cpus=0, max_retries=RETRIES)(_slice)
+        self.clip_todo: deque = deque()      # (state, stage, work, done): clip calls, handed out first
+        self.file_todo: deque = deque()      # thunks submitting a hash or slice task
+        self.busy = dict.fromkeys(range(len(workers)), 0)     # outstanding calls per worker
+        self.inflight: dict = {}             # ref -> (worker index or None, what to do with the result)
+        self.errors: list[tuple[tuple[int, int], SourceError]] = []   # sorted as one process finds them
         self.results: dict[int, VetResult] = {}
         self.worker_s = dict.fromkeys(STAGES, 0.0)
         self.measured = dict.fromkeys(STAGES, 0)
@@ -184,95 +188,102 @@ class _Driver:
 
         for k, job in enumerate(jobs):
             state = _Speaker(job, start_speaker(store, job.speaker, job.lang, rules, opts), k, len(job.files))
-            for path in job.files:
-                self.todo.append(self._hash_call(state, path))
+            for index, path in enumerate(job.files):
+                # absolute, so that a worker started in another folder finds the file
+                self.file_todo.append(self._hash_call(state, Path(os.path.abspath(path)), index))
             if not job.files:
                 self._screen(state)
 
     # -- submitting ------------------------------------------------------------------------
 
-    def _actor(self):
-        self.turn = (self.turn + 1) % len(self.workers)
-        return self.workers[self.turn]
+    def _hash_call(self, state: _Speaker, path: Path, index: int):
+        return lambda: (self.hash_task.remote(path), lambda r: self._hashed(state, path, index, r))
 
-    def _hash_call(self, state: _Speaker, path: Path):
-        return lambda: (self.hash_task.remote(path), lambda r: self._hashed(state, path, r))
-
-    def _clip_call(self, state: _Speaker, stage: str, work, done: Callable):
+    def _clip_call(self, state: _Speaker, stage: str, work, done: Callable) -> None:
         state.outstanding += 1
-        return lambda: (self._actor().measure.remote(stage, work), lambda r: self._measured(state, stage, r, done))
+        self.clip_todo.append((state, stage, work, done))
 
     def run(self) -> None:
         ray = self.ray
-        while self.todo or self.inflight:
-            while self.todo and len(self.inflight) < self.capacity:
-                ref, on_done = self.todo.popleft()()
-                self.inflight[ref] = on_done
+        tasks_cap = IN_FLIGHT * len(self.workers)
+        while self.clip_todo or self.file_todo or self.inflight:
+            while self.clip_todo:
+                k = min(self.busy, key=self.busy.get)        # the least busy worker
+                if self.busy[k] >= IN_FLIGHT:
+                    break
+                state, stage, work, done = self.clip_todo.popleft()
+                self.busy[k] += 1
+                ref = self.workers[k].measure.remote(stage, work)
+                self.inflight[ref] = (k, lambda r, s=state, g=stage, d=done: self._measured(s, g, r, d))
+            while self.file_todo and sum(1 for k, _ in self.inflight.values() if k is None) < tasks_cap:
+                ref, on_done = self.file_todo.popleft()()
+                self.inflight[ref] = (None, on_done)
             ready, _ = ray.wait(list(self.inflight), num_returns=1)
             for ref in ready:
-                self.inflight.pop(ref)(ray.get(ref))
+                k, on_done = self.inflight.pop(ref)
+                if k is not None:
+                    self.busy[k] -= 1
+                on_done(ray.get(ref))
 
     # -- results ---------------------------------------------------------------------------
 
-    def _file_failed(self, state: _Speaker, error: SourceError) -> None:
+    def _file_failed(self, state: _Speaker, index: int, error: SourceError) -> None:
         self.store.log_error(error.source, state.job.speaker, error.error)
-        self.errors.append(error)
+        self.errors.append(((state.order, index), error))
         self._file_done(state)
 
-    def _hashed(self, state: _Speaker, path: Path, result) -> None:
+    def _hashed(self, state: _Speaker, path: Path, index: int, result) -> None:
         sha, seconds = result
         self.worker_s["ingest"] += seconds
         self.measured["ingest"] += 1
         if isinstance(sha, SourceError):
-            return self._file_failed(state, sha)
+            return self._file_failed(state, index, sha)
         if sha in self.slicing:           # the same bytes under another name: wait for the first
-            self.slicing[sha].append((state, path))
+            self.slicing[sha].append((state, path, index))
             return None
         owner = self.store.recording_owner(sha)
         if owner is None:
             self.slicing[sha] = []
-            self.todo.appendleft(lambda: (self.slice_task.remote(path, sha, state.ingest),
-                                          lambda r: self._sliced(state, path, sha, r)))
+            self.file_todo.appendleft(lambda: (self.slice_task.remote(path, sha, state.ingest),
+                                               lambda r: self._sliced(state, path, index, sha, r)))
             return None
-        return self._known(state, path, sha, owner)
+        return self._known(state, path, index, sha, owner)
 
-    def _known(self, state: _Speaker, path: Path, sha: str, owner: str) -> None:
+    def _known(self, state: _Speaker, path: Path, index: int, sha: str, owner: str) -> None:
         """A file whose recording the store has: as plain `ingest` treats it."""
         if owner != state.job.speaker:
-            return self._file_failed(state, SourceError(str(path), str(owner_error(path, owner))))
+            return self._file_failed(state, index, SourceError(str(path), str(owner_error(path, owner))))
         if not self.store.clip_count(sha):
-            return self._file_failed(state, SourceError(str(path), str(nothing_to_vet(path))))
+            return self._file_failed(state, index, SourceError(str(path), str(nothing_to_vet(path))))
         self._given_text(state, path, sha)
         return self._file_done(state)
 
-    def _sliced(self, state: _Speaker, path: Path, sha: str, result) -> None:
+    def _sliced(self, state: _Speaker, path: Path, index: int, sha: str, result) -> None:
         sliced, seconds = result
         self.worker_s["ingest"] += seconds
-        self._slice_in(state, path, sha, sliced)
-        for other_state, other_path in self.slicing.pop(sha):
+        self._slice_in(state, path, index, sha, sliced)
+        for other_state, other_path, other_index in self.slicing.pop(sha):
             owner = self.store.recording_owner(sha)
             if owner is None:            # the first copy failed to decode: so does this one
-                self._file_failed(other_state, SourceError(str(other_path), sliced.error.replace(str(path), str(other_path))))
+                error = SourceError(str(other_path), sliced.error.replace(str(path), str(other_path)))
+                self._file_failed(other_state, other_index, error)
             else:
-                self._known(other_state, other_path, sha, owner)
+                self._known(other_state, other_path, other_index, sha, owner)
 
-    def _slice_in(self, state: _Speaker, path: Path, sha: str, sliced) -> None:
+    def _slice_in(self, state: _Speaker, path: Path, index: int, sha: str, sliced) -> None:
         if isinstance(sliced, SourceError):
-            return self._file_failed(state, sliced)
+            return self._file_failed(state, index, sliced)
         start = time.perf_counter()
         try:
             commit_recording(self.store, sliced)
         except UserError as e:           # a recording with no sound: registered, and an error
-            return self._file_failed(state, SourceError(str(path), error_message(path, e)))
+            return self._file_failed(state, index, SourceError(str(path), error_message(path, e)))
         finally:
             self.driver_s["commit"] += time.perf_counter() - start
-        self._count(sliced)
-        self._given_text(state, path, sha)
-        return self._file_done(state)
-
-    def _count(self, sliced: SlicedRecording) -> None:
         self.audio_s += sliced.recording.duration_s
         self.clips += len(sliced.clips)
+        self._given_text(state, path, sha)
+        return self._file_done(state)
 
     def _given_text(self, state: _Speaker, path: Path, sha: str) -> None:
         given = state.job.texts.for_file(path)
@@ -292,16 +303,16 @@ class _Driver:
         state.screening = True
         for clip in store.pending(speaker, screen.SIGNAL_STAGE, screen.SIGNAL_PRODUCER):
             state.signal_pending.add(clip.clip_id)
-            self.todo.append(self._clip_call(state, "signal", clip, lambda fig: self._signal_in(state, fig)))
+            self._clip_call(state, "signal", clip, lambda fig: self._signal_in(state, fig))
         for clip in store.pending(speaker, screen.embed_stage(names.encoder), names.encoder):
-            self.todo.append(self._clip_call(state, "embed", clip, lambda fig: screen.commit_embedding(store, fig)))
+            self._clip_call(state, "embed", clip, lambda fig: screen.commit_embedding(store, fig))
         if names.overlap:
             for clip in store.pending(speaker, screen.OVERLAP_STAGE, names.overlap):
-                self.todo.append(self._clip_call(state, "overlap", clip, lambda fig: screen.commit_overlap(store, fig)))
+                self._clip_call(state, "overlap", clip, lambda fig: screen.commit_overlap(store, fig))
         lang = state.job.lang
         for batch in screen.asr_batches(store.pending(speaker, screen.ASR_STAGE, names.asr[lang])):
             work = (batch, lang, self.rules.clip.min_avg_logprob)
-            self.todo.append(self._clip_call(state, "asr", work, lambda out, b=batch: self._asr_in(state, b, out)))
+            self._clip_call(state, "asr", work, lambda out, b=batch: self._asr_in(state, b, out))
         self._maybe_finish(state)
 
     def _measured(self, state: _Speaker, stage: str, result, done: Callable) -> None:
@@ -312,6 +323,7 @@ class _Driver:
         done(figures)
         self.driver_s["commit"] += time.perf_counter() - start
         state.outstanding -= 1
+        self.progress(self)
         self._maybe_finish(state)
 
     def _signal_in(self, state: _Speaker, fig: screen.SignalFigures) -> None:
@@ -345,6 +357,8 @@ class _Driver:
 
 
 def _connect(opts: RayOptions):
+    """Ray joined (or started here); an address nothing answers at is a one-line error, not
+    Ray's minutes of retries."""
     import ray
 
     if ray.is_initialized():
@@ -352,31 +366,60 @@ def _connect(opts: RayOptions):
     kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if opts.address is None:
         ray.init(num_cpus=os.cpu_count() or 1, **kw)
-    else:
+        return ray
+    hostport = opts.address.removeprefix("ray://")
+    if opts.address != "auto":
+        host, _, port = hostport.rpartition(":")
         try:
-            ray.init(address=opts.address, **kw)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise UserError(f"--ray {opts.address}: cannot join the cluster ({str(e).splitlines()[0]})") from None
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except (OSError, ValueError) as e:
+            raise UserError(f"--ray {opts.address}: nothing answers there ({e.strerror or e}); "
+                            "give HOST:PORT of the head node, ray://HOST:PORT, auto or local") from None
+    try:
+        ray.init(address=opts.address, **kw)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise UserError(f"--ray {opts.address}: cannot join the cluster ({str(e).splitlines()[0]})") from None
     return ray
 
 
+def _slots(ray, threads: int) -> int:
+    """How many workers of `threads` CPUs the cluster's live nodes hold (a worker runs on one node)."""
+    return sum(int(node["Resources"].get("CPU", 0)) // threads for node in ray.nodes() if node.get("Alive"))
+
+
+def _startup_error(e: Exception) -> UserError:
+    """A worker that could not load its models: the cause's last line, as plain `vet` would say it."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    cause = next((line for line in reversed(lines) if "Error:" in line), lines[-1] if lines else type(e).__name__)
+    return UserError(f"a Ray worker could not load its models: {cause}")
+
+
 def _progress_line(console, total_files: int):
-    """One line on a terminal, rewritten as files come in: files, clips, audio hours, speed."""
+    """One line on a terminal, rewritten as work comes in: files, clips, audio hours, speed."""
     started = time.perf_counter()
 
     def show(driver: _Driver) -> None:
         elapsed = time.perf_counter() - started
         speed = driver.audio_s / elapsed if elapsed else 0.0
-        console.print(f"files {driver.files}/{total_files}, clips {driver.clips}, audio {driver.audio_s / 3600:.3f} h, "
-                      f"{speed:.1f}x real time", end="\r")
+        done = sum(driver.measured[s] for s in STAGES if s != "ingest")
+        console.print(f"files {driver.files}/{total_files}, clips {driver.clips}, clip stages done {done}, "
+                      f"audio {driver.audio_s / 3600:.3f} h, {speed:.1f}x real time", end="\r")
     return show
 
 
 def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
     """Vet the speakers' files on a Ray cluster; the store is written by this process alone."""
-    # Ray prints its own notices (a worker lost, a call retried) to stdout; keep stdout for --json
+    import ray
+
+    # Ray prints its own notices (a worker lost, a call retried) to stdout, from threads that
+    # live until Ray is shut down; keep stdout for --json
+    joined = not ray.is_initialized()
     with contextlib.redirect_stdout(sys.stderr):
-        return _vet_on_ray(opts, jobs)
+        try:
+            return _vet_on_ray(opts, jobs)
+        finally:
+            if joined and ray.is_initialized():
+                ray.shutdown()       # leaves a cluster joined; stops the one started here
 
 
 def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
@@ -386,32 +429,52 @@ def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResul
 
     ray_opts = opts.ray
     started = time.perf_counter()
-    ray = _connect(ray_opts)
-    # a worker computes with as many threads as one process here would, and asks Ray for as many
-    # CPUs, so workers never share a core (two workers on this machine's two cores ran slower
-    # than one: benchmarks/RESULTS.md)
-    threads = cpu_threads()
-    n = ray_opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-    actor = ray.remote(ClipWorker).options(num_cpus=0 if ray_opts.gpus_per_worker else threads,
-                                           num_gpus=ray_opts.gpus_per_worker, max_restarts=-1, max_task_retries=-1)
-    workers = [actor.remote(opts, threads) for _ in range(n)]
-    names = ray.get([w.names.remote(sorted({j.lang for j in jobs})) for w in workers])[0]
-    startup = time.perf_counter() - started
-    rules = RuleSet.load(opts.rules).for_encoder(names.encoder)
+    from clonebench import instruments
+
+    rules = RuleSet.load(opts.rules)          # bad --rules and model options fail before any Ray work
+    for option, value in (("--asr", opts.asr), ("--speaker-encoder", opts.speaker_encoder), ("--overlap", opts.overlap)):
+        instruments.check_spec(option, value)
     timbre = None
     if opts.sv_model is not None:
         from clonebench.instruments.eres2net import ERes2NetV2Encoder
 
         timbre = ERes2NetV2Encoder(opts.sv_model)
-    console = Console(stderr=True)
-    progress = _progress_line(console, sum(len(j.files) for j in jobs)) if console.is_terminal else (lambda d: None)
+    ray = _connect(ray_opts)
+    # a worker computes with as many threads as one process here would, and asks Ray for as many
+    # CPUs, so workers never share a core (two workers on this machine's two cores ran slower
+    # than one: benchmarks/RESULTS.md)
+    threads = cpu_threads()
+    slots = _slots(ray, threads)
+    n = ray_opts.workers or slots
+    if n > slots or not n:
+        raise UserError(f"--ray: {n or 1} worker(s) of {threads} CPUs do not fit the cluster's nodes (room for "
+                        f"{slots}); give fewer --ray-workers, add nodes, or lower CLONEBENCH_THREADS")
+    actor = ray.remote(ClipWorker).options(num_cpus=threads, max_restarts=RETRIES, max_task_retries=RETRIES)
+    workers = [actor.remote(opts.asr, opts.speaker_encoder, opts.overlap, threads) for _ in range(n)]
     try:
+        try:
+            names = ray.get([w.names.remote(sorted({j.lang for j in jobs})) for w in workers],
+                            timeout=STARTUP_TIMEOUT_S)[0]
+        except ray.exceptions.GetTimeoutError:
+            raise UserError(f"--ray: the workers were not ready after {STARTUP_TIMEOUT_S:.0f} s") from None
+        except ray.exceptions.RayError as e:
+            raise _startup_error(e) from None
+        startup = time.perf_counter() - started
+        rules = rules.for_encoder(names.encoder)
+        console = Console(stderr=True)
+        progress = _progress_line(console, sum(len(j.files) for j in jobs)) if console.is_terminal else (lambda d: None)
         with Store(opts.db) as store:
             driver = _Driver(opts, jobs, store, workers, names, rules, timbre, progress)
             driver.run()
+        if console.is_terminal:
+            console.print()
     finally:
         for w in workers:
             ray.kill(w)
+    missing = [j.speaker for k, j in enumerate(jobs) if k not in driver.results]
+    if missing:    # every call answered, yet a speaker was never judged: a bug, said plainly
+        raise RuntimeError(f"vet --ray: speakers never judged: {', '.join(missing)}")
     run = ClusterRun(ray_opts.address or "local", n, driver.files, driver.clips, driver.audio_s / 3600,
                      time.perf_counter() - started, startup, driver.measured, driver.worker_s, driver.driver_s)
-    return [driver.results[k] for k in sorted(driver.results)], driver.errors, run
+    errors = [e for _, e in sorted(driver.errors, key=lambda item: item[0])]
+    return [driver.results[k] for k in sorted(driver.results)], errors, run

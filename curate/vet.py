@@ -140,16 +140,21 @@ def vet_list(opts: VetOptions) -> VetListResult:
 def load_models(opts: VetOptions) -> tuple["VetModels", RuleSet]:
     """Models and rules load before any work, so a bad --asr/--speaker-encoder/--overlap/--rules
     fails at once and leaves no store behind."""
-    from clonebench import instruments
-
     sv = None
     if opts.sv_model is not None:
         from clonebench.instruments.eres2net import ERes2NetV2Encoder
 
         sv = ERes2NetV2Encoder(opts.sv_model)
-    models = VetModels(instruments.transcriber(opts.asr), instruments.speaker_encoder(opts.speaker_encoder),
-                       instruments.overlap_detector(opts.overlap), sv)
+    models = clip_models(opts.asr, opts.speaker_encoder, opts.overlap, sv)
     return models, RuleSet.load(opts.rules).for_encoder(models.encoder.name)
+
+
+def clip_models(asr: str | None, encoder: str | None, overlap: str | None, timbre=None) -> "VetModels":
+    """The per-clip models from their specs (None: the embedded defaults; no overlap detector)."""
+    from clonebench import instruments
+
+    return VetModels(instruments.transcriber(asr), instruments.speaker_encoder(encoder),
+                     instruments.overlap_detector(overlap), timbre)
 
 
 def _vet_speaker(store: Store, speaker: str, lang: str, files: list[Path], texts: GivenTexts, opts: VetOptions,

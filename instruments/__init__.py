@@ -31,6 +31,21 @@ OPTIONS = {  # option -> (environment variable, job)
     "--utmos": ("CLONEBENCH_UTMOS", "naturalness MOS"),
 }
 EXTRA = "pip install 'clonebench[byo]'"
+KINDS = {  # option -> (kinds read from a local PATH, built-in names)
+    "--asr": (("openai-whisper",), ("faster-whisper",)),
+    "--speaker-encoder": (("ecapa", "wavlm", "eres2netv2"), ("resemblyzer",)),
+    "--overlap": (("pyannote",), ()),
+}
+
+
+def check_spec(option: str, value: str | None) -> None:
+    """A model option's kind and path, checked without loading anything (`vet --ray` checks them
+    on the driver before its workers load the models)."""
+    if not value or value in KINDS[option][1]:
+        return
+    spec = Spec.parse(option, value, *KINDS[option])
+    if spec.path is not None and not spec.path.exists():
+        raise ModelError(f"{option} {value}: no such file or folder")
 
 
 def _needs(package: str, option: str, kind: str) -> None:
@@ -45,7 +60,7 @@ def transcriber(value: str | None = None):
 
     if not value or value == "faster-whisper":
         return FasterWhisper()
-    spec = Spec.parse("--asr", value, ("openai-whisper",), ("faster-whisper",))
+    spec = Spec.parse("--asr", value, *KINDS["--asr"])
     from .openai_whisper import OpenAIWhisper
 
     return OpenAIWhisper(spec)
@@ -56,7 +71,7 @@ def speaker_encoder(value: str | None = None):
 
     if not value or value == "resemblyzer":
         return SpeakerEncoder()
-    spec = Spec.parse("--speaker-encoder", value, ("ecapa", "wavlm", "eres2netv2"), ("resemblyzer",))
+    spec = Spec.parse("--speaker-encoder", value, *KINDS["--speaker-encoder"])
     if spec.kind == "eres2netv2":
         from .eres2net import ERes2NetV2Encoder
 
@@ -74,7 +89,7 @@ def speaker_encoder(value: str | None = None):
 def overlap_detector(value: str | None = None):
     if not value:
         return None
-    spec = Spec.parse("--overlap", value, ("pyannote",))
+    spec = Spec.parse("--overlap", value, *KINDS["--overlap"])
     _needs("pyannote.audio", spec.option, spec.kind)
     from .overlap import PyannoteOverlap
 
