@@ -5,7 +5,7 @@
   relative paths are resolved against the list's folder.
 - A `.lab` or `.txt` file beside the audio file, holding its text (MFA's convention).
 - A corpus manifest (`--list FILE.csv` or `.parquet`): columns `path`, `speaker`, `lang` and,
-  optionally, `text`; for corpora too big to list on a command line. Read through DuckDB.
+  optionally, `text`; for corpora too big to list on a command line.
 
 Every malformed line is reported on its own (`FILE:LINE: ...`) and the others are used. The
 text goes to the store per recording (`given_transcripts`); `vet` splits it onto the clips.
@@ -13,6 +13,7 @@ text goes to the store per recording (`given_transcripts`); `vet` splits it onto
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,32 +91,22 @@ def read_list(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
 
 
 def read_manifest(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
-    """A corpus manifest (CSV with a header, or Parquet): the good rows with their paths resolved
-    against the manifest's folder, plus one error per bad row (`FILE:ROW: ...`)."""
-    import duckdb
-
+    """A corpus manifest (CSV with a header row, or Parquet): the good rows with their paths
+    resolved against the manifest's folder, plus one error per bad row (`FILE:LINE: ...` for a
+    CSV, `FILE:ROW: ...` for Parquet)."""
     path = Path(path)
-    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv"
-    options = "" if reader == "read_parquet" else ", header = true, all_varchar = true"
-    try:
-        rel = duckdb.sql(f"SELECT * FROM {reader}(?{options})", params=[str(path)])
-        columns = [c.lower() for c in rel.columns]
-        rows = rel.fetchall()
-    except duckdb.Error as e:
-        raise UserError(f"{path}: cannot read the manifest ({str(e).splitlines()[0]})") from None
+    columns, rows = _manifest_rows(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in columns]
     if missing:
         raise UserError(f"{path}: the manifest needs the columns {', '.join(MANIFEST_COLUMNS)} (and optionally text); "
                         f"{', '.join(missing)} missing")
     entries, errors = [], []
-    for n, row in enumerate(rows, 2 if reader == "read_csv" else 1):
+    for n, record in rows:
         where = f"{path}:{n}"
-        record = dict(zip(columns, row))
-        file, speaker, lang = (str(record[c] or "").strip() for c in MANIFEST_COLUMNS)
-        text = _clean(str(record.get("text") or ""))
+        file, speaker, lang = (str(record.get(c) or "").strip() for c in MANIFEST_COLUMNS)
         try:
-            if not file:
-                raise UserError("no path")
+            if None in record or not file:
+                raise UserError("more fields than columns (quote a text with commas)" if None in record else "no path")
             check_speaker_name(speaker)
             lang = _manifest_lang(lang)
         except UserError as err:
@@ -123,8 +114,36 @@ def read_manifest(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
             continue
         audio = Path(file).expanduser()
         entries.append(ListEntry(audio if audio.is_absolute() else path.parent / audio, speaker, lang,
-                                 TextLine(text, where, lang)))   # an empty text: none given
+                                 TextLine(_clean(str(record.get("text") or "")), where, lang)))   # empty: no text given
     return entries, errors
+
+
+def _manifest_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Column names (lower case) and (line or row number, record) pairs."""
+    if path.suffix.lower() == ".parquet":
+        import duckdb
+
+        try:
+            rel = duckdb.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
+            columns = [c.lower() for c in rel.columns]
+            return columns, [(n, dict(zip(columns, row))) for n, row in enumerate(rel.fetchall(), 1)]
+        except duckdb.Error as e:
+            raise UserError(f"{path}: cannot read the manifest ({str(e).splitlines()[0]})") from None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = [c.strip().lower() for c in next(reader, [])]
+            rows = []
+            for values in reader:
+                if not any(v.strip() for v in values):
+                    continue
+                record = dict(zip(header, values))
+                if len(values) > len(header):
+                    record[None] = values[len(header):]
+                rows.append((reader.line_num, record))
+            return header, rows
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"{path}: cannot read the manifest ({type(e).__name__}: {e})") from None
 
 
 def _manifest_lang(code: str) -> str:

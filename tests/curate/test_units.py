@@ -1,6 +1,7 @@
 """Small, fast checks of the building blocks."""
 
 import dataclasses
+from pathlib import Path
 import json
 
 import numpy as np
@@ -360,3 +361,34 @@ def test_vet_records_give_the_json_document():
     doc = listed.to_json()
     assert list(doc) == ["speakers", "errors", "store", "reports"] and "errors" not in doc["speakers"][0]
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_corpus_manifests_csv_and_parquet(tmp_path):
+    """A manifest's good rows with paths resolved against its folder; each bad row one error
+    naming its line (a blank line and a quoted text over two lines counted as the file has them)."""
+    import duckdb
+
+    from clonebench.curate.given import read_manifest
+
+    (tmp_path / "m.csv").write_text(
+        "path,speaker,lang,text\n"
+        "a/one.wav,ann,en,Hello there.\n"
+        "\n"
+        "/abs/two.wav,bob,all_zh,\"你好，\n世界\"\n"
+        "b/three.wav,bad name,en,\n"
+        "c/four.wav,cat,xx,\n"
+        "d/five.wav,dan,fr,one, two\n"
+        ",eve,en,no path\n"
+        "e/six.wav,fay,yue,\n", encoding="utf-8")
+    entries, errors = read_manifest(tmp_path / "m.csv")
+    assert [(e.path, e.speaker, e.lang, e.text.text) for e in entries] == [
+        (tmp_path / "a/one.wav", "ann", "en", "Hello there."), (Path("/abs/two.wav"), "bob", "zh", "你好， 世界"),
+        (tmp_path / "e/six.wav", "fay", "yue", "")]
+    assert [e.source.rsplit(":", 1)[1] for e in errors] == ["6", "7", "8", "9"]
+    assert "unknown language 'xx'" in errors[1].error and "quote a text" in errors[2].error and "no path" in errors[3].error
+    duckdb.sql(f"COPY (SELECT 'x.wav' AS path, 'gus' AS speaker, 'ja' AS lang) TO '{tmp_path / 'm.parquet'}' (FORMAT parquet)")
+    entries, errors = read_manifest(tmp_path / "m.parquet")
+    assert [(e.path, e.speaker, e.lang, e.text.text) for e in entries] == [(tmp_path / "x.wav", "gus", "ja", "")] and not errors
+    (tmp_path / "n.csv").write_text("file,who\nx.wav,ann\n")
+    with pytest.raises(UserError, match="needs the columns path, speaker, lang .*path, speaker, lang missing"):
+        read_manifest(tmp_path / "n.csv")
