@@ -110,7 +110,7 @@ class ClipWorker:
         # kernels sum in the same order and each figure is the one plain `vet` computes there
         os.environ["CLONEBENCH_THREADS"] = str(threads)
         torch.set_num_threads(threads)
-        from .vet import clip_models
+        from .models import clip_models
 
         self.models = clip_models(asr, encoder, overlap)
         self.signal = screen.SignalScreens()
@@ -184,7 +184,7 @@ class _Driver:
         self.files = self.clips = 0
         self.audio_s = 0.0
         self.slicing: dict[str, list] = {}    # a recording being sliced -> other files with the same bytes
-        from .vet import start_speaker
+        from .speaker import start_speaker
 
         for k, job in enumerate(jobs):
             state = _Speaker(job, start_speaker(store, job.speaker, job.lang, rules, opts), k, len(job.files))
@@ -345,7 +345,7 @@ class _Driver:
     def _maybe_finish(self, state: _Speaker) -> None:
         if not state.screening or state.files_left or state.outstanding or state.asr_held:
             return
-        from .vet import finish_speaker, speaker_result
+        from .speaker import finish_speaker, speaker_result
 
         state.screening = False
         start = time.perf_counter()
