@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clonebench.curate.cluster import RayOptions  # noqa: E402
 from clonebench.curate.vet import VetOptions, vet_list  # noqa: E402
