@@ -174,8 +174,9 @@ class _Driver:
         self.slice_task = ray.remote(num_cpus=0, max_retries=RETRIES)(_slice)
         self.clip_todo: deque = deque()      # (state, stage, work, done): clip calls, handed out first
         self.file_todo: deque = deque()      # thunks submitting a hash or slice task
-        self.busy = dict.fromkeys(range(len(workers)), 0)     # outstanding calls per worker
-        self.inflight: dict = {}             # ref -> (worker index or None, what to do with the result)
+        self.busy = dict.fromkeys(range(len(workers)), 0)     # outstanding calls per live worker
+        self.lost: list[int] = []            # workers dropped for this run (their node gone)
+        self.inflight: dict = {}             # ref -> (worker index or None, the clip call, what to do with the result)
         self.errors: list[tuple[tuple[int, int], SourceError]] = []   # sorted as one process finds them
         self.results: dict[int, VetResult] = {}
         self.worker_s = dict.fromkeys(STAGES, 0.0)
@@ -207,23 +208,42 @@ class _Driver:
         ray = self.ray
         tasks_cap = IN_FLIGHT * len(self.workers)
         while self.clip_todo or self.file_todo or self.inflight:
-            while self.clip_todo:
+            while self.clip_todo and self.busy:
                 k = min(self.busy, key=self.busy.get)        # the least busy worker
                 if self.busy[k] >= IN_FLIGHT:
                     break
-                state, stage, work, done = self.clip_todo.popleft()
+                call = self.clip_todo.popleft()
+                state, stage, work, done = call
                 self.busy[k] += 1
                 ref = self.workers[k].measure.remote(stage, work)
-                self.inflight[ref] = (k, lambda r, s=state, g=stage, d=done: self._measured(s, g, r, d))
-            while self.file_todo and sum(1 for k, _ in self.inflight.values() if k is None) < tasks_cap:
+                self.inflight[ref] = (k, call, lambda r, s=state, g=stage, d=done: self._measured(s, g, r, d))
+            while self.file_todo and sum(1 for k, _, _ in self.inflight.values() if k is None) < tasks_cap:
                 ref, on_done = self.file_todo.popleft()()
-                self.inflight[ref] = (None, on_done)
+                self.inflight[ref] = (None, None, on_done)
             ready, _ = ray.wait(list(self.inflight), num_returns=1)
             for ref in ready:
-                k, on_done = self.inflight.pop(ref)
-                if k is not None:
+                k, call, on_done = self.inflight.pop(ref)
+                if k is not None and k in self.busy:
                     self.busy[k] -= 1
-                on_done(ray.get(ref))
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError as e:
+                    if k is None:
+                        raise
+                    self._worker_lost(k, call, e)
+                    continue
+                on_done(result)
+
+    def _worker_lost(self, k: int, call: tuple, error: Exception) -> None:
+        """A worker Ray could not bring back within its retries (its node left): dropped for the
+        rest of the run, its call handed to the others. Nothing of it reached the store."""
+        if k in self.busy:
+            del self.busy[k]
+            self.lost.append(k)
+            log.warning("Ray worker %d lost (%s); its calls go to the %d left", k, type(error).__name__, len(self.busy))
+        if not self.busy:
+            raise UserError("vet --ray: every worker was lost; run the same command again to resume") from None
+        self.clip_todo.appendleft(call)
 
     # -- results ---------------------------------------------------------------------------
 

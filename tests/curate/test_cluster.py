@@ -1,4 +1,4 @@
-"""`vet --ray` on a real Ray cluster on this machine (`ray start --head`, four logical CPUs):
+"""`vet --ray` on a real two-node Ray cluster on this machine (`ray start`, two CPUs a node):
 the same store as plain `vet`, a corrupt file as one error, and no loss or duplicate when a worker
 or the driver is killed."""
 
@@ -50,24 +50,41 @@ def facts(db: Path) -> dict[str, list]:
         con.close()
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A Ray head node on this machine for this module (four logical CPUs: two workers of two
-    threads each), stopped with every Ray process
-    at the end. Ray's token authentication is off for this throwaway cluster (`ray start` and
-    its clients here would need the same token file)."""
+SECOND_NODE: dict[str, int] = {}     # the joined node's raylet port, to find its process
+
+
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def _join(address: str) -> int:
+    """A second node process on this machine joined to the cluster, two CPUs: its raylet's port."""
+    port = _free_port()
+    subprocess.run([str(RAY), "start", "--address", address, "--num-cpus", "2", "--node-manager-port", str(port),
+                    "--disable-usage-stats"], check=True, capture_output=True, timeout=180)
+    return port
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A two-node Ray cluster on this machine for this module: a head and a second node process,
+    two CPUs each, so that two workers of two threads take one node each. Stopped with every Ray
+    process at the end. Ray's token authentication is off for this throwaway cluster (`ray start`
+    and its clients here would need the same token file)."""
+    port = _free_port()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_AUTH_MODE", "disabled")       # for the clonebench processes the tests start
         mp.setenv("CLONEBENCH_THREADS", "2")         # two workers of two threads, on any machine
         mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "4",
+        subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "2",
                         "--include-dashboard", "false", "--disable-usage-stats"],
                        check=True, capture_output=True, timeout=180)
+        address = f"127.0.0.1:{port}"
         try:
-            yield f"127.0.0.1:{port}"
+            SECOND_NODE["port"] = _join(address)
+            yield address
         finally:
             subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
 
@@ -126,9 +143,18 @@ def test_ray_vet_writes_what_one_process_writes(cluster, corpus_list, plain, tmp
     assert facts(db) == plain_facts
 
 
-def _pids(title: str) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(line.split(None, 1)[0]) for line in out.splitlines() if title in line]
+def _pids(text: str) -> list[int]:
+    """Processes whose command line (or title, as Ray's workers set it) holds `text`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in line:
+                found.append(int(proc.name))
+    return found
 
 
 def test_a_worker_killed_mid_run_loses_and_repeats_nothing(cluster, corpus_list, plain, tmp_path):
@@ -174,9 +200,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_speakers(cluster, corp
 
 
 def test_an_address_nothing_answers_at_and_workers_that_do_not_fit_are_one_line_errors(cluster, corpus_list, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = _free_port()
     code, _, err = run_cli("vet", "--list", str(corpus_list), "--db", str(tmp_path / "a.duckdb"), "--ray",
                            f"127.0.0.1:{closed}", "--no-report", check_json=False, timeout=120)
     assert code == 2 and "nothing answers there" in err and not (tmp_path / "a.duckdb").exists()
@@ -191,3 +215,25 @@ def test_an_address_nothing_answers_at_and_workers_that_do_not_fit_are_one_line_
     code, _, err = run_cli("vet", "--list", str(corpus_list), "--db", str(tmp_path / "d.duckdb"), "--ray", cluster,
                            "--asr", f"openai-whisper:{broken}", "--no-report", check_json=False, timeout=600)
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: a Ray worker could not load its models: "), err
+
+
+def test_a_node_that_leaves_has_its_work_rerun_elsewhere(cluster, corpus_list, plain, tmp_path):
+    """The second node's raylet is killed while its worker measures (a machine lost): the worker
+    cannot come back, the driver drops it and hands its calls to the worker left. The same store
+    as plain `vet`. Last in the module: the cluster has one node after it."""
+    db = tmp_path / "store.duckdb"
+    proc = subprocess.Popen(_ray_vet(corpus_list, db, cluster), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline and len(_pids("ray::ClipWorker.measure")) < 2:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before both workers measured"
+    second = _pids(f"--node_manager_port={SECOND_NODE['port']}")
+    assert len(second) == 1
+    os.kill(second[0], signal.SIGKILL)           # the node is gone, with its worker
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 4, err
+    assert "Ray worker" in err and "lost" in err
+    assert facts(db) == plain[1]
+    assert json.loads(out)["ray"]["measured"]["signal"] == len(plain[1]["clips"])
+
