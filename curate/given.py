@@ -121,14 +121,9 @@ def read_manifest(path: Path) -> tuple[list[ListEntry], list[SourceError]]:
 def _manifest_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     """Column names (lower case) and (line or row number, record) pairs."""
     if path.suffix.lower() == ".parquet":
-        import duckdb
+        from clonebench.store.tables import read_parquet
 
-        try:
-            rel = duckdb.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
-            columns = [c.lower() for c in rel.columns]
-            return columns, [(n, dict(zip(columns, row))) for n, row in enumerate(rel.fetchall(), 1)]
-        except duckdb.Error as e:
-            raise UserError(f"{path}: cannot read the manifest ({str(e).splitlines()[0]})") from None
+        return read_parquet(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
