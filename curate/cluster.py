@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from clonebench.core.errors import UserError
+from clonebench.core.progress import RunCounts, run_progress
 from clonebench.instruments.registry import sha256_file
 from clonebench.store import Clip, GivenText, Store
 
@@ -169,6 +170,7 @@ class _Driver:
         import ray
 
         self.ray, self.opts, self.store, self.workers, self.names = ray, opts, store, workers, names
+        self.jobs = jobs
         self.rules, self.timbre, self.progress = rules, timbre, progress
         self.hash_task = ray.remote(num_cpus=0, max_retries=RETRIES)(_hash)
         self.slice_task = ray.remote(num_cpus=0, max_retries=RETRIES)(_slice)
@@ -182,7 +184,8 @@ class _Driver:
         self.worker_s = dict.fromkeys(STAGES, 0.0)
         self.measured = dict.fromkeys(STAGES, 0)
         self.driver_s = {"commit": 0.0, "judge": 0.0}
-        self.files = self.clips = 0
+        self.files = self.clips = self.calls = 0
+        self.files_total = sum(len(j.files) for j in jobs)
         self.audio_s = 0.0
         self.slicing: dict[str, list] = {}    # a recording being sliced -> other files with the same bytes
         from .speaker import start_speaker
@@ -202,6 +205,7 @@ class _Driver:
 
     def _clip_call(self, state: _Speaker, stage: str, work, done: Callable) -> None:
         state.outstanding += 1
+        self.calls += 1
         self.clip_todo.append((state, stage, work, done))
 
     def run(self) -> None:
@@ -313,7 +317,7 @@ class _Driver:
     def _file_done(self, state: _Speaker) -> None:
         self.files += 1
         state.files_left -= 1
-        self.progress(self)
+        self._show()
         if state.files_left == 0:
             self._screen(state)
 
@@ -343,7 +347,7 @@ class _Driver:
         done(figures)
         self.driver_s["commit"] += time.perf_counter() - start
         state.outstanding -= 1
-        self.progress(self)
+        self._show()
         self._maybe_finish(state)
 
     def _signal_in(self, state: _Speaker, fig: screen.SignalFigures) -> None:
@@ -374,6 +378,11 @@ class _Driver:
         self.results[state.order] = speaker_result(self.store, job.speaker, self.rules, self.opts.db, warnings, None)
         self.driver_s["judge"] += time.perf_counter() - start
         log.info("%s: judged (%d clips)", job.speaker, len(self.results[state.order].clips))
+        self._show()
+
+    def _show(self) -> None:
+        self.progress(RunCounts(self.files, self.files_total, sum(self.measured[s] for s in STAGES if s != "ingest"),
+                                self.calls, len(self.results), len(self.jobs), self.audio_s))
 
 
 def _connect(opts: RayOptions):
@@ -414,19 +423,6 @@ def _startup_error(e: Exception) -> UserError:
     return UserError(f"a Ray worker could not load its models: {cause}")
 
 
-def _progress_line(console, total_files: int):
-    """One line on a terminal, rewritten as work comes in: files, clips, audio hours, speed."""
-    started = time.perf_counter()
-
-    def show(driver: _Driver) -> None:
-        elapsed = time.perf_counter() - started
-        speed = driver.audio_s / elapsed if elapsed else 0.0
-        done = sum(driver.measured[s] for s in STAGES if s != "ingest")
-        console.print(f"files {driver.files}/{total_files}, clips {driver.clips}, clip stages done {done}, "
-                      f"audio {driver.audio_s / 3600:.3f} h, {speed:.1f}x real time", end="\r")
-    return show
-
-
 def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
     """Vet the speakers' files on a Ray cluster; the store is written by this process alone."""
     import ray
@@ -443,8 +439,6 @@ def vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult
 
 
 def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResult], list[SourceError], ClusterRun]:
-    from rich.console import Console
-
     from clonebench.instruments.onnx_session import cpu_threads
 
     ray_opts = opts.ray
@@ -481,13 +475,9 @@ def _vet_on_ray(opts: VetOptions, jobs: list[SpeakerJob]) -> tuple[list[VetResul
             raise _startup_error(e) from None
         startup = time.perf_counter() - started
         rules = rules.for_encoder(names.encoder)
-        console = Console(stderr=True)
-        progress = _progress_line(console, sum(len(j.files) for j in jobs)) if console.is_terminal else (lambda d: None)
-        with Store(opts.db) as store:
+        with Store(opts.db) as store, run_progress("vet --ray") as progress:
             driver = _Driver(opts, jobs, store, workers, names, rules, timbre, progress)
             driver.run()
-        if console.is_terminal:
-            console.print()
     finally:
         for w in workers:
             ray.kill(w)

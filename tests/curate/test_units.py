@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 import json
+import os
 
 import numpy as np
 import pytest
@@ -392,3 +393,35 @@ def test_corpus_manifests_csv_and_parquet(tmp_path):
     (tmp_path / "n.csv").write_text("file,who\nx.wav,ann\n")
     with pytest.raises(UserError, match="needs the columns path, speaker, lang .*path, speaker, lang missing"):
         read_manifest(tmp_path / "n.csv")
+
+
+def test_run_progress_draws_bars_on_a_terminal_only():
+    """`vet --ray`'s progress: files and model calls done out of their totals, speakers judged,
+    audio hours and speed, on a terminal (a pseudo-terminal here); nothing when stderr is a pipe."""
+    import pty
+    import subprocess
+    import sys
+
+    script = ("from clonebench.core.progress import RunCounts, run_progress\n"
+              "with run_progress('vet') as show:\n"
+              "    show(RunCounts(3, 10, 40, 55, 1, 2, 5400.0))\n"
+              "    import time; time.sleep(0.3)\n")
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=secondary, stdout=subprocess.DEVNULL,
+                            env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
+    os.close(secondary)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:        # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    assert proc.wait() == 0
+    text = drawn.decode("utf-8", "replace")
+    for part in ("vet files", "3/10", "model calls", "40/55", "speakers judged 1/2", "1.500 audio h"):
+        assert part in text, text
+    piped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ""
