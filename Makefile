@@ -46,7 +46,7 @@ demo: setup
 	$(BIN)/clonebench demo
 
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 bench: setup
 	$(BIN)/python benchmarks/bench_vet.py

@@ -188,6 +188,10 @@ class _Driver:
         self.files_total = sum(len(j.files) for j in jobs)
         self.audio_s = 0.0
         self.slicing: dict[str, list] = {}    # a recording being sliced -> other files with the same bytes
+        # hashes are handled in input order, as one process meets the files, so that of two files
+        # with the same bytes the first given owns the recording (its speaker, its name)
+        self.hashes_made = self.hashes_handled = 0
+        self.hashes_early: dict[int, Callable[[], None]] = {}
         from .speaker import start_speaker
 
         for k, job in enumerate(jobs):
@@ -201,7 +205,14 @@ class _Driver:
     # -- submitting ------------------------------------------------------------------------
 
     def _hash_call(self, state: _Speaker, path: Path, index: int):
-        return lambda: (self.hash_task.remote(path), lambda r: self._hashed(state, path, index, r))
+        seq, self.hashes_made = self.hashes_made, self.hashes_made + 1
+        return lambda: (self.hash_task.remote(path), lambda r: self._hash_in(seq, lambda: self._hashed(state, path, index, r)))
+
+    def _hash_in(self, seq: int, handle: Callable[[], None]) -> None:
+        self.hashes_early[seq] = handle
+        while self.hashes_handled in self.hashes_early:
+            self.hashes_early.pop(self.hashes_handled)()
+            self.hashes_handled += 1
 
     def _clip_call(self, state: _Speaker, stage: str, work, done: Callable) -> None:
         state.outstanding += 1

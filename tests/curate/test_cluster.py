@@ -91,13 +91,18 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def corpus_list(tmp_path_factory) -> Path:
-    """Two speakers (Allison's prompts and an espeak-ng voice, ~40 s) and a corrupt file, in a .list."""
+    """Two speakers (Allison's prompts and an espeak-ng voice, ~40 s), a corrupt file, and the
+    first speaker's last file given again as the second's first (hashed at the same time: the
+    first given owns it, as in one process), in a .list."""
     root = tmp_path_factory.mktemp("raycorpus")
     prompts = [p for p in corpus.prompts("en") if len(p.text.split()) >= 5][:8]
     lines = []
     for k, p in enumerate(prompts):
         write(root / "allison" / f"a{k}.wav", corpus.load_prompt(p))
         lines.append(f"allison/a{k}.wav|allison|en|{p.text}")
+    (root / "robo").mkdir()
+    shutil.copy(root / "allison" / "a7.wav", root / "robo" / "copy.wav")
+    lines.append("robo/copy.wav|robo|en|" + prompts[7].text)
     for k, p in enumerate(prompts[:6]):
         write(root / "robo" / f"r{k}.wav", corpus.espeak(p.text, "en+m3"))
         lines.append(f"robo/r{k}.wav|robo|en|{p.text}")
@@ -128,18 +133,19 @@ def test_ray_vet_writes_what_one_process_writes(cluster, corpus_list, plain, tmp
     plain_doc, plain_facts = plain
     assert facts(db) == plain_facts          # metrics, transcripts, words, embeddings, verdicts: value for value
     assert [e["error"] for e in doc["errors"]] == [e["error"] for e in plain_doc["errors"]]
-    assert len(doc["errors"]) == 1 and "broken.wav" in doc["errors"][0]["source"]
+    assert [Path(e["source"]).name for e in doc["errors"]] == ["copy.wav", "broken.wav"]
+    assert "allison" in doc["errors"][0]["error"]           # already vetted under the first speaker
     run = doc["ray"]
     clips = len(plain_facts["clips"])
-    assert run["workers"] == 2 and run["files"] == 15 and run["clips"] == clips
-    assert {k: v for k, v in run["measured"].items() if k != "asr"} == {"ingest": 15, "signal": clips, "embed": clips,
+    assert run["workers"] == 2 and run["files"] == 16 and run["clips"] == clips
+    assert {k: v for k, v in run["measured"].items() if k != "asr"} == {"ingest": 16, "signal": clips, "embed": clips,
                                                                          "overlap": 0}
     assert run["measured"]["asr"] >= 2                                  # a batch per speaker at least
     assert run["audio_h"] > 0.005 and run["wall_s"] > 0 and run["worker_s"]["signal"] > 0
     # again: everything is done, nothing is measured or written twice
     code, doc, err = run_cli(*_ray_vet(corpus_list, db, cluster)[3:], check_json=True)
     assert code == 4, err
-    assert doc["ray"]["measured"] == {"ingest": 15, "signal": 0, "embed": 0, "overlap": 0, "asr": 0}
+    assert doc["ray"]["measured"] == {"ingest": 16, "signal": 0, "embed": 0, "overlap": 0, "asr": 0}
     assert facts(db) == plain_facts
 
 
