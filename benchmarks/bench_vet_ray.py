@@ -1,6 +1,6 @@
 """`vet` against `vet --ray` with one and with two workers, side by side in one run, on one corpus.
 
-    python benchmarks/bench_vet_ray.py [--minutes 3]
+    python benchmarks/bench_vet_ray.py [--minutes 3] [--runs plain,ray1,plain-1t,ray1x1,ray2x1]
 
 The corpus: Allison's real prompts (Debian's Asterisk sounds), two speakers, about `--minutes` of
 audio in all, one prompt a file. Each run vets it into a fresh store; the Ray runs start a local
@@ -36,19 +36,22 @@ ROW_TABLES = ("metrics", "clip_stages", "transcripts", "words", "clip_embeddings
 
 
 def build(root: Path, minutes: float) -> tuple[Path, float]:
+    """Allison's prompts, one a file, until `minutes`; past the end of the prompts they come again
+    a little quieter each round (other bytes, so no file is a duplicate of another)."""
     lines, total = [], 0.0
-    for k, prompt in enumerate(corpus.prompts("en")):
-        if total >= minutes * 60:
-            break
-        x = corpus.load_prompt(prompt)
-        if len(x) < 16000:
-            continue
+    prompts = [(p, corpus.load_prompt(p)) for p in corpus.prompts("en")]
+    prompts = [(p, x) for p, x in prompts if len(x) >= 16000]
+    k = 0
+    while total < minutes * 60:
+        prompt, x = prompts[k % len(prompts)]
+        gain = 0.93 ** (k // len(prompts))
         speaker = "allison" if k % 2 else "allison2"
         path = root / speaker / f"p{k}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, x, 16000)
+        sf.write(path, x * gain, 16000)
         lines.append(f"{speaker}/p{k}.wav|{speaker}|en|{prompt.text}")
         total += len(x) / 16000
+        k += 1
     (root / "corpus.list").write_text("\n".join(lines) + "\n")
     return root / "corpus.list", total
 
@@ -64,6 +67,8 @@ def rows(db: Path) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--runs", default="plain,ray1,plain-1t,ray2x1",
+                    help="which runs, in order (a Ray run is compared with the plain run of its threads)")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -80,9 +85,13 @@ def main() -> None:
         vet_list(VetOptions(speaker=None, db=work / "warm" / "store.duckdb", list_file=work / "corpus" / "warm.list"))
         runs, startup_of = {}, {}
         threads = str(min(4, os.cpu_count() or 1))
-        for label, ray_opts, n_threads in [("plain", None, threads), ("ray, 1 worker", RayOptions(workers=1), threads),
-                                           ("plain, 1 thread", None, "1"),
-                                           ("ray, 2 x 1 thread", RayOptions(workers=2), "1")]:
+        known = {"plain": ("plain", None, threads), "ray1": ("ray, 1 worker", RayOptions(workers=1), threads),
+                 "plain-1t": ("plain, 1 thread", None, "1"), "ray1x1": ("ray, 1 x 1 thread", RayOptions(workers=1), "1"),
+                 "ray2x1": ("ray, 2 x 1 thread", RayOptions(workers=2), "1")}
+        chosen = args.runs.split(",")
+        if unknown := [r for r in chosen if r not in known]:
+            raise SystemExit(f"--runs: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+        for label, ray_opts, n_threads in (known[r] for r in chosen):
             os.environ["CLONEBENCH_THREADS"] = n_threads
             db = work / label.replace(", ", "-").replace(" ", "") / "store.duckdb"
             startup = 0.0
@@ -100,7 +109,7 @@ def main() -> None:
         print(f"\n{'run':<18} {'wall s':>7} {'audio h/h':>9} {'per worker':>10} {'vs plain':>9}  notes")
         for label, (wall, cluster, n_rows) in runs.items():
             # each Ray run against the plain run with the same threads per process
-            plain_wall = runs["plain, 1 thread" if "1 thread" in label else "plain"][0]
+            plain_run = runs.get("plain, 1 thread" if "1 thread" in label else "plain")
             workers = cluster.workers if cluster else 1
             speed = audio_s / wall
             note = ""
@@ -111,7 +120,8 @@ def main() -> None:
                         f"{cluster.worker_s['ingest']:.0f}); driver commit {cluster.driver_s['commit']:.1f} s for "
                         f"{n_rows} rows = {n_rows / max(cluster.driver_s['commit'], 1e-9):.0f} rows/s; "
                         f"judge {cluster.driver_s['judge']:.1f} s")
-            print(f"{label:<18} {wall:7.1f} {speed:9.2f} {speed / workers:10.2f} {wall / plain_wall - 1:+9.1%}  {note}")
+            versus = f"{wall / plain_run[0] - 1:+9.1%}" if plain_run else f"{'':>9}"
+            print(f"{label:<18} {wall:7.1f} {speed:9.2f} {speed / workers:10.2f} {versus}  {note}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
