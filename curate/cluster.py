@@ -191,7 +191,7 @@ class _Driver:
         # hashes are handled in input order, as one process meets the files, so that of two files
         # with the same bytes the first given owns the recording (its speaker, its name)
         self.hashes_made = self.hashes_handled = 0
-        self.hashes_early: dict[int, Callable[[], None]] = {}
+        self.hashes_early: dict[int, tuple] = {}     # seq -> (state, path, index, result)
         from .speaker import start_speaker
 
         for k, job in enumerate(jobs):
@@ -206,12 +206,12 @@ class _Driver:
 
     def _hash_call(self, state: _Speaker, path: Path, index: int):
         seq, self.hashes_made = self.hashes_made, self.hashes_made + 1
-        return lambda: (self.hash_task.remote(path), lambda r: self._hash_in(seq, lambda: self._hashed(state, path, index, r)))
+        return lambda: (self.hash_task.remote(path), lambda r: self._hash_in(seq, state, path, index, r))
 
-    def _hash_in(self, seq: int, handle: Callable[[], None]) -> None:
-        self.hashes_early[seq] = handle
+    def _hash_in(self, seq: int, state: _Speaker, path: Path, index: int, result) -> None:
+        self.hashes_early[seq] = (state, path, index, result)
         while self.hashes_handled in self.hashes_early:
-            self.hashes_early.pop(self.hashes_handled)()
+            self._hashed(*self.hashes_early.pop(self.hashes_handled))
             self.hashes_handled += 1
 
     def _clip_call(self, state: _Speaker, stage: str, work, done: Callable) -> None:
